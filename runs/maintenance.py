@@ -1,0 +1,582 @@
+"""The maintenance routines: the one place where tenderops reads and changes ``tender_runs``.
+
+The admin, the management commands, the HTTP API and the django-q2 tasks all call these
+functions and only present what they return. Every write is guarded in the statement itself
+(a run that a worker finishes in the same instant keeps its ``success``) and audited in the
+same transaction (nothing a routine overwrites is lost).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Now
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
+
+# Upper bounds that keep every input far from datetime overflow (about 100 years).
+MAX_TIMEOUT_MINUTES = 52_560_000
+MAX_RETENTION_DAYS = 36_500
+MAX_BATCH_SIZE = 100_000
+MAX_KIND_LENGTH = 200
+
+STUCK_STATUS = "running"
+# What a person may mark failed by hand: anything not finished and not of unknown status.
+MARKABLE_STATUSES = ("pending", "running")
+
+
+class InvalidParameter(ValueError):
+    """A parameter outside what the routines accept; the message says which and why."""
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StuckPolicy:
+    """How long a run of each kind may stay ``running`` before it counts as stuck."""
+
+    default_minutes: int
+    per_kind_minutes: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def configured(cls, timeout_minutes: int | None = None) -> StuckPolicy:
+        """The settings' policy; an explicit ``timeout_minutes`` applies to every kind."""
+        if timeout_minutes is not None:
+            return cls(default_minutes=check_timeout_minutes(timeout_minutes))
+        return cls(
+            default_minutes=settings.TENDEROPS_STUCK_TIMEOUT_MINUTES,
+            per_kind_minutes=dict(settings.TENDEROPS_STUCK_TIMEOUTS),
+        )
+
+    def minutes_for(self, kind: str) -> int:
+        return self.per_kind_minutes.get(kind, self.default_minutes)
+
+    def timed_out(self) -> Q:
+        """Rows of annotated ``run_kind`` whose ``started_at`` is past their timeout (DB clock)."""
+        overridden = list(self.per_kind_minutes)
+        condition = Q(started_at__lt=Now() - timedelta(minutes=self.default_minutes))
+        if overridden:
+            condition &= ~Q(run_kind__in=overridden)
+        for kind, minutes in self.per_kind_minutes.items():
+            condition |= Q(run_kind=kind, started_at__lt=Now() - timedelta(minutes=minutes))
+        return condition
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "default_minutes": self.default_minutes,
+            "per_kind_minutes": dict(self.per_kind_minutes),
+        }
+
+
+def check_positive_int(value: Any, name: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(_("%(name)s must be a whole number.") % {"name": name})
+    if not 1 <= value <= maximum:
+        raise InvalidParameter(
+            _("%(name)s must be between 1 and %(maximum)d, got %(value)d.")
+            % {"name": name, "maximum": maximum, "value": value}
+        )
+    return value
+
+
+def check_timeout_minutes(value: Any) -> int:
+    return check_positive_int(value, "timeout_minutes", MAX_TIMEOUT_MINUTES)
+
+
+def check_kinds(kinds: Iterable[str]) -> list[str]:
+    checked = []
+    for kind in kinds:
+        if not isinstance(kind, str) or not kind.strip() or len(kind) > MAX_KIND_LENGTH:
+            raise InvalidParameter(
+                _("A kind must be non-empty text of at most %(maximum)d characters.")
+                % {"maximum": MAX_KIND_LENGTH}
+            )
+        checked.append(kind.strip())
+    return checked
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StuckRun:
+    id: str
+    project_id: str
+    kind: str
+    started_at: datetime
+    running_minutes: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "project_id": self.project_id,
+            "kind": self.kind,
+            "started_at": self.started_at.isoformat(),
+            "running_minutes": self.running_minutes,
+        }
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    stuck_runs: list[StuckRun]
+    fixed_count: int
+    dry_run: bool
+    policy: StuckPolicy
+
+    @property
+    def message(self) -> str:
+        if self.dry_run:
+            return ngettext(
+                "Dry run: %(count)d stuck run found, nothing changed.",
+                "Dry run: %(count)d stuck runs found, nothing changed.",
+                len(self.stuck_runs),
+            ) % {"count": len(self.stuck_runs)}
+        return ngettext(
+            "Fixed %(count)d stuck run.", "Fixed %(count)d stuck runs.", self.fixed_count
+        ) % {"count": self.fixed_count}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object that the API returns and ``cleanup_stuck_runs --json`` prints."""
+        return {
+            "fixed_count": self.fixed_count,
+            "stuck_runs": [run.as_dict() for run in self.stuck_runs],
+            "message": self.message,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass(frozen=True)
+class MarkFailedResult:
+    failed: list[StuckRun]
+    skipped_count: int
+
+
+@dataclass
+class PruneResult:
+    cutoffs: dict[str, datetime]
+    deleted: dict[str, int]
+    dry_run: bool
+    batches: int = 0
+    longest_batch_seconds: float = 0.0
+    action_id: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())
+
+    @property
+    def message(self) -> str:
+        counts = {
+            "failed": self.deleted.get("failed", 0),
+            "success": self.deleted.get("success", 0),
+        }
+        if self.dry_run:
+            return (
+                _("Dry run: %(failed)d failed and %(success)d successful runs would be deleted.")
+                % counts
+            )
+        return _("Deleted %(failed)d failed and %(success)d successful runs.") % counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deleted": dict(self.deleted),
+            "total": self.total,
+            "cutoffs": {status: cutoff.isoformat() for status, cutoff in self.cutoffs.items()},
+            "batches": self.batches,
+            "dry_run": self.dry_run,
+            "message": self.message,
+        }
+
+
+# --- database clock --------------------------------------------------------------------------
+
+
+def _now_sql() -> tuple[str, list[Any]]:
+    """The database's current-time expression, as Django's ``Now()`` compiles it here."""
+    compiler = TenderRun.objects.none().query.get_compiler(connection=connection)
+    sql, params = compiler.compile(Now())
+    return sql, list(params)
+
+
+def _aware(value: datetime | str) -> datetime:
+    parsed = parse_datetime(value) if isinstance(value, str) else value
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def db_now() -> datetime:
+    sql, params = _now_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sql}", params)
+        return _aware(cursor.fetchone()[0])
+
+
+def _minutes_between(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds() / 60, 1)
+
+
+# --- stuck runs ------------------------------------------------------------------------------
+
+
+def stuck_runs_queryset(
+    policy: StuckPolicy, kinds: Sequence[str] = (), run_ids: Sequence[str] | None = None
+) -> QuerySet[TenderRun]:
+    """The single definition of "stuck": running, and started longer ago than its timeout."""
+    queryset = TenderRun.objects.with_run_kind().filter(Q(status=STUCK_STATUS) & policy.timed_out())
+    if kinds:
+        queryset = queryset.filter(run_kind__in=list(kinds))
+    if run_ids is not None:
+        queryset = queryset.filter(pk__in=list(run_ids))
+    return queryset
+
+
+def find_stuck_runs(
+    *, timeout_minutes: int | None = None, kinds: Sequence[str] = ()
+) -> list[StuckRun]:
+    policy = StuckPolicy.configured(timeout_minutes)
+    return _list_runs(stuck_runs_queryset(policy, check_kinds(kinds)))
+
+
+def count_stuck_runs() -> int:
+    return stuck_runs_queryset(StuckPolicy.configured()).count()
+
+
+def _list_runs(queryset: QuerySet[TenderRun]) -> list[StuckRun]:
+    rows = queryset.annotate(db_now=Now()).order_by("started_at", "pk")
+    return [
+        StuckRun(
+            id=row["id"],
+            project_id=row["project_id"],
+            kind=row["run_kind"],
+            started_at=row["started_at"],
+            running_minutes=_minutes_between(row["started_at"], row["db_now"]),
+        )
+        for row in rows.values("id", "project_id", "run_kind", "started_at", "db_now")
+    ]
+
+
+def fail_stuck_runs(
+    *,
+    actor: Actor,
+    username: str = "",
+    timeout_minutes: int | None = None,
+    kinds: Sequence[str] = (),
+    run_ids: Sequence[str] | None = None,
+    dry_run: bool = False,
+) -> CleanupResult:
+    """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck."""
+    policy = StuckPolicy.configured(timeout_minutes)
+    kinds = check_kinds(kinds)
+    candidates = stuck_runs_queryset(policy, kinds, run_ids)
+    if dry_run:
+        found = _list_runs(candidates)
+        return CleanupResult(stuck_runs=found, fixed_count=0, dry_run=True, policy=policy)
+    failed = _fail_runs(
+        candidates,
+        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
+        actor=actor,
+        username=username,
+        message=settings.TENDEROPS_STUCK_MESSAGE,
+        parameters={"policy": policy.as_dict(), "kinds": kinds},
+    )
+    return CleanupResult(stuck_runs=failed, fixed_count=len(failed), dry_run=False, policy=policy)
+
+
+def mark_runs_failed(
+    runs: QuerySet[TenderRun], *, actor: Actor, username: str = "", reason: str = ""
+) -> MarkFailedResult:
+    """Fail the pending or running runs among ``runs``; count the others as skipped."""
+    reason = reason.strip() or settings.TENDEROPS_STUCK_MESSAGE
+    selected = runs.order_by().values("pk")
+    total = selected.count()
+    candidates = TenderRun.objects.with_run_kind().filter(
+        pk__in=selected, status__in=MARKABLE_STATUSES
+    )
+    failed = _fail_runs(
+        candidates,
+        action_kind=MaintenanceAction.Kind.MARK_FAILED,
+        actor=actor,
+        username=username,
+        message=reason,
+        parameters={"selected": total},
+    )
+    return MarkFailedResult(failed=failed, skipped_count=total - len(failed))
+
+
+class _FailedRow(NamedTuple):
+    id: str
+    project_id: str
+    kind: str
+    started_at: datetime | str
+    finished_at: datetime | str
+    previous_status: str
+    previous_message: str | None
+    previous_error: str | None
+    previous_finished_at: datetime | str | None
+
+
+def _fail_runs(
+    candidates: QuerySet[TenderRun],
+    *,
+    action_kind: str,
+    actor: Actor,
+    username: str,
+    message: str,
+    parameters: dict[str, Any],
+) -> list[StuckRun]:
+    """Fail ``candidates`` in one guarded statement and audit what it overwrote, atomically."""
+    fail = _fail_returning_previous if connection.vendor == "postgresql" else _fail_serialized
+    with transaction.atomic():
+        rows = fail(candidates, error=settings.TENDEROPS_STUCK_ERROR, message=message)
+        if rows:
+            _audit_failed(rows, action_kind, actor, username, message, parameters)
+    return sorted(
+        (
+            StuckRun(
+                id=row.id,
+                project_id=row.project_id,
+                kind=row.kind,
+                started_at=_aware(row.started_at),
+                running_minutes=_minutes_between(_aware(row.started_at), _aware(row.finished_at)),
+            )
+            for row in rows
+        ),
+        key=lambda run: (run.started_at, run.id),
+    )
+
+
+def _fail_returning_previous(
+    candidates: QuerySet[TenderRun], *, error: str, message: str
+) -> list[_FailedRow]:
+    """PostgreSQL: one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) ... RETURNING``.
+
+    The sub-select locks the candidate rows, so the values returned as ``prev`` are the ones
+    overwritten; a row that another transaction is finishing (or another monitor failing) is
+    skipped and left to it. A row committed as finished meanwhile no longer matches the
+    re-checked WHERE clause, so it keeps its ``success``.
+    """
+    locked = candidates.select_for_update(skip_locked=True, of=("self",)).values(
+        "id", "status", "message", "error", "finished_at"
+    )
+    inner_sql, inner_params = locked.query.sql_with_params()
+    now_sql, now_params = _now_sql()
+    statuses = list(MARKABLE_STATUSES)
+    sql = (
+        f"UPDATE {TenderRun._meta.db_table} AS r "
+        f"SET status = 'failed', finished_at = {now_sql}, error = %s, message = %s "
+        f"FROM ({inner_sql}) AS prev "
+        f"WHERE r.id = prev.id AND r.status IN ({', '.join(['%s'] * len(statuses))}) "
+        "RETURNING r.id, r.project_id, COALESCE(r.kind, r.run_type), r.started_at, "
+        "r.finished_at, prev.status, prev.message, prev.error, prev.finished_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*now_params, error, message, *inner_params, *statuses])
+        return [_FailedRow(*row) for row in cursor.fetchall()]
+
+
+def _fail_serialized(
+    candidates: QuerySet[TenderRun], *, error: str, message: str
+) -> list[_FailedRow]:
+    """Elsewhere (the SQLite demo): read, then update by id with the same guard.
+
+    SQLite runs the enclosing transaction as IMMEDIATE (see settings), which holds the
+    database's write lock from the read on, so nothing can change in between.
+    """
+    previous = list(
+        candidates.values_list(
+            "id",
+            "project_id",
+            "run_kind",
+            "started_at",
+            "status",
+            "message",
+            "error",
+            "finished_at",
+        )
+    )
+    now = db_now()
+    TenderRun.objects.filter(
+        pk__in=[row[0] for row in previous], status__in=MARKABLE_STATUSES
+    ).update(status="failed", finished_at=now, error=error, message=message)
+    return [_FailedRow(*row[:4], now, *row[4:]) for row in previous]
+
+
+def _audit_failed(
+    rows: list[_FailedRow],
+    action_kind: str,
+    actor: Actor,
+    username: str,
+    message: str,
+    parameters: dict[str, Any],
+) -> None:
+    action = MaintenanceAction.objects.create(
+        kind=action_kind,
+        actor=actor,
+        username=username,
+        parameters=parameters,
+        reason=message,
+        affected_count=len(rows),
+        completed=True,
+        finished_at=Now(),
+    )
+    FailedRunRecord.objects.bulk_create(
+        FailedRunRecord(
+            action=action,
+            run_id=row.id,
+            previous_status=row.previous_status,
+            previous_message=row.previous_message,
+            previous_error=row.previous_error,
+            previous_finished_at=(
+                _aware(row.previous_finished_at) if row.previous_finished_at is not None else None
+            ),
+        )
+        for row in rows
+    )
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    failed_days: int
+    success_days: int
+    batch_size: int
+
+    @classmethod
+    def configured(
+        cls,
+        failed_days: int | None = None,
+        success_days: int | None = None,
+        batch_size: int | None = None,
+    ) -> RetentionPolicy:
+        def pick(value: int | None, default: int, name: str, maximum: int) -> int:
+            return check_positive_int(default if value is None else value, name, maximum)
+
+        return cls(
+            failed_days=pick(
+                failed_days,
+                settings.TENDEROPS_RETENTION_FAILED_DAYS,
+                "failed_days",
+                MAX_RETENTION_DAYS,
+            ),
+            success_days=pick(
+                success_days,
+                settings.TENDEROPS_RETENTION_SUCCESS_DAYS,
+                "success_days",
+                MAX_RETENTION_DAYS,
+            ),
+            batch_size=pick(
+                batch_size, settings.TENDEROPS_PRUNE_BATCH_SIZE, "batch_size", MAX_BATCH_SIZE
+            ),
+        )
+
+    def cutoffs(self, now: datetime) -> dict[str, datetime]:
+        """Only these two statuses are ever deleted; the cutoffs are fixed for a whole prune."""
+        return {
+            "failed": now - timedelta(days=self.failed_days),
+            "success": now - timedelta(days=self.success_days),
+        }
+
+
+def expired_runs(status: str, cutoff: datetime) -> QuerySet[TenderRun]:
+    return TenderRun.objects.filter(status=status, started_at__lt=cutoff)
+
+
+def prune_runs(
+    *,
+    actor: Actor,
+    username: str = "",
+    failed_days: int | None = None,
+    success_days: int | None = None,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    on_batch: Callable[[PruneResult], None] | None = None,
+) -> PruneResult:
+    """Delete expired finished runs, one short transaction per batch.
+
+    Each batch commits its delete together with the audit record's running count, so a crash
+    loses at most the batch in flight, the audit says how far it got, and running the prune
+    again simply continues.
+    """
+    policy = RetentionPolicy.configured(failed_days, success_days, batch_size)
+    result = PruneResult(cutoffs=policy.cutoffs(db_now()), deleted={}, dry_run=dry_run)
+    if dry_run:
+        for status, cutoff in result.cutoffs.items():
+            result.deleted[status] = expired_runs(status, cutoff).count()
+        return result
+    action: MaintenanceAction | None = None
+    for status, cutoff in result.cutoffs.items():
+        result.deleted[status] = 0
+        while True:
+            began = time.perf_counter()
+            with transaction.atomic():
+                deleted = _delete_batch(status, cutoff, policy.batch_size)
+                if deleted:
+                    result.deleted[status] += deleted
+                    action = _audit_prune_progress(action, result, policy, actor, username)
+            result.batches += 1
+            result.longest_batch_seconds = max(
+                result.longest_batch_seconds, time.perf_counter() - began
+            )
+            if on_batch is not None:
+                on_batch(result)
+            if deleted < policy.batch_size:
+                break
+    if action is not None:
+        action.completed = True
+        action.finished_at = Now()
+        action.save(update_fields=["completed", "finished_at"])
+        result.action_id = action.pk
+    return result
+
+
+def _delete_batch(status: str, cutoff: datetime, batch_size: int) -> int:
+    # Locking the batch re-checks the policy on each row's latest version and keeps the row
+    # from changing until the delete commits. Deleting by the fetched ids makes the plan a
+    # primary-key lookup whatever the planner thinks of the table's size.
+    batch = list(
+        expired_runs(status, cutoff)
+        .order_by("started_at")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if not batch:
+        return 0
+    deleted, _per_model = TenderRun.objects.filter(pk__in=batch).delete()
+    return deleted
+
+
+def _audit_prune_progress(
+    action: MaintenanceAction | None,
+    result: PruneResult,
+    policy: RetentionPolicy,
+    actor: Actor,
+    username: str,
+) -> MaintenanceAction:
+    if action is None:
+        action = MaintenanceAction(
+            kind=MaintenanceAction.Kind.PRUNE, actor=actor, username=username
+        )
+    action.affected_count = result.total
+    action.parameters = {
+        "failed_days": policy.failed_days,
+        "success_days": policy.success_days,
+        "batch_size": policy.batch_size,
+        "cutoffs": {status: cutoff.isoformat() for status, cutoff in result.cutoffs.items()},
+        "deleted": dict(result.deleted),
+    }
+    action.save()
+    return action

@@ -1,0 +1,104 @@
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from runs.maintenance import (
+    MAX_TIMEOUT_MINUTES,
+    CleanupResult,
+    StuckRun,
+    fail_stuck_runs,
+)
+from runs.management.commands._arguments import bounded_int, kind
+from runs.models import Actor
+
+EXIT_DECLINED = 1
+EXIT_NEEDS_DECISION = 2
+
+
+class Command(BaseCommand):
+    help = (
+        "List the runs stuck in 'running' past their timeout and mark them failed "
+        "(audited, guarded against runs that finish meanwhile)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--timeout",
+            type=bounded_int("--timeout", MAX_TIMEOUT_MINUTES),
+            metavar="MINUTES",
+            help="Timeout for every kind (default: TENDEROPS_STUCK_TIMEOUT_MINUTES and "
+            "the per-kind TENDEROPS_STUCK_TIMEOUTS).",
+        )
+        parser.add_argument(
+            "--kind",
+            action="append",
+            type=kind,
+            default=[],
+            dest="kinds",
+            metavar="KIND",
+            help="Only runs of this kind (COALESCE(kind, run_type)); repeat for several.",
+        )
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--dry-run", action="store_true", help="List only; change nothing.")
+        mode.add_argument("--auto-fix", action="store_true", help="Fail them without asking.")
+        parser.add_argument("--json", action="store_true", help="Print the API's JSON object.")
+
+    def handle(self, *args, **options) -> None:
+        interactive = not options["dry_run"] and not options["auto_fix"]
+        if interactive and not sys.stdin.isatty():
+            raise CommandError(
+                "No terminal to confirm on: pass --dry-run to list the stuck runs or "
+                "--auto-fix to fail them without asking. Nothing was changed.",
+                returncode=EXIT_NEEDS_DECISION,
+            )
+        selection = {"timeout_minutes": options["timeout"], "kinds": options["kinds"]}
+        if interactive:
+            result = self._confirm_and_fail(selection, as_json=options["json"])
+        else:
+            result = fail_stuck_runs(actor=Actor.CLI, dry_run=options["dry_run"], **selection)
+        self._report(result, as_json=options["json"], show_table=not interactive)
+
+    def _confirm_and_fail(self, selection: dict, as_json: bool) -> CleanupResult:
+        preview = fail_stuck_runs(actor=Actor.CLI, dry_run=True, **selection)
+        if not preview.stuck_runs:
+            return preview
+        prompt_to = self.stderr if as_json else self.stdout
+        if not as_json:
+            self._print_table(preview.stuck_runs)
+        prompt_to.write(f"Mark these {len(preview.stuck_runs)} runs failed? [y/N] ", ending="")
+        prompt_to.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in {"y", "yes"}:
+            raise CommandError("Aborted: nothing was changed.", returncode=EXIT_DECLINED)
+        # Only the runs shown, and only those still stuck now: the statement re-checks both.
+        run_ids = [run.id for run in preview.stuck_runs]
+        return fail_stuck_runs(actor=Actor.CLI, run_ids=run_ids, **selection)
+
+    def _report(self, result: CleanupResult, as_json: bool, show_table: bool) -> None:
+        if as_json:
+            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+            return
+        if result.stuck_runs and show_table:
+            self._print_table(result.stuck_runs)
+        style = self.style.SUCCESS if result.fixed_count else self.style.NOTICE
+        self.stdout.write(style(result.message))
+
+    def _print_table(self, runs: list[StuckRun]) -> None:
+        header = ("id", "project", "kind", "started (UTC)", "running min")
+        rows = [
+            (
+                run.id,
+                run.project_id,
+                run.kind,
+                run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{run.running_minutes:.1f}",
+            )
+            for run in runs
+        ]
+        widths = [
+            max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)
+        ]
+        for line in (header, *rows):
+            cells = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=False)]
+            self.stdout.write("  ".join([*cells, line[-1].rjust(widths[-1])]))

@@ -1,0 +1,66 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from runs.demo_data import SeedPlan, seed_runs
+from runs.management.commands._arguments import bounded_int
+from runs.models import TenderRun
+
+MAX_ROWS = 100_000_000
+
+
+class Command(BaseCommand):
+    help = (
+        "Fill tender_projects and tender_runs with realistic demo runs: ~95%% finished over "
+        "--days days, some stuck, live running and pending, NULL kind on a third. Refuses a "
+        "table that already has runs unless --append (never point it at the live database)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        count = bounded_int("count", MAX_ROWS)
+        parser.add_argument("--runs", type=count, default=2000, help="Total runs (default 2000).")
+        parser.add_argument("--stuck", type=_non_negative, default=12, help="Stuck runs (12).")
+        parser.add_argument("--live-running", type=_non_negative, default=4)
+        parser.add_argument("--pending", type=_non_negative, default=3)
+        parser.add_argument("--days", type=bounded_int("--days", 3650), default=400)
+        parser.add_argument("--projects", type=count, help="Projects (default runs/200, min 5).")
+        parser.add_argument(
+            "--random-seed", type=int, default=1, help="Makes ids and data repeatable."
+        )
+        parser.add_argument("--append", action="store_true", help="Allow a non-empty table.")
+
+    def handle(self, *args, **options) -> None:
+        if not options["append"] and TenderRun.objects.exists():
+            raise CommandError("tender_runs already has rows; pass --append to add more anyway.")
+        special = options["stuck"] + options["live_running"] + options["pending"]
+        if special > options["runs"]:
+            raise CommandError(
+                f"--runs {options['runs']} is fewer than the {special} stuck, live running and "
+                "pending runs asked for."
+            )
+        plan = SeedPlan(
+            runs=options["runs"],
+            stuck=options["stuck"],
+            live_running=options["live_running"],
+            pending=options["pending"],
+            days=options["days"],
+            projects=options["projects"] or max(5, options["runs"] // 200),
+            seed=options["random_seed"],
+        )
+        began = time.perf_counter()
+        made = seed_runs(plan)
+        elapsed = time.perf_counter() - began
+        summary = ", ".join(f"{count} {name}" for name, count in made.items())
+        self.stdout.write(self.style.SUCCESS(f"Seeded {summary} in {elapsed:.1f} s."))
+
+
+def _non_negative(raw: str) -> int:
+    import argparse
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("expected 0 to 1000000")
+    return value

@@ -1,0 +1,160 @@
+"""The tender backend's tables (adopted, never reshaped) and tenderops' own audit log.
+
+``tender_projects`` and ``tender_runs`` belong to the tender backend. Migration 0001 creates
+them only where they do not exist yet (tests, the demo); on the live database it leaves them
+exactly as they are.
+"""
+
+from django.db import models
+from django.db.models.functions import Coalesce, Now
+from django.utils.translation import gettext_lazy as _
+
+KNOWN_STATUSES = ("pending", "running", "success", "failed")
+FINISHED_STATUSES = ("success", "failed")
+
+
+class TenderProject(models.Model):
+    id = models.TextField(primary_key=True)
+    kb_id = models.TextField()
+    name = models.TextField(_("name"))
+    description = models.TextField(null=True, blank=True)
+    owner_id = models.CharField(max_length=36, null=True, blank=True)
+    status = models.TextField(db_default="draft")
+    meta_json = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "tender_projects"
+        verbose_name = _("tender project")
+        verbose_name_plural = _("tender projects")
+        indexes = [
+            models.Index(fields=["kb_id"], name="idx_tender_projects_kb"),
+            models.Index(fields=["owner_id"], name="idx_tender_projects_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenderRunQuerySet(models.QuerySet):
+    def with_run_kind(self) -> "TenderRunQuerySet":
+        """Annotate ``run_kind``: the kind to show and to match timeouts on."""
+        return self.annotate(run_kind=Coalesce("kind", "run_type"))
+
+
+class TenderRun(models.Model):
+    id = models.TextField(primary_key=True)
+    project = models.ForeignKey(
+        TenderProject,
+        on_delete=models.CASCADE,
+        db_column="project_id",
+        db_index=False,  # idx_tender_runs_project is the live index on it
+        related_name="runs",
+        verbose_name=_("project"),
+    )
+    run_type = models.TextField(_("run type"))
+    status = models.TextField(_("status"), db_default="pending")
+    model_id = models.TextField(_("model"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), db_default=Now())
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.TextField(_("error"), null=True, blank=True)
+    meta_json = models.JSONField(_("meta"), default=dict)
+    kind = models.TextField(_("kind column"), null=True, blank=True)
+    progress = models.FloatField(_("progress"), null=True, blank=True)
+    message = models.TextField(_("message"), null=True, blank=True)
+    result_json = models.JSONField(_("result"), null=True, blank=True)
+    platform_job_id = models.TextField(_("platform job id"), null=True, blank=True)
+
+    objects = TenderRunQuerySet.as_manager()
+
+    class Meta:
+        db_table = "tender_runs"
+        verbose_name = _("tender run")
+        verbose_name_plural = _("tender runs")
+        permissions = [("mark_failed_tenderrun", _("Can mark tender runs failed"))]
+        indexes = [
+            # The live table also has idx_tender_runs_platform_job_id, created with the table
+            # (runs/tender_live.sql); its name is too long for Django's index checks (E034).
+            models.Index(fields=["project"], name="idx_tender_runs_project"),
+            # tenderops' own, created CONCURRENTLY by migration 0002 (chosen by EXPLAIN):
+            # stuck detection scans only the few running rows.
+            models.Index(
+                fields=["started_at"],
+                name="tenderops_running_started",
+                condition=models.Q(status="running"),
+            ),
+            # retention batches and status filters, in started_at order.
+            models.Index(fields=["status", "started_at"], name="tenderops_status_started"),
+            # the admin list's default ordering (-started_at, -id) and date ranges.
+            models.Index(fields=["started_at", "id"], name="tenderops_started_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def display_kind(self) -> str:
+        return self.kind or self.run_type
+
+
+class Actor(models.TextChoices):
+    USER = "user", _("user")
+    SCHEDULE = "schedule", _("schedule")
+    CLI = "cli", _("command line")
+    API = "api", _("API")
+
+
+class MaintenanceAction(models.Model):
+    """One change made by a routine: who, when, with which parameters, how many rows."""
+
+    class Kind(models.TextChoices):
+        FAIL_STUCK = "fail_stuck", _("fail stuck runs")
+        MARK_FAILED = "mark_failed", _("mark runs failed")
+        PRUNE = "prune", _("prune old runs")
+
+    kind = models.CharField(_("action"), max_length=20, choices=Kind.choices)
+    actor = models.CharField(_("actor"), max_length=20, choices=Actor.choices)
+    username = models.CharField(_("user"), max_length=150, blank=True, default="")
+    started_at = models.DateTimeField(_("started at"), db_default=Now())
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    parameters = models.JSONField(_("parameters"), default=dict)
+    reason = models.TextField(_("reason"), blank=True, default="")
+    affected_count = models.PositiveIntegerField(_("rows changed"), default=0)
+    completed = models.BooleanField(_("completed"), default=False)
+
+    class Meta:
+        db_table = "tenderops_maintenance_action"
+        verbose_name = _("maintenance action")
+        verbose_name_plural = _("maintenance actions")
+        indexes = [models.Index(fields=["kind", "started_at"], name="tenderops_action_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class FailedRunRecord(models.Model):
+    """What a failing overwrote on one run.
+
+    ``run_id`` is no foreign key: the history outlives the run's pruning.
+    """
+
+    action = models.ForeignKey(
+        MaintenanceAction, on_delete=models.CASCADE, related_name="failed_runs"
+    )
+    run_id = models.TextField(_("run"), db_index=True)
+    previous_status = models.TextField(_("previous status"))
+    previous_message = models.TextField(_("previous message"), null=True, blank=True)
+    previous_error = models.TextField(_("previous error"), null=True, blank=True)
+    previous_finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "tenderops_failed_run"
+        verbose_name = _("failed run record")
+        verbose_name_plural = _("failed run records")
+        constraints = [
+            models.UniqueConstraint(fields=["action", "run_id"], name="tenderops_failed_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} ({self.previous_status} → failed)"

@@ -1,0 +1,125 @@
+"""Django settings for tenderops, read from the environment (see README, "Configuration")."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from tenderops.env import (
+    env_bool,
+    env_list,
+    env_positive_int,
+    env_str,
+    parse_kind_timeouts,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or (
+    # Only the embedded demo and the tests may run without a configured key.
+    "tenderops-insecure-development-key-set-DJANGO_SECRET_KEY-in-production"
+)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tenderops.urls"
+WSGI_APPLICATION = "tenderops.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'tenderops.sqlite3'}",
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Write transactions take SQLite's lock at BEGIN, so read-then-update stays consistent.
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+DATABASES["default"]["TEST"] = {"NAME": env_str("TENDEROPS_TEST_DATABASE_NAME") or None}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "runs" / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"runs": {"handlers": ["console"], "level": "INFO"}},
+}
+
+# --- tenderops ---------------------------------------------------------------
+TENDEROPS_STUCK_TIMEOUT_MINUTES = env_positive_int("TENDEROPS_STUCK_TIMEOUT_MINUTES", 10)
+TENDEROPS_STUCK_TIMEOUTS = parse_kind_timeouts(env_str("TENDEROPS_STUCK_TIMEOUTS"))
+TENDEROPS_STUCK_ERROR = env_str("TENDEROPS_STUCK_ERROR") or "任务超时未完成"
+TENDEROPS_STUCK_MESSAGE = env_str("TENDEROPS_STUCK_MESSAGE") or "任务异常终止：超时未完成"
+TENDEROPS_RETENTION_FAILED_DAYS = env_positive_int("TENDEROPS_RETENTION_FAILED_DAYS", 30)
+TENDEROPS_RETENTION_SUCCESS_DAYS = env_positive_int("TENDEROPS_RETENTION_SUCCESS_DAYS", 90)
+TENDEROPS_PRUNE_BATCH_SIZE = env_positive_int("TENDEROPS_PRUNE_BATCH_SIZE", 5000)
+TENDEROPS_MONITOR_INTERVAL_MINUTES = env_positive_int("TENDEROPS_MONITOR_INTERVAL_MINUTES", 1)
+TENDEROPS_API_TOKEN = env_str("TENDEROPS_API_TOKEN")
+
+# --- django-q2 ----------------------------------------------------------------
+# A monitor tick takes milliseconds and retention is batched; ``timeout`` bounds any task and
+# ``retry`` is well above it, so a task is never handed out again while it still runs.
+TENDEROPS_TASK_TIMEOUT_SECONDS = env_positive_int("TENDEROPS_TASK_TIMEOUT_SECONDS", 1800)
+REDIS_URL = env_str("REDIS_URL")
+Q_CLUSTER = {
+    "name": "tenderops",
+    "workers": env_positive_int("TENDEROPS_Q_WORKERS", 2),
+    "timeout": TENDEROPS_TASK_TIMEOUT_SECONDS,
+    "retry": TENDEROPS_TASK_TIMEOUT_SECONDS + 600,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "label": "Django Q2",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.models.functions import Now
+
+from runs.models import TenderProject, TenderRun
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_SCHEMA = Path(
+    os.environ.get("TENDEROPS_LIVE_SCHEMA", REPO.parent / "shared" / "schema" / "tender_live.sql")
+)
+
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{next(_ids):032x}"
+
+
+@pytest.fixture
+def project(db) -> TenderProject:
+    return TenderProject.objects.create(id=new_id("tp_"), kb_id="kb_1", name="市政道路改造工程")
+
+
+RunFactory = Callable[..., TenderRun]
+
+
+@pytest.fixture
+def make_run(project) -> RunFactory:
+    """Create a run whose ``started_at`` is ``started_ago`` before the database's clock."""
+
+    def make(
+        *,
+        status: str = "running",
+        started_ago: timedelta = timedelta(hours=1),
+        run_type: str = "project_info",
+        kind: str | None = "extract_project_info",
+        **fields,
+    ) -> TenderRun:
+        run = TenderRun.objects.create(
+            id=new_id("tr_"), project=project, run_type=run_type, kind=kind, status=status, **fields
+        )
+        TenderRun.objects.filter(pk=run.pk).update(started_at=Now() - started_ago)
+        run.refresh_from_db()
+        return run
+
+    return make
+
+
+def statuses(*runs: TenderRun) -> list[str]:
+    by_id = dict(TenderRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("pk", "status"))
+    return [by_id.get(r.pk, "<deleted>") for r in runs]
+
+
+def row_snapshot(run_id: str) -> tuple:
+    """Every column of a run as PostgreSQL prints it, for byte-identical comparisons."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, project_id, run_type, kind, model_id, CAST(started_at AS TEXT), "
+            "CAST(meta_json AS TEXT), CAST(result_json AS TEXT), CAST(progress AS TEXT), "
+            "platform_job_id "
+            "FROM tender_runs WHERE id = %s",
+            [run_id],
+        )
+        return cursor.fetchone()

@@ -1,0 +1,217 @@
+"""The management commands: cleanup_stuck_runs, prune_runs, seed_demo_runs."""
+
+import io
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from runs.maintenance import find_stuck_runs
+from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
+from tests.conftest import REPO, statuses
+
+MIN = timedelta(minutes=1)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run_command(name: str, *args: str) -> str:
+    out = io.StringIO()
+    call_command(name, *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def stuck_and_live(make_run):
+    return make_run(started_ago=45 * MIN, message="提取中..."), make_run(started_ago=2 * MIN)
+
+
+def test_dry_run_lists_and_changes_nothing(stuck_and_live):
+    stuck, live = stuck_and_live
+    out = run_command("cleanup_stuck_runs", "--dry-run")
+    assert stuck.id in out and live.id not in out
+    assert stuck.project_id in out and "extract_project_info" in out
+    assert "45.0" in out
+    assert statuses(stuck, live) == ["running", "running"]
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_auto_fix_fails_and_audits_as_cli(stuck_and_live):
+    stuck, live = stuck_and_live
+    out = run_command("cleanup_stuck_runs", "--auto-fix")
+    assert "Fixed 1 stuck run" in out
+    assert statuses(stuck, live) == ["failed", "running"]
+    assert FailedRunRecord.objects.get().action.actor == "cli"
+
+
+def test_json_prints_the_api_object(stuck_and_live):
+    stuck, _live = stuck_and_live
+    payload = json.loads(run_command("cleanup_stuck_runs", "--auto-fix", "--json"))
+    assert payload["fixed_count"] == 1 and payload["dry_run"] is False
+    assert payload["stuck_runs"][0]["id"] == stuck.id
+    preview = json.loads(run_command("cleanup_stuck_runs", "--dry-run", "--json"))
+    assert preview == {**preview, "fixed_count": 0, "stuck_runs": [], "dry_run": True}
+
+
+def test_timeout_and_kind_flags(make_run):
+    info = make_run(started_ago=6 * MIN)
+    review = make_run(run_type="review", kind=None, started_ago=6 * MIN)
+    docx = make_run(run_type="docx", kind="generate_docx", started_ago=6 * MIN)
+    out = run_command(
+        "cleanup_stuck_runs",
+        "--timeout",
+        "5",
+        "--kind",
+        "review",
+        "--kind",
+        "generate_docx",
+        "--auto-fix",
+    )
+    assert "Fixed 2 stuck runs" in out
+    assert statuses(info, review, docx) == ["running", "failed", "failed"]
+
+
+def test_without_terminal_it_refuses_with_exit_2(stuck_and_live, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    with pytest.raises(CommandError) as refused:
+        run_command("cleanup_stuck_runs")
+    assert refused.value.returncode == 2
+    assert "--dry-run" in str(refused.value) and "--auto-fix" in str(refused.value)
+    assert statuses(*stuck_and_live) == ["running", "running"]
+
+
+def test_on_a_terminal_yes_fails_the_listed_runs(stuck_and_live, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
+    out = run_command("cleanup_stuck_runs")
+    assert "Mark these 1 runs failed? [y/N]" in out
+    assert statuses(*stuck_and_live) == ["failed", "running"]
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""])
+def test_on_a_terminal_anything_but_yes_changes_nothing(answer, stuck_and_live, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    with pytest.raises(CommandError) as aborted:
+        run_command("cleanup_stuck_runs")
+    assert aborted.value.returncode == 1
+    assert statuses(*stuck_and_live) == ["running", "running"]
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--timeout", "0", "--auto-fix"], "between 1 and"),
+        (["--timeout", "-5", "--auto-fix"], "between 1 and"),
+        (["--timeout", "abc", "--auto-fix"], "whole number"),
+        (["--timeout", "1e3", "--auto-fix"], "whole number"),
+        (["--timeout", "99999999999", "--auto-fix"], "between 1 and"),
+        (["--timeout", "", "--auto-fix"], "whole number"),
+        (["--kind", "", "--auto-fix"], "kind"),
+        (["--kind", "x" * 201, "--auto-fix"], "kind"),
+        (["--dry-run", "--auto-fix"], "not allowed with"),
+        (["--auto-fix", "--bogus"], "unrecognized"),
+    ],
+)
+def test_bad_cleanup_arguments_change_nothing(args, complaint, stuck_and_live):
+    with pytest.raises(CommandError, match=complaint):
+        run_command("cleanup_stuck_runs", *args)
+    assert statuses(*stuck_and_live) == ["running", "running"]
+    assert not MaintenanceAction.objects.exists()
+
+
+@pytest.fixture
+def expired_runs(make_run):
+    return [
+        make_run(status="failed", started_ago=timedelta(days=40)),
+        make_run(status="success", started_ago=timedelta(days=100)),
+        make_run(status="success", started_ago=timedelta(days=50)),
+    ]
+
+
+def test_prune_command_defaults_and_flags(expired_runs):
+    dry = json.loads(run_command("prune_runs", "--dry-run", "--json"))
+    assert dry["deleted"] == {"failed": 1, "success": 1} and dry["dry_run"] is True
+    assert TenderRun.objects.count() == 3
+    out = run_command(
+        "prune_runs", "--success-days", "45", "--failed-days", "45", "--batch-size", "1"
+    )
+    assert "Deleted 0 failed and 2 successful runs" in out
+    assert statuses(*expired_runs) == ["failed", "<deleted>", "<deleted>"]
+    payload = json.loads(run_command("prune_runs", "--json"))
+    assert payload["deleted"] == {"failed": 1, "success": 0}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--failed-days", "0"],
+        ["--failed-days", "-5"],
+        ["--success-days", "abc"],
+        ["--batch-size", "0"],
+        ["--batch-size", "100000000"],
+        ["--failed-days", "99999999"],
+        ["--unknown"],
+    ],
+)
+def test_bad_prune_arguments_change_nothing(args, expired_runs):
+    with pytest.raises(CommandError):
+        run_command("prune_runs", *args)
+    assert TenderRun.objects.count() == 3
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_seed_makes_the_promised_mix(db):
+    out = run_command(
+        "seed_demo_runs", "--runs", "600", "--stuck", "7", "--live-running", "3", "--pending", "2"
+    )
+    assert "Seeded" in out
+    assert TenderRun.objects.count() == 600
+    assert TenderRun.objects.filter(status="pending").count() == 2
+    assert TenderRun.objects.filter(status="running").count() == 10
+    assert len(find_stuck_runs()) == 7
+    null_kind = TenderRun.objects.filter(kind__isnull=True).count()
+    assert 150 <= null_kind <= 250
+    finished = TenderRun.objects.filter(status__in=["success", "failed"]).count()
+    assert finished == 588
+    assert TenderRun.objects.filter(status="failed", error__isnull=True).count() == 0
+    assert TenderRun.objects.exclude(id__regex=r"^tr_[0-9a-f]{32}$").count() == 0
+
+
+def test_seed_refuses_a_table_with_runs_unless_appending(make_run):
+    make_run()
+    with pytest.raises(CommandError, match="--append"):
+        run_command("seed_demo_runs", "--runs", "10")
+    run_command("seed_demo_runs", "--runs", "30", "--append", "--random-seed", "2")
+    assert TenderRun.objects.count() == 31
+    with pytest.raises(CommandError, match="fewer than"):
+        run_command("seed_demo_runs", "--runs", "10", "--append")
+    assert TenderRun.objects.count() == 31
+
+
+def test_real_process_exit_codes_without_terminal():
+    """The exit status an operator's script sees, from a real process with no terminal."""
+    env_python = sys.executable
+    refused = subprocess.run(
+        [env_python, "manage.py", "cleanup_stuck_runs"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "No terminal" in refused.stderr
+    bad = subprocess.run(
+        [env_python, "manage.py", "cleanup_stuck_runs", "--timeout", "-5", "--dry-run"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--timeout" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,118 @@
+"""Retention (runs/maintenance.py: prune_runs)."""
+
+from datetime import timedelta
+
+import pytest
+
+from runs.maintenance import InvalidParameter, PruneResult, prune_runs
+from runs.models import Actor, MaintenanceAction, TenderRun
+from tests.conftest import statuses
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def retention_rows(make_run):
+    """Default policy: failed kept 30 days, success 90 days, by started_at."""
+    expired = [
+        *(make_run(status="failed", started_ago=(31 + n) * DAY) for n in range(4)),
+        *(make_run(status="success", started_ago=(91 + n) * DAY) for n in range(3)),
+    ]
+    kept = [
+        make_run(status="failed", started_ago=29 * DAY),
+        make_run(status="success", started_ago=89 * DAY),
+        make_run(status="success", started_ago=40 * DAY),
+        make_run(status="pending", started_ago=400 * DAY),
+        make_run(status="running", started_ago=400 * DAY),
+        make_run(status="cancelled", started_ago=400 * DAY),
+        make_run(status="Failed", started_ago=400 * DAY),
+    ]
+    return expired, kept
+
+
+def test_deletes_exactly_the_expired_finished_runs(retention_rows):
+    expired, kept = retention_rows
+    result = prune_runs(actor=Actor.CLI)
+    assert result.deleted == {"failed": 4, "success": 3}
+    remaining = set(TenderRun.objects.values_list("pk", flat=True))
+    assert remaining == {run.pk for run in kept}
+    action = MaintenanceAction.objects.get()
+    assert (action.kind, action.actor, action.affected_count, action.completed) == (
+        "prune",
+        "cli",
+        7,
+        True,
+    )
+    assert action.parameters["deleted"] == {"failed": 4, "success": 3}
+
+
+def test_custom_days(retention_rows):
+    expired, kept = retention_rows
+    result = prune_runs(actor=Actor.CLI, failed_days=400, success_days=30)
+    assert result.deleted == {"failed": 0, "success": 5}
+    assert statuses(kept[2]) == ["<deleted>"]
+
+
+def test_batches_respect_the_batch_size(retention_rows):
+    seen: list[int] = []
+    prune_runs(actor=Actor.CLI, batch_size=3, on_batch=lambda r: seen.append(r.total))
+    per_batch = [b - a for a, b in zip([0, *seen], seen, strict=False)]
+    assert max(per_batch) == 3
+    # failed: 3 + 1 (short batch ends the status); success: 3 + 0
+    assert per_batch == [3, 1, 3, 0]
+
+
+def test_dry_run_counts_and_changes_nothing(retention_rows):
+    before = TenderRun.objects.count()
+    preview = prune_runs(actor=Actor.CLI, dry_run=True)
+    assert preview.deleted == {"failed": 4, "success": 3}
+    assert TenderRun.objects.count() == before
+    assert not MaintenanceAction.objects.exists()
+    assert prune_runs(actor=Actor.CLI).deleted == preview.deleted
+
+
+class Interrupted(Exception):
+    pass
+
+
+def stop_after_first_batch(result: PruneResult) -> None:
+    raise Interrupted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_interrupted_prune_keeps_its_first_batch_and_a_rerun_finishes(retention_rows):
+    expired, kept = retention_rows
+    with pytest.raises(Interrupted):
+        prune_runs(actor=Actor.SCHEDULE, batch_size=2, on_batch=stop_after_first_batch)
+    assert TenderRun.objects.count() == len(expired) + len(kept) - 2
+    unfinished = MaintenanceAction.objects.get()
+    assert (unfinished.affected_count, unfinished.completed) == (2, False)
+
+    result = prune_runs(actor=Actor.SCHEDULE, batch_size=2)
+    assert result.total == len(expired) - 2
+    assert set(TenderRun.objects.values_list("pk", flat=True)) == {run.pk for run in kept}
+    assert MaintenanceAction.objects.filter(completed=True).count() == 1
+
+
+def test_nothing_to_prune_writes_no_audit(make_run):
+    make_run(status="failed", started_ago=DAY)
+    assert prune_runs(actor=Actor.SCHEDULE).total == 0
+    assert not MaintenanceAction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"failed_days": 0},
+        {"success_days": -1},
+        {"batch_size": 0},
+        {"batch_size": 10**9},
+        {"failed_days": 10**7},
+        {"failed_days": "30"},
+    ],
+)
+def test_bad_parameters_delete_nothing(kwargs, retention_rows):
+    before = TenderRun.objects.count()
+    with pytest.raises(InvalidParameter):
+        prune_runs(actor=Actor.CLI, **kwargs)
+    assert TenderRun.objects.count() == before

@@ -1,0 +1,199 @@
+"""Adopting the live tables: migrate changes none of their columns, and the app reads them."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from runs.maintenance import fail_stuck_runs, find_stuck_runs, prune_runs
+from runs.models import Actor
+from tests.conftest import REPO, SHARED_SCHEMA
+
+pytestmark = pytest.mark.postgres
+
+TABLES = ("tender_projects", "tender_runs")
+
+
+def server_url(database: str) -> str:
+    s = connection.settings_dict
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    host, port = s["HOST"] or "localhost", s["PORT"] or 5432
+    return f"postgres://{s['USER']}{password}@{host}:{port}/{database}"
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    name = f"tenderops_scratch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(server_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_sql(database: str, sql: str, params=None) -> list[tuple]:
+    with psycopg.connect(server_url(database), autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def manage(database: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": server_url(database)}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def shape(database: str) -> dict[str, list[tuple]]:
+    """Columns (name, position, type, nullability, default, length) and constraints."""
+    return {
+        "columns": run_sql(
+            database,
+            "SELECT table_name, column_name, ordinal_position, data_type, is_nullable, "
+            "column_default, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = ANY(%s) ORDER BY 1, 3",
+            [list(TABLES)],
+        ),
+        "constraints": run_sql(
+            database,
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s) ORDER BY 1, 2",
+            [list(TABLES)],
+        ),
+    }
+
+
+def indexes(database: str) -> dict[str, str]:
+    rows = run_sql(
+        database,
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)",
+        [list(TABLES)],
+    )
+    return dict(rows)
+
+
+def test_the_repository_carries_the_live_schema_verbatim():
+    assert (REPO / "runs" / "tender_live.sql").read_text() == SHARED_SCHEMA.read_text()
+
+
+def test_migrate_adopts_live_tables_without_changing_them(db):
+    with scratch_database() as live:
+        run_sql(live, SHARED_SCHEMA.read_text())
+        before, indexes_before = shape(live), indexes(live)
+        run_sql(
+            live,
+            "INSERT INTO tender_projects (id, kb_id, name) VALUES ('tp_live', 'kb', '在线项目');"
+            "INSERT INTO tender_runs (id, project_id, run_type, status, started_at, message, "
+            "meta_json) VALUES ('tr_live', 'tp_live', 'risks', 'running', "
+            "now() - interval '2 hours', '风险提取中...', '{\"k\": \"值\"}')",
+        )
+
+        migrated = manage(live, "migrate", "--noinput")
+        assert migrated.returncode == 0, migrated.stderr
+        assert shape(live) == before
+        after = indexes(live)
+        assert {name: after[name] for name in indexes_before} == indexes_before
+        assert {"tenderops_running_started", "tenderops_status_started"} <= set(after)
+
+        again = manage(live, "migrate", "--noinput")
+        assert again.returncode == 0 and shape(live) == before
+
+        listed = manage(live, "cleanup_stuck_runs", "--dry-run", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (run,) = json.loads(listed.stdout)["stuck_runs"]
+        assert (run["id"], run["project_id"], run["kind"]) == ("tr_live", "tp_live", "risks")
+        fixed = manage(live, "cleanup_stuck_runs", "--auto-fix", "--json")
+        assert json.loads(fixed.stdout)["fixed_count"] == 1
+        assert run_sql(live, "SELECT status, meta_json::text FROM tender_runs") == [
+            ("failed", '{"k": "值"}')
+        ]
+
+
+def test_migrations_on_an_empty_database_create_the_live_shape(db):
+    with scratch_database() as live, scratch_database() as empty:
+        run_sql(live, SHARED_SCHEMA.read_text())
+        assert manage(live, "migrate", "--noinput").returncode == 0
+        result = manage(empty, "migrate", "--noinput")
+        assert result.returncode == 0, result.stderr
+        assert shape(empty) == shape(live)
+        assert indexes(empty) == indexes(live)
+
+
+def test_adopting_a_table_that_lacks_a_column_fails_clearly_and_changes_nothing(db):
+    with scratch_database() as live:
+        run_sql(live, SHARED_SCHEMA.read_text())
+        run_sql(live, "ALTER TABLE tender_runs DROP COLUMN progress")
+        before = shape(live)
+        result = manage(live, "migrate", "--noinput")
+        assert result.returncode != 0
+        assert "lacks the column(s) progress" in result.stderr
+        assert shape(live) == before
+
+
+def test_models_match_migrations(db):
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.fixture
+def large_table(transactional_db):
+    """A table that autovacuum has seen, as a live one has (VACUUM cannot run in a test's
+    transaction, hence transactional_db)."""
+    call_command("seed_demo_runs", "--runs", "40000", "--stuck", "30", stdout=io.StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE tender_runs")
+
+
+def plans_of(statements: list[str]) -> list[str]:
+    plans = []
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(f"EXPLAIN {sql}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def routine_statements(work) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        work()
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if "tender_runs" in q["sql"] and not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+
+
+@pytest.mark.parametrize(
+    "work",
+    [
+        lambda: find_stuck_runs(),
+        lambda: fail_stuck_runs(actor=Actor.CLI),
+        lambda: prune_runs(actor=Actor.CLI, dry_run=True),
+        # A batch is a small share of a large table (5,000 of millions in production).
+        lambda: prune_runs(actor=Actor.CLI, batch_size=100),
+    ],
+    ids=["find-stuck", "fail-stuck", "prune-count", "prune-batches"],
+)
+def test_routines_use_indexes_not_sequential_scans(work, large_table):
+    statements = routine_statements(work)
+    assert statements
+    for plan in plans_of(statements):
+        assert "Seq Scan on tender_runs" not in plan, plan[:1500]
+        assert "Index" in plan, plan[:1500]
