@@ -180,6 +180,11 @@ def _hex_id(prefix: str, *parts: object) -> str:
     return prefix + digest
 
 
+def seeded_run_ids(label: str, count: int, seed: int = 1) -> list[str]:
+    """The ids that seeding gives the runs of a group ("stuck", "live", "pending")."""
+    return [_hex_id("tr_", str(seed), label, g) for g in range(1, count + 1)]
+
+
 def _seed_python(plan: SeedPlan) -> None:
     rng = random.Random(plan.seed)
     now = db_now()

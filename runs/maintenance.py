@@ -8,6 +8,7 @@ same transaction (nothing a routine overwrites is lost).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -315,16 +316,21 @@ def mark_runs_failed(
     return MarkFailedResult(failed=failed, skipped_count=total - len(failed))
 
 
+@dataclass(frozen=True)
+class _AuditEntry:
+    kind: str
+    actor: Actor
+    username: str
+    reason: str
+    parameters: dict[str, Any]
+
+
 class _FailedRow(NamedTuple):
     id: str
     project_id: str
     kind: str
     started_at: datetime | str
     finished_at: datetime | str
-    previous_status: str
-    previous_message: str | None
-    previous_error: str | None
-    previous_finished_at: datetime | str | None
 
 
 def _fail_runs(
@@ -336,60 +342,100 @@ def _fail_runs(
     message: str,
     parameters: dict[str, Any],
 ) -> list[StuckRun]:
-    """Fail ``candidates`` in one guarded statement and audit what it overwrote, atomically."""
-    fail = _fail_returning_previous if connection.vendor == "postgresql" else _fail_serialized
+    """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically.
+
+    Nothing changed, nothing audited: a quiet monitor tick writes no record.
+    """
+    audit = _AuditEntry(action_kind, actor, username, message, parameters)
+    postgresql = connection.vendor == "postgresql"
+    fail = _fail_and_audit_postgresql if postgresql else _fail_and_audit_portable
     with transaction.atomic():
-        rows = fail(candidates, error=settings.TENDEROPS_STUCK_ERROR, message=message)
-        if rows:
-            _audit_failed(rows, action_kind, actor, username, message, parameters)
-    return sorted(
-        (
-            StuckRun(
-                id=row.id,
-                project_id=row.project_id,
-                kind=row.kind,
-                started_at=_aware(row.started_at),
-                running_minutes=_minutes_between(_aware(row.started_at), _aware(row.finished_at)),
-            )
-            for row in rows
-        ),
-        key=lambda run: (run.started_at, run.id),
+        rows = fail(candidates, error=settings.TENDEROPS_STUCK_ERROR, audit=audit)
+    failed = (
+        StuckRun(
+            id=row.id,
+            project_id=row.project_id,
+            kind=row.kind,
+            started_at=_aware(row.started_at),
+            running_minutes=_minutes_between(_aware(row.started_at), _aware(row.finished_at)),
+        )
+        for row in rows
     )
+    return sorted(failed, key=lambda run: (run.started_at, run.id))
 
 
-def _fail_returning_previous(
-    candidates: QuerySet[TenderRun], *, error: str, message: str
+def _fail_and_audit_postgresql(
+    candidates: QuerySet[TenderRun], *, error: str, audit: _AuditEntry
 ) -> list[_FailedRow]:
-    """PostgreSQL: one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) ... RETURNING``.
+    """One statement: lock, fail, and write the audit rows, in a single round trip.
 
-    The sub-select locks the candidate rows, so the values returned as ``prev`` are the ones
-    overwritten; a row that another transaction is finishing (or another monitor failing) is
-    skipped and left to it. A row committed as finished meanwhile no longer matches the
-    re-checked WHERE clause, so it keeps its ``success``.
+    The guard is the locking sub-select ``prev``: it checks the status and the timeout
+    against each row's latest committed version (READ COMMITTED re-checks a row updated
+    meanwhile) and the lock keeps the row from changing until the transaction ends. So a run
+    a worker finished a moment ago no longer matches and keeps its ``success``; one a worker
+    is finishing right now is locked by the worker and skipped; one that another monitor
+    holds is skipped, never failed twice. ``prev`` holds exactly the values overwritten.
     """
     locked = candidates.select_for_update(skip_locked=True, of=("self",)).values(
         "id", "status", "message", "error", "finished_at"
     )
-    inner_sql, inner_params = locked.query.sql_with_params()
+    prev_sql, prev_params = locked.query.sql_with_params()
     now_sql, now_params = _now_sql()
-    statuses = list(MARKABLE_STATUSES)
-    sql = (
-        f"UPDATE {TenderRun._meta.db_table} AS r "
-        f"SET status = 'failed', finished_at = {now_sql}, error = %s, message = %s "
-        f"FROM ({inner_sql}) AS prev "
-        f"WHERE r.id = prev.id AND r.status IN ({', '.join(['%s'] * len(statuses))}) "
-        "RETURNING r.id, r.project_id, COALESCE(r.kind, r.run_type), r.started_at, "
-        "r.finished_at, prev.status, prev.message, prev.error, prev.finished_at"
-    )
+    runs = TenderRun._meta.db_table
+    actions = MaintenanceAction._meta.db_table
+    records = FailedRunRecord._meta.db_table
+    # prev is MATERIALIZED so that it runs once and each row is then found by primary key;
+    # a second status filter on r would lure the planner into rescanning prev per row.
+    # The INSERT of the action yields no row when nothing was failed, and so no records.
+    sql = f"""
+        WITH prev AS MATERIALIZED ({prev_sql}),
+        failed AS (
+            UPDATE {runs} AS r
+            SET status = 'failed', finished_at = {now_sql}, error = %s, message = %s
+            FROM prev WHERE r.id = prev.id
+            RETURNING r.id, r.project_id, COALESCE(r.kind, r.run_type) AS kind, r.started_at,
+                      r.finished_at, prev.status AS previous_status,
+                      prev.message AS previous_message, prev.error AS previous_error,
+                      prev.finished_at AS previous_finished_at
+        ),
+        action AS (
+            INSERT INTO {actions} (kind, actor, username, started_at, finished_at, parameters,
+                                   reason, affected_count, completed)
+            SELECT %s, %s, %s, {now_sql}, {now_sql}, %s::jsonb, %s, count(*), true
+            FROM failed HAVING count(*) > 0
+            RETURNING id
+        ),
+        audited AS (
+            INSERT INTO {records} (action_id, run_id, previous_status, previous_message,
+                                   previous_error, previous_finished_at)
+            SELECT action.id, failed.id, failed.previous_status, failed.previous_message,
+                   failed.previous_error, failed.previous_finished_at
+            FROM failed CROSS JOIN action
+        )
+        SELECT id, project_id, kind, started_at, finished_at FROM failed
+    """
+    params = [
+        *prev_params,
+        *now_params,
+        error,
+        audit.reason,
+        audit.kind,
+        audit.actor,
+        audit.username,
+        *now_params,
+        *now_params,
+        json.dumps(audit.parameters, ensure_ascii=False),
+        audit.reason,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*now_params, error, message, *inner_params, *statuses])
+        cursor.execute(sql, params)
         return [_FailedRow(*row) for row in cursor.fetchall()]
 
 
-def _fail_serialized(
-    candidates: QuerySet[TenderRun], *, error: str, message: str
+def _fail_and_audit_portable(
+    candidates: QuerySet[TenderRun], *, error: str, audit: _AuditEntry
 ) -> list[_FailedRow]:
-    """Elsewhere (the SQLite demo): read, then update by id with the same guard.
+    """Elsewhere (the SQLite demo): read, update by id with the same guard, then audit.
 
     SQLite runs the enclosing transaction as IMMEDIATE (see settings), which holds the
     database's write lock from the read on, so nothing can change in between.
@@ -406,44 +452,37 @@ def _fail_serialized(
             "finished_at",
         )
     )
+    if not previous:
+        return []
     now = db_now()
     TenderRun.objects.filter(
         pk__in=[row[0] for row in previous], status__in=MARKABLE_STATUSES
-    ).update(status="failed", finished_at=now, error=error, message=message)
-    return [_FailedRow(*row[:4], now, *row[4:]) for row in previous]
-
-
-def _audit_failed(
-    rows: list[_FailedRow],
-    action_kind: str,
-    actor: Actor,
-    username: str,
-    message: str,
-    parameters: dict[str, Any],
-) -> None:
+    ).update(status="failed", finished_at=now, error=error, message=audit.reason)
     action = MaintenanceAction.objects.create(
-        kind=action_kind,
-        actor=actor,
-        username=username,
-        parameters=parameters,
-        reason=message,
-        affected_count=len(rows),
+        kind=audit.kind,
+        actor=audit.actor,
+        username=audit.username,
+        parameters=audit.parameters,
+        reason=audit.reason,
+        affected_count=len(previous),
         completed=True,
-        finished_at=Now(),
+        finished_at=now,
     )
     FailedRunRecord.objects.bulk_create(
         FailedRunRecord(
             action=action,
-            run_id=row.id,
-            previous_status=row.previous_status,
-            previous_message=row.previous_message,
-            previous_error=row.previous_error,
-            previous_finished_at=(
-                _aware(row.previous_finished_at) if row.previous_finished_at is not None else None
-            ),
+            run_id=run_id,
+            previous_status=status,
+            previous_message=message,
+            previous_error=previous_error,
+            previous_finished_at=finished_at,
         )
-        for row in rows
+        for run_id, _p, _k, _s, status, message, previous_error, finished_at in previous
     )
+    return [
+        _FailedRow(run_id, project, kind, started, now)
+        for run_id, project, kind, started, *_ in previous
+    ]
 
 
 # --- retention -------------------------------------------------------------------------------
