@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
+from runs.models import Actor, FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
 
 # Upper bounds that keep every input far from datetime overflow (about 100 years).
 MAX_TIMEOUT_MINUTES = 52_560_000
@@ -619,3 +619,76 @@ def _audit_prune_progress(
     }
     action.save()
     return action
+
+
+# --- scheduled ticks and monitor health ------------------------------------------------------
+
+MONITOR = "monitor"
+RETENTION = "retention"
+STALE_AFTER_INTERVALS = 3
+
+
+def monitor_tick() -> CleanupResult:
+    """One run of the stuck-run monitor, as the schedule does it, with its heartbeat."""
+    started = db_now()
+    result = fail_stuck_runs(actor=Actor.SCHEDULE)
+    _beat(MONITOR, started, {"fixed_count": result.fixed_count})
+    return result
+
+
+def retention_tick() -> PruneResult:
+    started = db_now()
+    result = prune_runs(actor=Actor.SCHEDULE)
+    _beat(RETENTION, started, {"deleted": result.deleted})
+    return result
+
+
+def _beat(name: str, started: datetime, result: dict[str, Any]) -> None:
+    Heartbeat.objects.update_or_create(
+        name=name,
+        defaults={"last_started_at": started, "last_finished_at": db_now(), "last_result": result},
+    )
+
+
+@dataclass(frozen=True)
+class MonitorHealth:
+    checked_at: datetime
+    last_run_at: datetime | None
+    last_result: dict[str, Any]
+    interval_minutes: int
+    running_count: int
+    stuck_count: int
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(minutes=self.interval_minutes * STALE_AFTER_INTERVALS)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.last_run_at is not None and self.checked_at - self.last_run_at <= self.stale_after
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.healthy else "stale",
+            "monitor_last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
+            "monitor_last_result": self.last_result,
+            "monitor_interval_minutes": self.interval_minutes,
+            "stale_after_seconds": int(self.stale_after.total_seconds()),
+            "running_count": self.running_count,
+            "stuck_count": self.stuck_count,
+            "checked_at": self.checked_at.isoformat(),
+        }
+
+
+def monitor_health() -> MonitorHealth:
+    beat = Heartbeat.objects.filter(name=MONITOR).first()
+    return MonitorHealth(
+        checked_at=db_now(),
+        last_run_at=beat.last_finished_at if beat else None,
+        last_result=beat.last_result if beat else {},
+        interval_minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
+        running_count=TenderRun.objects.filter(status=STUCK_STATUS).count(),
+        stuck_count=count_stuck_runs(),
+    )

@@ -158,3 +158,20 @@ class FailedRunRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} ({self.previous_status} → failed)"
+
+
+class Heartbeat(models.Model):
+    """The last tick of a scheduled routine, read by the health endpoint and the stats page."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    last_started_at = models.DateTimeField(_("last started"))
+    last_finished_at = models.DateTimeField(_("last finished"))
+    last_result = models.JSONField(_("last result"), default=dict)
+
+    class Meta:
+        db_table = "tenderops_heartbeat"
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import path
 
+from runs import api
+
 urlpatterns = [
+    path("api/apps/tender/admin/cleanup-stuck-runs", api.cleanup_stuck_runs, name="api-cleanup"),
+    path("api/apps/tender/admin/health", api.health, name="api-health"),
     path("admin/", admin.site.urls),
 ]

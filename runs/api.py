@@ -1,0 +1,145 @@
+"""The HTTP API for the tender backend, cron and uptime checks: thin views over the routines.
+
+Authorised by ``Authorization: Bearer <TENDEROPS_API_TOKEN>`` (off while the setting is empty)
+or by a logged-in staff session holding the mark-failed permission, with CSRF on POST.
+"""
+
+import hmac
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from runs.maintenance import (
+    MAX_TIMEOUT_MINUTES,
+    InvalidParameter,
+    fail_stuck_runs,
+    monitor_health,
+)
+from runs.models import Actor
+
+logger = logging.getLogger(__name__)
+
+MARK_FAILED_PERMISSION = "runs.mark_failed_tenderrun"
+TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"0", "false", "no", "off", ""}
+TOKEN_QUERY_NAMES = {"token", "access_token", "api_token", "auth", "authorization"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="tenderops"'
+    return response
+
+
+def _csrf_failure(request: HttpRequest) -> bool:
+    rejected = CsrfViewMiddleware(lambda req: None).process_view(request, None, (), {})
+    return rejected is not None
+
+
+def authorise(request: HttpRequest) -> tuple[Actor, str]:
+    """Who is calling, as (actor, username); raises ApiError 401 or 403."""
+    if TOKEN_QUERY_NAMES & {key.lower() for key in request.GET}:
+        raise ApiError(401, _("Send the token in the Authorization header, never in the URL."))
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _sep, presented = header.partition(" ")
+        expected = settings.TENDEROPS_API_TOKEN
+        if (
+            scheme.lower() == "bearer"
+            and expected
+            and hmac.compare_digest(presented.strip().encode(), expected.encode())
+        ):
+            return Actor.API, ""
+        raise ApiError(401, _("Invalid credentials."))
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        raise ApiError(401, _("Authentication required."))
+    if not user.has_perm(MARK_FAILED_PERMISSION):
+        raise ApiError(403, _("You do not have permission to mark runs failed."))
+    if request.method not in {"GET", "HEAD", "OPTIONS", "TRACE"} and _csrf_failure(request):
+        raise ApiError(403, _("CSRF verification failed."))
+    return Actor.USER, user.get_username()
+
+
+def api_view(methods: set[str]) -> Callable:
+    """JSON in, JSON out: method check, auth, and no traceback ever reaching the client."""
+
+    def decorate(view: Callable) -> Callable:
+        @csrf_exempt  # the token path needs none; authorise() checks CSRF for sessions
+        @wraps(view)
+        def wrapper(request: HttpRequest) -> JsonResponse:
+            if request.method not in methods:
+                response = error_response(405, _("Method not allowed."))
+                response["Allow"] = ", ".join(sorted(methods))
+                return response
+            try:
+                actor, username = authorise(request)
+                return view(request, actor, username)
+            except ApiError as error:
+                return error_response(error.status, error.message)
+            except InvalidParameter as error:
+                return error_response(400, str(error))
+            except DatabaseError:
+                logger.exception("database error in %s", request.path)
+                return error_response(503, _("The database is unavailable; try again."))
+
+        return wrapper
+
+    return decorate
+
+
+def parse_timeout(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InvalidParameter(_("timeout_minutes must be a whole number.")) from None
+    if not 1 <= value <= MAX_TIMEOUT_MINUTES:
+        raise InvalidParameter(
+            _("timeout_minutes must be between 1 and %(maximum)d.")
+            % {"maximum": MAX_TIMEOUT_MINUTES}
+        )
+    return value
+
+
+def parse_flag(raw: str | None, name: str) -> bool:
+    value = (raw or "").strip().lower()
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    raise InvalidParameter(_("%(name)s must be 0 or 1.") % {"name": name})
+
+
+@api_view({"POST"})
+def cleanup_stuck_runs(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
+    result = fail_stuck_runs(
+        actor=actor,
+        username=username,
+        timeout_minutes=parse_timeout(request.GET.get("timeout_minutes")),
+        kinds=request.GET.getlist("kind"),
+        dry_run=parse_flag(request.GET.get("dry_run"), "dry_run"),
+    )
+    return JsonResponse(result.as_dict(), json_dumps_params={"ensure_ascii": False})
+
+
+@api_view({"GET", "HEAD"})
+def health(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
+    report = monitor_health()
+    return JsonResponse(report.as_dict(), status=200 if report.healthy else 503)

@@ -1,0 +1,28 @@
+"""django-q2 task entry points (see runs/schedules.py): log, call the routine, report."""
+
+import logging
+
+from runs.maintenance import monitor_tick, retention_tick
+
+logger = logging.getLogger(__name__)
+
+
+def fail_stuck_runs_task() -> int:
+    try:
+        result = monitor_tick()
+    except Exception:
+        logger.exception("stuck-run monitor tick failed")
+        raise
+    if result.fixed_count:
+        logger.warning("monitor failed %d stuck runs", result.fixed_count)
+    return result.fixed_count
+
+
+def prune_runs_task() -> dict[str, int]:
+    try:
+        result = retention_tick()
+    except Exception:
+        logger.exception("retention tick failed")
+        raise
+    logger.info("retention deleted %s", result.deleted)
+    return result.deleted

@@ -1,0 +1,77 @@
+"""Helpers for tests that run tenderops in real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from tests.conftest import REPO
+
+
+def test_database_url() -> str:
+    """The URL of the database this test runs on (pytest-django's test database)."""
+    s = connection.settings_dict
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    host, port = s["HOST"] or "localhost", s["PORT"] or 5432
+    return f"postgres://{s['USER']}{password}@{host}:{port}/{s['NAME']}"
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def start(args: list[str], env: dict[str, str], log_path) -> subprocess.Popen:
+    log = open(log_path, "wb")  # noqa: SIM115 - closed by the caller's stop()
+    return subprocess.Popen(
+        args,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen, *, grace: float = 30) -> int | None:
+    """TERM the main process (as systemd's KillMode=mixed does; a TERM to every process of
+    django-q2's cluster can hang it); kill the whole group after ``grace`` seconds. Return
+    the exit code if it stopped by itself, None if it had to be killed."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            return process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            return None
+    return process.returncode
+
+
+@contextmanager
+def qclusters(count: int, tmp_path, extra_env: dict[str, str] | None = None) -> Iterator[list]:
+    env = {"DATABASE_URL": test_database_url(), **(extra_env or {})}
+    processes = [
+        start([sys.executable, "manage.py", "qcluster"], env, tmp_path / f"qcluster-{n}.log")
+        for n in range(count)
+    ]
+    try:
+        yield processes
+    finally:
+        codes = [stop(process) for process in processes]
+        for process in processes:
+            process.stdout and process.stdout.close()
+        # The clusters must stop on TERM within the grace period, without a kill.
+        assert codes == [0] * count, codes

@@ -1,0 +1,236 @@
+"""The HTTP API: every status code, both auth paths, and no 500 for any input."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from runs.maintenance import MONITOR, monitor_tick
+from runs.models import FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
+from tests.conftest import statuses
+
+CLEANUP = "/api/apps/tender/admin/cleanup-stuck-runs"
+HEALTH = "/api/apps/tender/admin/health"
+TOKEN = "s3cret-token-for-tests"
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture(autouse=True)
+def api_token(settings):
+    settings.TENDEROPS_API_TOKEN = TOKEN
+
+
+@pytest.fixture
+def bearer():
+    return {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def stuck(make_run):
+    return make_run(started_ago=30 * MIN)
+
+
+def staff(username: str, *, permitted: bool) -> User:
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    if permitted:
+        user.user_permissions.add(Permission.objects.get(codename="mark_failed_tenderrun"))
+    return user
+
+
+def session_client(user: User) -> tuple[Client, str]:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/admin/")  # sets the csrftoken cookie, as the browser would have it
+    return client, client.cookies["csrftoken"].value
+
+
+def test_token_fixes_and_returns_the_documented_object(client, bearer, stuck):
+    response = client.post(f"{CLEANUP}?timeout_minutes=10", **bearer)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["fixed_count"] == 1 and body["dry_run"] is False
+    (run,) = body["stuck_runs"]
+    assert run["id"] == stuck.id and run["project_id"] == stuck.project_id
+    assert isinstance(run["running_minutes"], float) and run["started_at"].endswith("+00:00")
+    assert body["message"] == "Fixed 1 stuck run."
+    assert statuses(stuck) == ["failed"]
+    assert MaintenanceAction.objects.get().actor == "api"
+
+
+def test_dry_run_changes_nothing(client, bearer, stuck):
+    body = client.post(f"{CLEANUP}?timeout_minutes=10&dry_run=1", **bearer).json()
+    assert body["dry_run"] is True and body["fixed_count"] == 0
+    assert [r["id"] for r in body["stuck_runs"]] == [stuck.id]
+    assert statuses(stuck) == ["running"]
+
+
+def test_message_follows_accept_language(client, bearer, stuck):
+    body = client.post(CLEANUP, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9", **bearer).json()
+    assert body["message"] == "已修复 1 个卡住的任务。"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"HTTP_AUTHORIZATION": "Bearer wrong"},
+        {"HTTP_AUTHORIZATION": f"Basic {TOKEN}"},
+        {"HTTP_AUTHORIZATION": TOKEN},
+        {"HTTP_AUTHORIZATION": "Bearer "},
+    ],
+    ids=["none", "wrong", "basic", "bare", "empty"],
+)
+def test_missing_or_wrong_credentials_are_401(client, headers, stuck):
+    for url, method in ((CLEANUP, client.post), (HEALTH, client.get)):
+        response = method(url, **headers)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        assert TOKEN not in response.content.decode()
+    assert statuses(stuck) == ["running"]
+
+
+def test_token_in_the_query_string_is_refused(client, stuck):
+    response = client.post(f"{CLEANUP}?token={TOKEN}")
+    assert response.status_code == 401
+    response = client.post(f"{CLEANUP}?access_token={TOKEN}", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 401
+    assert statuses(stuck) == ["running"]
+
+
+def test_token_auth_is_off_while_the_setting_is_empty(client, settings, stuck):
+    settings.TENDEROPS_API_TOKEN = ""
+    assert client.post(CLEANUP, HTTP_AUTHORIZATION="Bearer ").status_code == 401
+    assert client.post(CLEANUP, HTTP_AUTHORIZATION="Bearer anything").status_code == 401
+    assert statuses(stuck) == ["running"]
+
+
+def test_staff_session_with_permission_and_csrf(stuck):
+    client, csrf = session_client(staff("operator", permitted=True))
+    assert client.post(CLEANUP).status_code == 403  # no CSRF token
+    assert statuses(stuck) == ["running"]
+    response = client.post(CLEANUP, HTTP_X_CSRFTOKEN=csrf)
+    assert response.status_code == 200 and response.json()["fixed_count"] == 1
+    action = MaintenanceAction.objects.get()
+    assert (action.actor, action.username) == ("user", "operator")
+    assert client.get(HEALTH).status_code in {200, 503}
+
+
+def test_staff_without_permission_is_403(stuck):
+    client, csrf = session_client(staff("viewer", permitted=False))
+    assert client.post(CLEANUP, HTTP_X_CSRFTOKEN=csrf).status_code == 403
+    assert client.get(HEALTH).status_code == 403
+    assert statuses(stuck) == ["running"]
+
+
+def test_non_staff_session_is_401(client, stuck):
+    client.force_login(User.objects.create_user("outsider", password="pw"))
+    assert client.post(CLEANUP).status_code == 401
+    assert statuses(stuck) == ["running"]
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_other_methods_are_405(client, bearer, method, stuck):
+    response = getattr(client, method)(CLEANUP, **bearer)
+    assert response.status_code == 405 and "POST" in response["Allow"]
+    assert client.post(HEALTH, **bearer).status_code == 405
+    assert statuses(stuck) == ["running"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "timeout_minutes=0",
+        "timeout_minutes=-5",
+        "timeout_minutes=abc",
+        "timeout_minutes=",
+        "timeout_minutes=1.5",
+        "timeout_minutes=99999999999999999999",
+        "dry_run=maybe",
+        "dry_run=2",
+        "kind=",
+        f"kind={'x' * 300}",
+    ],
+)
+def test_bad_parameters_are_400_and_change_nothing(client, bearer, query, stuck):
+    response = client.post(f"{CLEANUP}?{query}", **bearer)
+    assert response.status_code == 400
+    assert "error" in response.json()
+    assert statuses(stuck) == ["running"]
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_health_is_503_until_the_monitor_has_run_then_200(client, bearer, stuck, make_run):
+    make_run(started_ago=MIN)
+    stale = client.get(HEALTH, **bearer)
+    assert stale.status_code == 503
+    assert stale.json()["status"] == "stale" and stale.json()["monitor_last_run_at"] is None
+    assert stale.json()["stuck_count"] == 1 and stale.json()["running_count"] == 2
+    monitor_tick()
+    fresh = client.get(HEALTH, **bearer)
+    assert fresh.status_code == 200
+    body = fresh.json()
+    assert body["status"] == "ok" and body["monitor_last_run_at"]
+    assert (body["stuck_count"], body["running_count"]) == (0, 1)
+    assert body["monitor_last_result"] == {"fixed_count": 1}
+
+
+def test_health_turns_503_after_three_missed_intervals(client, bearer, settings, db):
+    settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 2
+    monitor_tick()
+    beat = Heartbeat.objects.get(name=MONITOR)
+    beat.last_finished_at -= timedelta(minutes=5, seconds=50)
+    beat.save()
+    assert client.get(HEALTH, **bearer).status_code == 200
+    beat.last_finished_at -= timedelta(seconds=20)
+    beat.save()
+    response = client.get(HEALTH, **bearer)
+    assert response.status_code == 503 and response.json()["stale_after_seconds"] == 360
+
+
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=60)
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    timeout=st.one_of(st.none(), st.text(max_size=25), st.integers().map(str)),
+    dry_run=st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["0", "1", "true"])),
+    authorization=st.one_of(st.none(), header_text, header_text.map(lambda t: f"Bearer {t}")),
+    use_token=st.booleans(),
+)
+def test_no_input_gives_a_500_and_a_400_changes_nothing(
+    client, make_run, timeout, dry_run, authorization, use_token
+):
+    make_run(started_ago=30 * MIN)
+    params = {
+        k: v for k, v in {"timeout_minutes": timeout, "dry_run": dry_run}.items() if v is not None
+    }
+    headers = {}
+    if use_token:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    elif authorization is not None:
+        headers["HTTP_AUTHORIZATION"] = authorization
+    before = (
+        sorted(TenderRun.objects.values_list("pk", "status")),
+        FailedRunRecord.objects.count(),
+    )
+    response = client.post(f"{CLEANUP}?{_encode(params)}", **headers)
+    assert response.status_code in {200, 400, 401}
+    assert response.headers["Content-Type"] == "application/json"
+    if response.status_code != 200:
+        after = (
+            sorted(TenderRun.objects.values_list("pk", "status")),
+            FailedRunRecord.objects.count(),
+        )
+        assert after == before
+
+
+def _encode(params: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)

@@ -1,0 +1,114 @@
+"""django-q2 schedules, ticks and heartbeats, including real qcluster processes."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django_q.models import Schedule
+
+from runs.maintenance import MONITOR, RETENTION, db_now, monitor_tick, retention_tick
+from runs.models import FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
+from runs.schedules import MONITOR_SCHEDULE, RETENTION_SCHEDULE
+from tests.conftest import statuses
+from tests.processes import qclusters, wait_until
+
+MIN = timedelta(minutes=1)
+
+
+def schedule(name: str) -> Schedule:
+    (only,) = Schedule.objects.filter(name=name)
+    return only
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_keeps_exactly_one_schedule_of_each_kind_in_line_with_settings(settings):
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+    monitor = schedule(MONITOR_SCHEDULE)
+    assert (monitor.schedule_type, monitor.minutes, monitor.repeats) == (Schedule.MINUTES, 1, -1)
+    assert monitor.func == "runs.tasks.fail_stuck_runs_task"
+    assert schedule(RETENTION_SCHEDULE).schedule_type == Schedule.DAILY
+    first_next_run = monitor.next_run
+
+    settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 5
+    Schedule.objects.create(name=MONITOR_SCHEDULE, func="x.y", schedule_type=Schedule.ONCE)
+    call_command("migrate", verbosity=0)
+    monitor = schedule(MONITOR_SCHEDULE)
+    assert monitor.minutes == 5
+    assert monitor.next_run == first_next_run
+    assert Schedule.objects.count() == 2
+
+
+def test_schedules_command_shows_and_syncs(settings, db):
+    from io import StringIO
+
+    settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 3
+    out = StringIO()
+    call_command("tenderops_schedules", "--sync", stdout=out)
+    assert "every 3 min" in out.getvalue() and "daily" in out.getvalue()
+    assert schedule(MONITOR_SCHEDULE).minutes == 3
+
+
+def test_monitor_tick_fails_stuck_runs_as_schedule_and_beats(make_run):
+    stuck, live = make_run(started_ago=30 * MIN), make_run(started_ago=MIN)
+    assert monitor_tick().fixed_count == 1
+    assert statuses(stuck, live) == ["failed", "running"]
+    assert MaintenanceAction.objects.get().actor == "schedule"
+    beat = Heartbeat.objects.get(name=MONITOR)
+    assert beat.last_result == {"fixed_count": 1}
+    assert db_now() - beat.last_finished_at < MIN
+
+
+def test_quiet_tick_writes_a_heartbeat_but_no_audit(make_run):
+    make_run(started_ago=MIN)
+    monitor_tick()
+    first = Heartbeat.objects.get(name=MONITOR).last_finished_at
+    monitor_tick()
+    assert not MaintenanceAction.objects.exists()
+    assert Heartbeat.objects.get(name=MONITOR).last_finished_at > first
+
+
+def test_retention_tick_prunes_as_schedule(make_run):
+    old = make_run(status="failed", started_ago=timedelta(days=45))
+    retention_tick()
+    assert statuses(old) == ["<deleted>"]
+    assert MaintenanceAction.objects.get().actor == "schedule"
+    assert Heartbeat.objects.get(name=RETENTION).last_result == {
+        "deleted": {"failed": 1, "success": 0}
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_real_qcluster_fails_stuck_runs_on_schedule(make_run, tmp_path):
+    stuck = [make_run(started_ago=(20 + n) * MIN) for n in range(5)]
+    live = make_run(started_ago=MIN)
+    with qclusters(1, tmp_path):
+        wait_until(
+            lambda: TenderRun.objects.filter(status="failed").count() == len(stuck),
+            timeout=150,
+            what="the scheduled monitor to fail the stuck runs",
+        )
+        wait_until(
+            lambda: Heartbeat.objects.filter(name=MONITOR).exists(),
+            timeout=30,
+            what="the monitor's heartbeat",
+        )
+    assert statuses(*stuck, live) == ["failed"] * len(stuck) + ["running"]
+    assert set(MaintenanceAction.objects.values_list("actor", flat=True)) == {"schedule"}
+    assert FailedRunRecord.objects.count() == len(stuck)
+    assert db_now() - Heartbeat.objects.get(name=MONITOR).last_finished_at < 3 * MIN
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_qclusters_fail_each_stuck_run_exactly_once(make_run, tmp_path):
+    stuck = [make_run(started_ago=(20 + n) * MIN) for n in range(40)]
+    with qclusters(2, tmp_path):
+        wait_until(
+            lambda: TenderRun.objects.filter(status="failed").count() == len(stuck),
+            timeout=150,
+            what="the scheduled monitors to fail the stuck runs",
+        )
+    records = list(FailedRunRecord.objects.values_list("run_id", flat=True))
+    assert sorted(records) == sorted(run.id for run in stuck)
