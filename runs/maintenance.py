@@ -9,21 +9,30 @@ same transaction (nothing a routine overwrites is lost).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Now
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from runs.models import Actor, FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
+from runs.models import (
+    FINISHED_STATUSES,
+    KNOWN_STATUSES,
+    Actor,
+    FailedRunRecord,
+    Heartbeat,
+    MaintenanceAction,
+    TenderRun,
+)
 
 # Upper bounds that keep every input far from datetime overflow (about 100 years).
 MAX_TIMEOUT_MINUTES = 52_560_000
@@ -692,3 +701,182 @@ def monitor_health() -> MonitorHealth:
         running_count=TenderRun.objects.filter(status=STUCK_STATUS).count(),
         stuck_count=count_stuck_runs(),
     )
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+STATS_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+DURATION_WINDOW = timedelta(days=30)
+DAILY_WINDOW_DAYS = 30
+TOP_ERRORS = 5
+ERROR_PREVIEW_CHARS = 200
+SUGGESTION_HEADROOM = 1.2
+MIN_SUGGESTED_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class KindDurations:
+    kind: str
+    runs: int
+    p50_minutes: float
+    p95_minutes: float
+    max_minutes: float
+    configured_minutes: int
+
+    @property
+    def suggested_minutes(self) -> int:
+        """The longest recent successful run plus 20 %, in whole minutes: a timeout that
+        would have failed none of them."""
+        return max(MIN_SUGGESTED_MINUTES, math.ceil(self.max_minutes * SUGGESTION_HEADROOM))
+
+
+@dataclass(frozen=True)
+class WindowFailures:
+    window: str
+    finished: int
+    failed: int
+    top_errors: list[tuple[str, int]]
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.finished if self.finished else None
+
+
+@dataclass(frozen=True)
+class RunStats:
+    counts: dict[tuple[str, str], int]
+    statuses: list[str]
+    kinds: list[str]
+    running: int
+    stuck: int
+    durations: list[KindDurations]
+    failures: list[WindowFailures]
+    daily: list[tuple[date, dict[str, int]]]
+    health: MonitorHealth
+
+    def count(self, status: str, kind: str) -> int:
+        return self.counts.get((status, kind), 0)
+
+
+def collect_stats() -> RunStats:
+    """Everything the stats page shows. Only the status x kind table reads the whole table
+    (one GROUP BY, as operators ran it by hand); the rest reads bounded windows by index."""
+    now = db_now()
+    counts = _counts_by_status_and_kind()
+    health = monitor_health()
+    return RunStats(
+        counts=counts,
+        statuses=_ordered(KNOWN_STATUSES, {status for status, _k in counts}),
+        kinds=_ordered((), {kind for _s, kind in counts}),
+        running=health.running_count,
+        stuck=health.stuck_count,
+        durations=_durations_by_kind(now - DURATION_WINDOW),
+        failures=[_failures_since(name, now - span) for name, span in STATS_WINDOWS.items()],
+        daily=_runs_per_day(now),
+        health=health,
+    )
+
+
+def _ordered(first: Sequence[str], present: set[str]) -> list[str]:
+    return [*(v for v in first if v in present), *sorted(present - set(first))]
+
+
+def _counts_by_status_and_kind() -> dict[tuple[str, str], int]:
+    rows = (
+        TenderRun.objects.with_run_kind()
+        .order_by()
+        .values_list("status", "run_kind")
+        .annotate(total=Count("pk"))
+    )
+    return {(status, kind): total for status, kind, total in rows}
+
+
+def _durations_by_kind(since: datetime) -> list[KindDurations]:
+    policy = StuckPolicy.configured()
+    if connection.vendor == "postgresql":
+        rows = _duration_percentiles_postgresql(since)
+    else:
+        rows = _duration_percentiles_portable(since)
+    return [
+        KindDurations(kind, runs, p50 / 60, p95 / 60, longest / 60, policy.minutes_for(kind))
+        for kind, runs, p50, p95, longest in rows
+    ]
+
+
+def _successful_since(since: datetime) -> QuerySet[TenderRun]:
+    return TenderRun.objects.with_run_kind().filter(
+        status="success", started_at__gte=since, finished_at__isnull=False
+    )
+
+
+def _duration_percentiles_postgresql(since: datetime) -> list[tuple[str, int, float, float, float]]:
+    sql, params = (
+        _successful_since(since)
+        .annotate(seconds=Extract(F("finished_at") - F("started_at"), "epoch"))
+        .values_list("run_kind", "seconds")
+        .query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT run_kind, count(*), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds), max(seconds) "
+            f"FROM ({sql}) AS durations (run_kind, seconds) GROUP BY run_kind ORDER BY run_kind",
+            params,
+        )
+        return [(k, n, float(p50), float(p95), float(m)) for k, n, p50, p95, m in cursor.fetchall()]
+
+
+def _duration_percentiles_portable(since: datetime) -> list[tuple[str, int, float, float, float]]:
+    by_kind: dict[str, list[float]] = {}
+    for kind, started, finished in _successful_since(since).values_list(
+        "run_kind", "started_at", "finished_at"
+    ):
+        by_kind.setdefault(kind, []).append((finished - started).total_seconds())
+    return [
+        (kind, len(values), _percentile(values, 0.5), _percentile(values, 0.95), max(values))
+        for kind, values in sorted(by_kind.items())
+    ]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _failures_since(window: str, since: datetime) -> WindowFailures:
+    recent = TenderRun.objects.filter(started_at__gte=since)
+    finished = recent.filter(status__in=FINISHED_STATUSES).count()
+    failed_runs = recent.filter(status="failed")
+    top = (
+        failed_runs.annotate(error_text=Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value("")))
+        .order_by()
+        .values_list("error_text")
+        .annotate(total=Count("pk"))
+        .order_by("-total", "error_text")[:TOP_ERRORS]
+    )
+    return WindowFailures(
+        window=window, finished=finished, failed=failed_runs.count(), top_errors=list(top)
+    )
+
+
+def _runs_per_day(now: datetime) -> list[tuple[date, dict[str, int]]]:
+    first_day = (now - timedelta(days=DAILY_WINDOW_DAYS - 1)).date()
+    since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+    rows = (
+        TenderRun.objects.filter(started_at__gte=since)
+        .annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .order_by()
+        .values_list("day", "status")
+        .annotate(total=Count("pk"))
+    )
+    per_day: dict[date, dict[str, int]] = {
+        first_day + timedelta(days=offset): {} for offset in range(DAILY_WINDOW_DAYS)
+    }
+    for day, status, total in rows:
+        per_day.setdefault(day, {})[status] = total
+    return sorted(per_day.items())

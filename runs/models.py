@@ -11,6 +11,16 @@ from django.utils.translation import gettext_lazy as _
 
 KNOWN_STATUSES = ("pending", "running", "success", "failed")
 FINISHED_STATUSES = ("success", "failed")
+# The kinds the tender backend writes: the original run_type values, and the newer kind
+# values (NULL on old rows). The kind shown and matched is COALESCE(kind, run_type).
+KNOWN_RUN_TYPES = ("project_info", "risks", "directory", "review", "docx")
+KNOWN_KINDS = (
+    "extract_project_info",
+    "extract_risks",
+    "generate_directory",
+    "review",
+    "generate_docx",
+)
 
 
 class TenderProject(models.Model):
