@@ -663,8 +663,8 @@ def _duration(span: timedelta) -> str:
     if hours >= 48:
         return _("%(days)d d %(hours)d h") % {"days": hours // 24, "hours": hours % 24}
     if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {seconds:02d} s"
+        return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
+    return _("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": seconds}
 
 
 def _pretty_json(value: Any) -> str:

@@ -1,0 +1,216 @@
+"""Fill runs/locale/zh_Hans/LC_MESSAGES/django.po from the glossary below, then compile.
+
+Run after `python manage.py makemessages -l zh_Hans`; a msgid missing from the glossary
+is reported and makes the script fail, so no English string ships untranslated.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+PO = Path(__file__).resolve().parent.parent / "runs/locale/zh_Hans/LC_MESSAGES/django.po"
+
+GLOSSARY = {
+    "Tender run operations": "招标任务运维",
+    "Tender run statistics": "招标任务统计",
+    "Stuck runs": "卡住的任务",
+    "Statistics": "统计",
+    "Clean up stuck runs now": "立即清理卡住的任务",
+    "Home": "首页",
+    "Clean up stuck runs": "清理卡住的任务",
+    "A run is stuck when it has been running longer than its timeout: %(minutes)s minutes": "任务运行时间超过超时阈值即视为卡住：%(minutes)s 分钟",
+    "run": "任务",
+    "project": "项目",
+    "kind": "类型",
+    "started at": "开始时间",
+    "running minutes": "运行分钟数",
+    "Mark these runs failed": "将这些任务标记为失败",
+    "Cancel": "取消",
+    "Back to the runs": "返回任务列表",
+    "Mark runs failed": "标记任务失败",
+    "%(counter)s run will be marked failed.": "%(counter)s 个任务将被标记为失败。",
+    "%(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中有 %(counter)s 个将被跳过（已结束或状态未知）。",
+    "Each one gets status “failed”, the reason below as its message and the configured error text; what they said before is kept in the audit log.": "每个任务的状态将变为“failed”，消息改为下面填写的原因，错误改为配置的错误文本；原有内容保存在审计日志中。",
+    "status": "状态",
+    "Showing the %(shown)s most recent.": "仅显示最近的 %(shown)s 个。",
+    "Yes, mark them failed": "是，标记为失败",
+    "No, take me back": "不，返回",
+    "about %(count)s": "约 %(count)s",
+    "more than %(count)s": "超过 %(count)s",
+    "Show all": "显示全部",
+    " By %(filter_title)s ": " 以 %(filter_title)s ",
+    "From": "从",
+    "To": "到",
+    "Apply": "应用",
+    "running now": "正在运行",
+    "stuck now": "当前卡住",
+    "OK": "正常",
+    "stale": "已停滞",
+    "monitor": "监控",
+    "last run %(when)s ago": "上次运行于 %(when)s 前",
+    "never run": "从未运行",
+    "The monitor has not run within three intervals (%(n)s min each): is <code>python manage.py qcluster</code> running?": "监控已超过三个周期（每个 %(n)s 分钟）未运行：<code>python manage.py qcluster</code> 是否在运行？",
+    "Runs by status and kind": "按状态和类型统计任务",
+    "total": "合计",
+    "Runs per day (last 30 days)": "每日任务数（最近 30 天）",
+    "Durations and timeouts (successful runs, last 30 days)": "耗时与超时（成功任务，最近 30 天）",
+    "runs": "任务数",
+    "configured timeout": "当前超时",
+    "suggested timeout": "建议超时",
+    "No successful runs in the last 30 days.": "最近 30 天没有成功的任务。",
+    "Minutes. The suggested timeout is the longest successful run plus 20 %%: a timeout below it would have failed healthy runs. Set per-kind timeouts with TENDEROPS_STUCK_TIMEOUTS.": "单位：分钟。建议超时为最长成功任务耗时加 20 %%：低于该值会误杀正常任务。按类型设置超时请用 TENDEROPS_STUCK_TIMEOUTS。",
+    "Failures": "失败情况",
+    "(no error text)": "（无错误信息）",
+    "No failures.": "没有失败。",
+    "pending": "排队中",
+    "running": "运行中",
+    "success": "成功",
+    "failed": "失败",
+    "other (unknown)": "其他（未知）",
+    "stuck": "卡住",
+    "Yes": "是",
+    "No": "否",
+    "started": "开始时间",
+    "Today": "今天",
+    "Last 24 hours": "最近 24 小时",
+    "Last 7 days": "最近 7 天",
+    "Last 30 days": "最近 30 天",
+    "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
+    "Reason": "原因",
+    "Written to each run's message and kept in the audit log.": "写入每个任务的消息，并保存在审计日志中。",
+    "A run id (tr_…) or project id (tp_…) matches exactly; other text searches project names, messages and errors of runs started in the last 30 days (or the chosen range).": "任务 ID（tr_…）或项目 ID（tp_…）精确匹配；其他文字搜索最近 30 天（或所选时间范围）内任务的项目名称、消息和错误。",
+    "progress": "进度",
+    "running / elapsed": "已运行 / 耗时",
+    "finished at": "结束时间",
+    "message": "消息",
+    "error": "错误",
+    "meta": "元数据",
+    "result": "结果",
+    "audit history": "审计记录",
+    "No maintenance has changed this run.": "尚无维护操作修改过此任务。",
+    "when": "时间",
+    "action": "操作",
+    "by": "操作者",
+    "previous status": "原状态",
+    "previous message": "原消息",
+    "previous error": "原错误",
+    "Mark selected runs failed": "将所选任务标记为失败",
+    "%(failed)s marked failed, %(skipped)s skipped (already finished or unknown).": "已标记失败：%(failed)s；已跳过：%(skipped)s（已结束或状态未知）。",
+    "%d run": "%d 个任务",
+    "Mark runs failed?": "标记任务失败？",
+    "not started yet": "尚未开始",
+    "%(hours)d h %(minutes)02d min": "%(hours)d 小时 %(minutes)02d 分",
+    "%(minutes)d min %(seconds)02d s": "%(minutes)d 分 %(seconds)02d 秒",
+    "%(days)d d %(hours)d h": "%(days)d 天 %(hours)d 小时",
+    "Send the token in the Authorization header, never in the URL.": "请在 Authorization 请求头中发送令牌，不要放在 URL 中。",
+    "Invalid credentials.": "凭据无效。",
+    "Authentication required.": "需要身份验证。",
+    "You do not have permission to mark runs failed.": "您没有将任务标记为失败的权限。",
+    "CSRF verification failed.": "CSRF 验证失败。",
+    "Method not allowed.": "不允许的请求方法。",
+    "The database is unavailable; try again.": "数据库暂不可用，请稍后重试。",
+    "timeout_minutes must be a whole number.": "timeout_minutes 必须是整数。",
+    "timeout_minutes must be between 1 and %(maximum)d.": "timeout_minutes 必须在 1 到 %(maximum)d 之间。",
+    "%(name)s must be 0 or 1.": "%(name)s 必须为 0 或 1。",
+    "Tender runs": "招标任务",
+    "Runs per day by status": "按状态统计的每日任务数",
+    "timeout": "超时",
+    "Duration of successful runs per kind (minutes)": "各类型成功任务耗时（分钟）",
+    "%(name)s must be a whole number.": "%(name)s 必须是整数。",
+    "%(name)s must be between 1 and %(maximum)d, got %(value)d.": "%(name)s 必须在 1 到 %(maximum)d 之间，实际为 %(value)d。",
+    "A kind must be non-empty text of at most %(maximum)d characters.": "类型必须是非空文本，且不超过 %(maximum)d 个字符。",
+    "Dry run: %(count)d stuck run found, nothing changed.": "试运行：发现 %(count)d 个卡住的任务，未做任何修改。",
+    "Fixed %(count)d stuck run.": "已修复 %(count)d 个卡住的任务。",
+    "Dry run: %(failed)d failed and %(success)d successful runs would be deleted.": "试运行：将删除 %(failed)d 个失败任务和 %(success)d 个成功任务。",
+    "Deleted %(failed)d failed and %(success)d successful runs.": "已删除 %(failed)d 个失败任务和 %(success)d 个成功任务。",
+    "name": "名称",
+    "tender project": "招标项目",
+    "tender projects": "招标项目",
+    "run type": "运行类型",
+    "model": "模型",
+    "kind column": "kind 字段",
+    "platform job id": "平台作业 ID",
+    "tender run": "招标任务",
+    "tender runs": "招标任务",
+    "Can mark tender runs failed": "可以将招标任务标记为失败",
+    "user": "用户",
+    "schedule": "定时任务",
+    "command line": "命令行",
+    "API": "API",
+    "fail stuck runs": "处理卡住的任务",
+    "mark runs failed": "标记任务失败",
+    "prune old runs": "清理旧任务",
+    "actor": "执行者",
+    "parameters": "参数",
+    "reason": "原因",
+    "rows changed": "修改行数",
+    "completed": "已完成",
+    "maintenance action": "维护操作",
+    "maintenance actions": "维护操作",
+    "failed run record": "失败任务记录",
+    "failed run records": "失败任务记录",
+    "last started": "上次开始",
+    "last finished": "上次结束",
+    "last result": "上次结果",
+    "heartbeat": "心跳",
+    "heartbeats": "心跳",
+}
+
+ENTRY = re.compile(
+    r'^msgid ((?:".*"\n)+)(msgid_plural (?:".*"\n)+)?((?:msgstr(?:\[\d\])? (?:".*"\n)+)+)', re.M
+)
+HEADER = {
+    "Project-Id-Version": "tenderops",
+    "Language-Team": "tenderops",
+    "Last-Translator": "tenderops",
+    "Language": "zh_Hans",
+}
+
+
+def unquote(block: str) -> str:
+    return (
+        "".join(re.findall(r'"(.*)"', block))
+        .encode()
+        .decode("unicode_escape")
+        .encode("latin-1")
+        .decode("utf-8")
+    )
+
+
+def quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def fill(po: str) -> tuple[str, list[str]]:
+    missing = []
+
+    def replace(match: re.Match) -> str:
+        msgid = unquote(match.group(1))
+        if not msgid:
+            return match.group(0)
+        if msgid not in GLOSSARY:
+            missing.append(msgid)
+            return match.group(0)
+        key = "msgstr[0]" if match.group(2) else "msgstr"
+        return f"msgid {match.group(1)}{match.group(2) or ''}{key} {quote(GLOSSARY[msgid])}\n"
+
+    return ENTRY.sub(replace, po), missing
+
+
+def main() -> None:
+    text, missing = fill(PO.read_text(encoding="utf-8"))
+    text = text.replace("#, fuzzy\n", "", 1)
+    for field, value in HEADER.items():
+        text = re.sub(rf'"{field}: [^"]*\\n"', f'"{field}: {value}\\\\n"', text, count=1)
+    PO.write_text(text, encoding="utf-8")
+    if missing:
+        print("untranslated:", *missing, sep="\n  ")
+        sys.exit(1)
+    subprocess.run(
+        ["msgfmt", "--check-format", "-o", str(PO.with_suffix(".mo")), str(PO)], check=True
+    )
+
+
+if __name__ == "__main__":
+    main()

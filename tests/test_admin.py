@@ -1,0 +1,305 @@
+"""The runs admin through Django's test client: pages, filters, permissions, the action."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from runs import admin as runs_admin
+from runs.maintenance import fail_stuck_runs
+from runs.models import Actor, MaintenanceAction, TenderRun
+from tests.conftest import statuses
+
+LIST = "/admin/runs/tenderrun/"
+STATS = "/admin/runs/tenderrun/stats/"
+CLEANUP = "/admin/runs/tenderrun/cleanup/"
+MIN = timedelta(minutes=1)
+
+
+def detail(run: TenderRun) -> str:
+    return f"{LIST}{run.pk}/change/"
+
+
+def staff_client(*codenames: str, csrf: bool = False) -> Client:
+    user = User.objects.create_user(f"staff-{len(codenames)}", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    return staff_client("view_tenderrun", "mark_failed_tenderrun")
+
+
+@pytest.fixture
+def viewer(db) -> Client:
+    return staff_client("view_tenderrun")
+
+
+@pytest.fixture
+def odd_runs(make_run):
+    """Rows the live table may hold and that no page may choke on."""
+    return [
+        make_run(kind=None, run_type="review", started_ago=30 * MIN),
+        make_run(status="cancelled", started_ago=600 * MIN),
+        make_run(started_ago=-60 * MIN, message="未来的任务"),
+        make_run(status="pending", progress=None, started_ago=MIN),
+        make_run(
+            status="failed",
+            started_ago=90 * MIN,
+            finished_at=None,
+            message="很长的消息 😀 " * 70_000,
+            error="错误 🚨 <script>alert(1)</script>",
+            meta_json={"嵌套": {"列表": ["😀", {"深": "值"}]}, "n": 1.5},
+            result_json=["a", {"b": None}],
+            progress=7.5,
+        ),
+    ]
+
+
+def test_list_shows_every_odd_row_sanely(operator, odd_runs):
+    response = operator.get(LIST)
+    assert response.status_code == 200
+    page = response.content.decode()
+    for run in odd_runs:
+        assert run.id in page
+    assert "cancelled" in page and "not started yet" in page
+    assert "<script>alert(1)</script>" not in page
+    assert len(response.content) < 500_000  # the 1 MB message is previewed, not shipped
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("status=running", {0, 2}),
+        ("status=__other__", {1}),
+        ("kind=review", {0}),
+        ("stuck=yes", {0}),
+        ("stuck=no", {1, 2, 3, 4}),
+        ("started=24h", {0, 1, 2, 3, 4}),
+        ("started=today&status=pending", {3}),
+        ("status=pending&started_from=2000-01-01&started_to=2999-12-31", {3}),
+    ],
+)
+def test_filters(operator, odd_runs, query, expected):
+    response = operator.get(f"{LIST}?{query}")
+    assert response.status_code == 200
+    shown = {i for i, run in enumerate(odd_runs) if run.id in response.content.decode()}
+    assert shown == expected
+
+
+def test_invalid_custom_dates_are_ignored_with_a_warning(operator, odd_runs):
+    response = operator.get(f"{LIST}?started_from=2026-13-45&started_to=yesterday", follow=True)
+    assert response.status_code == 200
+    assert "Ignored the date 2026-13-45" in response.content.decode()
+
+
+def test_project_filter_and_link(operator, odd_runs, make_run):
+    response = operator.get(f"{LIST}?project={odd_runs[0].project_id}")
+    assert response.status_code == 200 and odd_runs[0].id in response.content.decode()
+    assert f"?project={odd_runs[0].project_id}" in operator.get(LIST).content.decode()
+
+
+def test_search_by_run_id_project_id_and_text(operator, odd_runs):
+    by_id = operator.get(f"{LIST}?q={odd_runs[2].id}").content.decode()
+    assert odd_runs[2].id in by_id and odd_runs[0].id not in by_id
+    by_project = operator.get(f"{LIST}?q={odd_runs[0].project_id}").content.decode()
+    assert all(run.id in by_project for run in odd_runs)
+    by_text = operator.get(f"{LIST}?q=未来的").content.decode()
+    assert odd_runs[2].id in by_text and odd_runs[0].id not in by_text
+    assert operator.get(f"{LIST}?q=%00%ff' OR 1=1 --").status_code == 200
+
+
+def test_detail_page_is_read_only_and_shows_json_and_history(operator, odd_runs):
+    run = odd_runs[4]
+    page = operator.get(detail(run))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "&quot;深&quot;: &quot;值&quot;" in html or '"深": "值"' in html
+    assert 'name="_save"' not in html
+    assert operator.post(detail(run), {"status": "success"}).status_code == 403
+    assert statuses(run) == ["failed"]
+    stuck = odd_runs[0]
+    fail_stuck_runs(actor=Actor.CLI)
+    history = operator.get(detail(stuck)).content.decode()
+    assert "fail stuck runs" in history and "running" in history
+
+
+def test_unknown_ids_and_bad_pages_do_not_500(operator, odd_runs):
+    assert operator.get(f"{LIST}tr_nope/change/", follow=True).status_code == 200
+    assert operator.get(f"{LIST}?p=99999").status_code in {200, 302}
+    assert operator.get(f"{LIST}?o=99").status_code in {200, 302}
+    assert operator.get(f"{LIST}?bogus=1").status_code in {200, 302}
+
+
+def test_stats_page(viewer, odd_runs):
+    response = viewer.get(STATS)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="status-kind-table"' in html and 'id="daily-chart"' in html
+    assert 'id="duration-chart"' in html or "No successful runs" in html
+    assert "cancelled" in html
+
+
+def test_mark_failed_confirmation_then_action(operator, make_run):
+    stuck = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    done = make_run(status="success", started_ago=40 * MIN)
+    live = make_run(started_ago=MIN)
+    # As the browser posts "select all": the ticked rows of the page, and select_across.
+    post = {
+        "action": "mark_failed",
+        "select_across": "1",
+        "index": "0",
+        "_selected_action": [live.pk],
+    }
+    confirm = operator.post(f"{LIST}?started=24h&status=running", post)
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "4 runs will be marked failed" in html
+    assert 'name="select_across" value="1"' in html
+    assert statuses(*stuck, live) == ["running"] * 4
+    across = operator.post(
+        f"{LIST}?started=24h&status=running",
+        {**post, "confirm": "1", "reason": "all running of the last day"},
+        follow=True,
+    )
+    assert "4 runs marked failed, 0 runs skipped" in across.content.decode()
+    assert statuses(*stuck, live) == ["failed"] * 4
+    TenderRun.objects.filter(pk__in=[r.pk for r in [*stuck, live]]).update(status="running")
+    MaintenanceAction.objects.all().delete()
+
+    selected = [stuck[0].pk, stuck[1].pk, done.pk]
+    confirm = operator.post(LIST, {**post, "select_across": "0", "_selected_action": selected})
+    assert "2 runs will be marked failed" in confirm.content.decode()
+    assert "1 selected run will be skipped" in confirm.content.decode()
+    result = operator.post(
+        LIST,
+        {
+            **post,
+            "select_across": "0",
+            "_selected_action": selected,
+            "confirm": "1",
+            "reason": "worker pod restarted",
+        },
+        follow=True,
+    )
+    assert result.status_code == 200
+    assert "2 runs marked failed, 1 run skipped" in result.content.decode()
+    assert statuses(*stuck, done, live) == ["failed", "failed", "running", "success", "running"]
+    action = MaintenanceAction.objects.get()
+    assert (action.kind, action.actor, action.reason) == (
+        "mark_failed",
+        "user",
+        "worker pod restarted",
+    )
+    assert action.username == "staff-2"
+    assert TenderRun.objects.get(pk=stuck[0].pk).message == "worker pod restarted"
+
+
+def test_empty_reason_is_refused(operator, make_run):
+    run = make_run(started_ago=30 * MIN)
+    response = operator.post(
+        LIST,
+        {
+            "action": "mark_failed",
+            "index": "0",
+            "_selected_action": [run.pk],
+            "confirm": "1",
+            "reason": "  ",
+        },
+    )
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert statuses(run) == ["running"]
+
+
+def test_cleanup_button_previews_then_fails(operator, make_run):
+    stuck, live = make_run(started_ago=30 * MIN), make_run(started_ago=MIN)
+    preview = operator.get(CLEANUP)
+    assert preview.status_code == 200 and stuck.id in preview.content.decode()
+    assert statuses(stuck) == ["running"]
+    operator.post(CLEANUP)
+    assert statuses(stuck, live) == ["failed", "running"]
+    assert MaintenanceAction.objects.get().username == "staff-2"
+
+
+def test_staff_without_permission_sees_no_action_or_button_and_gets_403(viewer, make_run):
+    run = make_run(started_ago=30 * MIN)
+    html = viewer.get(LIST).content.decode()
+    assert "mark_failed" not in html and "cleanup-stuck-runs" not in html
+    assert (
+        viewer.post(
+            LIST,
+            {
+                "action": "mark_failed",
+                "index": "0",
+                "_selected_action": [run.pk],
+                "confirm": "1",
+                "reason": "x",
+            },
+        ).status_code
+        == 403
+    )
+    assert viewer.get(CLEANUP).status_code == 403
+    assert viewer.post(CLEANUP).status_code == 403
+    assert statuses(run) == ["running"]
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_non_staff_and_anonymous_go_to_login(client, make_run):
+    run = make_run(started_ago=30 * MIN)
+    for url in (LIST, STATS, CLEANUP, detail(run)):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.force_login(User.objects.create_user("outsider", password="pw"))
+    assert client.post(CLEANUP).status_code == 302
+    assert statuses(run) == ["running"]
+
+
+def test_csrf_is_enforced_on_the_action_and_the_button(make_run):
+    run = make_run(started_ago=30 * MIN)
+    client = staff_client("view_tenderrun", "mark_failed_tenderrun", csrf=True)
+    action = {
+        "action": "mark_failed",
+        "index": "0",
+        "_selected_action": [run.pk],
+        "confirm": "1",
+        "reason": "x",
+    }
+    assert client.post(LIST, action).status_code == 403
+    assert client.post(CLEANUP).status_code == 403
+    assert statuses(run) == ["running"]
+
+
+WHOLE_TABLE_COUNT = re.compile(
+    r'SELECT COUNT\(\*\) AS "__count" FROM "tender_runs"(?!.*LIMIT)', re.S
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_unfiltered_list_counts_nothing_whole_and_runs_few_queries(make_run, monkeypatch):
+    for n in range(120):
+        make_run(status="success", started_ago=(n + 1) * MIN)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tender_runs")
+    monkeypatch.setattr(runs_admin, "ESTIMATE_ABOVE", 100)
+    client = staff_client("view_tenderrun", "mark_failed_tenderrun")
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(LIST)
+    assert response.status_code == 200
+    assert "about 120" in response.content.decode()
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert not [s for s in sql if "COUNT(" in s.upper() and "tender_runs" in s]
+    assert len(sql) <= 10, sql
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(f"{LIST}?status=success").status_code == 200
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 10001" in s for s in counts), counts
+    assert not any(WHOLE_TABLE_COUNT.search(s) for s in counts)
