@@ -45,6 +45,7 @@ from runs.models import (
     KNOWN_STATUSES,
     Actor,
     FailedRunRecord,
+    MaintenanceAction,
     TenderProject,
     TenderRun,
 )
@@ -673,3 +674,46 @@ def _pretty_json(value: Any) -> str:
     return format_html(
         '<pre class="run-json">{}</pre>', json.dumps(value, ensure_ascii=False, indent=2)
     )
+
+
+class FailedRunRecordInline(admin.TabularInline):
+    model = FailedRunRecord
+    fields = ["run_id", "previous_status", "previous_message", "previous_error"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(MaintenanceAction)
+class MaintenanceActionAdmin(admin.ModelAdmin):
+    """The audit log: read-only for everyone, superusers included."""
+
+    list_display = ["started_at", "kind", "actor", "username", "affected_count", "completed"]
+    list_filter = ["kind", "actor", "completed"]
+    search_fields = ["=username"]
+    ordering = ["-started_at"]
+    show_full_result_count = False
+    readonly_fields = [
+        "kind",
+        "actor",
+        "username",
+        "started_at",
+        "finished_at",
+        "parameters",
+        "reason",
+        "affected_count",
+        "completed",
+    ]
+    fields = readonly_fields
+    inlines = [FailedRunRecordInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -303,3 +303,17 @@ def test_unfiltered_list_counts_nothing_whole_and_runs_few_queries(make_run, mon
     counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("LIMIT 10001" in s for s in counts), counts
     assert not any(WHOLE_TABLE_COUNT.search(s) for s in counts)
+
+
+def test_audit_log_is_browsable_and_read_only(operator, make_run):
+    run = make_run(started_ago=30 * MIN, message="旧消息")
+    fail_stuck_runs(actor=Actor.SCHEDULE)
+    action = MaintenanceAction.objects.get()
+    superuser = Client()
+    superuser.force_login(User.objects.create_superuser("root", "r@example.invalid", "pw"))
+    assert superuser.get("/admin/runs/maintenanceaction/").status_code == 200
+    page = superuser.get(f"/admin/runs/maintenanceaction/{action.pk}/change/")
+    assert page.status_code == 200 and run.id in page.content.decode()
+    assert "旧消息" in page.content.decode()
+    assert superuser.post(f"/admin/runs/maintenanceaction/{action.pk}/delete/").status_code == 403
+    assert MaintenanceAction.objects.filter(pk=action.pk).exists()
