@@ -29,7 +29,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/cleanup_vs_raw_sql.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 test-artifacts

@@ -166,13 +166,58 @@ def _seed_postgresql(plan: SeedPlan) -> None:
     params = {**_vocabulary(), "salt": str(plan.seed), "days": plan.days, "projects": plan.projects}
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(%s)", [(plan.seed % 1000) / 1000])
-        cursor.execute(_PROJECTS_SQL, params)
-        for first in range(1, plan.historical + 1, CHUNK):
-            last = min(first + CHUNK - 1, plan.historical)
+        cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM tender_runs)")
+        empty = cursor.fetchone()[0]
+        if empty:
+            # An empty table loads far faster without its indexes (random md5 ids make every
+            # index insert a random write); all in one transaction, so a crash keeps them.
             with transaction.atomic():
-                cursor.execute(_HISTORY_SQL, {**params, "first": first, "last": last})
-        for group in _live_groups(plan):
-            cursor.execute(_LIVE_SQL, {**params, **group})
+                indexes = _drop_run_indexes(cursor)
+                _insert_runs(cursor, plan, params)
+                _restore_run_indexes(cursor, indexes)
+        else:
+            _insert_runs(cursor, plan, params)
+
+
+def _insert_runs(cursor, plan: SeedPlan, params: dict) -> None:
+    cursor.execute(_PROJECTS_SQL, params)
+    for first in range(1, plan.historical + 1, CHUNK):
+        last = min(first + CHUNK - 1, plan.historical)
+        with transaction.atomic():
+            cursor.execute(_HISTORY_SQL, {**params, "first": first, "last": last})
+    for group in _live_groups(plan):
+        cursor.execute(_LIVE_SQL, {**params, **group})
+
+
+def _drop_run_indexes(cursor) -> list[str]:
+    """Drop tender_runs' indexes and primary key; return the statements that restore them."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'tender_runs'::regclass AND contype = 'p'"
+    )
+    restore = [
+        f'ALTER TABLE tender_runs ADD CONSTRAINT "{name}" {definition}'
+        for name, definition in cursor.fetchall()
+    ]
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = 'tender_runs'::regclass AND NOT x.indisprimary"
+    )
+    indexes = cursor.fetchall()
+    restore += [definition for _name, definition in indexes]
+    for name, _definition in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    for statement in restore[: len(restore) - len(indexes)]:
+        constraint = statement.split('"')[1]
+        cursor.execute(f'ALTER TABLE tender_runs DROP CONSTRAINT "{constraint}"')
+    return restore
+
+
+def _restore_run_indexes(cursor, statements: list[str]) -> None:
+    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    for statement in statements:
+        cursor.execute(statement)
 
 
 def _hex_id(prefix: str, *parts: object) -> str:

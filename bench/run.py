@@ -1,0 +1,376 @@
+"""`make bench`: tenderops at 1 M and 10 M runs, against raw SQL measured in the same run.
+
+For each size it builds (or, with --reuse, keeps) a PostgreSQL database seeded by
+`seed_demo_runs`, plus `tender_runs_backend`: a copy of the table as the tender backend
+created it (its own indexes only), which the operators' hand-written SQL runs against.
+Each figure is measured several times, tenderops and its baseline interleaved, in one process
+per size; peak memory is measured in a separate process per size. Results are printed and
+written to bench/results.md.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/run.py
+    python bench/run.py --sizes 1000000 --repeat 3          # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results.md"
+STUCK = 200
+EXPIRED = 1_000_000
+TOKEN = "bench-token"
+
+RAW_TICK = (
+    "UPDATE tender_runs_backend SET status = 'failed', finished_at = now(), "
+    "error = '任务超时未完成', message = '任务异常终止：超时未完成' "
+    "WHERE status = 'running' AND started_at < NOW() - INTERVAL '10 minutes'"
+)
+RAW_DELETE = (
+    "DELETE FROM tender_runs WHERE status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
+)
+RAW_GROUP_BY = "SELECT status, COALESCE(kind, run_type), count(*) FROM tender_runs GROUP BY 1, 2"
+EXPIRED_SQL = """
+INSERT INTO tender_runs (id, project_id, run_type, kind, status, started_at, finished_at,
+                         error, meta_json, message)
+SELECT 'tr_' || md5('expired' || %(round)s || g), p.id, 'risks', 'extract_risks', 'failed',
+       now() - interval '1000 days' - g * interval '1 second',
+       now() - interval '1000 days' - g * interval '1 second' + interval '3 minutes',
+       'LLM 调用超时', '{}'::jsonb, '任务失败'
+FROM generate_series(1, %(count)s) AS g, (SELECT id FROM tender_projects LIMIT 1) AS p
+"""
+
+
+# --- orchestration (no Django here) ----------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="tenderops benchmarks")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true", help="keep already seeded databases")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeat)))
+        return
+    if args.memory:
+        print(json.dumps(memory_probe()))
+        return
+    results = {}
+    for size in args.sizes:
+        url = database_url(base, size)
+        prepare(url, size, args.reuse)
+        env = {**os.environ, "DATABASE_URL": url}
+        figures = json.loads(run_child(["--worker", str(size), "--repeat", str(args.repeat)], env))
+        figures["memory"] = json.loads(run_child(["--memory", str(size)], env))
+        results[size] = figures
+        print(f"--- {size:,} runs done", file=sys.stderr)
+    report = render(results, args.repeat)
+    RESULTS.write_text(report, encoding="utf-8")
+    print(report)
+
+
+def database_url(base: str, size: int) -> str:
+    label = f"{size // 1_000_000}m" if size >= 1_000_000 else str(size)
+    return urlsplit(base)._replace(path=f"/tenderops_bench_{label}").geturl()
+
+
+def run_child(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"benchmark step {args} failed")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def prepare(url: str, size: int, reuse: bool) -> None:
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    admin = urlsplit(url)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and reuse:
+            print(f"reusing {name}", file=sys.stderr)
+        else:
+            if exists:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+            exists = None
+    env = {**os.environ, "DATABASE_URL": url}
+    manage = [sys.executable, str(REPO / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=REPO)
+    with psycopg.connect(url, autocommit=True) as conn:
+        seeded = conn.execute("SELECT count(*) FROM tender_runs").fetchone()[0]
+        if not seeded:
+            began = time.perf_counter()
+            subprocess.run(
+                [*manage, "seed_demo_runs", "--runs", str(size), "--stuck", str(STUCK),
+                 "--live-running", "50", "--pending", "30"],
+                env=env, check=True, cwd=REPO,
+            )
+            print(f"seeded {size:,} in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+            conn.execute("VACUUM ANALYZE tender_runs")
+        has_copy = conn.execute("SELECT to_regclass('tender_runs_backend')").fetchone()[0]
+        if not has_copy:
+            # The table as the tender backend made it: same rows, only the backend's indexes.
+            conn.execute("CREATE TABLE tender_runs_backend (LIKE tender_runs INCLUDING DEFAULTS)")
+            conn.execute("INSERT INTO tender_runs_backend SELECT * FROM tender_runs")
+            conn.execute("ALTER TABLE tender_runs_backend ADD PRIMARY KEY (id)")
+            conn.execute("CREATE INDEX ON tender_runs_backend (project_id)")
+            conn.execute("CREATE INDEX ON tender_runs_backend (platform_job_id)")
+            conn.execute("VACUUM ANALYZE tender_runs_backend")
+
+
+# --- measuring (inside Django, one process per size) -----------------------------------------
+
+
+def django_setup() -> None:
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenderops.settings")
+    os.environ["TENDEROPS_API_TOKEN"] = TOKEN
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
+    import django
+
+    django.setup()
+
+
+def ms(work: Callable[[], object]) -> tuple[float, object]:
+    began = time.perf_counter()
+    result = work()
+    return (time.perf_counter() - began) * 1000, result
+
+
+def interleaved(repeat: int, variants: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, measure in variants.items():
+            samples[name].append(measure())
+    return samples
+
+
+def worker(size: int, repeat: int) -> dict:
+    django_setup()
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+
+    from runs.demo_data import seeded_run_ids
+    from runs.maintenance import monitor_tick, prune_runs
+    from runs.models import Actor
+
+    stuck_ids = seeded_run_ids("stuck", STUCK)
+
+    def execute(sql: str, params=None) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def reset_stuck() -> None:
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(
+                f"UPDATE {table} SET status = 'running', finished_at = NULL, error = NULL, "
+                "message = '提取中...' WHERE id = ANY(%s)",
+                [stuck_ids],
+            )
+
+    def tick() -> float:
+        reset_stuck()
+        elapsed, result = ms(monitor_tick)
+        assert result.fixed_count == STUCK, result.fixed_count
+        return elapsed
+
+    def raw_tick() -> float:
+        reset_stuck()
+        elapsed, fixed = ms(lambda: execute(RAW_TICK))
+        assert fixed == STUCK, fixed
+        return elapsed
+
+    figures: dict[str, dict] = {}
+    figures["tick"] = interleaved(repeat, {"tenderops": tick, "baseline": raw_tick})
+    reset_stuck()
+    monitor_tick()
+    execute(RAW_TICK)
+    figures["quiet_tick"] = interleaved(
+        repeat,
+        {"tenderops": lambda: ms(monitor_tick)[0], "baseline": lambda: ms(lambda: execute(RAW_TICK))[0]},
+    )
+
+    prune = {"tenderops": [], "baseline": [], "longest_batch_ms": []}
+    for round_ in range(2):
+        execute(EXPIRED_SQL, {"round": f"t{round_}", "count": EXPIRED})
+        elapsed, result = ms(
+            lambda: prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500, batch_size=5000)
+        )
+        assert result.total == EXPIRED, result.deleted
+        prune["tenderops"].append(elapsed)
+        prune["longest_batch_ms"].append(result.longest_batch_seconds * 1000)
+        execute(EXPIRED_SQL, {"round": f"b{round_}", "count": EXPIRED})
+        elapsed, deleted = ms(lambda: execute(RAW_DELETE))
+        assert deleted == EXPIRED, deleted
+        prune["baseline"].append(elapsed)
+    figures["prune"] = prune
+    execute("ANALYZE tender_runs")
+
+    user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
+        "bench", "bench@example.invalid", "bench"
+    )
+    client = Client()
+    client.force_login(user)
+
+    def page(url: str, **headers) -> Callable[[], float]:
+        def measure() -> float:
+            elapsed, response = ms(lambda: client.get(url, **headers))
+            assert response.status_code in {200, 503}, (url, response.status_code)
+            return elapsed
+
+        return measure
+
+    some_run = seeded_run_ids("live", 1)[0]
+    figures["list"] = interleaved(
+        repeat,
+        {
+            "unfiltered": page("/admin/runs/tenderrun/"),
+            "status=running": page("/admin/runs/tenderrun/?status=running"),
+            "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
+        },
+    )
+    figures["stats"] = interleaved(
+        repeat,
+        {
+            "tenderops": page("/admin/runs/tenderrun/stats/"),
+            "baseline": lambda: ms(lambda: execute(RAW_GROUP_BY))[0],
+        },
+    )
+    monitor_tick()
+    figures["health"] = interleaved(
+        repeat,
+        {"tenderops": page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")},
+    )
+    return figures
+
+
+def memory_probe() -> dict:
+    """Peak RSS of a Django process that renders the stats page and prunes 1 M rows."""
+    django_setup()
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+
+    from runs.maintenance import prune_runs
+    from runs.models import Actor
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    client = Client()
+    client.force_login(User.objects.get(username="bench"))
+    assert client.get("/admin/runs/tenderrun/stats/").status_code == 200
+    after_stats = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with connection.cursor() as cursor:
+        cursor.execute(EXPIRED_SQL, {"round": "memory", "count": EXPIRED})
+    prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500, batch_size=5000)
+    after_prune = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"start_kib": before, "after_stats_kib": after_stats, "after_prune_kib": after_prune}
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def render(results: dict[int, dict], repeat: int) -> str:
+    lines = [
+        "# tenderops benchmark results",
+        "",
+        f"Written by `make bench` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), "
+        f"{os.cpu_count()} cores. Times in ms as min / median / max over {repeat} runs "
+        "(prune: 2 runs), tenderops and its raw-SQL baseline interleaved in one process and "
+        "database. Ratios compare medians.",
+        "",
+        "| rows | figure | tenderops | raw-SQL baseline | ratio | budget | pass |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, f in results.items():
+        rows = f"{size:,}"
+        tick, base = f["tick"]["tenderops"], f["tick"]["baseline"]
+        speedup = statistics.median(base) / statistics.median(tick)
+        ok = statistics.median(tick) <= 20 and speedup >= 50
+        lines.append(
+            f"| {rows} | monitor tick, 200 stuck (audit included) | {spread(tick)} | "
+            f"{spread(base)} | {speedup:.0f}x faster | <= 20 ms and >= 50x | {_mark(ok)} |"
+        )
+        quiet, qbase = f["quiet_tick"]["tenderops"], f["quiet_tick"]["baseline"]
+        lines.append(
+            f"| {rows} | monitor tick, nothing stuck | {spread(quiet)} | {spread(qbase)} | "
+            f"{statistics.median(qbase) / statistics.median(quiet):.0f}x faster | <= 5 ms | "
+            f"{_mark(statistics.median(quiet) <= 5)} |"
+        )
+        prune = f["prune"]
+        ours_rate = EXPIRED / (statistics.median(prune["tenderops"]) / 1000)
+        raw_rate = EXPIRED / (statistics.median(prune["baseline"]) / 1000)
+        longest = max(prune["longest_batch_ms"])
+        lines.append(
+            f"| {rows} | prune 1 M expired rows (batches of 5,000) | {ours_rate:,.0f} rows/s, "
+            f"longest transaction {longest:.0f} ms | {raw_rate:,.0f} rows/s, one transaction of "
+            f"{statistics.median(prune['baseline']):.0f} ms | {ours_rate / raw_rate:.2f}x throughput | "
+            f">= 0.7x, no transaction > 1 s | {_mark(ours_rate / raw_rate >= 0.7 and longest <= 1000)} |"
+        )
+        for name, values in f["list"].items():
+            lines.append(
+                f"| {rows} | admin list, {name} | {spread(values)} | – | – | <= 300 ms | "
+                f"{_mark(statistics.median(values) <= 300)} |"
+            )
+        stats, gb = f["stats"]["tenderops"], f["stats"]["baseline"]
+        ratio = statistics.median(stats) / statistics.median(gb)
+        lines.append(
+            f"| {rows} | stats page | {spread(stats)} | {spread(gb)} (GROUP BY status, kind) | "
+            f"{ratio:.2f}x its time | <= 1.5 s or <= 2x | "
+            f"{_mark(statistics.median(stats) <= 1500 or ratio <= 2)} |"
+        )
+        health = f["health"]["tenderops"]
+        lines.append(
+            f"| {rows} | health endpoint | {spread(health)} | – | – | <= 50 ms | "
+            f"{_mark(statistics.median(health) <= 50)} |"
+        )
+        mem = f["memory"]
+        lines.append(
+            f"| {rows} | peak RSS of a process rendering stats then pruning 1 M rows | "
+            f"{mem['after_prune_kib'] / 1024:.0f} MiB (after stats {mem['after_stats_kib'] / 1024:.0f}"
+            f" MiB, at start {mem['start_kib'] / 1024:.0f} MiB) | – | – | flat across sizes | see below |"
+        )
+    peaks = {size: f["memory"]["after_prune_kib"] for size, f in results.items()}
+    if len(peaks) > 1:
+        low, high = min(peaks.values()), max(peaks.values())
+        lines += ["", f"Peak RSS across sizes: {low / 1024:.0f} to {high / 1024:.0f} MiB "
+                  f"({'flat' if high <= low * 1.15 else 'GROWS'} within 15 %)."]
+    lines += [
+        "",
+        "Reproduce: with PostgreSQL on 127.0.0.1:5432, `make bench` "
+        "(`python bench/run.py --reuse` keeps the seeded databases between runs).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _mark(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
+
+
+if __name__ == "__main__":
+    main()
