@@ -15,7 +15,7 @@ from django.db import connection
 from tests.conftest import REPO
 
 
-def test_database_url() -> str:
+def current_database_url() -> str:
     """The URL of the database this test runs on (pytest-django's test database)."""
     s = connection.settings_dict
     password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
@@ -62,7 +62,7 @@ def stop(process: subprocess.Popen, *, grace: float = 30) -> int | None:
 
 @contextmanager
 def qclusters(count: int, tmp_path, extra_env: dict[str, str] | None = None) -> Iterator[list]:
-    env = {"DATABASE_URL": test_database_url(), **(extra_env or {})}
+    env = {"DATABASE_URL": current_database_url(), **(extra_env or {})}
     processes = [
         start([sys.executable, "manage.py", "qcluster"], env, tmp_path / f"qcluster-{n}.log")
         for n in range(count)
