@@ -286,8 +286,22 @@ class MarkFailedForm(forms.Form):
 admin.site.enable_nav_sidebar = False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Runs belong to the tender backend and the audit log to history: nobody edits either,
+    superusers included; changes go through the routines only."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(TenderRun)
-class TenderRunAdmin(admin.ModelAdmin):
+class TenderRunAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "project_link",
@@ -335,16 +349,7 @@ class TenderRunAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    # -- permissions: read-only, and a dedicated permission to fail runs
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    # -- permissions: read-only (ReadOnlyAdmin), and a dedicated permission to fail runs
 
     def has_mark_failed_permission(self, request) -> bool:
         return request.user.has_perm("runs.mark_failed_tenderrun")
@@ -687,7 +692,7 @@ class FailedRunRecordInline(admin.TabularInline):
 
 
 @admin.register(MaintenanceAction)
-class MaintenanceActionAdmin(admin.ModelAdmin):
+class MaintenanceActionAdmin(ReadOnlyAdmin):
     """The audit log: read-only for everyone, superusers included."""
 
     list_display = ["started_at", "kind", "actor", "username", "affected_count", "completed"]
@@ -708,12 +713,3 @@ class MaintenanceActionAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
     inlines = [FailedRunRecordInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

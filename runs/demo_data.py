@@ -113,7 +113,10 @@ SELECT 'tr_' || md5(%(salt)s || 'r' || g),
        CASE WHEN failed THEN NULL ELSE jsonb_build_object('items', g %% 40) END
 FROM (
     SELECT g, 1 + g %% 5 AS k, random() < 0.1 AS failed,
-           now() - interval '1 hour' - random() * make_interval(days => %(days)s) AS started,
+           -- Runs are inserted as they happen, oldest first, so that the heap is in time
+           -- order like a live table's (recent windows are the table's last pages).
+           now() - interval '1 hour' - make_interval(days => %(days)s)
+               * ((%(total)s - g)::float8 / %(total)s) - random() * interval '5 minutes' AS started,
            (%(minutes)s::float8[])[1 + g %% 5] * 60 * (0.3 + 2.5 * random() ^ 3) AS duration
     FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
 ) AS history
@@ -184,7 +187,9 @@ def _insert_runs(cursor, plan: SeedPlan, params: dict) -> None:
     for first in range(1, plan.historical + 1, CHUNK):
         last = min(first + CHUNK - 1, plan.historical)
         with transaction.atomic():
-            cursor.execute(_HISTORY_SQL, {**params, "first": first, "last": last})
+            cursor.execute(
+                _HISTORY_SQL, {**params, "first": first, "last": last, "total": plan.historical}
+            )
     for group in _live_groups(plan):
         cursor.execute(_LIVE_SQL, {**params, **group})
 
@@ -274,7 +279,8 @@ def _python_history_run(
 ) -> TenderRun:
     run_type, kind, minutes, _message = KINDS[g % 5]
     failed = rng.random() < 0.1
-    started = now - timedelta(hours=1) - rng.random() * timedelta(days=plan.days)
+    age = (plan.historical - g) / plan.historical * timedelta(days=plan.days)
+    started = now - timedelta(hours=1) - age - rng.random() * timedelta(minutes=5)
     duration = timedelta(minutes=minutes * (0.3 + 2.5 * rng.random() ** 3))
     return TenderRun(
         id=_hex_id("tr_", str(plan.seed), "r", g),

@@ -162,9 +162,6 @@ class FailedRunRecord(models.Model):
         db_table = "tenderops_failed_run"
         verbose_name = _("failed run record")
         verbose_name_plural = _("failed run records")
-        constraints = [
-            models.UniqueConstraint(fields=["action", "run_id"], name="tenderops_failed_once")
-        ]
 
     def __str__(self) -> str:
         return f"{self.run_id} ({self.previous_status} → failed)"
@@ -174,7 +171,6 @@ class Heartbeat(models.Model):
     """The last tick of a scheduled routine, read by the health endpoint and the stats page."""
 
     name = models.CharField(_("name"), max_length=40, primary_key=True)
-    last_started_at = models.DateTimeField(_("last started"))
     last_finished_at = models.DateTimeField(_("last finished"))
     last_result = models.JSONField(_("last result"), default=dict)
 
