@@ -359,7 +359,8 @@ def render(results: dict[int, dict], repeat: int) -> str:
         lines.append(
             f"| {rows} | prune 1 M expired rows (default batches of 10,000) | "
             f"{ours_rate:,.0f} rows/s, longest transaction {longest:.0f} ms | "
-            f"{raw_rate:,.0f} rows/s, one transaction of {raw_ms:.0f} ms | {ours_rate / raw_rate:.2f}x throughput | "
+            f"{raw_rate:,.0f} rows/s, one transaction of {raw_ms:.0f} ms | "
+            f"{ours_rate / raw_rate:.2f}x throughput | "
             f">= 0.7x, no transaction > 1 s | {_mark(prune_ok)} |"
         )
         for name, values in f["list"].items():
