@@ -224,6 +224,7 @@ def worker(size: int, repeat: int) -> dict:
         assert fixed == STUCK, fixed
         return elapsed
 
+    execute(RAW_DELETE)  # leftovers of an interrupted earlier run
     figures: dict[str, dict] = {}
     figures["tick"] = interleaved(repeat, {"tenderops": tick, "baseline": raw_tick})
     reset_stuck()
