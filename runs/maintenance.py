@@ -359,7 +359,8 @@ def _fail_runs(
     audit = _AuditEntry(action_kind, actor, username, message, parameters)
     postgresql = connection.vendor == "postgresql"
     fail = _fail_and_audit_postgresql if postgresql else _fail_and_audit_portable
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction (a monitor tick) a failure undoes it all.
+    with transaction.atomic(savepoint=False):
         rows = fail(candidates, error=settings.TENDEROPS_STUCK_ERROR, audit=audit)
     failed = (
         StuckRun(
@@ -854,20 +855,20 @@ def _durations_by_kind(since: datetime) -> list[KindDurations]:
     ]
 
 
-def _successful_since(since: datetime) -> QuerySet[TenderRun]:
-    recent = (
-        TenderRun.objects.filter(status="success", started_at__gte=since)
+def _recent_successes(since: datetime) -> QuerySet[TenderRun]:
+    """The most recent successful runs, newest first: one bounded index range."""
+    return (
+        TenderRun.objects.with_run_kind()
+        .filter(status="success", started_at__gte=since, finished_at__isnull=False)
         .order_by("-started_at")
-        .values("pk")[:DURATION_SAMPLE]
     )
-    return TenderRun.objects.with_run_kind().filter(pk__in=recent, finished_at__isnull=False)
 
 
 def _duration_percentiles_postgresql(since: datetime) -> list[tuple[str, int, float, float, float]]:
     sql, params = (
-        _successful_since(since)
+        _recent_successes(since)
         .annotate(seconds=Extract(F("finished_at") - F("started_at"), "epoch"))
-        .values_list("run_kind", "seconds")
+        .values_list("run_kind", "seconds")[:DURATION_SAMPLE]
         .query.sql_with_params()
     )
     with connection.cursor() as cursor:
@@ -883,9 +884,8 @@ def _duration_percentiles_postgresql(since: datetime) -> list[tuple[str, int, fl
 
 def _duration_percentiles_portable(since: datetime) -> list[tuple[str, int, float, float, float]]:
     by_kind: dict[str, list[float]] = {}
-    for kind, started, finished in _successful_since(since).values_list(
-        "run_kind", "started_at", "finished_at"
-    ):
+    rows = _recent_successes(since).values_list("run_kind", "started_at", "finished_at")
+    for kind, started, finished in rows[:DURATION_SAMPLE]:
         by_kind.setdefault(kind, []).append((finished - started).total_seconds())
     return [
         (kind, len(values), _percentile(values, 0.5), _percentile(values, 0.95), max(values))
