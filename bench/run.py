@@ -373,7 +373,7 @@ def render(results: dict[int, dict], repeat: int) -> str:
         raw_ms = statistics.median(prune["baseline"])
         prune_ok = ours_rate / raw_rate >= 0.7 and longest <= 1000
         lines.append(
-            f"| {rows} | prune 1 M expired rows (default batches of 10,000) | "
+            f"| {rows} | prune 1 M expired rows (batches of TENDEROPS_PRUNE_BATCH_SIZE) | "
             f"{ours_rate:,.0f} rows/s, longest transaction {longest:.0f} ms | "
             f"{raw_rate:,.0f} rows/s, one transaction of {raw_ms:.0f} ms | "
             f"{ours_rate / raw_rate:.2f}x throughput | "
