@@ -58,11 +58,11 @@ MESSAGE_PREVIEW_CHARS = 80
 CONFIRMATION_SAMPLE = 100
 SEARCH_WINDOW = timedelta(days=30)
 MAX_REASON_LENGTH = 2000
-STATUS_STYLES = {
-    "pending": "pending",
-    "running": "running",
-    "success": "success",
-    "failed": "failed",
+STATUS_LABELS = {
+    "pending": gettext_lazy("pending"),
+    "running": gettext_lazy("running"),
+    "success": gettext_lazy("success"),
+    "failed": gettext_lazy("failed"),
 }
 
 
@@ -117,13 +117,7 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        labels = {
-            "pending": _("pending"),
-            "running": _("running"),
-            "success": _("success"),
-            "failed": _("failed"),
-        }
-        return [*labels.items(), ("__other__", _("other (unknown)"))]
+        return [*STATUS_LABELS.items(), ("__other__", _("other (unknown)"))]
 
     def queryset(self, request, queryset):
         if self.value() == "__other__":
@@ -173,7 +167,6 @@ class StartedFilter(admin.SimpleListFilter):
     def __init__(self, request, params, model, model_admin):
         self.started_from = params.pop("started_from", [""])[-1]
         self.started_to = params.pop("started_to", [""])[-1]
-        self.request = request
         super().__init__(request, params, model, model_admin)
 
     def expected_parameters(self):
@@ -409,19 +402,12 @@ class TenderRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, run: TenderRun) -> str:
-        style = STATUS_STYLES.get(run.status, "unknown")
-        labels = {
-            "pending": _("pending"),
-            "running": _("running"),
-            "success": _("success"),
-            "failed": _("failed"),
-        }
-        label = labels.get(run.status, run.status)
+        known = run.status in STATUS_LABELS
         return format_html(
             '<span class="run-status run-status-{}" title="{}">{}</span>',
-            style,
+            run.status if known else "unknown",
             run.status,
-            _truncate(label, 20),
+            STATUS_LABELS[run.status] if known else _truncate(run.status, 20),
         )
 
     @admin.display(description=gettext_lazy("progress"))

@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from runs.maintenance import (
-    MAX_TIMEOUT_MINUTES,
     InvalidParameter,
+    check_timeout_minutes,
     fail_stuck_runs,
     monitor_health,
 )
@@ -110,12 +110,7 @@ def parse_timeout(raw: str | None) -> int | None:
         value = int(raw.strip())
     except ValueError:
         raise InvalidParameter(_("timeout_minutes must be a whole number.")) from None
-    if not 1 <= value <= MAX_TIMEOUT_MINUTES:
-        raise InvalidParameter(
-            _("timeout_minutes must be between 1 and %(maximum)d.")
-            % {"maximum": MAX_TIMEOUT_MINUTES}
-        )
-    return value
+    return check_timeout_minutes(value)  # the routines' own bounds and message
 
 
 def parse_flag(raw: str | None, name: str) -> bool:

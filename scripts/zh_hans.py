@@ -111,7 +111,6 @@ GLOSSARY = {
     "Method not allowed.": "不允许的请求方法。",
     "The database is unavailable; try again.": "数据库暂不可用，请稍后重试。",
     "timeout_minutes must be a whole number.": "timeout_minutes 必须是整数。",
-    "timeout_minutes must be between 1 and %(maximum)d.": "timeout_minutes 必须在 1 到 %(maximum)d 之间。",
     "%(name)s must be 0 or 1.": "%(name)s 必须为 0 或 1。",
     "Tender runs": "招标任务",
     "Runs per day by status": "按状态统计的每日任务数",

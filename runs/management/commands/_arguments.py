@@ -27,3 +27,18 @@ def _checked(check: Callable[..., Any], *args: Any) -> Any:
         return check(*args)
     except InvalidParameter as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def count(maximum: int) -> Callable[[str], int]:
+    """A whole number from 0 to ``maximum``."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected 0 to {maximum}, got {value}")
+        return value
+
+    return parse

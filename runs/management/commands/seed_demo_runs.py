@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runs.demo_data import SeedPlan, seed_runs
-from runs.management.commands._arguments import bounded_int
+from runs.management.commands._arguments import bounded_int, count
 from runs.models import TenderRun
 
 MAX_ROWS = 100_000_000
@@ -17,13 +17,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        count = bounded_int("count", MAX_ROWS)
-        parser.add_argument("--runs", type=count, default=2000, help="Total runs (default 2000).")
-        parser.add_argument("--stuck", type=_non_negative, default=12, help="Stuck runs (12).")
-        parser.add_argument("--live-running", type=_non_negative, default=4)
-        parser.add_argument("--pending", type=_non_negative, default=3)
+        rows = bounded_int("count", MAX_ROWS)
+        parser.add_argument("--runs", type=rows, default=2000, help="Total runs (default 2000).")
+        parser.add_argument("--stuck", type=count(1_000_000), default=12, help="Stuck runs (12).")
+        parser.add_argument("--live-running", type=count(1_000_000), default=4)
+        parser.add_argument("--pending", type=count(1_000_000), default=3)
         parser.add_argument("--days", type=bounded_int("--days", 3650), default=400)
-        parser.add_argument("--projects", type=count, help="Projects (default runs/200, min 5).")
+        parser.add_argument("--projects", type=rows, help="Projects (default runs/200, min 5).")
         parser.add_argument(
             "--random-seed", type=int, default=1, help="Makes ids and data repeatable."
         )
@@ -52,15 +52,3 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - began
         summary = ", ".join(f"{count} {name}" for name, count in made.items())
         self.stdout.write(self.style.SUCCESS(f"Seeded {summary} in {elapsed:.1f} s."))
-
-
-def _non_negative(raw: str) -> int:
-    import argparse
-
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
-    if not 0 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError("expected 0 to 1000000")
-    return value
