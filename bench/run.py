@@ -31,6 +31,7 @@ STUCK = 200
 EXPIRED = 1_000_000
 TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the in-process client
 
+FIGURES = ("tick", "quiet_tick", "prune", "list", "stats", "health")
 RAW_TICK = (
     "UPDATE tender_runs_backend SET status = 'failed', finished_at = now(), "
     "error = '任务超时未完成', message = '任务异常终止：超时未完成' "
@@ -40,6 +41,18 @@ RAW_DELETE = (
     "DELETE FROM tender_runs WHERE status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
 )
 RAW_GROUP_BY = "SELECT status, COALESCE(kind, run_type), count(*) FROM tender_runs GROUP BY 1, 2"
+# What a tick meets in production, where the monitor runs every minute: runs that crossed
+# their 10-minute timeout since the last ticks (a worker pool that died, its 200 runs started
+# 11 to 61 minutes ago), with random ids like the backend's.
+STUCK_SQL = """
+INSERT INTO {table} (id, project_id, run_type, kind, status, started_at, meta_json, progress,
+                     message)
+SELECT 'tr_' || md5('stuck' || %(round)s || '-' || g), p.ids[1 + g %% 100], 'risks',
+       CASE WHEN g %% 3 = 0 THEN NULL ELSE 'extract_risks' END, 'running',
+       now() - interval '11 minutes' - g * interval '15 seconds', '{{}}'::jsonb, 0.5, '风险提取中...'
+FROM generate_series(1, %(count)s) AS g,
+     (SELECT array_agg(id) AS ids FROM (SELECT id FROM tender_projects LIMIT 100) AS p) AS p
+"""
 # Ordered ids and times: the 1 M expired rows load in seconds, not minutes of random writes.
 EXPIRED_SQL = """
 INSERT INTO tender_runs (id, project_id, run_type, kind, status, started_at, finished_at,
@@ -68,12 +81,19 @@ def main() -> None:
         metavar="SIZE",
         help="also report these sizes from their last saved run (var/bench-SIZE.json)",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=FIGURES,
+        default=list(FIGURES),
+        help="measure only these figures and print them (bench/results.md is left alone)",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeat)))
+        print(json.dumps(worker(args.worker, args.repeat, set(args.only))))
         return
     if args.memory:
         print(json.dumps(memory_probe()))
@@ -83,12 +103,18 @@ def main() -> None:
         url = database_url(base, size)
         prepare(url, size, args.reuse)
         env = {**os.environ, "DATABASE_URL": url}
-        figures = json.loads(run_child(["--worker", str(size), "--repeat", str(args.repeat)], env))
+        worker_args = ["--worker", str(size), "--repeat", str(args.repeat), "--only", *args.only]
+        figures = json.loads(run_child(worker_args, env))
+        if set(args.only) != set(FIGURES):
+            print(json.dumps(figures, indent=1))
+            continue
         figures["memory"] = json.loads(run_child(["--memory", str(size)], env))
         results[size] = figures
         (REPO / "var").mkdir(exist_ok=True)
         (REPO / "var" / f"bench-{size}.json").write_text(json.dumps(figures))
         print(f"--- {size:,} runs done", file=sys.stderr)
+    if set(args.only) != set(FIGURES):
+        return
     for size in args.with_saved:
         results.setdefault(size, json.loads((REPO / "var" / f"bench-{size}.json").read_text()))
     report = render(dict(sorted(results.items())), args.repeat)
@@ -189,7 +215,7 @@ def interleaved(repeat: int, variants: dict[str, Callable[[], float]]) -> dict[s
     return samples
 
 
-def worker(size: int, repeat: int) -> dict:
+def worker(size: int, repeat: int, only: set[str]) -> dict:
     django_setup()
     from django.contrib.auth.models import User
     from django.db import connection
@@ -199,84 +225,90 @@ def worker(size: int, repeat: int) -> dict:
     from runs.maintenance import monitor_tick, prune_runs
     from runs.models import Actor
 
-    stuck_ids = seeded_run_ids("stuck", STUCK)
     live_ids = seeded_run_ids("live", 50) + seeded_run_ids("pending", 30)
+    rounds = iter(range(1_000_000))
 
     def execute(sql: str, params=None) -> int:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount
 
-    def reset_stuck() -> None:
+    def start_ticks() -> None:
+        """Keep the seeded live runs live, and fail what is stuck already (untimed)."""
         for table in ("tender_runs", "tender_runs_backend"):
-            execute(
-                f"UPDATE {table} SET status = 'running', finished_at = NULL, error = NULL, "
-                "message = '提取中...' WHERE id = ANY(%s)",
-                [stuck_ids],
-            )
-            # The seeded live runs stay live however long seeding and measuring take.
             execute(
                 f"UPDATE {table} SET started_at = now() - interval '1 minute', "
                 "status = CASE WHEN id = ANY(%s) THEN 'running' ELSE 'pending' END, "
                 "finished_at = NULL WHERE id = ANY(%s)",
                 [live_ids[:50], live_ids],
             )
+        monitor_tick()
+        execute(RAW_TICK)
+
+    def add_stuck_runs() -> None:
+        # New runs each time, as in production where a run gets stuck and is failed once;
+        # resetting the same rows would churn the same index keys over and over.
+        params = {"round": f"{os.getpid()}-{next(rounds)}", "count": STUCK}
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(STUCK_SQL.format(table=table), params)
 
     def tick() -> float:
-        reset_stuck()
+        add_stuck_runs()
         elapsed, result = ms(monitor_tick)
         assert result.fixed_count == STUCK, result.fixed_count
         return elapsed
 
     def raw_tick() -> float:
-        reset_stuck()
         elapsed, fixed = ms(lambda: execute(RAW_TICK))
         assert fixed == STUCK, fixed
         return elapsed
 
-    execute(RAW_DELETE)  # leftovers of an interrupted earlier run
-    figures: dict[str, dict] = {}
-    figures["tick"] = interleaved(repeat, {"tenderops": tick, "baseline": raw_tick})
-    reset_stuck()
-    monitor_tick()
-    execute(RAW_TICK)
-    reset_stuck()
-    monitor_tick()
-    execute(RAW_TICK)
-    figures["quiet_tick"] = interleaved(
-        repeat,
-        {
-            "tenderops": lambda: ms(monitor_tick)[0],
-            "baseline": lambda: ms(lambda: execute(RAW_TICK))[0],
-        },
-    )
+    def measure_tick() -> dict[str, list[float]]:
+        start_ticks()
+        return interleaved(repeat, {"tenderops": tick, "baseline": raw_tick})
 
-    prune = {"tenderops": [], "baseline": [], "longest_batch_ms": []}
-    for round_ in range(2):
-        # Prunes run a day apart, with autovacuum in between: vacuum before each (untimed),
-        # or the next prune's first batch wades through the last one's dead index entries.
-        vacuum = "VACUUM tender_runs"
-        execute(vacuum)
-        execute(EXPIRED_SQL, {"round": f"t{round_}", "count": EXPIRED})
+    def measure_quiet_tick() -> dict[str, list[float]]:
+        start_ticks()
+        return interleaved(
+            repeat,
+            {
+                "tenderops": lambda: ms(monitor_tick)[0],
+                "baseline": lambda: ms(lambda: execute(RAW_TICK))[0],
+            },
+        )
+
+    def measure_prune() -> dict[str, list[float]]:
+        prune = {"tenderops": [], "baseline": [], "longest_batch_ms": []}
+        for round_ in range(2):
+            prune["tenderops"].append(timed_prune(f"t{round_}", prune["longest_batch_ms"]))
+            prune["baseline"].append(timed_prune(f"b{round_}", None))
+        execute("ANALYZE tender_runs")
+        return prune
+
+    def timed_prune(label: str, longest_batch_ms: list[float] | None) -> float:
+        """One prune of 1 M expired rows: tenderops's, or (no list given) the raw DELETE."""
+        # Expired rows were written long ago, autovacuum has been by since (the last prune's
+        # dead rows are gone, the new rows' pages all-visible) and so has a checkpoint: all
+        # untimed, the same for tenderops and the raw DELETE.
+        execute(EXPIRED_SQL, {"round": label, "count": EXPIRED})
+        execute("VACUUM tender_runs")
+        execute("CHECKPOINT")
+        if longest_batch_ms is None:
+            elapsed, deleted = ms(lambda: execute(RAW_DELETE))
+            assert deleted == EXPIRED, deleted
+            return elapsed
         elapsed, result = ms(
             lambda: prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500)
         )
         assert result.total == EXPIRED, result.deleted
-        prune["tenderops"].append(elapsed)
-        prune["longest_batch_ms"].append(result.longest_batch_seconds * 1000)
-        execute(vacuum)
-        execute(EXPIRED_SQL, {"round": f"b{round_}", "count": EXPIRED})
-        elapsed, deleted = ms(lambda: execute(RAW_DELETE))
-        assert deleted == EXPIRED, deleted
-        prune["baseline"].append(elapsed)
-    figures["prune"] = prune
-    execute("ANALYZE tender_runs")
+        longest_batch_ms.append(result.longest_batch_seconds * 1000)
+        return elapsed
 
-    user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
-        "bench", "bench@example.invalid", "bench"
-    )
     client = Client()
-    client.force_login(user)
+    client.force_login(
+        User.objects.filter(username="bench").first()
+        or User.objects.create_superuser("bench", "bench@example.invalid", "bench")
+    )
 
     def page(url: str, **headers) -> Callable[[], float]:
         def measure() -> float:
@@ -286,28 +318,41 @@ def worker(size: int, repeat: int) -> dict:
 
         return measure
 
-    some_run = seeded_run_ids("live", 1)[0]
-    figures["list"] = interleaved(
-        repeat,
-        {
-            "unfiltered": page("/admin/runs/tenderrun/"),
-            "status=running": page("/admin/runs/tenderrun/?status=running"),
-            "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
-        },
-    )
-    figures["stats"] = interleaved(
-        repeat,
-        {
-            "tenderops": page("/admin/runs/tenderrun/stats/"),
-            "baseline": lambda: ms(lambda: execute(RAW_GROUP_BY))[0],
-        },
-    )
-    monitor_tick()
-    figures["health"] = interleaved(
-        repeat,
-        {"tenderops": page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")},
-    )
-    return figures
+    def measure_list() -> dict[str, list[float]]:
+        some_run = seeded_run_ids("live", 1)[0]
+        return interleaved(
+            repeat,
+            {
+                "unfiltered": page("/admin/runs/tenderrun/"),
+                "status=running": page("/admin/runs/tenderrun/?status=running"),
+                "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
+            },
+        )
+
+    def measure_stats() -> dict[str, list[float]]:
+        return interleaved(
+            repeat,
+            {
+                "tenderops": page("/admin/runs/tenderrun/stats/"),
+                "baseline": lambda: ms(lambda: execute(RAW_GROUP_BY))[0],
+            },
+        )
+
+    def measure_health() -> dict[str, list[float]]:
+        monitor_tick()
+        health = page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        return interleaved(repeat, {"tenderops": health})
+
+    sections = {
+        "tick": measure_tick,
+        "quiet_tick": measure_quiet_tick,
+        "prune": measure_prune,
+        "list": measure_list,
+        "stats": measure_stats,
+        "health": measure_health,
+    }
+    execute(RAW_DELETE)  # leftovers of an interrupted earlier run
+    return {name: measure() for name, measure in sections.items() if name in only}
 
 
 def memory_probe() -> dict:

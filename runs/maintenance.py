@@ -38,7 +38,12 @@ from runs.models import (
 # Upper bounds that keep every input far from datetime overflow (about 100 years).
 MAX_TIMEOUT_MINUTES = 52_560_000
 MAX_RETENTION_DAYS = 36_500
-MAX_BATCH_SIZE = 100_000
+MAX_BATCH_SIZE = 1_000_000
+# Prune batches aim at this duration: long enough to amortise each batch's fixed costs, short
+# enough that no transaction holds its row locks for long (bench/results.md).
+PRUNE_BATCH_SECONDS = 0.25
+FIRST_PRUNE_BATCH = 10_000
+MIN_PRUNE_BATCH = 1_000
 MAX_KIND_LENGTH = 200
 
 STUCK_STATUS = "running"
@@ -340,7 +345,7 @@ class _FailedRow(NamedTuple):
     project_id: str
     kind: str
     started_at: datetime | str
-    finished_at: datetime | str
+    running_minutes: float
 
 
 def _fail_runs(
@@ -368,7 +373,7 @@ def _fail_runs(
             project_id=row.project_id,
             kind=row.kind,
             started_at=_aware(row.started_at),
-            running_minutes=_minutes_between(_aware(row.started_at), _aware(row.finished_at)),
+            running_minutes=row.running_minutes,
         )
         for row in rows
     )
@@ -387,25 +392,30 @@ def _fail_and_audit_postgresql(
     is finishing right now is locked by the worker and skipped; one that another monitor
     holds is skipped, never failed twice. ``prev`` holds exactly the values overwritten.
     """
-    locked = candidates.select_for_update(skip_locked=True, of=("self",)).values(
-        "id", "status", "message", "error", "finished_at"
+    locked = (
+        candidates.select_for_update(skip_locked=True, of=("self",))
+        .annotate(row_address=RawSQL("ctid", ()))
+        .values("row_address", "status", "message", "error", "finished_at")
     )
     prev_sql, prev_params = locked.query.sql_with_params()
     now_sql, now_params = _now_sql()
     runs = TenderRun._meta.db_table
     actions = MaintenanceAction._meta.db_table
     records = FailedRunRecord._meta.db_table
-    # prev is MATERIALIZED so that it runs once and each row is then found by primary key;
-    # a second status filter on r would lure the planner into rescanning prev per row.
-    # The INSERT of the action yields no row when nothing was failed, and so no records.
+    # prev is MATERIALIZED so that it runs once; each locked row is then updated at the
+    # physical address it was locked at (a row cannot move while we hold its lock), without a
+    # second descent of the primary key. A status filter on r would lure the planner into
+    # rescanning prev per row. The INSERT of the action yields no row when nothing was
+    # failed, and so no records.
     sql = f"""
         WITH prev AS MATERIALIZED ({prev_sql}),
         failed AS (
             UPDATE {runs} AS r
             SET status = 'failed', finished_at = {now_sql}, error = %s, message = %s
-            FROM prev WHERE r.id = prev.id
+            FROM prev WHERE r.ctid = prev.row_address
             RETURNING r.id, r.project_id, COALESCE(r.kind, r.run_type) AS kind, r.started_at,
-                      r.finished_at, prev.status AS previous_status,
+                      round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
+                            1)::float8 AS running_minutes, prev.status AS previous_status,
                       prev.message AS previous_message, prev.error AS previous_error,
                       prev.finished_at AS previous_finished_at
         ),
@@ -423,7 +433,7 @@ def _fail_and_audit_postgresql(
                    failed.previous_error, failed.previous_finished_at
             FROM failed CROSS JOIN action
         )
-        SELECT id, project_id, kind, started_at, finished_at FROM failed
+        SELECT id, project_id, kind, started_at, running_minutes FROM failed
     """
     params = [
         *prev_params,
@@ -491,7 +501,7 @@ def _fail_and_audit_portable(
         for run_id, _p, _k, _s, status, message, previous_error, finished_at in previous
     )
     return [
-        _FailedRow(run_id, project, kind, started, now)
+        _FailedRow(run_id, project, kind, started, _minutes_between(_aware(started), now))
         for run_id, project, kind, started, *_ in previous
     ]
 
@@ -559,7 +569,8 @@ def prune_runs(
 
     Each batch commits its delete together with the audit record's running count, so a crash
     loses at most the batch in flight, the audit says how far it got, and running the prune
-    again simply continues.
+    again simply continues. Batches hold at most ``batch_size`` runs and are sized to take
+    about ``PRUNE_BATCH_SECONDS``: on a slow disk they shrink rather than hold locks longer.
     """
     policy = RetentionPolicy.configured(failed_days, success_days, batch_size)
     result = PruneResult(cutoffs=policy.cutoffs(db_now()), deleted={}, dry_run=dry_run)
@@ -568,24 +579,25 @@ def prune_runs(
             result.deleted[status] = expired_runs(status, cutoff).count()
         return result
     action: MaintenanceAction | None = None
+    size = min(policy.batch_size, FIRST_PRUNE_BATCH)
     for status, cutoff in result.cutoffs.items():
         result.deleted[status] = 0
         resume_from: datetime | None = None
-        while True:
+        more = True
+        while more:
             began = time.perf_counter()
             with transaction.atomic():
-                deleted, resume_from = _delete_batch(status, cutoff, policy.batch_size, resume_from)
+                deleted, resume_from = _delete_batch(status, cutoff, size, resume_from)
+                more = resume_from is not None
                 if deleted:
                     result.deleted[status] += deleted
                     action = _audit_prune_progress(action, result, policy, actor, username)
+            seconds = time.perf_counter() - began
             result.batches += 1
-            result.longest_batch_seconds = max(
-                result.longest_batch_seconds, time.perf_counter() - began
-            )
+            result.longest_batch_seconds = max(result.longest_batch_seconds, seconds)
+            size = _next_batch_size(size, seconds, policy.batch_size)
             if on_batch is not None:
                 on_batch(result)
-            if deleted < policy.batch_size:
-                break
     if action is not None:
         action.completed = True
         action.finished_at = Now()
@@ -594,49 +606,36 @@ def prune_runs(
     return result
 
 
-def _delete_batch(
-    status: str, cutoff: datetime, batch_size: int, resume_from: datetime | None
-) -> tuple[int, datetime | None]:
-    """Delete the oldest batch of expired runs; return how many, and where the next begins.
+def _next_batch_size(size: int, seconds: float, largest: int) -> int:
+    """Steer the next batch toward PRUNE_BATCH_SECONDS, by at most a factor of two a step."""
+    factor = min(2.0, max(0.5, PRUNE_BATCH_SECONDS / max(seconds, 1e-6)))
+    return max(min(MIN_PRUNE_BATCH, largest), min(largest, int(size * factor)))
 
-    Batches go in ``started_at`` order and each starts where the last ended, so the index
-    scan does not wade through the entries of rows already deleted (and not yet vacuumed).
-    A row updated meanwhile is re-checked against the policy and kept if it no longer
-    qualifies.
+
+def _delete_batch(
+    status: str, cutoff: datetime, size: int, resume_from: datetime | None
+) -> tuple[int, datetime | None]:
+    """Delete the oldest expired runs from ``resume_from`` on, about ``size`` of them; return
+    how many, and where the next batch begins (None: nothing left).
+
+    The batch is a ``started_at`` range: its end is read from the index alone, and the delete
+    is then one index range scan, the same plan as a hand-written DELETE. Each batch starts
+    where the last ended, so no scan wades through the index entries of rows already deleted
+    (and not yet vacuumed). The delete's own condition is the policy, so a row changed
+    meanwhile is re-checked on its latest version and kept if it no longer qualifies.
     """
     expired = expired_runs(status, cutoff)
     if resume_from is not None:
         expired = expired.filter(started_at__gte=resume_from)
-    batch = expired.order_by("started_at")
-    if connection.vendor == "postgresql":
-        return _delete_batch_postgresql(batch, batch_size)
-    rows = list(batch.values_list("pk", "started_at")[:batch_size])
-    expired_runs(status, cutoff).filter(pk__in=[pk for pk, _started in rows]).delete()
-    return len(rows), max((started for _pk, started in rows), default=None)
-
-
-def _delete_batch_postgresql(
-    batch: QuerySet[TenderRun], batch_size: int
-) -> tuple[int, datetime | None]:
-    # The batch is locked as it is chosen: the lock re-checks the policy on each row's latest
-    # version and holds the row until the delete commits, so the delete needs no filter of its
-    # own, only the rows' physical addresses. That leaves the planner one sensible plan, a TID
-    # scan, whatever it estimates (a second filter here once made it scan an index and compare
-    # every row against the whole batch).
-    sql, params = (
-        batch.select_for_update(skip_locked=True, of=("self",))
-        .annotate(row_address=RawSQL("ctid", ()))
-        .values("row_address")[:batch_size]
-    ).query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {TenderRun._meta.db_table} "
-            f"WHERE ctid = ANY(ARRAY({sql})) RETURNING started_at) "
-            "SELECT count(*), max(started_at) FROM gone",
-            params,
-        )
-        deleted, last = cursor.fetchone()
-    return deleted, last
+    ends = expired.order_by("started_at").values_list("started_at", flat=True)[size : size + 1]
+    end = next(iter(ends), None)
+    if end is None:
+        return expired.delete()[0], None
+    deleted = expired.filter(started_at__lt=end).delete()[0]
+    if not deleted:
+        # More than ``size`` runs started at the very same instant: take them all at once.
+        deleted = expired.filter(started_at=end).delete()[0]
+    return deleted, end
 
 
 def _audit_prune_progress(
@@ -674,19 +673,8 @@ def monitor_tick() -> CleanupResult:
     transaction, so a quiet tick costs two statements and one commit."""
     with transaction.atomic():
         result = fail_stuck_runs(actor=Actor.SCHEDULE)
-        if not result.fixed_count:
-            _skip_flush_wait()
         _beat(MONITOR, {"fixed_count": result.fixed_count})
     return result
-
-
-def _skip_flush_wait() -> None:
-    """Commit without waiting for the WAL flush (PostgreSQL): for a transaction that only
-    writes the heartbeat, whose loss in a crash costs nothing, the wait is most of a quiet
-    tick's time."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def retention_tick() -> PruneResult:

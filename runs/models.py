@@ -149,10 +149,16 @@ class FailedRunRecord(models.Model):
     ``run_id`` is no foreign key: the history outlives the run's pruning.
     """
 
+    # No database constraint: the only writer inserts the records in the same statement as
+    # their action, and the constraint's deferred check cost a lookup per audited run at commit
+    # (about 1 ms of a 200-run monitor tick at 10 M runs, measured by make bench).
     action = models.ForeignKey(
-        MaintenanceAction, on_delete=models.CASCADE, related_name="failed_runs"
+        MaintenanceAction,
+        on_delete=models.CASCADE,
+        related_name="failed_runs",
+        db_constraint=False,
     )
-    run_id = models.TextField(_("run"), db_index=True)
+    run_id = models.TextField(_("run"))
     previous_status = models.TextField(_("previous status"))
     previous_message = models.TextField(_("previous message"), null=True, blank=True)
     previous_error = models.TextField(_("previous error"), null=True, blank=True)
@@ -160,6 +166,9 @@ class FailedRunRecord(models.Model):
 
     class Meta:
         db_table = "tenderops_failed_run"
+        # Found by exact run id only: a plain index, without the LIKE twin that db_index adds
+        # to a text field and that every audited run would pay for.
+        indexes = [models.Index(fields=["run_id"], name="tenderops_failed_run_run")]
         verbose_name = _("failed run record")
         verbose_name_plural = _("failed run records")
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from runs.maintenance import InvalidParameter, PruneResult, prune_runs
+from runs.maintenance import InvalidParameter, PruneResult, _next_batch_size, prune_runs
 from runs.models import Actor, MaintenanceAction, TenderRun
 from tests.conftest import statuses
 
@@ -58,8 +58,39 @@ def test_batches_respect_the_batch_size(retention_rows):
     prune_runs(actor=Actor.CLI, batch_size=3, on_batch=lambda r: seen.append(r.total))
     per_batch = [b - a for a, b in zip([0, *seen], seen, strict=False)]
     assert max(per_batch) == 3
-    # failed: 3 + 1 (short batch ends the status); success: 3 + 0
-    assert per_batch == [3, 1, 3, 0]
+    # failed: 3, then the last 1; success: its 3 are all there is
+    assert per_batch == [3, 1, 3]
+
+
+def test_runs_started_at_the_same_instant_go_in_one_batch(make_run):
+    """A batch ends between two start times; five runs that share one are deleted together
+    rather than never (the batch may then exceed its size)."""
+    same = [make_run(status="failed", started_ago=40 * DAY) for _ in range(5)]
+    TenderRun.objects.filter(pk__in=[run.pk for run in same]).update(
+        started_at=same[0].started_at
+    )
+    older = make_run(status="failed", started_ago=50 * DAY)
+    kept = make_run(status="failed", started_ago=20 * DAY)
+    seen: list[int] = []
+    result = prune_runs(actor=Actor.CLI, batch_size=2, on_batch=lambda r: seen.append(r.total))
+    assert result.deleted["failed"] == 6
+    assert statuses(older, kept, *same) == ["<deleted>", "failed", *["<deleted>"] * 5]
+    assert seen[-1] == 6
+
+
+@pytest.mark.parametrize(
+    ("size", "seconds", "largest", "expected"),
+    [
+        (10_000, 0.05, 100_000, 20_000),  # fast: grows, at most twice as large
+        (80_000, 0.01, 100_000, 100_000),  # never beyond the configured size
+        (40_000, 1.0, 100_000, 20_000),  # slow: shrinks, at most by half
+        (40_000, 0.5, 100_000, 20_000),
+        (1_500, 5.0, 100_000, 1_000),  # never below 1,000
+        (3, 5.0, 3, 3),  # nor above a configured size smaller than that
+    ],
+)
+def test_batches_are_steered_toward_a_quarter_second(size, seconds, largest, expected):
+    assert _next_batch_size(size, seconds, largest) == expected
 
 
 def test_dry_run_counts_and_changes_nothing(retention_rows):
