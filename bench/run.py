@@ -49,7 +49,8 @@ INSERT INTO {table} (id, project_id, run_type, kind, status, started_at, meta_js
                      message)
 SELECT 'tr_' || md5('stuck' || %(round)s || '-' || g), p.ids[1 + g %% 100], 'risks',
        CASE WHEN g %% 3 = 0 THEN NULL ELSE 'extract_risks' END, 'running',
-       now() - interval '11 minutes' - g * interval '15 seconds', '{{}}'::jsonb, 0.5, '风险提取中...'
+       now() - interval '11 minutes' - g * interval '15 seconds', '{{}}'::jsonb, 0.5,
+       '风险提取中...'
 FROM generate_series(1, %(count)s) AS g,
      (SELECT array_agg(id) AS ids FROM (SELECT id FROM tender_projects LIMIT 100) AS p) AS p
 """

@@ -66,9 +66,7 @@ def test_runs_started_at_the_same_instant_go_in_one_batch(make_run):
     """A batch ends between two start times; five runs that share one are deleted together
     rather than never (the batch may then exceed its size)."""
     same = [make_run(status="failed", started_ago=40 * DAY) for _ in range(5)]
-    TenderRun.objects.filter(pk__in=[run.pk for run in same]).update(
-        started_at=same[0].started_at
-    )
+    TenderRun.objects.filter(pk__in=[run.pk for run in same]).update(started_at=same[0].started_at)
     older = make_run(status="failed", started_ago=50 * DAY)
     kept = make_run(status="failed", started_ago=20 * DAY)
     seen: list[int] = []
