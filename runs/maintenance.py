@@ -42,7 +42,7 @@ MAX_BATCH_SIZE = 1_000_000
 # Prune batches aim at this duration: long enough to amortise each batch's fixed costs, short
 # enough that no transaction holds its row locks for long (bench/results.md).
 PRUNE_BATCH_SECONDS = 0.25
-FIRST_PRUNE_BATCH = 10_000
+FIRST_PRUNE_BATCH = 20_000
 MIN_PRUNE_BATCH = 1_000
 MAX_KIND_LENGTH = 200
 
