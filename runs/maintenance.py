@@ -291,8 +291,12 @@ def fail_stuck_runs(
     kinds: Sequence[str] = (),
     run_ids: Sequence[str] | None = None,
     dry_run: bool = False,
+    heartbeat: str | None = None,
 ) -> CleanupResult:
-    """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck."""
+    """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck.
+
+    ``heartbeat`` names a heartbeat to stamp in the same transaction (the monitor's).
+    """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
     candidates = stuck_runs_queryset(policy, kinds, run_ids)
@@ -306,6 +310,7 @@ def fail_stuck_runs(
         username=username,
         message=settings.TENDEROPS_STUCK_MESSAGE,
         parameters={"policy": policy.as_dict(), "kinds": kinds},
+        heartbeat=heartbeat,
     )
     return CleanupResult(stuck_runs=failed, fixed_count=len(failed), dry_run=False, policy=policy)
 
@@ -338,6 +343,7 @@ class _AuditEntry:
     username: str
     reason: str
     parameters: dict[str, Any]
+    heartbeat: str | None = None
 
 
 class _FailedRow(NamedTuple):
@@ -356,15 +362,16 @@ def _fail_runs(
     username: str,
     message: str,
     parameters: dict[str, Any],
+    heartbeat: str | None = None,
 ) -> list[StuckRun]:
     """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically.
 
     Nothing changed, nothing audited: a quiet monitor tick writes no record.
     """
-    audit = _AuditEntry(action_kind, actor, username, message, parameters)
+    audit = _AuditEntry(action_kind, actor, username, message, parameters, heartbeat)
     postgresql = connection.vendor == "postgresql"
     fail = _fail_and_audit_postgresql if postgresql else _fail_and_audit_portable
-    # No savepoint: inside a caller's transaction (a monitor tick) a failure undoes it all.
+    # No savepoint: inside a caller's transaction a failure undoes it all.
     with transaction.atomic(savepoint=False):
         rows = fail(candidates, error=settings.TENDEROPS_STUCK_ERROR, audit=audit)
     failed = (
@@ -432,7 +439,7 @@ def _fail_and_audit_postgresql(
             SELECT action.id, failed.id, failed.previous_status, failed.previous_message,
                    failed.previous_error, failed.previous_finished_at
             FROM failed CROSS JOIN action
-        )
+        ){_heartbeat_cte(audit.heartbeat, now_sql)}
         SELECT id, project_id, kind, started_at, running_minutes FROM failed
     """
     params = [
@@ -447,10 +454,25 @@ def _fail_and_audit_postgresql(
         *now_params,
         json.dumps(audit.parameters, ensure_ascii=False),
         audit.reason,
+        *([audit.heartbeat, *now_params] if audit.heartbeat else []),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [_FailedRow(*row) for row in cursor.fetchall()]
+
+
+def _heartbeat_cte(name: str | None, now_sql: str) -> str:
+    """The upsert of heartbeat ``name`` (a parameter), as one more part of the failing
+    statement: the monitor's whole tick is then a single statement."""
+    if name is None:
+        return ""
+    return f""",
+        beat AS (
+            INSERT INTO {Heartbeat._meta.db_table} (name, last_finished_at, last_result)
+            SELECT %s, {now_sql}, jsonb_build_object('fixed_count', count(*)) FROM failed
+            ON CONFLICT (name) DO UPDATE SET last_finished_at = excluded.last_finished_at,
+                                             last_result = excluded.last_result
+        )"""
 
 
 def _fail_and_audit_portable(
@@ -473,6 +495,8 @@ def _fail_and_audit_portable(
             "finished_at",
         )
     )
+    if audit.heartbeat:
+        _beat(audit.heartbeat, {"fixed_count": len(previous)})
     if not previous:
         return []
     now = db_now()
@@ -669,12 +693,9 @@ STALE_AFTER_INTERVALS = 3
 
 
 def monitor_tick() -> CleanupResult:
-    """One run of the stuck-run monitor, as the schedule does it, with its heartbeat: one
-    transaction, so a quiet tick costs two statements and one commit."""
-    with transaction.atomic():
-        result = fail_stuck_runs(actor=Actor.SCHEDULE)
-        _beat(MONITOR, {"fixed_count": result.fixed_count})
-    return result
+    """One run of the stuck-run monitor, as the schedule does it, with its heartbeat in the
+    same transaction (on PostgreSQL, the same statement)."""
+    return fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
 
 
 def retention_tick() -> PruneResult:

@@ -68,6 +68,8 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+if not env_str("DATABASE_URL"):
+    VAR_DIR.mkdir(exist_ok=True)  # a fresh clone's first `migrate` creates the embedded database
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Write transactions take SQLite's lock at BEGIN, so read-then-update stays consistent.
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
