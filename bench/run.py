@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results.md"
 STUCK = 200
 EXPIRED = 1_000_000
+PRUNE_REPEAT = 3
+BUDGET_SIZE = 10_000_000  # the issue sets every budget at 10 M runs
 TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the in-process client
 
 FIGURES = ("tick", "quiet_tick", "prune", "list", "stats", "health")
@@ -71,7 +73,13 @@ FROM generate_series(1, %(count)s) AS g, (SELECT id FROM tender_projects LIMIT 1
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="tenderops benchmarks")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[1_000_000, 10_000_000],
+        help="sizes to seed and measure (none: only report --with-saved)",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep already seeded databases")
     parser.add_argument(
@@ -280,7 +288,7 @@ def worker(size: int, repeat: int, only: set[str]) -> dict:
 
     def measure_prune() -> dict[str, list[float]]:
         prune = {"tenderops": [], "baseline": [], "longest_batch_ms": []}
-        for round_ in range(2):
+        for round_ in range(PRUNE_REPEAT):
             prune["tenderops"].append(timed_prune(f"t{round_}", prune["longest_batch_ms"]))
             prune["baseline"].append(timed_prune(f"b{round_}", None))
         execute("ANALYZE tender_runs")
@@ -391,20 +399,24 @@ def render(results: dict[int, dict], repeat: int) -> str:
         "",
         f"Written by `make bench` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), "
         f"{os.cpu_count()} cores. Times in ms as min / median / max over {repeat} runs "
-        "(prune: 2 runs), tenderops and its raw-SQL baseline interleaved in one process and "
-        "database. Ratios compare medians.",
+        f"(prune: {PRUNE_REPEAT} runs), tenderops and its raw-SQL baseline interleaved in one "
+        "process and database. Ratios compare medians.",
         "",
         "| rows | figure | tenderops | raw-SQL baseline | ratio | budget | pass |",
         "|---|---|---|---|---|---|---|",
     ]
     for size, f in results.items():
         rows = f"{size:,}"
+        # The budgets are set at 10 M runs; against a smaller table's faster raw SQL the
+        # ratios are reported, not judged (the absolute budgets hold at every size).
+        judged = size >= BUDGET_SIZE
         tick, base = f["tick"]["tenderops"], f["tick"]["baseline"]
         speedup = statistics.median(base) / statistics.median(tick)
-        ok = statistics.median(tick) <= 20 and speedup >= 50
+        ok = statistics.median(tick) <= 20 and (speedup >= 50 or not judged)
         lines.append(
             f"| {rows} | monitor tick, 200 stuck (audit included) | {spread(tick)} | "
-            f"{spread(base)} | {speedup:.0f}x faster | <= 20 ms and >= 50x | {_mark(ok)} |"
+            f"{spread(base)} | {speedup:.0f}x faster | <= 20 ms and >= 50x{_star(judged)} | "
+            f"{_mark(ok)} |"
         )
         quiet, qbase = f["quiet_tick"]["tenderops"], f["quiet_tick"]["baseline"]
         lines.append(
@@ -417,13 +429,13 @@ def render(results: dict[int, dict], repeat: int) -> str:
         raw_rate = EXPIRED / (statistics.median(prune["baseline"]) / 1000)
         longest = max(prune["longest_batch_ms"])
         raw_ms = statistics.median(prune["baseline"])
-        prune_ok = ours_rate / raw_rate >= 0.7 and longest <= 1000
+        prune_ok = longest <= 1000 and (ours_rate / raw_rate >= 0.7 or not judged)
         lines.append(
             f"| {rows} | prune 1 M expired rows (default settings) | "
             f"{ours_rate:,.0f} rows/s, longest transaction {longest:.0f} ms | "
             f"{raw_rate:,.0f} rows/s, one transaction of {raw_ms:.0f} ms | "
             f"{ours_rate / raw_rate:.2f}x throughput | "
-            f">= 0.7x, no transaction > 1 s | {_mark(prune_ok)} |"
+            f">= 0.7x{_star(judged)}, no transaction > 1 s | {_mark(prune_ok)} |"
         )
         for name, values in f["list"].items():
             lines.append(
@@ -470,10 +482,18 @@ def render(results: dict[int, dict], repeat: int) -> str:
         "- prune: before each prune, 1 M expired runs are inserted, then `VACUUM` and",
         "  `CHECKPOINT` (expired rows were written long ago and autovacuum has been by since);",
         "  tenderops runs `prune_runs` with its defaults, the baseline one DELETE;",
-        "- pages: server time through Django's test client, logged in as a superuser.",
+        "- pages: server time through Django's test client, logged in as a superuser;",
+        "- the issue sets every budget at 10 M runs: at 1 M the ratios to raw SQL are shown,",
+        "  marked *(judged at 10 M)*, and only the absolute budgets are judged (the operators'",
+        "  UPDATE scans a table ten times smaller, while a tick takes the same time at any",
+        "  size).",
         "",
     ]
     return "\n".join(lines)
+
+
+def _star(judged: bool) -> str:
+    return "" if judged else " (judged at 10 M)"
 
 
 def _mark(ok: bool) -> str:

@@ -611,6 +611,7 @@ def prune_runs(
         while more:
             began = time.perf_counter()
             with transaction.atomic():
+                _commit_without_flush_wait()
                 deleted, resume_from = _delete_batch(status, cutoff, size, resume_from)
                 more = resume_from is not None
                 if deleted:
@@ -628,6 +629,19 @@ def prune_runs(
         action.save(update_fields=["completed", "finished_at"])
         result.action_id = action.pk
     return result
+
+
+def _commit_without_flush_wait() -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
+
+    Safe for a prune batch: a crash can only undo the last batches whole, their deletes with
+    their audit counts, which leaves expired runs for the next prune and an audit that still
+    matches the table. The next synchronous commit flushes them anyway. The batch then no
+    longer waits for each flush in turn, and the WAL writer flushes while it deletes.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _next_batch_size(size: int, seconds: float, largest: int) -> int:
