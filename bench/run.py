@@ -374,9 +374,8 @@ def worker(size: int, repeat: int, only: set[str]) -> dict:
         "health": measure_health,
     }
     execute(RAW_DELETE)  # leftovers of an interrupted earlier run
-    # Start from the tables as autovacuum leaves them, whatever an earlier run (--reuse) left:
-    # a 200-run tick costs 12-14 ms on a vacuumed table and 20-25 ms on one whose indexes
-    # hold a few million dead entries (measured on the 10 M database).
+    # Start from the tables as autovacuum leaves them, without the dead rows an earlier run
+    # (--reuse) left behind.
     execute("VACUUM ANALYZE tender_runs")
     execute("VACUUM ANALYZE tender_runs_backend")
     return {name: measure() for name, measure in sections.items() if name in only}
