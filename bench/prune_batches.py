@@ -1,0 +1,72 @@
+"""One prune of 1 M expired runs, batch by batch, then the raw DELETE on the same setup.
+
+Prints each batch's rows, duration and wall-clock end (UTC), to set next to the server log
+(checkpoints) or EXPLAIN output. Run after `make bench` against one of its databases:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tenderops_bench_10m \
+        python bench/prune_batches.py [rounds]
+"""
+
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenderops.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from bench.run import EXPIRED, EXPIRED_SQL, RAW_DELETE  # noqa: E402
+from runs.maintenance import PruneResult, prune_runs  # noqa: E402
+from runs.models import Actor  # noqa: E402
+
+
+def execute(sql: str, params=None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def wall_clock() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def prepare(label: str) -> None:
+    """As bench/run.py does before each timed prune (untimed)."""
+    execute(EXPIRED_SQL, {"round": label, "count": EXPIRED})
+    execute("VACUUM tender_runs")
+    execute("CHECKPOINT")
+
+
+def prune_batch_by_batch() -> None:
+    last = [time.perf_counter(), 0]
+
+    def report(result: PruneResult) -> None:
+        now = time.perf_counter()
+        rows, ms = result.total - last[1], (now - last[0]) * 1000
+        print(f"  batch {result.batches:3}: {rows:7,} rows {ms:6.0f} ms, ended {wall_clock()}")
+        last[:] = [now, result.total]
+
+    began = time.perf_counter()
+    print(f"prune from {wall_clock()}")
+    prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500, on_batch=report)
+    print(f"prune: {(time.perf_counter() - began) * 1000:.0f} ms")
+
+
+def main(rounds: int) -> None:
+    for round_ in range(rounds):
+        prepare(f"p{round_}")
+        prune_batch_by_batch()
+        prepare(f"r{round_}")
+        began = time.perf_counter()
+        execute(RAW_DELETE)
+        print(f"raw DELETE: {(time.perf_counter() - began) * 1000:.0f} ms, ended {wall_clock()}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
