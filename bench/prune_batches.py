@@ -22,7 +22,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from bench.run import EXPIRED, EXPIRED_SQL, RAW_DELETE  # noqa: E402
+from bench.run import PRUNE_DAYS, RAW_DELETE, prepare_expired_runs  # noqa: E402
 from runs.maintenance import PruneResult, prune_runs  # noqa: E402
 from runs.models import Actor  # noqa: E402
 
@@ -36,13 +36,6 @@ def wall_clock() -> str:
     return datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def prepare(label: str) -> None:
-    """As bench/run.py does before each timed prune (untimed)."""
-    execute(EXPIRED_SQL, {"round": label, "count": EXPIRED})
-    execute("VACUUM tender_runs")
-    execute("CHECKPOINT")
-
-
 def prune_batch_by_batch() -> None:
     last = [time.perf_counter(), 0]
 
@@ -54,15 +47,15 @@ def prune_batch_by_batch() -> None:
 
     began = time.perf_counter()
     print(f"prune from {wall_clock()}")
-    prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500, on_batch=report)
+    prune_runs(actor=Actor.CLI, on_batch=report, **PRUNE_DAYS)
     print(f"prune: {(time.perf_counter() - began) * 1000:.0f} ms")
 
 
 def main(rounds: int) -> None:
     for round_ in range(rounds):
-        prepare(f"p{round_}")
+        prepare_expired_runs(execute, f"p{round_}")
         prune_batch_by_batch()
-        prepare(f"r{round_}")
+        prepare_expired_runs(execute, f"r{round_}")
         began = time.perf_counter()
         execute(RAW_DELETE)
         print(f"raw DELETE: {(time.perf_counter() - began) * 1000:.0f} ms, ended {wall_clock()}")

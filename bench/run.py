@@ -45,6 +45,8 @@ RAW_TICK = (
 RAW_DELETE = (
     "DELETE FROM tender_runs WHERE status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
 )
+# The retention that makes prune_runs delete what RAW_DELETE deletes.
+PRUNE_DAYS = {"failed_days": 900, "success_days": 36_500}
 RAW_GROUP_BY = "SELECT status, COALESCE(kind, run_type), count(*) FROM tender_runs GROUP BY 1, 2"
 # What a tick meets in production, where the monitor runs every minute: runs that crossed
 # their 10-minute timeout since the last ticks (a worker pool that died, its 200 runs started
@@ -237,6 +239,17 @@ def interleaved(repeat: int, variants: dict[str, Callable[[], float]]) -> dict[s
     return samples
 
 
+def prepare_expired_runs(execute: Callable[..., object], label: str) -> None:
+    """Insert 1 M expired runs as they stand before a prune (untimed, the same for both sides).
+
+    Expired rows were written long ago, autovacuum has been by since (the last prune's dead
+    rows are gone, the new rows' pages all-visible) and so has a checkpoint.
+    """
+    execute(EXPIRED_SQL, {"round": label, "count": EXPIRED})
+    execute("VACUUM tender_runs")
+    execute("CHECKPOINT")
+
+
 def worker(size: int, repeat: int, only: set[str]) -> dict:
     django_setup()
     from django.contrib.auth.models import User
@@ -309,19 +322,12 @@ def worker(size: int, repeat: int, only: set[str]) -> dict:
 
     def timed_prune(label: str, longest_batch_ms: list[float] | None) -> float:
         """One prune of 1 M expired rows: tenderops's, or (no list given) the raw DELETE."""
-        # Expired rows were written long ago, autovacuum has been by since (the last prune's
-        # dead rows are gone, the new rows' pages all-visible) and so has a checkpoint: all
-        # untimed, the same for tenderops and the raw DELETE.
-        execute(EXPIRED_SQL, {"round": label, "count": EXPIRED})
-        execute("VACUUM tender_runs")
-        execute("CHECKPOINT")
+        prepare_expired_runs(execute, label)
         if longest_batch_ms is None:
             elapsed, deleted = ms(lambda: execute(RAW_DELETE))
             assert deleted == EXPIRED, deleted
             return elapsed
-        elapsed, result = ms(
-            lambda: prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500)
-        )
+        elapsed, result = ms(lambda: prune_runs(actor=Actor.CLI, **PRUNE_DAYS))
         assert result.total == EXPIRED, result.deleted
         longest_batch_ms.append(result.longest_batch_seconds * 1000)
         return elapsed
@@ -398,7 +404,7 @@ def memory_probe() -> dict:
     after_stats = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with connection.cursor() as cursor:
         cursor.execute(EXPIRED_SQL, {"round": "memory", "count": EXPIRED})
-    prune_runs(actor=Actor.CLI, failed_days=900, success_days=36500)
+    prune_runs(actor=Actor.CLI, **PRUNE_DAYS)
     after_prune = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"start_kib": before, "after_stats_kib": after_stats, "after_prune_kib": after_prune}
 

@@ -466,13 +466,19 @@ def _heartbeat_cte(name: str | None, now_sql: str) -> str:
     statement: the monitor's whole tick is then a single statement."""
     if name is None:
         return ""
-    return f""",
-        beat AS (
-            INSERT INTO {Heartbeat._meta.db_table} (name, last_finished_at, last_result)
-            SELECT %s, {now_sql}, jsonb_build_object('fixed_count', count(*)) FROM failed
-            ON CONFLICT (name) DO UPDATE SET last_finished_at = excluded.last_finished_at,
-                                             last_result = excluded.last_result
-        )"""
+    upsert = _heartbeat_upsert(
+        f"SELECT %s, {now_sql}, jsonb_build_object('fixed_count', count(*)) FROM failed"
+    )
+    return f",\n        beat AS ({upsert})"
+
+
+def _heartbeat_upsert(row_sql: str) -> str:
+    """Insert or update the heartbeat whose (name, finished at, result) ``row_sql`` yields."""
+    return (
+        f"INSERT INTO {Heartbeat._meta.db_table} (name, last_finished_at, last_result) "
+        f"{row_sql} ON CONFLICT (name) DO UPDATE SET "
+        "last_finished_at = excluded.last_finished_at, last_result = excluded.last_result"
+    )
 
 
 def _fail_and_audit_portable(
@@ -723,9 +729,7 @@ def _beat(name: str, result: dict[str, Any]) -> None:
     now_sql, now_params = _now_sql()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Heartbeat._meta.db_table} (name, last_finished_at, last_result) "
-            f"VALUES (%s, {now_sql}, %s) ON CONFLICT (name) DO UPDATE SET "
-            "last_finished_at = excluded.last_finished_at, last_result = excluded.last_result",
+            _heartbeat_upsert(f"VALUES (%s, {now_sql}, %s)"),
             [name, *now_params, json.dumps(result)],
         )
 

@@ -151,7 +151,7 @@ class FailedRunRecord(models.Model):
 
     # No database constraint: the only writer inserts the records in the same statement as
     # their action, and the constraint's deferred check cost a lookup per audited run at commit
-    # (about 1 ms of a 200-run monitor tick at 10 M runs, measured by make bench).
+    # (about 1 ms of a 200-run monitor tick on the bench's 10 M-run database).
     action = models.ForeignKey(
         MaintenanceAction,
         on_delete=models.CASCADE,

@@ -54,6 +54,17 @@ def make_run(project) -> RunFactory:
     return make
 
 
+def confirmed_mark_failed(*run_ids: str, reason: str) -> dict:
+    """The admin's "mark failed" action as its confirmation page posts it."""
+    return {
+        "action": "mark_failed",
+        "index": "0",
+        "_selected_action": list(run_ids),
+        "confirm": "1",
+        "reason": reason,
+    }
+
+
 def statuses(*runs: TenderRun) -> list[str]:
     by_id = dict(TenderRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("pk", "status"))
     return [by_id.get(r.pk, "<deleted>") for r in runs]

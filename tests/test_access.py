@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from runs.models import MaintenanceAction, TenderRun
+from tests.conftest import confirmed_mark_failed
 
 MIN = timedelta(minutes=1)
 TOKEN = "matrix-token-9f3c"
@@ -120,16 +121,7 @@ def test_csrf_on_every_session_post(make_run):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     for url, data in [
-        (
-            LIST,
-            {
-                "action": "mark_failed",
-                "index": "0",
-                "_selected_action": [run.pk],
-                "confirm": "1",
-                "reason": "r",
-            },
-        ),
+        (LIST, confirmed_mark_failed(run.pk, reason="r")),
         (f"{LIST}cleanup/", {}),
         (API_CLEANUP, {}),
     ]:
@@ -237,16 +229,7 @@ def test_mark_failed_reason_any_text_is_saved_or_refused_cleanly(make_run, reaso
     client.force_login(
         User.objects.get_or_create(username="hyp2", is_staff=True, is_superuser=True)[0]
     )
-    response = client.post(
-        LIST,
-        {
-            "action": "mark_failed",
-            "index": "0",
-            "_selected_action": [run.pk],
-            "confirm": "1",
-            "reason": reason,
-        },
-    )
+    response = client.post(LIST, confirmed_mark_failed(run.pk, reason=reason))
     assert response.status_code in {200, 302}
     failed = TenderRun.objects.get(pk=run.pk).status == "failed"
     assert failed == (response.status_code == 302)

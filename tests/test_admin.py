@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from runs import admin as runs_admin
 from runs.maintenance import fail_stuck_runs
 from runs.models import Actor, MaintenanceAction, TenderRun
-from tests.conftest import statuses
+from tests.conftest import confirmed_mark_failed, statuses
 
 LIST = "/admin/runs/tenderrun/"
 STATS = "/admin/runs/tenderrun/stats/"
@@ -204,16 +204,7 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
 
 def test_empty_reason_is_refused(operator, make_run):
     run = make_run(started_ago=30 * MIN)
-    response = operator.post(
-        LIST,
-        {
-            "action": "mark_failed",
-            "index": "0",
-            "_selected_action": [run.pk],
-            "confirm": "1",
-            "reason": "  ",
-        },
-    )
+    response = operator.post(LIST, confirmed_mark_failed(run.pk, reason="  "))
     assert response.status_code == 200 and "This field is required" in response.content.decode()
     assert statuses(run) == ["running"]
 
@@ -232,19 +223,7 @@ def test_staff_without_permission_sees_no_action_or_button_and_gets_403(viewer, 
     run = make_run(started_ago=30 * MIN)
     html = viewer.get(LIST).content.decode()
     assert "mark_failed" not in html and "cleanup-stuck-runs" not in html
-    assert (
-        viewer.post(
-            LIST,
-            {
-                "action": "mark_failed",
-                "index": "0",
-                "_selected_action": [run.pk],
-                "confirm": "1",
-                "reason": "x",
-            },
-        ).status_code
-        == 403
-    )
+    assert viewer.post(LIST, confirmed_mark_failed(run.pk, reason="x")).status_code == 403
     assert viewer.get(CLEANUP).status_code == 403
     assert viewer.post(CLEANUP).status_code == 403
     assert statuses(run) == ["running"]
@@ -264,13 +243,7 @@ def test_non_staff_and_anonymous_go_to_login(client, make_run):
 def test_csrf_is_enforced_on_the_action_and_the_button(make_run):
     run = make_run(started_ago=30 * MIN)
     client = staff_client("view_tenderrun", "mark_failed_tenderrun", csrf=True)
-    action = {
-        "action": "mark_failed",
-        "index": "0",
-        "_selected_action": [run.pk],
-        "confirm": "1",
-        "reason": "x",
-    }
+    action = confirmed_mark_failed(run.pk, reason="x")
     assert client.post(LIST, action).status_code == 403
     assert client.post(CLEANUP).status_code == 403
     assert statuses(run) == ["running"]
