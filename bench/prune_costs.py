@@ -1,0 +1,106 @@
+"""Where a batched prune spends more than one raw DELETE: its parts, timed on the same layout.
+
+Each variant deletes the same 1 M expired runs (bench/run.py's setup, which gives every round
+the same heap pages), in SQL with the prune's query shapes:
+
+- raw: the operators' one DELETE;
+- ends: reading each batch's end from the index (`OFFSET size`), nothing deleted;
+- batches in one transaction / batches, a transaction each: the range DELETEs alone,
+  at the ends read beforehand.
+
+Run after `make bench` against one of its databases:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tenderops_bench_1m \\
+        python bench/prune_costs.py [batch size] [rounds]
+"""
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenderops.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from bench.run import RAW_DELETE, prepare_expired_runs  # noqa: E402
+
+EXPIRED_WHERE = "status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
+
+
+def execute(sql: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def batch_ends(size: int) -> list[datetime]:
+    ends: list[datetime] = []
+    while True:
+        after = " AND started_at >= %s" if ends else ""
+        row = execute(
+            f"SELECT started_at FROM tender_runs WHERE {EXPIRED_WHERE}{after} "
+            f"ORDER BY started_at OFFSET {size} LIMIT 1",
+            ends[-1:],
+        )
+        if not row:
+            return ends
+        ends.append(row[0][0])
+
+
+def delete_ranges(ends: list[datetime], commit_each: bool) -> None:
+    starts: list[datetime | None] = [None, *ends]
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        for start, end in zip(starts, [*ends, None], strict=True):
+            bounds = [(" AND started_at >= %s", start), (" AND started_at < %s", end)]
+            where = EXPIRED_WHERE + "".join(sql for sql, value in bounds if value is not None)
+            params = [value for _, value in bounds if value is not None]
+            cursor.execute(f"DELETE FROM tender_runs WHERE {where}", params)
+            if commit_each:
+                cursor.execute("COMMIT")
+                cursor.execute("BEGIN")
+        cursor.execute("COMMIT")
+
+
+def timed(work: Callable[[], object]) -> tuple[float, object]:
+    began = time.perf_counter()
+    result = work()
+    return (time.perf_counter() - began) * 1000, result
+
+
+def main(size: int, rounds: int) -> None:
+    samples: dict[str, list[float]] = {}
+
+    def record(name: str, work: Callable[[], object]) -> object:
+        elapsed, result = timed(work)
+        samples.setdefault(name, []).append(elapsed)
+        return result
+
+    labels = iter(range(1_000_000))
+    for _ in range(rounds):
+        prepare_expired_runs(execute, f"c{next(labels)}")
+        record("raw DELETE", lambda: execute(RAW_DELETE))
+        for commit_each, name in ((False, "in one transaction"), (True, "a transaction each")):
+            prepare_expired_runs(execute, f"c{next(labels)}")
+            ends = record(f"ends, {size:,} rows a batch", lambda: batch_ends(size))
+            record(f"batches {name}", partial(delete_ranges, ends, commit_each))
+    for name, values in samples.items():
+        low, middle, high = min(values), statistics.median(values), max(values)
+        print(f"{name:40} {low:.0f} / {middle:.0f} / {high:.0f} ms (min / median / max)")
+
+
+if __name__ == "__main__":
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 100_000,
+        int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+    )
