@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -840,20 +841,51 @@ def collect_stats() -> RunStats:
     """Everything the stats page shows. Only the status x kind table reads the whole table
     (one GROUP BY, as operators ran it by hand); the rest reads bounded windows by index."""
     now = db_now()
-    counts = _counts_by_status_and_kind()
+    with _local_settings(jit="off"):
+        counts = _counts_by_status_and_kind()
+        with _local_settings(enable_seqscan="off"):
+            daily, failures = _recent_activity(now)
+            durations = _durations_by_kind(now - DURATION_WINDOW)
     health = monitor_health()
-    daily, failures = _recent_activity(now)
     return RunStats(
         counts=counts,
         statuses=_ordered(KNOWN_STATUSES, {status for status, _k in counts}),
         kinds=_ordered((), {kind for _s, kind in counts}),
         running=health.running_count,
         stuck=health.stuck_count,
-        durations=_durations_by_kind(now - DURATION_WINDOW),
+        durations=durations,
         failures=failures,
         daily=daily,
         health=health,
     )
+
+
+@contextmanager
+def _local_settings(**settings: str) -> Iterator[None]:
+    """PostgreSQL settings for the statements inside only, restored after them.
+
+    The stats page needs two. ``jit = off``: compiling a whole-table aggregate costs about
+    0.4 s of CPU and saves less. ``enable_seqscan = off`` for the windows of recent days: they
+    are a few per cent of a time-ordered heap, hence of its pages, but bitmap-scan costing
+    ignores that order, and with the default ``random_page_cost`` the planner scans the whole
+    table instead (the 30-day window at 10 M runs: 1.1 s, against 0.4 s by its index).
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    names = list(settings)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
+        before = dict(zip(names, cursor.fetchone(), strict=True))
+        _set_local(cursor, settings)
+        yield
+        # On an error the savepoint's rollback restores them instead.
+        _set_local(cursor, before)
+
+
+def _set_local(cursor: Any, settings: Mapping[str, str]) -> None:
+    for name, value in settings.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 def _ordered(first: Sequence[str], present: set[str]) -> list[str]:
