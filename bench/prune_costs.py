@@ -32,9 +32,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from bench.run import RAW_DELETE, prepare_expired_runs  # noqa: E402
-
-EXPIRED_WHERE = "status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
+from bench.run import EXPIRED_WHERE, RAW_DELETE, prepare_expired_runs  # noqa: E402
 
 
 def execute(sql: str, params=None) -> list[tuple]:

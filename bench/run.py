@@ -42,10 +42,10 @@ RAW_TICK = (
     "error = '任务超时未完成', message = '任务异常终止：超时未完成' "
     "WHERE status = 'running' AND started_at < NOW() - INTERVAL '10 minutes'"
 )
-RAW_DELETE = (
-    "DELETE FROM tender_runs WHERE status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
-)
-# The retention that makes prune_runs delete what RAW_DELETE deletes.
+# The expired runs the prune figure deletes, and the retention that makes prune_runs delete
+# exactly these.
+EXPIRED_WHERE = "status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
+RAW_DELETE = f"DELETE FROM tender_runs WHERE {EXPIRED_WHERE}"
 PRUNE_DAYS = {"failed_days": 900, "success_days": 36_500}
 RAW_GROUP_BY = "SELECT status, COALESCE(kind, run_type), count(*) FROM tender_runs GROUP BY 1, 2"
 # What a tick meets in production, where the monitor runs every minute: runs that crossed
@@ -74,8 +74,7 @@ FROM generate_series(1, %(count)s) AS g, (SELECT id FROM tender_projects LIMIT 1
 
 # How many heap pages hold the expired runs: the layout a prune works through.
 EXPIRED_PAGES_SQL = (
-    "SELECT count(DISTINCT (ctid::text::point)[0]) FROM tender_runs "
-    "WHERE status = 'failed' AND started_at < NOW() - INTERVAL '900 days'"
+    f"SELECT count(DISTINCT (ctid::text::point)[0]) FROM tender_runs WHERE {EXPIRED_WHERE}"
 )
 
 # --- orchestration (no Django here) ----------------------------------------------------------

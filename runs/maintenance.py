@@ -648,7 +648,7 @@ def _commit_without_flush_wait() -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+            _set_local(cursor, {"synchronous_commit": "off"})
 
 
 def _next_batch_size(size: int, seconds: float, largest: int) -> int:
