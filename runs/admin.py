@@ -31,7 +31,6 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from runs import charts
 from runs.maintenance import (
-    MARKABLE_STATUSES,
     StuckPolicy,
     collect_stats,
     db_now,
@@ -40,15 +39,13 @@ from runs.maintenance import (
     stuck_runs_queryset,
 )
 from runs.models import (
-    KNOWN_KINDS,
-    KNOWN_RUN_TYPES,
-    KNOWN_STATUSES,
     Actor,
     FailedRunRecord,
     MaintenanceAction,
     TenderProject,
     TenderRun,
 )
+from runs.vocabulary import ACTIVE_STATUSES, KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
 
 # Above this many rows an unfiltered list shows the planner's estimate, not an exact count.
 ESTIMATE_ABOVE = 50_000
@@ -58,12 +55,6 @@ MESSAGE_PREVIEW_CHARS = 80
 CONFIRMATION_SAMPLE = 100
 SEARCH_WINDOW = timedelta(days=30)
 MAX_REASON_LENGTH = 2000
-STATUS_LABELS = {
-    "pending": gettext_lazy("pending"),
-    "running": gettext_lazy("running"),
-    "success": gettext_lazy("success"),
-    "failed": gettext_lazy("failed"),
-}
 
 
 # --- counting without COUNT(*) over the whole table ----------------------------------------
@@ -117,11 +108,11 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [*STATUS_LABELS.items(), ("__other__", _("other (unknown)"))]
+        return [*RunStatus.choices, ("__other__", _("other (unknown)"))]
 
     def queryset(self, request, queryset):
         if self.value() == "__other__":
-            return queryset.exclude(status__in=KNOWN_STATUSES)
+            return queryset.of_unknown_status()
         if self.value():
             return queryset.filter(status=self.value())
         return queryset
@@ -402,12 +393,12 @@ class TenderRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, run: TenderRun) -> str:
-        known = run.status in STATUS_LABELS
+        known = run.status in RunStatus.values
         return format_html(
             '<span class="run-status run-status-{}" title="{}">{}</span>',
             run.status if known else "unknown",
             run.status,
-            STATUS_LABELS[run.status] if known else _truncate(run.status, 20),
+            RunStatus.label_of(run.status) if known else _truncate(run.status, 20),
         )
 
     @admin.display(description=gettext_lazy("progress"))
@@ -427,7 +418,7 @@ class TenderRunAdmin(ReadOnlyAdmin):
     def elapsed(self, run: TenderRun) -> str:
         if run.finished_at is not None:
             return _duration(run.finished_at - run.started_at)
-        if run.status not in {"running", "pending"}:
+        if run.status not in ACTIVE_STATUSES:
             return "–"
         started = run.started_at
         return format_html(
@@ -539,7 +530,7 @@ class TenderRunAdmin(ReadOnlyAdmin):
 
     def _confirmation(self, request, queryset, form) -> TemplateResponse:
         selected = queryset.order_by()
-        to_fail = selected.filter(status__in=MARKABLE_STATUSES)
+        to_fail = selected.active()
         fail_count = to_fail.count()
         total = selected.count()
         sample = list(

@@ -9,7 +9,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-STATUS_ORDER = ("success", "failed", "running", "pending")
+from runs.vocabulary import DISPLAY_ORDER
+
+STATUS_ORDER = DISPLAY_ORDER
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 760, 220, 48, 28, 10
 
 

@@ -27,14 +27,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.models import (
-    FINISHED_STATUSES,
-    KNOWN_STATUSES,
     Actor,
     FailedRunRecord,
     Heartbeat,
     MaintenanceAction,
     TenderRun,
 )
+from runs.vocabulary import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
 
 # Upper bounds that keep every input far from datetime overflow (about 100 years).
 MAX_TIMEOUT_MINUTES = 52_560_000
@@ -47,9 +46,8 @@ FIRST_PRUNE_BATCH = 20_000
 MIN_PRUNE_BATCH = 1_000
 MAX_KIND_LENGTH = 200
 
-STUCK_STATUS = "running"
 # What a person may mark failed by hand: anything not finished and not of unknown status.
-MARKABLE_STATUSES = ("pending", "running")
+MARKABLE_STATUSES = ACTIVE_STATUSES
 
 
 class InvalidParameter(ValueError):
@@ -251,7 +249,7 @@ def stuck_runs_queryset(
     policy: StuckPolicy, kinds: Sequence[str] = (), run_ids: Sequence[str] | None = None
 ) -> QuerySet[TenderRun]:
     """The single definition of "stuck": running, and started longer ago than its timeout."""
-    queryset = TenderRun.objects.with_run_kind().filter(Q(status=STUCK_STATUS) & policy.timed_out())
+    queryset = TenderRun.objects.stuck(policy)
     if kinds:
         queryset = queryset.filter(run_kind__in=list(kinds))
     if run_ids is not None:
@@ -774,7 +772,7 @@ def monitor_health() -> MonitorHealth:
         last_run_at=beat.last_finished_at if beat else None,
         last_result=beat.last_result if beat else {},
         interval_minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
-        running_count=TenderRun.objects.filter(status=STUCK_STATUS).count(),
+        running_count=TenderRun.objects.running().count(),
         stuck_count=count_stuck_runs(),
     )
 
@@ -849,7 +847,7 @@ def collect_stats() -> RunStats:
     health = monitor_health()
     return RunStats(
         counts=counts,
-        statuses=_ordered(KNOWN_STATUSES, {status for status, _k in counts}),
+        statuses=_ordered(RunStatus.values, {status for status, _k in counts}),
         kinds=_ordered((), {kind for _s, kind in counts}),
         running=health.running_count,
         stuck=health.stuck_count,

@@ -5,22 +5,17 @@ them only where they do not exist yet (tests, the demo); on the live database it
 exactly as they are.
 """
 
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Coalesce, Now
 from django.utils.translation import gettext_lazy as _
 
-KNOWN_STATUSES = ("pending", "running", "success", "failed")
-FINISHED_STATUSES = ("success", "failed")
-# The kinds the tender backend writes: the original run_type values, and the newer kind
-# values (NULL on old rows). The kind shown and matched is COALESCE(kind, run_type).
-KNOWN_RUN_TYPES = ("project_info", "risks", "directory", "review", "docx")
-KNOWN_KINDS = (
-    "extract_project_info",
-    "extract_risks",
-    "generate_directory",
-    "review",
-    "generate_docx",
-)
+from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 
 class TenderProject(models.Model):
@@ -47,10 +42,34 @@ class TenderProject(models.Model):
         return self.name
 
 
+class TimeoutRule(Protocol):
+    def timed_out(self) -> Q: ...
+
+
 class TenderRunQuerySet(models.QuerySet):
-    def with_run_kind(self) -> "TenderRunQuerySet":
+    """The named sets of runs that the routines, the admin and the API speak of."""
+
+    def with_run_kind(self) -> TenderRunQuerySet:
         """Annotate ``run_kind``: the kind to show and to match timeouts on."""
         return self.annotate(run_kind=Coalesce("kind", "run_type"))
+
+    def running(self) -> TenderRunQuerySet:
+        return self.filter(status=RunStatus.RUNNING)
+
+    def active(self) -> TenderRunQuerySet:
+        """Runs still in the workers' hands: pending or running."""
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def of_unknown_status(self) -> TenderRunQuerySet:
+        return self.exclude(status__in=RunStatus.values)
+
+    def stuck(self, rule: TimeoutRule) -> TenderRunQuerySet:
+        """The single definition of "stuck": running, and past the rule's timeout."""
+        return self.with_run_kind().running().filter(rule.timed_out())
+
+    def expired(self, status: str, cutoff: datetime) -> TenderRunQuerySet:
+        """Finished runs of ``status`` started before ``cutoff``: what retention deletes."""
+        return self.filter(status=status, started_at__lt=cutoff)
 
 
 class TenderRun(models.Model):
@@ -64,7 +83,7 @@ class TenderRun(models.Model):
         verbose_name=_("project"),
     )
     run_type = models.TextField(_("run type"))
-    status = models.TextField(_("status"), db_default="pending")
+    status = models.TextField(_("status"), db_default=RunStatus.PENDING)
     model_id = models.TextField(_("model"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), db_default=Now())
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -92,7 +111,7 @@ class TenderRun(models.Model):
             models.Index(
                 fields=["started_at"],
                 name="tenderops_running_started",
-                condition=models.Q(status="running"),
+                condition=Q(status=RunStatus.RUNNING),
             ),
             # retention batches and status filters, in started_at order.
             models.Index(fields=["status", "started_at"], name="tenderops_status_started"),

@@ -1,0 +1,38 @@
+"""The words tenderops shares with the tender backend: statuses and kinds of runs.
+
+This is the only module that spells a status; everything else says ``RunStatus.RUNNING``.
+A status the backend writes that is not listed here is shown as-is and never touched.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    RUNNING = "running", _("running")
+    SUCCESS = "success", _("success")
+    FAILED = "failed", _("failed")
+
+    @classmethod
+    def label_of(cls, status: str) -> str:
+        """The translated label of a known status, the raw value of any other."""
+        return str(cls(status).label) if status in cls.values else status
+
+
+# Runs still in the workers' hands: observed, and the only ones a person may mark failed.
+ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+FINISHED_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED)
+# The order of charts and tables: the common outcomes first.
+DISPLAY_ORDER = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.RUNNING, RunStatus.PENDING)
+
+# The kinds the tender backend writes: the original run_type values, and the newer kind
+# values (NULL on old rows). The kind shown and matched is COALESCE(NULLIF(kind, ''), run_type).
+KNOWN_RUN_TYPES = ("project_info", "risks", "directory", "review", "docx")
+KNOWN_KINDS = (
+    "extract_project_info",
+    "extract_risks",
+    "generate_directory",
+    "review",
+    "generate_docx",
+)
