@@ -16,19 +16,14 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from runs.maintenance import (
-    InvalidParameter,
-    check_timeout_minutes,
-    fail_stuck_runs,
-    monitor_health,
-)
+from runs import limits
+from runs.limits import InvalidParameter, parse_switch
+from runs.maintenance import fail_stuck_runs, monitor_health
 from runs.models import Actor
 
 logger = logging.getLogger(__name__)
 
 MARK_FAILED_PERMISSION = "runs.mark_failed_tenderrun"
-TRUE_VALUES = {"1", "true", "yes", "on"}
-FALSE_VALUES = {"0", "false", "no", "off", ""}
 TOKEN_QUERY_NAMES = {"token", "access_token", "api_token", "auth", "authorization"}
 
 
@@ -104,22 +99,11 @@ def api_view(methods: set[str]) -> Callable:
 
 
 def parse_timeout(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise InvalidParameter(_("timeout_minutes must be a whole number.")) from None
-    return check_timeout_minutes(value)  # the routines' own bounds and message
+    return None if raw is None else limits.TIMEOUT_MINUTES.parse(raw, "timeout_minutes")
 
 
 def parse_flag(raw: str | None, name: str) -> bool:
-    value = (raw or "").strip().lower()
-    if value in TRUE_VALUES:
-        return True
-    if value in FALSE_VALUES:
-        return False
-    raise InvalidParameter(_("%(name)s must be 0 or 1.") % {"name": name})
+    return parse_switch(raw or "0", name)
 
 
 @api_view({"POST"})

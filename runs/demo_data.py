@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from runs.maintenance import db_now
 from runs.models import TenderProject, TenderRun
+from runs.vocabulary import RunStatus
 
 # (run_type, kind, typical minutes of a successful run, message while it runs)
 KINDS = [
@@ -71,7 +72,7 @@ def seed_runs(plan: SeedPlan) -> dict[str, int]:
         "historical": plan.historical,
         "stuck": plan.stuck,
         "live_running": plan.live_running,
-        "pending": plan.pending,
+        "queued": plan.pending,
     }
 
 
@@ -84,6 +85,9 @@ def _vocabulary() -> dict[str, list]:
         "errors": ERRORS,
         "models": MODELS,
         "topics": PROJECT_TOPICS,
+        "failed_status": RunStatus.FAILED,
+        "success_status": RunStatus.SUCCESS,
+        "running_status": RunStatus.RUNNING,
     }
 
 
@@ -102,7 +106,7 @@ SELECT 'tr_' || md5(%(salt)s || 'r' || g),
        'tp_' || md5(%(salt)s || 'p' || (1 + (g * 7919) %% %(projects)s)),
        (%(run_types)s::text[])[k],
        CASE WHEN g %% 3 = 0 THEN NULL ELSE (%(kinds)s::text[])[k] END,
-       CASE WHEN failed THEN 'failed' ELSE 'success' END,
+       CASE WHEN failed THEN %(failed_status)s ELSE %(success_status)s END,
        (%(models)s::text[])[1 + g %% 3],
        started,
        started + make_interval(secs => duration),
@@ -132,8 +136,8 @@ SELECT 'tr_' || md5(%(salt)s || %(label)s || g),
        %(status)s, (%(models)s::text[])[1 + g %% 3],
        now() - %(min_age)s - random() * %(spread)s,
        jsonb_build_object('file', '招标文件_' || g || '.pdf'),
-       CASE WHEN %(status)s = 'running' THEN round((0.1 + random() * 0.8)::numeric, 2) END,
-       CASE WHEN %(status)s = 'running' THEN (%(running_messages)s::text[])[1 + g %% 5]
+       CASE WHEN %(status)s = %(running_status)s THEN round((0.1 + random() * 0.8)::numeric, 2) END,
+       CASE WHEN %(status)s = %(running_status)s THEN (%(running_messages)s::text[])[1 + g %% 5]
             ELSE '排队中' END
 FROM generate_series(1, %(count)s) AS g
 """
@@ -143,21 +147,21 @@ def _live_groups(plan: SeedPlan) -> list[dict]:
     return [
         {
             "label": "stuck",
-            "status": "running",
+            "status": RunStatus.RUNNING,
             "count": plan.stuck,
             "min_age": STUCK_MIN_AGE,
             "spread": timedelta(days=3),
         },
         {
             "label": "live",
-            "status": "running",
+            "status": RunStatus.RUNNING,
             "count": plan.live_running,
             "min_age": timedelta(0),
             "spread": timedelta(minutes=4),
         },
         {
-            "label": "pending",
-            "status": "pending",
+            "label": RunStatus.PENDING.value,
+            "status": RunStatus.PENDING,
             "count": plan.pending,
             "min_age": timedelta(0),
             "spread": timedelta(minutes=2),
@@ -231,7 +235,7 @@ def _hex_id(prefix: str, *parts: object) -> str:
 
 
 def seeded_run_ids(label: str, count: int, seed: int = 1) -> list[str]:
-    """The ids that seeding gives the runs of a group ("stuck", "live", "pending")."""
+    """The ids that seeding gives the runs of a group: stuck, live, or pending."""
     return [_hex_id("tr_", str(seed), label, g) for g in range(1, count + 1)]
 
 
@@ -264,9 +268,9 @@ def _seed_python(plan: SeedPlan) -> None:
                     started_at=now - group["min_age"] - rng.random() * group["spread"],
                     meta_json={"file": f"招标文件_{g}.pdf"},
                     progress=round(0.1 + rng.random() * 0.8, 2)
-                    if group["status"] == "running"
+                    if group["status"] == RunStatus.RUNNING
                     else None,
-                    message=running_message if group["status"] == "running" else "排队中",
+                    message=running_message if group["status"] == RunStatus.RUNNING else "排队中",
                 )
             )
     with transaction.atomic():
@@ -287,7 +291,7 @@ def _python_history_run(
         project=projects[(g * 7919) % plan.projects],
         run_type=run_type,
         kind=None if g % 3 == 0 else kind,
-        status="failed" if failed else "success",
+        status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
         model_id=MODELS[g % 3],
         started_at=started,
         finished_at=started + duration,

@@ -1,47 +1,49 @@
-"""Parsing of environment variables into typed settings, with errors that name the variable."""
+"""Parsing of environment variables into typed settings, with errors that name the variable.
+
+Numbers and switches are checked by ``runs.limits``, the very checks the routines apply, so a
+value that passes start-up is one the routines accept.
+"""
 
 import os
 
 from django.core.exceptions import ImproperlyConfigured
+
+from runs.limits import InvalidParameter, Limit, parse_switch
 
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _raw(name: str) -> str | None:
+    raw = os.environ.get(name)
+    return None if raw is None or raw.strip() == "" else raw
+
+
 def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    raw = _raw(name)
+    if raw is None:
         return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
-
-
-def env_positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return parse_positive_int(raw, name)
-
-
-def parse_positive_int(raw: str, name: str) -> int:
     try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ImproperlyConfigured(f"{name} must be at least 1, got {value}")
-    return value
+        return parse_switch(raw, name)
+    except InvalidParameter as error:
+        raise ImproperlyConfigured(str(error)) from None
 
 
-def parse_kind_timeouts(raw: str, name: str = "TENDEROPS_STUCK_TIMEOUTS") -> dict[str, int]:
+def env_int(name: str, default: int, limit: Limit) -> int:
+    raw = _raw(name)
+    if raw is None:
+        return default
+    try:
+        return limit.parse(raw, name)
+    except InvalidParameter as error:
+        raise ImproperlyConfigured(str(error)) from None
+
+
+def env_kind_timeouts(name: str, limit: Limit) -> dict[str, int]:
     """Parse ``generate_docx=30,review=20`` into ``{"generate_docx": 30, "review": 20}``."""
     timeouts: dict[str, int] = {}
-    for item in raw.split(","):
+    for item in os.environ.get(name, "").split(","):
         item = item.strip()
         if not item:
             continue
@@ -49,7 +51,10 @@ def parse_kind_timeouts(raw: str, name: str = "TENDEROPS_STUCK_TIMEOUTS") -> dic
         kind = kind.strip()
         if not sep or not kind:
             raise ImproperlyConfigured(f"{name}: expected kind=minutes, got {item!r}")
-        timeouts[kind] = parse_positive_int(minutes, f"{name} ({kind})")
+        try:
+            timeouts[kind] = limit.parse(minutes, f"{name} ({kind})")
+        except InvalidParameter as error:
+            raise ImproperlyConfigured(str(error)) from None
     return timeouts
 
 

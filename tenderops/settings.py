@@ -4,13 +4,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from tenderops.env import (
-    env_bool,
-    env_list,
-    env_positive_int,
-    env_str,
-    parse_kind_timeouts,
-)
+from runs import limits
+from tenderops.env import env_bool, env_int, env_kind_timeouts, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -95,24 +90,34 @@ LOGGING = {
 }
 
 # --- tenderops ---------------------------------------------------------------
-TENDEROPS_STUCK_TIMEOUT_MINUTES = env_positive_int("TENDEROPS_STUCK_TIMEOUT_MINUTES", 10)
-TENDEROPS_STUCK_TIMEOUTS = parse_kind_timeouts(env_str("TENDEROPS_STUCK_TIMEOUTS"))
+TENDEROPS_STUCK_TIMEOUT_MINUTES = env_int(
+    "TENDEROPS_STUCK_TIMEOUT_MINUTES", 10, limits.TIMEOUT_MINUTES
+)
+TENDEROPS_STUCK_TIMEOUTS = env_kind_timeouts("TENDEROPS_STUCK_TIMEOUTS", limits.TIMEOUT_MINUTES)
 TENDEROPS_STUCK_ERROR = env_str("TENDEROPS_STUCK_ERROR") or "任务超时未完成"
 TENDEROPS_STUCK_MESSAGE = env_str("TENDEROPS_STUCK_MESSAGE") or "任务异常终止：超时未完成"
-TENDEROPS_RETENTION_FAILED_DAYS = env_positive_int("TENDEROPS_RETENTION_FAILED_DAYS", 30)
-TENDEROPS_RETENTION_SUCCESS_DAYS = env_positive_int("TENDEROPS_RETENTION_SUCCESS_DAYS", 90)
-TENDEROPS_PRUNE_BATCH_SIZE = env_positive_int("TENDEROPS_PRUNE_BATCH_SIZE", 100_000)
-TENDEROPS_MONITOR_INTERVAL_MINUTES = env_positive_int("TENDEROPS_MONITOR_INTERVAL_MINUTES", 1)
+TENDEROPS_RETENTION_FAILED_DAYS = env_int(
+    "TENDEROPS_RETENTION_FAILED_DAYS", 30, limits.RETENTION_DAYS
+)
+TENDEROPS_RETENTION_SUCCESS_DAYS = env_int(
+    "TENDEROPS_RETENTION_SUCCESS_DAYS", 90, limits.RETENTION_DAYS
+)
+TENDEROPS_PRUNE_BATCH_SIZE = env_int("TENDEROPS_PRUNE_BATCH_SIZE", 100_000, limits.PRUNE_BATCH_SIZE)
+TENDEROPS_MONITOR_INTERVAL_MINUTES = env_int(
+    "TENDEROPS_MONITOR_INTERVAL_MINUTES", 1, limits.MONITOR_INTERVAL_MINUTES
+)
 TENDEROPS_API_TOKEN = env_str("TENDEROPS_API_TOKEN")
 
 # --- django-q2 ----------------------------------------------------------------
 # A monitor tick takes milliseconds and retention is batched; ``timeout`` bounds any task and
 # ``retry`` is well above it, so a task is never handed out again while it still runs.
-TENDEROPS_TASK_TIMEOUT_SECONDS = env_positive_int("TENDEROPS_TASK_TIMEOUT_SECONDS", 1800)
+TENDEROPS_TASK_TIMEOUT_SECONDS = env_int(
+    "TENDEROPS_TASK_TIMEOUT_SECONDS", 1800, limits.TASK_TIMEOUT_SECONDS
+)
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {
     "name": "tenderops",
-    "workers": env_positive_int("TENDEROPS_Q_WORKERS", 2),
+    "workers": env_int("TENDEROPS_Q_WORKERS", 2, limits.CLUSTER_WORKERS),
     "timeout": TENDEROPS_TASK_TIMEOUT_SECONDS,
     "retry": TENDEROPS_TASK_TIMEOUT_SECONDS + 600,
     "max_attempts": 1,

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, connection
 
-from runs.maintenance import _local_settings, collect_stats
+from runs.maintenance import collect_stats
+from runs.maintenance.db import local_settings
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -50,7 +51,7 @@ def test_stats_leave_the_sessions_planner_settings_as_they_were(make_run):
 
 def test_settings_are_undone_when_a_statement_inside_fails(db):
     before = current("enable_seqscan")
-    with pytest.raises(DatabaseError), _local_settings(enable_seqscan="off"):
+    with pytest.raises(DatabaseError), local_settings(enable_seqscan="off"):
         assert current("enable_seqscan") == ["off"]
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 / 0")

@@ -2,43 +2,25 @@
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
-from runs.maintenance import InvalidParameter, check_kinds, check_positive_int
+from runs.limits import InvalidParameter, Limit
+from runs.maintenance import check_kinds
 
 
-def bounded_int(name: str, maximum: int) -> Callable[[str], int]:
+def bounded_int(name: str, limit: Limit) -> Callable[[str], int]:
+    """A whole number within ``limit``, checked by the one parser the routines use."""
+
     def parse(raw: str) -> int:
         try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
-        return _checked(check_positive_int, value, name, maximum)
+            return limit.parse(raw, name)
+        except InvalidParameter as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 
 
 def kind(raw: str) -> str:
-    return _checked(check_kinds, [raw])[0]
-
-
-def _checked(check: Callable[..., Any], *args: Any) -> Any:
     try:
-        return check(*args)
+        return check_kinds([raw])[0]
     except InvalidParameter as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def count(maximum: int) -> Callable[[str], int]:
-    """A whole number from 0 to ``maximum``."""
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
-        if not 0 <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"expected 0 to {maximum}, got {value}")
-        return value
-
-    return parse

@@ -3,8 +3,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from runs import limits
 from runs.maintenance import (
-    MAX_TIMEOUT_MINUTES,
     CleanupResult,
     StuckRun,
     fail_stuck_runs,
@@ -18,14 +18,14 @@ EXIT_NEEDS_DECISION = 2
 
 class Command(BaseCommand):
     help = (
-        "List the runs stuck in 'running' past their timeout and mark them failed "
+        "List the runs stuck running past their timeout and mark them failed "
         "(audited, guarded against runs that finish meanwhile)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--timeout",
-            type=bounded_int("--timeout", MAX_TIMEOUT_MINUTES),
+            type=bounded_int("--timeout", limits.TIMEOUT_MINUTES),
             metavar="MINUTES",
             help="Timeout for every kind (default: TENDEROPS_STUCK_TIMEOUT_MINUTES and "
             "the per-kind TENDEROPS_STUCK_TIMEOUTS).",

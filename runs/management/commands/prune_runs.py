@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from runs.maintenance import MAX_BATCH_SIZE, MAX_RETENTION_DAYS, PruneResult, prune_runs
+from runs import limits
+from runs.maintenance import PruneResult, prune_runs
 from runs.management.commands._arguments import bounded_int
 from runs.models import Actor
 
@@ -16,19 +17,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--failed-days",
-            type=bounded_int("--failed-days", MAX_RETENTION_DAYS),
+            type=bounded_int("--failed-days", limits.RETENTION_DAYS),
             metavar="N",
             help="Keep failed runs this many days (default TENDEROPS_RETENTION_FAILED_DAYS).",
         )
         parser.add_argument(
             "--success-days",
-            type=bounded_int("--success-days", MAX_RETENTION_DAYS),
+            type=bounded_int("--success-days", limits.RETENTION_DAYS),
             metavar="N",
             help="Keep successful runs this many days (default TENDEROPS_RETENTION_SUCCESS_DAYS).",
         )
         parser.add_argument(
             "--batch-size",
-            type=bounded_int("--batch-size", MAX_BATCH_SIZE),
+            type=bounded_int("--batch-size", limits.PRUNE_BATCH_SIZE),
             metavar="N",
             help="Rows per transaction (default TENDEROPS_PRUNE_BATCH_SIZE).",
         )

@@ -2,11 +2,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from runs import limits
 from runs.demo_data import SeedPlan, seed_runs
-from runs.management.commands._arguments import bounded_int, count
+from runs.management.commands._arguments import bounded_int
 from runs.models import TenderRun
-
-MAX_ROWS = 100_000_000
 
 
 class Command(BaseCommand):
@@ -17,12 +16,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        rows = bounded_int("count", MAX_ROWS)
+        rows = bounded_int("count", limits.SEED_ROWS)
+        group = bounded_int("count", limits.SEED_GROUP)
         parser.add_argument("--runs", type=rows, default=2000, help="Total runs (default 2000).")
-        parser.add_argument("--stuck", type=count(1_000_000), default=12, help="Stuck runs (12).")
-        parser.add_argument("--live-running", type=count(1_000_000), default=4)
-        parser.add_argument("--pending", type=count(1_000_000), default=3)
-        parser.add_argument("--days", type=bounded_int("--days", 3650), default=400)
+        parser.add_argument("--stuck", type=group, default=12, help="Stuck runs (12).")
+        parser.add_argument("--live-running", type=group, default=4)
+        parser.add_argument("--pending", type=group, default=3, dest="queued")
+        parser.add_argument("--days", type=bounded_int("--days", limits.SEED_DAYS), default=400)
         parser.add_argument("--projects", type=rows, help="Projects (default runs/200, min 5).")
         parser.add_argument(
             "--random-seed", type=int, default=1, help="Makes ids and data repeatable."
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not options["append"] and TenderRun.objects.exists():
             raise CommandError("tender_runs already has rows; pass --append to add more anyway.")
-        special = options["stuck"] + options["live_running"] + options["pending"]
+        special = options["stuck"] + options["live_running"] + options["queued"]
         if special > options["runs"]:
             raise CommandError(
                 f"--runs {options['runs']} is fewer than the {special} stuck, live running and "
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             runs=options["runs"],
             stuck=options["stuck"],
             live_running=options["live_running"],
-            pending=options["pending"],
+            pending=options["queued"],
             days=options["days"],
             projects=options["projects"] or max(5, options["runs"] // 200),
             seed=options["random_seed"],

@@ -1,4 +1,4 @@
-"""Stuck-run detection and failing (runs/maintenance.py)."""
+"""Stuck-run detection and failing (runs/maintenance/failing.py)."""
 
 import threading
 from datetime import timedelta

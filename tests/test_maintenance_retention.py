@@ -1,10 +1,11 @@
-"""Retention (runs/maintenance.py: prune_runs)."""
+"""Retention (runs/maintenance/retention.py)."""
 
 from datetime import timedelta
 
 import pytest
 
-from runs.maintenance import InvalidParameter, PruneResult, _next_batch_size, prune_runs
+from runs.maintenance import InvalidParameter, PruneResult, prune_runs
+from runs.maintenance.retention import _next_batch_size
 from runs.models import Actor, MaintenanceAction, TenderRun
 from tests.conftest import statuses
 

@@ -1,0 +1,83 @@
+"""The bounds of every number tenderops accepts, and the one parser of numbers and switches.
+
+Settings (at start-up), the routines, the commands and the API all check their input here, so
+a value that passes start-up is one the routines accept. Pure Python: settings import it
+before Django is set up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class InvalidParameter(ValueError):
+    """A value outside what the routines accept; the message says which and why."""
+
+
+def _(text: str) -> str:
+    """gettext once Django's apps are ready; the English source before (settings)."""
+    from django.apps import apps
+
+    if not apps.ready:
+        return text
+    from django.utils.translation import gettext
+
+    return gettext(text)
+
+
+@dataclass(frozen=True)
+class Limit:
+    minimum: int
+    maximum: int
+
+    def check(self, value: object, name: str) -> int:
+        """``value`` if it is a whole number within the bounds; else InvalidParameter."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidParameter(_("%(name)s must be a whole number.") % {"name": name})
+        if not self.minimum <= value <= self.maximum:
+            raise InvalidParameter(
+                _("%(name)s must be between %(minimum)d and %(maximum)d, got %(value)d.")
+                % {"name": name, "minimum": self.minimum, "maximum": self.maximum, "value": value}
+            )
+        return value
+
+    def parse(self, raw: str, name: str) -> int:
+        """The whole number written in ``raw`` (text from a flag, a URL or the environment)."""
+        text = raw.strip()
+        if not text.lstrip("+-").isdigit() or len(text) > 20:
+            raise InvalidParameter(
+                _("%(name)s must be a whole number, got %(value)s.")
+                % {"name": name, "value": repr(raw[:40])}
+            )
+        return self.check(int(text), name)
+
+
+def parse_switch(raw: str, name: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise InvalidParameter(
+        _("%(name)s must be one of 1, true, yes, on, 0, false, no, off; got %(value)s.")
+        % {"name": name, "value": repr(raw[:40])}
+    )
+
+
+# About 100 years: every duration stays far from datetime overflow.
+TIMEOUT_MINUTES = Limit(1, 52_560_000)
+RETENTION_DAYS = Limit(1, 36_500)
+PRUNE_BATCH_SIZE = Limit(1, 1_000_000)
+# django-q2 stores a schedule's minutes in a smallint; a day is plenty for a monitor.
+MONITOR_INTERVAL_MINUTES = Limit(1, 1_440)
+TASK_TIMEOUT_SECONDS = Limit(60, 86_400)
+CLUSTER_WORKERS = Limit(1, 64)
+# Demo seeding: total runs and projects, special groups (0 allowed: "no stuck runs"), days.
+SEED_ROWS = Limit(1, 100_000_000)
+SEED_GROUP = Limit(0, 1_000_000)
+SEED_DAYS = Limit(1, 3_650)
+MAX_KIND_LENGTH = 200

@@ -1,0 +1,87 @@
+"""The database's clock and the session settings some statements need.
+
+Time is always the database's, never the app server's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models.functions import Now
+from django.utils.dateparse import parse_datetime
+
+from runs.models import TenderRun
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def now_sql() -> tuple[str, list[Any]]:
+    """The database's current-time expression, as Django's ``Now()`` compiles it here."""
+    compiler = TenderRun.objects.none().query.get_compiler(connection=connection)
+    sql, params = compiler.compile(Now())
+    return sql, list(params)
+
+
+def aware(value: datetime | str) -> datetime:
+    parsed = parse_datetime(value) if isinstance(value, str) else value
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def db_now() -> datetime:
+    sql, params = now_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sql}", params)
+        return aware(cursor.fetchone()[0])
+
+
+def minutes_between(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds() / 60, 1)
+
+
+@contextmanager
+def local_settings(**settings: str) -> Iterator[None]:
+    """PostgreSQL settings for the statements inside only, restored after them.
+
+    The stats page needs two. ``jit = off``: compiling a whole-table aggregate costs about
+    0.4 s of CPU and saves less. ``enable_seqscan = off`` for the windows of recent days: they
+    are a few per cent of a time-ordered heap, hence of its pages, but bitmap-scan costing
+    ignores that order, and with the default ``random_page_cost`` the planner scans the whole
+    table instead (the 30-day window at 10 M runs: 1.1 s, against 0.4 s by its index).
+    """
+    if not is_postgresql():
+        yield
+        return
+    names = list(settings)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
+        before = dict(zip(names, cursor.fetchone(), strict=True))
+        set_local(cursor, settings)
+        yield
+        # On an error the savepoint's rollback restores them instead.
+        set_local(cursor, before)
+
+
+def set_local(cursor: Any, settings: Mapping[str, str]) -> None:
+    for name, value in settings.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def commit_without_flush_wait() -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
+
+    Safe for a prune batch: a crash can only undo the last batches whole, their deletes with
+    their audit counts, which leaves expired runs for the next prune and an audit that still
+    matches the table. The next synchronous commit flushes them anyway. The batch then no
+    longer waits for each flush in turn, and the WAL writer flushes while it deletes.
+    """
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            set_local(cursor, {"synchronous_commit": "off"})

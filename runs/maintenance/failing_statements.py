@@ -1,0 +1,177 @@
+"""The statements that fail runs and audit them, PostgreSQL's and the portable one side by side.
+
+Both keep the same promises: the guard (still stuck, still active) is checked on each row's
+latest version, every failed run is audited with what it overwrote, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from runs.maintenance.db import aware, db_now, is_postgresql, minutes_between, now_sql
+from runs.maintenance.heartbeat import beat, heartbeat_cte
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
+from runs.vocabulary import ACTIVE_STATUSES, RunStatus
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    kind: str
+    actor: Actor
+    username: str
+    reason: str
+    parameters: dict[str, Any]
+    heartbeat: str | None = None
+
+
+class FailedRow(NamedTuple):
+    id: str
+    project_id: str
+    kind: str
+    started_at: datetime | str
+    running_minutes: float
+
+
+def fail_and_audit(
+    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
+) -> list[FailedRow]:
+    """Fail ``candidates`` and audit them; the caller holds the transaction."""
+    fail = _fail_and_audit_postgresql if is_postgresql() else _fail_and_audit_portable
+    return fail(candidates, error=error, audit=audit)
+
+
+def _fail_and_audit_postgresql(
+    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
+) -> list[FailedRow]:
+    """One statement: lock, fail, and write the audit rows, in a single round trip.
+
+    The guard is the locking sub-select ``prev``: it checks the status and the timeout
+    against each row's latest committed version (READ COMMITTED re-checks a row updated
+    meanwhile) and the lock keeps the row from changing until the transaction ends. So a run
+    a worker finished a moment ago no longer matches and keeps its ``success``; one a worker
+    is finishing right now is locked by the worker and skipped; one that another monitor
+    holds is skipped, never failed twice. ``prev`` holds exactly the values overwritten.
+    """
+    locked = (
+        candidates.select_for_update(skip_locked=True, of=("self",))
+        .annotate(row_address=RawSQL("ctid", ()))
+        .values("row_address", "status", "message", "error", "finished_at")
+    )
+    prev_sql, prev_params = locked.query.sql_with_params()
+    now, now_params = now_sql()
+    runs = TenderRun._meta.db_table
+    actions = MaintenanceAction._meta.db_table
+    records = FailedRunRecord._meta.db_table
+    # prev is MATERIALIZED so that it runs once; each locked row is then updated at the
+    # physical address it was locked at (a row cannot move while we hold its lock), without a
+    # second descent of the primary key. A status filter on r would lure the planner into
+    # rescanning prev per row. The INSERT of the action yields no row when nothing was
+    # failed, and so no records.
+    sql = f"""
+        WITH prev AS MATERIALIZED ({prev_sql}),
+        failed AS (
+            UPDATE {runs} AS r
+            SET status = %s, finished_at = {now}, error = %s, message = %s
+            FROM prev WHERE r.ctid = prev.row_address
+            RETURNING r.id, r.project_id, COALESCE(r.kind, r.run_type) AS kind, r.started_at,
+                      round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
+                            1)::float8 AS running_minutes, prev.status AS previous_status,
+                      prev.message AS previous_message, prev.error AS previous_error,
+                      prev.finished_at AS previous_finished_at
+        ),
+        action AS (
+            INSERT INTO {actions} (kind, actor, username, started_at, finished_at, parameters,
+                                   reason, affected_count, completed)
+            SELECT %s, %s, %s, {now}, {now}, %s::jsonb, %s, count(*), true
+            FROM failed HAVING count(*) > 0
+            RETURNING id
+        ),
+        audited AS (
+            INSERT INTO {records} (action_id, run_id, previous_status, previous_message,
+                                   previous_error, previous_finished_at)
+            SELECT action.id, failed.id, failed.previous_status, failed.previous_message,
+                   failed.previous_error, failed.previous_finished_at
+            FROM failed CROSS JOIN action
+        ){heartbeat_cte(audit.heartbeat, now)}
+        SELECT id, project_id, kind, started_at, running_minutes FROM failed
+    """
+    params = [
+        *prev_params,
+        RunStatus.FAILED,
+        *now_params,
+        error,
+        audit.reason,
+        audit.kind,
+        audit.actor,
+        audit.username,
+        *now_params,
+        *now_params,
+        json.dumps(audit.parameters, ensure_ascii=False),
+        audit.reason,
+        *([audit.heartbeat, *now_params] if audit.heartbeat else []),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [FailedRow(*row) for row in cursor.fetchall()]
+
+
+def _fail_and_audit_portable(
+    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
+) -> list[FailedRow]:
+    """Elsewhere (the SQLite demo): read, update by id with the same guard, then audit.
+
+    SQLite runs the enclosing transaction as IMMEDIATE (see settings), which holds the
+    database's write lock from the read on, so nothing can change in between.
+    """
+    previous = list(
+        candidates.values_list(
+            "id",
+            "project_id",
+            "run_kind",
+            "started_at",
+            "status",
+            "message",
+            "error",
+            "finished_at",
+        )
+    )
+    if audit.heartbeat:
+        beat(audit.heartbeat, {"fixed_count": len(previous)})
+    if not previous:
+        return []
+    now = db_now()
+    TenderRun.objects.filter(
+        pk__in=[row[0] for row in previous], status__in=ACTIVE_STATUSES
+    ).update(status=RunStatus.FAILED, finished_at=now, error=error, message=audit.reason)
+    action = MaintenanceAction.objects.create(
+        kind=audit.kind,
+        actor=audit.actor,
+        username=audit.username,
+        parameters=audit.parameters,
+        reason=audit.reason,
+        affected_count=len(previous),
+        completed=True,
+        finished_at=now,
+    )
+    FailedRunRecord.objects.bulk_create(
+        FailedRunRecord(
+            action=action,
+            run_id=run_id,
+            previous_status=status,
+            previous_message=message,
+            previous_error=previous_error,
+            previous_finished_at=finished_at,
+        )
+        for run_id, _p, _k, _s, status, message, previous_error, finished_at in previous
+    )
+    return [
+        FailedRow(run_id, project, kind, started, minutes_between(aware(started), now))
+        for run_id, project, kind, started, *_ in previous
+    ]

@@ -1,0 +1,93 @@
+"""Heartbeats of the scheduled routines, and the monitor's health read from them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from runs.maintenance.db import db_now, now_sql
+from runs.maintenance.policy import StuckPolicy
+from runs.models import Heartbeat, TenderRun
+
+MONITOR = "monitor"
+RETENTION = "retention"
+STALE_AFTER_INTERVALS = 3
+
+
+def beat(name: str, result: dict[str, Any]) -> None:
+    """Upsert the heartbeat in one statement, stamped by the database's clock."""
+    now, now_params = now_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            heartbeat_upsert(f"VALUES (%s, {now}, %s)"),
+            [name, *now_params, json.dumps(result)],
+        )
+
+
+@dataclass(frozen=True)
+class MonitorHealth:
+    checked_at: datetime
+    last_run_at: datetime | None
+    last_result: dict[str, Any]
+    interval_minutes: int
+    running_count: int
+    stuck_count: int
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(minutes=self.interval_minutes * STALE_AFTER_INTERVALS)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.last_run_at is not None and self.checked_at - self.last_run_at <= self.stale_after
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.healthy else "stale",
+            "monitor_last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
+            "monitor_last_result": self.last_result,
+            "monitor_interval_minutes": self.interval_minutes,
+            "stale_after_seconds": int(self.stale_after.total_seconds()),
+            "running_count": self.running_count,
+            "stuck_count": self.stuck_count,
+            "checked_at": self.checked_at.isoformat(),
+        }
+
+
+def monitor_health() -> MonitorHealth:
+    beat = Heartbeat.objects.filter(name=MONITOR).first()
+    return MonitorHealth(
+        checked_at=db_now(),
+        last_run_at=beat.last_finished_at if beat else None,
+        last_result=beat.last_result if beat else {},
+        interval_minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
+        running_count=TenderRun.objects.running().count(),
+        stuck_count=TenderRun.objects.stuck(StuckPolicy.configured()).count(),
+    )
+
+
+def heartbeat_cte(name: str | None, now: str) -> str:
+    """The upsert of heartbeat ``name`` (a parameter), as one more part of the failing
+    statement: the monitor's whole tick is then a single statement."""
+    if name is None:
+        return ""
+    upsert = heartbeat_upsert(
+        f"SELECT %s, {now}, jsonb_build_object('fixed_count', count(*)) FROM failed"
+    )
+    return f",\n        beat AS ({upsert})"
+
+
+def heartbeat_upsert(row_sql: str) -> str:
+    """Insert or update the heartbeat whose (name, finished at, result) ``row_sql`` yields."""
+    return (
+        f"INSERT INTO {Heartbeat._meta.db_table} (name, last_finished_at, last_result) "
+        f"{row_sql} ON CONFLICT (name) DO UPDATE SET "
+        "last_finished_at = excluded.last_finished_at, last_result = excluded.last_result"
+    )

@@ -1,0 +1,176 @@
+"""Retention: delete expired finished runs in short, audited, resumable batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Now
+from django.utils.translation import gettext as _
+
+from runs.maintenance.db import commit_without_flush_wait, db_now
+from runs.maintenance.policy import RetentionPolicy
+from runs.models import Actor, MaintenanceAction, TenderRun
+from runs.vocabulary import RunStatus
+
+# Prune batches aim at this duration: long enough to amortise each batch's fixed costs, short
+# enough that no transaction holds its row locks for long (bench/results.md).
+PRUNE_BATCH_SECONDS = 0.25
+FIRST_PRUNE_BATCH = 20_000
+MIN_PRUNE_BATCH = 1_000
+
+
+@dataclass
+class PruneResult:
+    cutoffs: dict[str, datetime]
+    deleted: dict[str, int]
+    dry_run: bool
+    batches: int = 0
+    longest_batch_seconds: float = 0.0
+    action_id: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())
+
+    @property
+    def message(self) -> str:
+        counts = {
+            "failed_count": self.deleted.get(RunStatus.FAILED, 0),
+            "success_count": self.deleted.get(RunStatus.SUCCESS, 0),
+        }
+        if self.dry_run:
+            return (
+                _(
+                    "Dry run: %(failed_count)d failed and %(success_count)d successful runs "
+                    "would be deleted."
+                )
+                % counts
+            )
+        return _("Deleted %(failed_count)d failed and %(success_count)d successful runs.") % counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deleted": dict(self.deleted),
+            "total": self.total,
+            "cutoffs": {status: cutoff.isoformat() for status, cutoff in self.cutoffs.items()},
+            "batches": self.batches,
+            "dry_run": self.dry_run,
+            "message": self.message,
+        }
+
+
+def expired_runs(status: str, cutoff: datetime) -> QuerySet[TenderRun]:
+    return TenderRun.objects.expired(status, cutoff)
+
+
+def prune_runs(
+    *,
+    actor: Actor,
+    username: str = "",
+    failed_days: int | None = None,
+    success_days: int | None = None,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    on_batch: Callable[[PruneResult], None] | None = None,
+) -> PruneResult:
+    """Delete expired finished runs, one short transaction per batch.
+
+    Each batch commits its delete together with the audit record's running count, so a crash
+    loses at most the batch in flight, the audit says how far it got, and running the prune
+    again simply continues. Batches hold at most ``batch_size`` runs and are sized to take
+    about ``PRUNE_BATCH_SECONDS``: on a slow disk they shrink rather than hold locks longer.
+    """
+    policy = RetentionPolicy.configured(failed_days, success_days, batch_size)
+    result = PruneResult(cutoffs=policy.cutoffs(db_now()), deleted={}, dry_run=dry_run)
+    if dry_run:
+        for status, cutoff in result.cutoffs.items():
+            result.deleted[status] = expired_runs(status, cutoff).count()
+        return result
+    action: MaintenanceAction | None = None
+    size = min(policy.batch_size, FIRST_PRUNE_BATCH)
+    for status, cutoff in result.cutoffs.items():
+        result.deleted[status] = 0
+        resume_from: datetime | None = None
+        more = True
+        while more:
+            began = time.perf_counter()
+            with transaction.atomic():
+                commit_without_flush_wait()
+                deleted, resume_from = _delete_batch(status, cutoff, size, resume_from)
+                more = resume_from is not None
+                if deleted:
+                    result.deleted[status] += deleted
+                    action = _audit_prune_progress(action, result, policy, actor, username)
+            seconds = time.perf_counter() - began
+            result.batches += 1
+            result.longest_batch_seconds = max(result.longest_batch_seconds, seconds)
+            size = _next_batch_size(size, seconds, policy.batch_size)
+            if on_batch is not None:
+                on_batch(result)
+    if action is not None:
+        action.completed = True
+        action.finished_at = Now()
+        action.save(update_fields=["completed", "finished_at"])
+        result.action_id = action.pk
+    return result
+
+
+def _next_batch_size(size: int, seconds: float, largest: int) -> int:
+    """Steer the next batch toward PRUNE_BATCH_SECONDS, by at most a factor of two a step."""
+    factor = min(2.0, max(0.5, PRUNE_BATCH_SECONDS / max(seconds, 1e-6)))
+    return max(min(MIN_PRUNE_BATCH, largest), min(largest, int(size * factor)))
+
+
+def _delete_batch(
+    status: str, cutoff: datetime, size: int, resume_from: datetime | None
+) -> tuple[int, datetime | None]:
+    """Delete the oldest expired runs from ``resume_from`` on, about ``size`` of them; return
+    how many, and where the next batch begins (None: nothing left).
+
+    The batch is a ``started_at`` range: its end is read from the index alone, and the delete
+    is then one index range scan, the same plan as a hand-written DELETE. Each batch starts
+    where the last ended, so no scan wades through the index entries of rows already deleted
+    (and not yet vacuumed). The delete's own condition is the policy, so a row changed
+    meanwhile is re-checked on its latest version and kept if it no longer qualifies.
+    """
+    expired = expired_runs(status, cutoff)
+    if resume_from is not None:
+        expired = expired.filter(started_at__gte=resume_from)
+    ends = expired.order_by("started_at").values_list("started_at", flat=True)[size : size + 1]
+    end = next(iter(ends), None)
+    if end is None:
+        return expired.delete()[0], None
+    deleted = expired.filter(started_at__lt=end).delete()[0]
+    if not deleted:
+        # More than ``size`` runs started at the very same instant: take them all at once.
+        deleted = expired.filter(started_at=end).delete()[0]
+    return deleted, end
+
+
+def _audit_prune_progress(
+    action: MaintenanceAction | None,
+    result: PruneResult,
+    policy: RetentionPolicy,
+    actor: Actor,
+    username: str,
+) -> MaintenanceAction:
+    if action is None:
+        action = MaintenanceAction(
+            kind=MaintenanceAction.Kind.PRUNE, actor=actor, username=username
+        )
+        action.parameters = {
+            "failed_days": policy.failed_days,
+            "success_days": policy.success_days,
+            "batch_size": policy.batch_size,
+            "cutoffs": {status: cutoff.isoformat() for status, cutoff in result.cutoffs.items()},
+        }
+    action.affected_count = result.total
+    action.parameters["deleted"] = dict(result.deleted)
+    action.save()
+    return action

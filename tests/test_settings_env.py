@@ -1,0 +1,72 @@
+"""Every TENDEROPS_* number is checked at start-up by the routines' own limits (runs/limits.py)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from runs import limits
+from tenderops.env import env_int
+from tests.conftest import REPO
+
+INTEGER_VARIABLES = {
+    "TENDEROPS_STUCK_TIMEOUT_MINUTES": limits.TIMEOUT_MINUTES,
+    "TENDEROPS_RETENTION_FAILED_DAYS": limits.RETENTION_DAYS,
+    "TENDEROPS_RETENTION_SUCCESS_DAYS": limits.RETENTION_DAYS,
+    "TENDEROPS_PRUNE_BATCH_SIZE": limits.PRUNE_BATCH_SIZE,
+    "TENDEROPS_MONITOR_INTERVAL_MINUTES": limits.MONITOR_INTERVAL_MINUTES,
+    "TENDEROPS_TASK_TIMEOUT_SECONDS": limits.TASK_TIMEOUT_SECONDS,
+    "TENDEROPS_Q_WORKERS": limits.CLUSTER_WORKERS,
+}
+
+
+def manage_check(**environment: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **environment}
+    env.pop("DATABASE_URL", None)  # `check` needs no database; the default one suffices
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def out_of_range_cases():
+    for name, limit in INTEGER_VARIABLES.items():
+        yield pytest.param(name, str(limit.minimum - 1), id=f"{name}-below")
+        yield pytest.param(name, str(limit.maximum + 1), id=f"{name}-above")
+    yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", "review=0", id="per-kind-below")
+    yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", "review=100000000000", id="per-kind-above")
+    yield pytest.param("TENDEROPS_STUCK_TIMEOUT_MINUTES", "ten", id="not-a-number")
+    yield pytest.param("DJANGO_DEBUG", "maybe", id="not-a-switch")
+
+
+@pytest.mark.parametrize(("name", "value"), list(out_of_range_cases()))
+def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
+    result = manage_check(**{name: value})
+    assert result.returncode == 2
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_good_environment_passes_the_check():
+    result = manage_check(
+        TENDEROPS_RETENTION_FAILED_DAYS=str(limits.RETENTION_DAYS.maximum),
+        TENDEROPS_MONITOR_INTERVAL_MINUTES=str(limits.MONITOR_INTERVAL_MINUTES.maximum),
+        TENDEROPS_STUCK_TIMEOUTS="generate_docx=30, review=20",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", INTEGER_VARIABLES)
+def test_the_bounds_themselves_are_accepted(name, monkeypatch):
+    limit = INTEGER_VARIABLES[name]
+    for value in (limit.minimum, limit.maximum):
+        monkeypatch.setenv(name, f" {value} ")
+        assert env_int(name, 7, limit) == value
+    monkeypatch.setenv(name, "")
+    assert env_int(name, 7, limit) == 7
