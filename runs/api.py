@@ -35,7 +35,9 @@ class ApiError(Exception):
 
 
 def error_response(status: int, message: str) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
+    response = JsonResponse(
+        {"error": message}, status=status, json_dumps_params={"ensure_ascii": False}
+    )
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="tenderops"'
     return response
@@ -98,27 +100,72 @@ def api_view(methods: set[str]) -> Callable:
     return decorate
 
 
-def parse_timeout(raw: str | None) -> int | None:
-    return None if raw is None else limits.TIMEOUT_MINUTES.parse(raw, "timeout_minutes")
+FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 
-def parse_flag(raw: str | None, name: str) -> bool:
-    return parse_switch(raw or "0", name)
+def has_body(request: HttpRequest) -> bool:
+    """Whether the request carries content: form fields, files, or any other non-blank body
+    (an empty form, as some clients send with every POST, is no content)."""
+    if request.content_type in FORM_TYPES:
+        return bool(request.POST or request.FILES)
+    return bool(request.body.strip())
+
+
+def query_parameters(
+    request: HttpRequest, allowed: set[str], repeatable: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
+    """The query string, refused unless every parameter is known and said once (or the same
+    each time); a body is refused too: what the API does not understand, it does not do."""
+    if has_body(request):
+        raise InvalidParameter(_("This endpoint takes no body; pass parameters in the URL."))
+    parameters = dict(request.GET.lists())
+    unknown = sorted(set(parameters) - allowed)
+    if unknown:
+        raise InvalidParameter(
+            _("Unknown parameter %(name)s; this endpoint accepts: %(allowed)s.")
+            % {"name": repr(unknown[0][:40]), "allowed": ", ".join(sorted(allowed)) or "-"}
+        )
+    for name, values in parameters.items():
+        if name not in repeatable and len(set(values)) > 1:
+            raise InvalidParameter(
+                _("%(name)s is given more than once with different values.") % {"name": name}
+            )
+    return parameters
+
+
+def parse_timeout(values: list[str] | None) -> int | None:
+    return None if not values else limits.TIMEOUT_MINUTES.parse(values[0], "timeout_minutes")
+
+
+def parse_dry_run(values: list[str] | None) -> bool:
+    """Absent: a real cleanup. Present without a value (``?dry_run``): a dry run."""
+    if values is None:
+        return False
+    return values[0].strip() == "" or parse_switch(values[0], "dry_run")
+
+
+CLEANUP_PARAMETERS = {"timeout_minutes", "kind", "dry_run"}
 
 
 @api_view({"POST"})
 def cleanup_stuck_runs(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
+    parameters = query_parameters(request, CLEANUP_PARAMETERS, repeatable=frozenset({"kind"}))
     result = fail_stuck_runs(
         actor=actor,
         username=username,
-        timeout_minutes=parse_timeout(request.GET.get("timeout_minutes")),
-        kinds=request.GET.getlist("kind"),
-        dry_run=parse_flag(request.GET.get("dry_run"), "dry_run"),
+        timeout_minutes=parse_timeout(parameters.get("timeout_minutes")),
+        kinds=parameters.get("kind", []),
+        dry_run=parse_dry_run(parameters.get("dry_run")),
     )
     return JsonResponse(result.as_dict(), json_dumps_params={"ensure_ascii": False})
 
 
 @api_view({"GET", "HEAD"})
 def health(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
+    query_parameters(request, set())
     report = monitor_health()
-    return JsonResponse(report.as_dict(), status=200 if report.healthy else 503)
+    return JsonResponse(
+        report.as_dict(),
+        status=200 if report.healthy else 503,
+        json_dumps_params={"ensure_ascii": False},
+    )

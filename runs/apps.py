@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +9,8 @@ class RunsConfig(AppConfig):
     verbose_name = _("Tender runs")
 
     def ready(self) -> None:
+        from runs.infinite_timestamps import tolerate_infinite_timestamps
         from runs.schedules import sync_after_migrate
 
+        connection_created.connect(tolerate_infinite_timestamps, dispatch_uid="tenderops-infinity")
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="tenderops-schedules")

@@ -8,6 +8,7 @@ before Django is set up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -76,8 +77,15 @@ PRUNE_BATCH_SIZE = Limit(1, 1_000_000)
 MONITOR_INTERVAL_MINUTES = Limit(1, 1_440)
 TASK_TIMEOUT_SECONDS = Limit(60, 86_400)
 CLUSTER_WORKERS = Limit(1, 64)
+# Strict-Transport-Security max-age: up to two years, what browsers' preload lists ask for.
+HSTS_SECONDS = Limit(0, 63_072_000)
 # Demo seeding: total runs and projects, special groups (0 allowed: "no stuck runs"), days.
 SEED_ROWS = Limit(1, 100_000_000)
 SEED_GROUP = Limit(0, 1_000_000)
 SEED_DAYS = Limit(1, 3_650)
 MAX_KIND_LENGTH = 200
+
+# A run's ``started_at`` outside [EARLIEST_START, database now + START_SKEW] is impossible
+# (PostgreSQL also stores +/-infinity): such a run is shown and counted, never failed or pruned.
+EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
+START_SKEW = timedelta(days=1)

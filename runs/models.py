@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Protocol
 
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Coalesce, Now
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, Now, NullIf
 from django.utils.translation import gettext_lazy as _
 
-from runs.vocabulary import ACTIVE_STATUSES, RunStatus
+from runs.limits import EARLIEST_START, START_SKEW
+from runs.vocabulary import ACTIVE_STATUSES, WHITESPACE, RunStatus, run_kind
 
 
 class TenderProject(models.Model):
@@ -42,6 +43,15 @@ class TenderProject(models.Model):
         return self.name
 
 
+class StripWhitespace(models.Func):
+    """``btrim(text, characters)``; SQLite calls it ``trim``."""
+
+    function = "btrim"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="trim", **extra_context)
+
+
 class TimeoutRule(Protocol):
     def timed_out(self) -> Q: ...
 
@@ -50,8 +60,21 @@ class TenderRunQuerySet(models.QuerySet):
     """The named sets of runs that the routines, the admin and the API speak of."""
 
     def with_run_kind(self) -> TenderRunQuerySet:
-        """Annotate ``run_kind``: the kind to show and to match timeouts on."""
-        return self.annotate(run_kind=Coalesce("kind", "run_type"))
+        """Annotate ``run_kind``: the kind to show and to match timeouts on; an empty or blank
+        ``kind`` counts as missing (``runs.vocabulary.run_kind`` is the same rule in Python)."""
+        text = models.TextField()
+        trimmed = StripWhitespace("kind", Value(WHITESPACE, output_field=text), output_field=text)
+        missing = Value("", output_field=text)
+        return self.annotate(run_kind=Coalesce(NullIf(trimmed, missing), "run_type"))
+
+    def plausible(self) -> TenderRunQuerySet:
+        """Runs whose ``started_at`` can be true: never before EARLIEST_START, never beyond
+        the database's clock plus START_SKEW (so never +/-infinity). Only comparisons: no
+        arithmetic on a stored timestamp, which raises on an infinite one."""
+        return self.filter(started_at__gte=EARLIEST_START, started_at__lt=Now() + START_SKEW)
+
+    def impossible_start(self) -> TenderRunQuerySet:
+        return self.filter(Q(started_at__lt=EARLIEST_START) | Q(started_at__gte=Now() + START_SKEW))
 
     def running(self) -> TenderRunQuerySet:
         return self.filter(status=RunStatus.RUNNING)
@@ -65,11 +88,12 @@ class TenderRunQuerySet(models.QuerySet):
 
     def stuck(self, rule: TimeoutRule) -> TenderRunQuerySet:
         """The single definition of "stuck": running, and past the rule's timeout."""
-        return self.with_run_kind().running().filter(rule.timed_out())
+        return self.with_run_kind().running().plausible().filter(rule.timed_out())
 
     def expired(self, status: str, cutoff: datetime) -> TenderRunQuerySet:
-        """Finished runs of ``status`` started before ``cutoff``: what retention deletes."""
-        return self.filter(status=status, started_at__lt=cutoff)
+        """Finished runs of ``status`` started before ``cutoff``: what retention deletes.
+        Bounded below, so a run started at '-infinity' is never deleted by it."""
+        return self.filter(status=status, started_at__gte=EARLIEST_START, started_at__lt=cutoff)
 
 
 class TenderRun(models.Model):
@@ -124,7 +148,7 @@ class TenderRun(models.Model):
 
     @property
     def display_kind(self) -> str:
-        return self.kind or self.run_type
+        return run_kind(self.kind, self.run_type)
 
 
 class Actor(models.TextChoices):

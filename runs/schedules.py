@@ -1,12 +1,16 @@
 """The django-q2 schedules tenderops owns, kept in line with the settings after every migrate.
 
 ``Schedule.name`` is not unique in django-q2, so schedules are matched by name, updated in
-place, and any duplicate (made by hand, or by an older release) is removed. ``next_run`` is set
-only when a schedule is created, so a re-sync never delays or repeats a tick.
+place, and any duplicate (made by hand, or by an older release) is removed. The monitor's
+``next_run`` is set only when it is created, so a re-sync never delays or repeats a tick.
+Retention runs daily at ``TENDEROPS_RETENTION_TIME`` in ``TENDEROPS_TIME_ZONE``, never
+minutes after ``migrate``; its ``next_run`` moves only when it is not at that time of day.
+``TENDEROPS_RETENTION_TIME=off`` removes it (the demo keeps its seeded runs so).
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -15,6 +19,7 @@ from django_q.models import Schedule
 
 MONITOR_SCHEDULE = "tenderops: fail stuck runs"
 RETENTION_SCHEDULE = "tenderops: prune old runs"
+OWNED_SCHEDULES = (MONITOR_SCHEDULE, RETENTION_SCHEDULE)
 
 
 @dataclass(frozen=True)
@@ -23,32 +28,59 @@ class WantedSchedule:
     func: str
     schedule_type: str
     minutes: int | None
-    first_run_delay: timedelta
+    time_of_day: time | None = None  # daily schedules: when, in TENDEROPS_TIME_ZONE
+
+    def first_run(self, now: datetime) -> datetime:
+        return now if self.time_of_day is None else next_daily_run(now, self.time_of_day)
+
+    def keeps(self, next_run: datetime | None) -> bool:
+        """Whether an existing schedule's ``next_run`` is still right."""
+        if next_run is None:
+            return False
+        if self.time_of_day is None:
+            return True
+        local = next_run.astimezone(ZoneInfo(settings.TIME_ZONE))
+        return local.time().replace(microsecond=0) == self.time_of_day
+
+
+def next_daily_run(now: datetime, at: time) -> datetime:
+    """The first ``at`` (wall-clock time in TENDEROPS_TIME_ZONE) after ``now``."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local_now = now.astimezone(zone)
+    candidate = datetime.combine(local_now.date(), at, tzinfo=zone)
+    if candidate <= local_now:
+        candidate = datetime.combine(local_now.date() + timedelta(days=1), at, tzinfo=zone)
+    return candidate
 
 
 def wanted_schedules() -> list[WantedSchedule]:
-    return [
+    wanted = [
         WantedSchedule(
             name=MONITOR_SCHEDULE,
             func="runs.tasks.fail_stuck_runs_task",
             schedule_type=Schedule.MINUTES,
             minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
-            first_run_delay=timedelta(0),
-        ),
-        WantedSchedule(
-            name=RETENTION_SCHEDULE,
-            func="runs.tasks.prune_runs_task",
-            schedule_type=Schedule.DAILY,
-            minutes=None,
-            first_run_delay=timedelta(minutes=5),
         ),
     ]
+    if settings.TENDEROPS_RETENTION_TIME is not None:
+        wanted.append(
+            WantedSchedule(
+                name=RETENTION_SCHEDULE,
+                func="runs.tasks.prune_runs_task",
+                schedule_type=Schedule.DAILY,
+                minutes=None,
+                time_of_day=settings.TENDEROPS_RETENTION_TIME,
+            )
+        )
+    return wanted
 
 
 def sync_schedules() -> list[Schedule]:
     """Create or update tenderops' schedules; return them."""
     synced = []
+    wanted_names = [wanted.name for wanted in wanted_schedules()]
     with transaction.atomic():
+        Schedule.objects.filter(name__in=OWNED_SCHEDULES).exclude(name__in=wanted_names).delete()
         for wanted in wanted_schedules():
             existing = list(
                 Schedule.objects.select_for_update().filter(name=wanted.name).order_by("pk")
@@ -63,12 +95,14 @@ def sync_schedules() -> list[Schedule]:
             }
             if existing:
                 schedule = existing[0]
+                if not wanted.keeps(schedule.next_run):
+                    fields["next_run"] = wanted.first_run(timezone.now())
                 for field, value in fields.items():
                     setattr(schedule, field, value)
                 schedule.save(update_fields=list(fields))
             else:
                 schedule = Schedule.objects.create(
-                    name=wanted.name, next_run=timezone.now() + wanted.first_run_delay, **fields
+                    name=wanted.name, next_run=wanted.first_run(timezone.now()), **fields
                 )
             synced.append(schedule)
     return synced

@@ -27,7 +27,8 @@ FINISHED_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED)
 DISPLAY_ORDER = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.RUNNING, RunStatus.PENDING)
 
 # The kinds the tender backend writes: the original run_type values, and the newer kind
-# values (NULL on old rows). The kind shown and matched is COALESCE(NULLIF(kind, ''), run_type).
+# values (NULL on old rows). The kind shown and matched is the kind, or the run_type where the
+# kind is NULL, empty or blank (TenderRunQuerySet.with_run_kind is the same rule in SQL).
 KNOWN_RUN_TYPES = ("project_info", "risks", "directory", "review", "docx")
 KNOWN_KINDS = (
     "extract_project_info",
@@ -36,3 +37,11 @@ KNOWN_KINDS = (
     "review",
     "generate_docx",
 )
+
+
+# What a blank kind may consist of (ASCII whitespace, as the database trims it too).
+WHITESPACE = " \t\n\r\f\v"
+
+
+def run_kind(kind: str | None, run_type: str) -> str:
+    return (kind or "").strip(WHITESPACE) or run_type

@@ -5,6 +5,8 @@ value that passes start-up is one the routines accept.
 """
 
 import os
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -60,3 +62,27 @@ def env_kind_timeouts(name: str, limit: Limit) -> dict[str, int]:
 
 def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name, such as ``Asia/Shanghai``."""
+    value = (_raw(name) or default).strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name} must be an IANA time zone name such as Asia/Shanghai, got {value!r}"
+        ) from None
+    return value
+
+
+def env_time_of_day(name: str, default: str) -> time | None:
+    """``HH:MM`` (24-hour clock), or ``off`` for none."""
+    value = (_raw(name) or default).strip()
+    if value.lower() == "off":
+        return None
+    hours, sep, minutes = value.partition(":")
+    well_formed = sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+    if well_formed and int(hours) < 24 and int(minutes) < 60:
+        return time(int(hours), int(minutes))
+    raise ImproperlyConfigured(f"{name} must be HH:MM (24-hour clock) or off, got {value!r}")

@@ -3,19 +3,41 @@
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from runs import limits
-from tenderops.env import env_bool, env_int, env_kind_timeouts, env_list, env_str
+from tenderops.env import (
+    env_bool,
+    env_int,
+    env_kind_timeouts,
+    env_list,
+    env_str,
+    env_time_of_day,
+    env_time_zone,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY") or (
-    # Only the embedded demo and the tests may run without a configured key.
-    "tenderops-insecure-development-key-set-DJANGO_SECRET_KEY-in-production"
-)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+    SECRET_KEY = "tenderops-insecure-debug-only-key"  # noqa: S105 - the demo, DJANGO_DEBUG=true
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+# Behind TLS (see docs/operations.md, "Production"): secure cookies, HSTS, the proxy's header.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, limits.HSTS_SECONDS)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
+if env_bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -30,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "runs.middleware.RejectUnreadableRequests",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,18 +98,33 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "runs" / "locale"]
 USE_I18N = True
-TIME_ZONE = "UTC"
+# Times are shown, days counted and retention scheduled in this zone; stored times are UTC.
+TIME_ZONE = env_time_zone("TENDEROPS_TIME_ZONE", "UTC")
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# Everything to stderr, debug or not: tenderops' own messages, and every unhandled error of
+# a request with its traceback (Django alone would mail it to ADMINS, which nobody reads).
+# Configured secrets never reach a line (runs.logging.RedactSecrets).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "runs.logging.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"runs": {"handlers": ["console"], "level": "INFO"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
+    "loggers": {
+        "runs": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 
 # --- tenderops ---------------------------------------------------------------
@@ -107,6 +145,8 @@ TENDEROPS_MONITOR_INTERVAL_MINUTES = env_int(
     "TENDEROPS_MONITOR_INTERVAL_MINUTES", 1, limits.MONITOR_INTERVAL_MINUTES
 )
 TENDEROPS_API_TOKEN = env_str("TENDEROPS_API_TOKEN")
+# Daily retention at this time of day in TIME_ZONE; "off": no retention schedule.
+TENDEROPS_RETENTION_TIME = env_time_of_day("TENDEROPS_RETENTION_TIME", "03:00")
 
 # --- django-q2 ----------------------------------------------------------------
 # A monitor tick takes milliseconds and retention is batched; ``timeout`` bounds any task and

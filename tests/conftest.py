@@ -13,6 +13,9 @@ from django.db.models.functions import Now
 from runs.models import TenderProject, TenderRun
 
 REPO = Path(__file__).resolve().parent.parent
+# The live table's schema as the project carries it; the tests build their tables from it.
+LIVE_SCHEMA = REPO / "runs" / "tender_live.sql"
+# The product's own copy, beside the checkout on a developer's machine only.
 SHARED_SCHEMA = Path(
     os.environ.get("TENDEROPS_LIVE_SCHEMA", REPO.parent / "shared" / "schema" / "tender_live.sql")
 )

@@ -234,3 +234,72 @@ def _encode(params: dict[str, str]) -> str:
     from urllib.parse import urlencode
 
     return urlencode(params)
+
+
+# --- stricter input: what the API does not understand, it does not do -----------------------
+
+
+@pytest.mark.parametrize("query", ["dry_run", "dry_run=", "dry_run=1", "dry_run=yes"])
+def test_dry_run_present_without_a_value_is_a_dry_run(client, bearer, query, stuck):
+    response = client.post(f"{CLEANUP}?{query}", **bearer)
+    assert response.status_code == 200 and response.json()["dry_run"] is True
+    assert statuses(stuck) == ["running"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["dryrun=1", "dry-run=1", "dry_run=1&dry_run=0", "timeout_minutes=5&timeout_minutes=6"],
+)
+def test_unknown_or_conflicting_parameters_are_400_and_change_nothing(
+    client, bearer, query, stuck
+):
+    response = client.post(f"{CLEANUP}?{query}", **bearer)
+    assert response.status_code == 400, response.content
+    assert "error" in response.json()
+    assert statuses(stuck) == ["running"]
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_a_body_is_refused_and_changes_nothing(client, bearer, stuck):
+    response = client.post(
+        CLEANUP, data='{"dry_run": true}', content_type="application/json", **bearer
+    )
+    assert response.status_code == 400
+    form = client.post(CLEANUP, data={"dry_run": "1"}, **bearer)
+    assert form.status_code == 400
+    assert statuses(stuck) == ["running"]
+
+
+def test_repeating_a_parameter_with_the_same_value_is_fine(client, bearer, stuck):
+    response = client.post(f"{CLEANUP}?dry_run=1&dry_run=1&kind=a&kind=b", **bearer)
+    assert response.status_code == 200
+
+
+def test_health_refuses_unknown_parameters(client, bearer, db):
+    assert client.get(f"{HEALTH}?verbose=1", **bearer).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query", ["kind=%00&dry_run=1", "dry_run=%00", "%00=1", f"kind={'x' * 2001}"]
+)
+def test_nul_bytes_and_overlong_values_are_a_json_400(client, bearer, query, stuck, caplog):
+    response = client.post(f"{CLEANUP}?{query}", **bearer)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "error" in response.json()
+    assert statuses(stuck) == ["running"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_more_parameters_than_django_accepts_is_a_json_400(client, bearer, settings, stuck):
+    query = "&".join(f"kind=k{n}" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = client.post(f"{CLEANUP}?{query}", **bearer)
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+def test_error_bodies_are_readable_utf8(client, stuck):
+    response = client.post(CLEANUP, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.status_code == 401
+    text = response.content.decode()
+    assert "\\u" not in text and "需要" in text

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -216,3 +217,63 @@ def test_real_process_exit_codes_without_terminal():
         timeout=60,
     )
     assert bad.returncode == 2 and "--timeout" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_seed_appends_again_and_again_on_the_same_table(db):
+    run_command("seed_demo_runs", "--runs", "40")
+    run_command("seed_demo_runs", "--runs", "40", "--append")
+    run_command("seed_demo_runs", "--runs", "40", "--append")
+    assert TenderRun.objects.count() == 120
+
+
+def test_seed_with_a_seed_already_used_refuses_and_adds_nothing(db):
+    run_command("seed_demo_runs", "--runs", "40", "--random-seed", "5")
+    with pytest.raises(CommandError, match="--random-seed 5"):
+        run_command("seed_demo_runs", "--runs", "40", "--append", "--random-seed", "5")
+    assert TenderRun.objects.count() == 40
+
+
+@pytest.mark.parametrize(
+    "command", [["cleanup_stuck_runs", "--dry-run"], ["prune_runs", "--dry-run"]]
+)
+def test_a_database_without_the_tables_is_one_line_and_exit_3(command, tmp_path):
+    empty = tmp_path / "empty.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{empty}"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "migrate" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_is_exit_3(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "cleanup_stuck_runs", "--dry-run"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+
+
+def test_the_demo_and_the_commands_share_one_default_database():
+    demo = (REPO / "scripts" / "demo").read_text()
+    assert "DATABASE_URL=" not in demo.replace("# No DATABASE_URL", "")
+    result = subprocess.run(
+        [sys.executable, "-c", "from tenderops import settings; print(settings.DATABASES)"],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "var/tenderops.sqlite3" in result.stdout

@@ -2,7 +2,6 @@
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from runs.maintenance import fail_stuck_runs, prune_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
@@ -38,78 +37,92 @@ def bulk_runs(project, count: int, *, status: str, started_ago: timedelta, label
         return [row[0] for row in cursor.fetchall()]
 
 
-CROSSING_STEP = 0.02  # seconds between two runs crossing their timeout
+def finish_as_worker(conn: psycopg.Connection, run_ids: list[str]) -> list[str]:
+    """The tender backend's own guarded finish; returns the runs it really finished."""
+    rows = conn.execute(
+        "UPDATE tender_runs SET status = 'success', finished_at = now(), "
+        "result_json = '{\"ok\": true}' WHERE id = ANY(%s) AND status = 'running' RETURNING id",
+        [run_ids],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def wait_until_blocked(pid: int, url: str) -> None:
+    """Wait (bounded) until backend ``pid`` waits for a row lock."""
+    with psycopg.connect(url, autocommit=True) as observer:
+        for _attempt in range(600):
+            waiting = observer.execute(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [pid]
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"backend {pid} never waited for the monitor's lock")
 
 
 def test_workers_finishing_while_monitors_run_never_lose_a_success(project):
-    """500 runs cross their timeout one every 20 ms while four monitors loop; workers finish
-    half of them within 30 ms either side of that moment, so finishing and failing race."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO tender_runs (id, project_id, run_type, kind, status, started_at, "
-            "meta_json) SELECT 'tr_' || md5('race' || g), %s, 'risks', 'extract_risks', "
-            "'running', now() - interval '10 minutes' + g * %s * interval '1 second', "
-            "'{}'::jsonb FROM generate_series(1, 500) AS g RETURNING id",
-            [project.pk, CROSSING_STEP],
-        )
-        run_ids = [row[0] for row in cursor.fetchall()]
-    began = time.monotonic()
-    finished_by_workers: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
+    """Both orders of a finish and a fail, made to happen: a worker that holds its runs while
+    the monitor passes (the monitor must skip them), a worker that waits on the monitor's lock
+    (its finish must find them failed), and four monitors with a worker released together."""
     url = current_database_url()
-    rng = random.Random(7)
-    plan = sorted(
-        (index * CROSSING_STEP + rng.uniform(-0.03, 0.03), run_id)
-        for index, run_id in enumerate(run_ids, start=1)
-        if rng.random() < 0.5
+    held, waiting, free_for_all = (
+        bulk_runs(project, 40, status="running", started_ago=30 * MIN, label=label)
+        for label in ("held", "waiting", "free")
     )
 
-    def worker(share: list[tuple[float, str]]) -> None:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for moment, run_id in share:
-                time.sleep(max(0.0, began + moment - time.monotonic()))  # the random schedule
-                done = conn.execute(
-                    "UPDATE tender_runs SET status = 'success', finished_at = now(), "
-                    "result_json = '{\"ok\": true}' WHERE id = %s AND status = 'running' "
-                    "RETURNING id",
-                    [run_id],
-                ).fetchone()
-                if done:
-                    with lock:
-                        finished_by_workers.append(run_id)
+    # 1. The worker finishes first and holds the rows until the monitor has passed.
+    with psycopg.connect(url) as worker:
+        assert len(finish_as_worker(worker, held)) == len(held)  # uncommitted, rows locked
+        assert fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=held).fixed_count == 0
+        worker.commit()
+
+    # 2. The monitor fails first and holds the rows while the worker's finish waits on them.
+    with psycopg.connect(url, autocommit=True) as worker:
+        finished: list[str] = []
+        with transaction.atomic():
+            assert fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=waiting).fixed_count == 40
+            thread = threading.Thread(
+                target=lambda: finished.extend(finish_as_worker(worker, waiting))
+            )
+            thread.start()
+            wait_until_blocked(worker.info.backend_pid, url)
+        thread.join(timeout=60)
+        assert finished == []  # it re-checked the failed rows and finished none
+
+    # 3. Four monitors and a worker released at the same instant on the same runs.
+    barrier = threading.Barrier(5)
+    worker_finished: list[str] = []
 
     def monitor() -> None:
         try:
-            while not stop.is_set():
-                fail_stuck_runs(actor=Actor.SCHEDULE)
+            barrier.wait(timeout=60)
+            fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=free_for_all)
         finally:
             connection.close()
 
-    monitors = [threading.Thread(target=monitor) for _ in range(4)]
-    workers = [threading.Thread(target=worker, args=(plan[n::3],)) for n in range(3)]
-    for thread in monitors + workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=120)
-    stop.set()
-    for thread in monitors:
-        thread.join(timeout=120)
-    # The last runs may cross their 10 minutes after the last worker and monitor stopped: a
-    # final sweep with 9 minutes fails whatever is still running.
-    fail_stuck_runs(actor=Actor.SCHEDULE, timeout_minutes=9)
+    def worker_thread() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            barrier.wait(timeout=60)
+            for run_id in free_for_all:
+                worker_finished.extend(finish_as_worker(conn, [run_id]))
 
-    final = dict(TenderRun.objects.filter(pk__in=run_ids).values_list("pk", "status"))
-    successes = {run_id for run_id, status in final.items() if status == "success"}
-    failures = {run_id for run_id, status in final.items() if status == "failed"}
-    assert successes == set(finished_by_workers)
-    assert failures == set(run_ids) - successes
-    # Both sides won some of the races (the workers lost some finishes to the monitors),
-    # so the test really raced.
-    assert 10 <= len(successes) <= len(plan) - 10
+    threads = [threading.Thread(target=monitor) for _ in range(4)]
+    threads.append(threading.Thread(target=worker_thread))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    final = dict(TenderRun.objects.values_list("pk", "status"))
+    assert {final[run_id] for run_id in held} == {"success"}
+    assert {final[run_id] for run_id in waiting} == {"failed"}
+    successes = {run_id for run_id in free_for_all if final[run_id] == "success"}
+    assert successes == set(worker_finished)
+    assert {final[run_id] for run_id in set(free_for_all) - successes} == {"failed"}
     audited = list(FailedRunRecord.objects.values_list("run_id", flat=True))
+    failures = {run_id for run_id, status in final.items() if status == "failed"}
     assert sorted(audited) == sorted(failures)  # each failure audited exactly once
-    assert not successes & set(audited)
+    assert not set(held) & set(audited)
 
 
 def post_cleanup(base_url: str, token: str) -> dict:

@@ -1,14 +1,16 @@
 """django-q2 schedules, ticks and heartbeats, including real qcluster processes."""
 
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from django_q.models import Schedule
 
 from runs.maintenance import MONITOR, RETENTION, db_now, monitor_tick, retention_tick
 from runs.models import FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
-from runs.schedules import MONITOR_SCHEDULE, RETENTION_SCHEDULE
+from runs.schedules import MONITOR_SCHEDULE, RETENTION_SCHEDULE, sync_schedules
 from tests.conftest import statuses
 from tests.processes import qclusters, wait_until
 
@@ -37,6 +39,36 @@ def test_migrate_keeps_exactly_one_schedule_of_each_kind_in_line_with_settings(s
     assert monitor.minutes == 5
     assert monitor.next_run == first_next_run
     assert Schedule.objects.count() == 2
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
+def test_retention_runs_daily_at_its_time_in_its_zone_never_minutes_after_migrate(
+    settings, db, zone
+):
+    settings.TIME_ZONE = zone
+    settings.TENDEROPS_RETENTION_TIME = time(3, 0)
+    sync_schedules()
+    local = schedule(RETENTION_SCHEDULE).next_run.astimezone(ZoneInfo(zone))
+    assert (local.hour, local.minute) == (3, 0)
+    now = timezone.now()
+    assert now < local <= now + timedelta(days=1)
+
+    first = schedule(RETENTION_SCHEDULE).next_run
+    sync_schedules()
+    assert schedule(RETENTION_SCHEDULE).next_run == first  # a re-sync never moves it
+
+    settings.TENDEROPS_RETENTION_TIME = time(4, 30)
+    sync_schedules()
+    moved = schedule(RETENTION_SCHEDULE).next_run.astimezone(ZoneInfo(zone))
+    assert (moved.hour, moved.minute) == (4, 30)
+
+
+def test_retention_time_off_removes_the_schedule(settings, db):
+    sync_schedules()
+    settings.TENDEROPS_RETENTION_TIME = None
+    sync_schedules()
+    assert not Schedule.objects.filter(name=RETENTION_SCHEDULE).exists()
+    assert Schedule.objects.filter(name=MONITOR_SCHEDULE).count() == 1
 
 
 def test_schedules_command_shows_and_syncs(settings, db):

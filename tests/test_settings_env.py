@@ -70,3 +70,47 @@ def test_the_bounds_themselves_are_accepted(name, monkeypatch):
         assert env_int(name, 7, limit) == value
     monkeypatch.setenv(name, "")
     assert env_int(name, 7, limit) == 7
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "k" * 20 + "production-key-for-the-deploy-check-0123456789",
+    "DJANGO_ALLOWED_HOSTS": "tenderops.example.com",
+    "DJANGO_SECURE_COOKIES": "true",
+    "DJANGO_SSL_REDIRECT": "true",
+    "DJANGO_HSTS_SECONDS": "31536000",
+    "DJANGO_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_HSTS_PRELOAD": "true",
+    "DJANGO_BEHIND_TLS_PROXY": "true",
+}
+
+
+def test_without_a_secret_key_and_debug_off_start_up_is_refused():
+    result = manage_check(DJANGO_SECRET_KEY="", DJANGO_DEBUG="false")
+    assert result.returncode == 2
+    assert "DJANGO_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert manage_check(DJANGO_SECRET_KEY="", DJANGO_DEBUG="true").returncode == 0
+
+
+def test_the_documented_production_environment_passes_the_deploy_check():
+    env = {**os.environ, **PRODUCTION}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    documented = (REPO / "docs" / "operations.md").read_text()
+    assert all(name in documented for name in PRODUCTION)
+
+
+@pytest.mark.parametrize("name", ["TENDEROPS_TIME_ZONE", "TENDEROPS_RETENTION_TIME"])
+def test_time_settings_are_checked(name):
+    result = manage_check(**{name: "Mars/Olympus" if name.endswith("ZONE") else "25:00"})
+    assert result.returncode == 2 and name in result.stderr

@@ -62,7 +62,7 @@ def _fail_and_audit_postgresql(
     locked = (
         candidates.select_for_update(skip_locked=True, of=("self",))
         .annotate(row_address=RawSQL("ctid", ()))
-        .values("row_address", "status", "message", "error", "finished_at")
+        .values("row_address", "run_kind", "status", "message", "error", "finished_at")
     )
     prev_sql, prev_params = locked.query.sql_with_params()
     now, now_params = now_sql()
@@ -80,7 +80,7 @@ def _fail_and_audit_postgresql(
             UPDATE {runs} AS r
             SET status = %s, finished_at = {now}, error = %s, message = %s
             FROM prev WHERE r.ctid = prev.row_address
-            RETURNING r.id, r.project_id, COALESCE(r.kind, r.run_type) AS kind, r.started_at,
+            RETURNING r.id, r.project_id, prev.run_kind AS kind, r.started_at,
                       round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
                             1)::float8 AS running_minutes, prev.status AS previous_status,
                       prev.message AS previous_message, prev.error AS previous_error,

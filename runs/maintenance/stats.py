@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce, Extract, Left, TruncDate
+from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 
+from runs.limits import EARLIEST_START, START_SKEW
 from runs.maintenance.db import db_now, is_postgresql, local_settings
 from runs.maintenance.heartbeat import MonitorHealth, monitor_health
 from runs.maintenance.policy import StuckPolicy
@@ -68,6 +69,7 @@ class RunStats:
     failures: list[WindowFailures]
     daily: list[tuple[date, dict[str, int]]]
     health: MonitorHealth
+    impossible_starts: int
 
     def count(self, status: str, kind: str) -> int:
         return self.counts.get((status, kind), 0)
@@ -93,6 +95,7 @@ def collect_stats() -> RunStats:
         failures=failures,
         daily=daily,
         health=health,
+        impossible_starts=TenderRun.objects.impossible_start().count(),
     )
 
 
@@ -126,7 +129,13 @@ def _recent_successes(since: datetime) -> QuerySet[TenderRun]:
     """The most recent successful runs, newest first: one bounded index range."""
     return (
         TenderRun.objects.with_run_kind()
-        .filter(status=RunStatus.SUCCESS, started_at__gte=since, finished_at__isnull=False)
+        .plausible()
+        .filter(
+            status=RunStatus.SUCCESS,
+            started_at__gte=since,
+            finished_at__gte=EARLIEST_START,
+            finished_at__lt=Now() + START_SKEW,
+        )
         .order_by("-started_at")
     )
 
@@ -183,7 +192,8 @@ def _recent_activity(
         for name, span in STATS_WINDOWS.items()
     }
     rows = (
-        TenderRun.objects.filter(started_at__gte=since)
+        TenderRun.objects.plausible()
+        .filter(started_at__gte=since)
         .annotate(day=TruncDate("started_at", tzinfo=UTC))
         .order_by()
         .values("day", "status")
@@ -216,7 +226,8 @@ def _recent_activity(
 
 def _top_errors(since: datetime) -> list[tuple[str, int]]:
     return list(
-        TenderRun.objects.filter(status=RunStatus.FAILED, started_at__gte=since)
+        TenderRun.objects.plausible()
+        .filter(status=RunStatus.FAILED, started_at__gte=since)
         .annotate(error_text=Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value("")))
         .order_by()
         .values_list("error_text")

@@ -1,7 +1,7 @@
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from runs import limits
 from runs.maintenance import (
@@ -9,14 +9,14 @@ from runs.maintenance import (
     StuckRun,
     fail_stuck_runs,
 )
-from runs.management.commands._arguments import bounded_int, kind
+from runs.management.commands._arguments import RoutineCommand, bounded_int, kind
 from runs.models import Actor
 
 EXIT_DECLINED = 1
 EXIT_NEEDS_DECISION = 2
 
 
-class Command(BaseCommand):
+class Command(RoutineCommand):
     help = (
         "List the runs stuck running past their timeout and mark them failed "
         "(audited, guarded against runs that finish meanwhile)."
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             default=[],
             dest="kinds",
             metavar="KIND",
-            help="Only runs of this kind (COALESCE(kind, run_type)); repeat for several.",
+            help="Only runs of this kind (kind, else run_type); repeat for several.",
         )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--dry-run", action="store_true", help="List only; change nothing.")

@@ -1,14 +1,14 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from runs import limits
 from runs.maintenance import PruneResult, prune_runs
-from runs.management.commands._arguments import bounded_int
+from runs.management.commands._arguments import RoutineCommand, bounded_int
 from runs.models import Actor
 
 
-class Command(BaseCommand):
+class Command(RoutineCommand):
     help = (
         "Delete failed and successful runs older than the retention periods, in short "
         "batches. Never touches pending, running or unknown statuses. Safe to re-run."

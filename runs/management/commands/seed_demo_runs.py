@@ -1,14 +1,16 @@
+import secrets
 import time
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+from django.db import IntegrityError, transaction
 
 from runs import limits
 from runs.demo_data import SeedPlan, seed_runs
-from runs.management.commands._arguments import bounded_int
+from runs.management.commands._arguments import RoutineCommand, bounded_int
 from runs.models import TenderRun
 
 
-class Command(BaseCommand):
+class Command(RoutineCommand):
     help = (
         "Fill tender_projects and tender_runs with realistic demo runs: ~95%% finished over "
         "--days days, some stuck, live running and pending, NULL kind on a third. Refuses a "
@@ -25,12 +27,15 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=bounded_int("--days", limits.SEED_DAYS), default=400)
         parser.add_argument("--projects", type=rows, help="Projects (default runs/200, min 5).")
         parser.add_argument(
-            "--random-seed", type=int, default=1, help="Makes ids and data repeatable."
+            "--random-seed",
+            type=bounded_int("--random-seed", limits.SEED_ROWS),
+            help="Makes ids and data repeatable (default 1; with --append, a fresh one).",
         )
         parser.add_argument("--append", action="store_true", help="Allow a non-empty table.")
 
     def handle(self, *args, **options) -> None:
-        if not options["append"] and TenderRun.objects.exists():
+        appending = options["append"]
+        if not appending and TenderRun.objects.exists():
             raise CommandError("tender_runs already has rows; pass --append to add more anyway.")
         special = options["stuck"] + options["live_running"] + options["queued"]
         if special > options["runs"]:
@@ -45,10 +50,17 @@ class Command(BaseCommand):
             pending=options["queued"],
             days=options["days"],
             projects=options["projects"] or max(5, options["runs"] // 200),
-            seed=options["random_seed"],
+            seed=options["random_seed"] or (secrets.randbelow(10**9) + 2 if appending else 1),
         )
         began = time.perf_counter()
-        made = seed_runs(plan)
+        try:
+            with transaction.atomic():
+                made = seed_runs(plan)
+        except IntegrityError:
+            raise CommandError(
+                f"Runs seeded with --random-seed {plan.seed} are already in the table; "
+                "pass another --random-seed. Nothing was added."
+            ) from None
         elapsed = time.perf_counter() - began
         summary = ", ".join(f"{count} {name}" for name, count in made.items())
         self.stdout.write(self.style.SUCCESS(f"Seeded {summary} in {elapsed:.1f} s."))
