@@ -250,9 +250,7 @@ def test_dry_run_present_without_a_value_is_a_dry_run(client, bearer, query, stu
     "query",
     ["dryrun=1", "dry-run=1", "dry_run=1&dry_run=0", "timeout_minutes=5&timeout_minutes=6"],
 )
-def test_unknown_or_conflicting_parameters_are_400_and_change_nothing(
-    client, bearer, query, stuck
-):
+def test_unknown_or_conflicting_parameters_are_400_and_change_nothing(client, bearer, query, stuck):
     response = client.post(f"{CLEANUP}?{query}", **bearer)
     assert response.status_code == 400, response.content
     assert "error" in response.json()
