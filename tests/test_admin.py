@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from runs import admin as runs_admin
+from runs.admin import pagination
 from runs.maintenance import fail_stuck_runs
 from runs.models import Actor, MaintenanceAction, TenderRun
 from tests.conftest import confirmed_mark_failed, statuses
@@ -261,7 +261,7 @@ def test_unfiltered_list_counts_nothing_whole_and_runs_few_queries(make_run, mon
         make_run(status="success", started_ago=(n + 1) * MIN)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tender_runs")
-    monkeypatch.setattr(runs_admin, "ESTIMATE_ABOVE", 100)
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 100)
     client = staff_client("view_tenderrun", "mark_failed_tenderrun")
     with CaptureQueriesContext(connection) as captured:
         response = client.get(LIST)
