@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.display import truncate
-from runs.maintenance import StuckPolicy, db_now, stuck_runs_queryset
-from runs.models import TenderProject
+from runs.maintenance import STATS_WINDOWS, StuckPolicy, db_now
+from runs.models import TenderProject, TenderRun
 from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
 
 
@@ -55,19 +55,25 @@ class StuckFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() not in {"yes", "no"}:
             return queryset
-        stuck = stuck_runs_queryset(StuckPolicy.configured()).values("pk")
+        stuck = TenderRun.objects.stuck(StuckPolicy.configured()).values("pk")
         if self.value() == "yes":
             return queryset.filter(pk__in=stuck)
         return queryset.exclude(pk__in=stuck)
 
 
 class StartedFilter(admin.SimpleListFilter):
-    """Presets (today, 24 h, 7 d, 30 d) and a custom range: ``started_from`` / ``started_to``."""
+    """Presets (today, and the stats page's windows: 24 h, 7 d, 30 d) and a custom range:
+    ``started_from`` / ``started_to``."""
 
     title = gettext_lazy("started")
     parameter_name = "started"
     template = "admin/runs/tenderrun/started_filter.html"
-    presets = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+    presets = STATS_WINDOWS
+    preset_labels = {
+        "24h": gettext_lazy("Last 24 hours"),
+        "7d": gettext_lazy("Last 7 days"),
+        "30d": gettext_lazy("Last 30 days"),
+    }
 
     def __init__(self, request, params, model, model_admin):
         self.started_from = params.pop("started_from", [""])[-1]
@@ -81,12 +87,8 @@ class StartedFilter(admin.SimpleListFilter):
         return True
 
     def lookups(self, request, model_admin):
-        return [
-            ("today", _("Today")),
-            ("24h", _("Last 24 hours")),
-            ("7d", _("Last 7 days")),
-            ("30d", _("Last 30 days")),
-        ]
+        windows = [(name, self.preset_labels.get(name, name)) for name in self.presets]
+        return [("today", _("Today")), *windows]
 
     def queryset(self, request, queryset):
         if self.value() == "today":
