@@ -197,9 +197,23 @@ def fill(po: str) -> tuple[str, list[str]]:
     return ENTRY.sub(replace, po), missing
 
 
+def unfuzzy(po: str) -> str:
+    """Once every msgstr comes from the glossary, msgmerge's fuzzy guesses (and the previous
+    msgids it kept beside them) are void; msgfmt would leave a fuzzy entry out of the .mo."""
+
+    def without_fuzzy(match: re.Match) -> str:
+        kept = [flag for flag in match.group(1).split(",") if flag.strip() not in {"", "fuzzy"}]
+        return f"#,{','.join(kept)}\n" if kept else ""
+
+    po = re.sub(r"^#\| .*\n", "", po, flags=re.M)
+    return re.sub(r"^#,(.*)\n", without_fuzzy, po, flags=re.M)
+
+
 def main() -> None:
     text, missing = fill(PO.read_text(encoding="utf-8"))
     text = text.replace("#, fuzzy\n", "", 1)
+    if not missing:
+        text = unfuzzy(text)
     for field, value in HEADER.items():
         text = re.sub(rf'"{field}: [^"]*\\n"', f'"{field}: {value}\\\\n"', text, count=1)
     PO.write_text(text, encoding="utf-8")
