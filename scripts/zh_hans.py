@@ -96,7 +96,7 @@ GLOSSARY = {
     "previous message": "原消息",
     "previous error": "原错误",
     "Mark selected runs failed": "将所选任务标记为失败",
-    "%(failed)s marked failed, %(skipped)s skipped (already finished or unknown).": "已标记失败：%(failed)s；已跳过：%(skipped)s（已结束或状态未知）。",
+    "%(marked)s marked failed, %(skipped)s skipped (already finished or unknown).": "已标记失败：%(marked)s；已跳过：%(skipped)s（已结束或状态未知）。",
     "%d run": "%d 个任务",
     "Mark runs failed?": "标记任务失败？",
     "not started yet": "尚未开始",

@@ -49,9 +49,9 @@ class MarkFailedMixin:
             )
             self.message_user(
                 request,
-                _("%(failed)s marked failed, %(skipped)s skipped (already finished or unknown).")
+                _("%(marked)s marked failed, %(skipped)s skipped (already finished or unknown).")
                 % {
-                    "failed": ngettext("%d run", "%d runs", len(result.failed))
+                    "marked": ngettext("%d run", "%d runs", len(result.failed))
                     % len(result.failed),
                     "skipped": ngettext("%d run", "%d runs", result.skipped_count)
                     % result.skipped_count,
