@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.actions import MarkFailedMixin
-from runs.admin.display import duration, pretty_json, short_time, truncate
+from runs.admin.display import duration, duration_formats, pretty_json, short_time, truncate
 from runs.admin.filters import (
     KindFilter,
     ProjectFilter,
@@ -87,6 +87,11 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
     readonly_fields = fields
 
     # -- the list
+
+    def changelist_view(self, request, extra_context=None):
+        # The live counter (admin.js) writes durations with these, the server's own words.
+        extra_context = {**(extra_context or {}), "duration_formats": duration_formats()}
+        return super().changelist_view(request, extra_context)
 
     def get_changelist(self, request, **kwargs):
         return RunChangeList
