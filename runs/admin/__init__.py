@@ -10,6 +10,7 @@ Every change goes through runs.maintenance; this package only selects, confirms 
 - ``views``: the stuck-run cleanup button and the stats page (with ``charts``)
 - ``runs``: the runs admin, list and detail
 - ``audit``: the audit log's admin
+- ``readonly``: the base of both admins: nothing is edited through a form
 
 Importing the package registers the admins.
 """
