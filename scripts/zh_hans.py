@@ -96,7 +96,7 @@ GLOSSARY = {
     "previous message": "原消息",
     "previous error": "原错误",
     "Mark selected runs failed": "将所选任务标记为失败",
-    "%(failed)s marked failed, %(skipped)s skipped (already finished or unknown).": "已标记失败：%(failed)s；已跳过：%(skipped)s（已结束或状态未知）。",
+    "%(marked)s marked failed, %(skipped)s skipped (already finished or unknown).": "已标记失败：%(marked)s；已跳过：%(skipped)s（已结束或状态未知）。",
     "%d run": "%d 个任务",
     "Mark runs failed?": "标记任务失败？",
     "not started yet": "尚未开始",
@@ -121,8 +121,6 @@ GLOSSARY = {
     "A kind must be non-empty text of at most %(maximum)d characters.": "类型必须是非空文本，且不超过 %(maximum)d 个字符。",
     "Dry run: %(count)d stuck run found, nothing changed.": "试运行：发现 %(count)d 个卡住的任务，未做任何修改。",
     "Fixed %(count)d stuck run.": "已修复 %(count)d 个卡住的任务。",
-    "Dry run: %(failed)d failed and %(success)d successful runs would be deleted.": "试运行：将删除 %(failed)d 个失败任务和 %(success)d 个成功任务。",
-    "Deleted %(failed)d failed and %(success)d successful runs.": "已删除 %(failed)d 个失败任务和 %(success)d 个成功任务。",
     "name": "名称",
     "tender project": "招标项目",
     "tender projects": "招标项目",
@@ -154,6 +152,19 @@ GLOSSARY = {
     "last result": "上次结果",
     "heartbeat": "心跳",
     "heartbeats": "心跳",
+    "This endpoint takes no body; pass parameters in the URL.": "此接口不接受请求体；请在 URL 中传递参数。",
+    "Unknown parameter %(name)s; this endpoint accepts: %(allowed)s.": "未知参数 %(name)s；此接口接受：%(allowed)s。",
+    "%(name)s is given more than once with different values.": "%(name)s 出现多次且取值不同。",
+    "%(name)s must be between %(minimum)d and %(maximum)d, got %(value)d.": "%(name)s 必须在 %(minimum)d 到 %(maximum)d 之间，实际为 %(value)d。",
+    "%(name)s must be a whole number, got %(value)s.": "%(name)s 必须是整数，实际为 %(value)s。",
+    "%(name)s must be one of 1, true, yes, on, 0, false, no, off; got %(value)s.": "%(name)s 必须是 1、true、yes、on、0、false、no、off 之一，实际为 %(value)s。",
+    "Dry run: %(failed_count)d failed and %(success_count)d successful runs would be deleted.": "试运行：将删除 %(failed_count)d 个失败任务和 %(success_count)d 个成功任务。",
+    "Deleted %(failed_count)d failed and %(success_count)d successful runs.": "已删除 %(failed_count)d 个失败任务和 %(success_count)d 个成功任务。",
+    "The address contains a NUL byte.": "地址中含有 NUL 字节。",
+    "Too many parameters (at most %(limit)d).": "参数过多（最多 %(limit)d 个）。",
+    "The request body is too large.": "请求体过大。",
+    "A parameter contains a NUL byte.": "某个参数含有 NUL 字节。",
+    "A parameter is longer than %(limit)d characters.": "某个参数超过 %(limit)d 个字符。",
 }
 
 ENTRY = re.compile(
@@ -197,9 +208,23 @@ def fill(po: str) -> tuple[str, list[str]]:
     return ENTRY.sub(replace, po), missing
 
 
+def unfuzzy(po: str) -> str:
+    """Once every msgstr comes from the glossary, msgmerge's fuzzy guesses (and the previous
+    msgids it kept beside them) are void; msgfmt would leave a fuzzy entry out of the .mo."""
+
+    def without_fuzzy(match: re.Match) -> str:
+        kept = [flag for flag in match.group(1).split(",") if flag.strip() not in {"", "fuzzy"}]
+        return f"#,{','.join(kept)}\n" if kept else ""
+
+    po = re.sub(r"^#\| .*\n", "", po, flags=re.M)
+    return re.sub(r"^#,(.*)\n", without_fuzzy, po, flags=re.M)
+
+
 def main() -> None:
     text, missing = fill(PO.read_text(encoding="utf-8"))
     text = text.replace("#, fuzzy\n", "", 1)
+    if not missing:
+        text = unfuzzy(text)
     for field, value in HEADER.items():
         text = re.sub(rf'"{field}: [^"]*\\n"', f'"{field}: {value}\\\\n"', text, count=1)
     PO.write_text(text, encoding="utf-8")

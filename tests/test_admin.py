@@ -1,5 +1,6 @@
 """The runs admin through Django's test client: pages, filters, permissions, the action."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -8,8 +9,10 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
-from runs import admin as runs_admin
+from runs.admin import pagination
+from runs.admin.display import duration, duration_formats, format_seconds
 from runs.maintenance import fail_stuck_runs
 from runs.models import Actor, MaintenanceAction, TenderRun
 from tests.conftest import confirmed_mark_failed, statuses
@@ -92,6 +95,36 @@ def test_filters(operator, odd_runs, query, expected):
     assert response.status_code == 200
     shown = {i for i, run in enumerate(odd_runs) if run.id in response.content.decode()}
     assert shown == expected
+
+
+DURATION_FORMATS = re.compile(
+    r'<script id="run-duration-formats" type="application/json">(.*?)</script>', re.S
+)
+LIVE = re.compile(r'<span class="run-live" data-started="[^"]*">([^<]*)</span>')
+
+
+@pytest.mark.parametrize(
+    "language, units",
+    [
+        ("zh-hans", [["天", "小时"], ["小时", "分"], ["分", "秒"]]),
+        ("en", [["d", "h"], ["h", "min"], ["min", "s"]]),
+    ],
+)
+def test_the_page_gives_the_live_counter_the_servers_duration_patterns(
+    viewer, make_run, language, units
+):
+    make_run(started_ago=5 * MIN)
+    html = viewer.get(LIST, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    on_page = json.loads(DURATION_FORMATS.search(html).group(1))
+    with translation.override(language):
+        # The very patterns the Python formatter uses, in the page's language...
+        assert on_page == json.loads(json.dumps(duration_formats()))
+        # ...and filled with the page's fields they write what it writes.
+        for seconds in (0, 59, 60, 3599, 3600, 3725, 48 * 3600 - 1, 48 * 3600, 10**7):
+            assert format_seconds(seconds, on_page) == duration(timedelta(seconds=seconds))
+        near_five_minutes = {format_seconds(s, on_page) for s in range(295, 360)}
+    assert LIVE.search(html).group(1) in near_five_minutes  # the server's text of the run
+    assert [re.sub(r"%\(\w+\)\d*d", "", f["pattern"]).split() for f in on_page] == units
 
 
 def test_invalid_custom_dates_are_ignored_with_a_warning(operator, odd_runs):
@@ -261,7 +294,7 @@ def test_unfiltered_list_counts_nothing_whole_and_runs_few_queries(make_run, mon
         make_run(status="success", started_ago=(n + 1) * MIN)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tender_runs")
-    monkeypatch.setattr(runs_admin, "ESTIMATE_ABOVE", 100)
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 100)
     client = staff_client("view_tenderrun", "mark_failed_tenderrun")
     with CaptureQueriesContext(connection) as captured:
         response = client.get(LIST)

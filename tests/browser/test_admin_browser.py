@@ -1,11 +1,16 @@
 """The admin in a real Chromium against a live server."""
 
+import re
+import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.db.models import F
+from django.utils import translation
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from runs.admin.display import duration
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from tests.browser.conftest import log_in, new_page
 
@@ -93,3 +98,55 @@ def test_chinese_browser_gets_a_chinese_admin(browser, live_server, operator, ru
     page.screenshot(path=artifacts / "runs-list-zh.png")
     page.goto(f"{live_server.url}/admin/runs/tenderrun/stats/")
     assert "按状态和类型统计任务" in page.inner_text("#content")
+
+
+@pytest.mark.parametrize(
+    "locale, language, shape, foreign_units",
+    [
+        ("zh-CN", "zh-hans", r"^\d+ 分 \d{2} 秒$", ["min", " s"]),
+        ("en-US", "en", r"^\d+ min \d{2} s$", ["分", "秒"]),
+    ],
+)
+def test_live_counter_ticks_in_the_language_of_the_page(
+    browser, live_server, operator, runs, locale, language, shape, foreign_units
+):
+    page = new_page(browser, locale=locale)
+    log_in(page, live_server.url, "operator", PASSWORD)
+    page.goto(f"{live_server.url}/admin/runs/tenderrun/")
+    counter = page.locator(".run-live").first  # a run started a minute ago: it ticks seconds
+    before = counter.text_content()
+    page.wait_for_function(
+        "([el, before]) => el.textContent !== before", arg=[counter.element_handle(), before]
+    )
+    after = counter.text_content()
+    for text in (before, after):
+        assert re.match(shape, text), text
+        assert not any(unit in text for unit in foreign_units), text
+
+    # Across every format and its edges, the counter writes exactly what the server writes:
+    # the page's clock stands still, the spans started that many seconds before it, one tick.
+    samples = [0, 59, 60, 61, 303, 3599, 3600, 3725, 48 * 3600 - 1, 48 * 3600, 200_000, 10**7]
+    with translation.override(language):
+        expected = [duration(timedelta(seconds=s)) for s in samples]
+    page.clock.set_fixed_time(time.time())
+    page.evaluate(
+        """(samples) => {
+            const spans = document.querySelectorAll(".run-live"), now = Date.now();
+            samples.forEach((seconds, i) => {
+                spans[i].setAttribute("data-started", new Date(now - seconds * 1000).toISOString());
+            });
+        }""",
+        samples,
+    )
+    try:
+        page.wait_for_function(
+            """(expected) => {
+                const spans = document.querySelectorAll(".run-live");
+                return expected.every((text, i) => spans[i].textContent === text);
+            }""",
+            arg=expected,
+            timeout=5_000,
+        )
+    except PlaywrightTimeoutError:
+        shown = page.eval_on_selector_all(".run-live", "spans => spans.map(s => s.textContent)")
+        pytest.fail(f"the live counter wrote {shown[: len(samples)]}, the server {expected}")

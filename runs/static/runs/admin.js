@@ -1,18 +1,42 @@
 // Live "running for" times in the runs list: ticks once per second, no request to the server.
+// The words are the page's: the server writes its duration formats (runs/admin/display.py,
+// translated) into #run-duration-formats, and this file only fills in the numbers.
 (function () {
   "use strict";
-  function format(seconds) {
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    if (h >= 48) { return Math.floor(h / 24) + " d " + (h % 24) + " h"; }
-    if (h) { return h + " h " + String(m).padStart(2, "0") + " min"; }
-    return m + " min " + String(s).padStart(2, "0") + " s";
+  function fill(pattern, values) {
+    // Python's %-formatting, as far as the patterns use it: %(name)d, %(name)02d and %%.
+    return pattern.replace(/%\((\w+)\)(0?)(\d*)d|%%/g, function (match, name, zero, width) {
+      if (match === "%%") { return "%"; }
+      return String(values[name]).padStart(Number(width || 0), zero ? "0" : " ");
+    });
   }
-  function tick() {
+  function format(seconds, formats) {
+    for (var i = 0; i < formats.length; i++) {
+      if (seconds >= formats[i].from) {
+        var values = {}, rest = seconds;
+        formats[i].fields.forEach(function (field) {
+          values[field[0]] = Math.floor(rest / field[1]);
+          rest = rest % field[1];
+        });
+        return fill(formats[i].pattern, values);
+      }
+    }
+    return null;
+  }
+  function tick(formats) {
     var now = Date.now();
     document.querySelectorAll(".run-live[data-started]").forEach(function (el) {
       var started = Date.parse(el.getAttribute("data-started"));
-      if (!isNaN(started) && now >= started) { el.textContent = format(Math.floor((now - started) / 1000)); }
+      if (isNaN(started) || now < started) { return; }
+      var text = format(Math.floor((now - started) / 1000), formats);
+      if (text !== null) { el.textContent = text; }
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
+  document.addEventListener("DOMContentLoaded", function () {
+    var source = document.getElementById("run-duration-formats");
+    var formats = source && JSON.parse(source.textContent);
+    if (!formats) { return; }  // without the page's words, the server's text stays
+    tick(formats);
+    setInterval(function () { tick(formats); }, 1000);
+  });
 })();

@@ -1,0 +1,78 @@
+"""How the admin writes durations, times, long texts and JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+
+def truncate(text: str | None, limit: int) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_time(moment: datetime | None) -> str:
+    if moment is None:
+        return "–"
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def duration_formats() -> list[dict[str, Any]]:
+    """The one definition of how a duration is written, in the active language.
+
+    Longest first, each format applies ``from`` that many seconds on. Its ``fields`` name the
+    pattern's placeholders with their size in seconds: the first takes whole units of the
+    duration, each next one whole units of what the one before left. The runs list renders
+    this list into its page, and the live counter (runs/static/runs/admin.js) fills the very
+    same translated patterns, so a ticking duration never changes language or rounding.
+    """
+    return [
+        {
+            "from": 48 * HOUR,
+            "pattern": _("%(days)d d %(hours)d h"),
+            "fields": [("days", DAY), ("hours", HOUR)],
+        },
+        {
+            "from": HOUR,
+            "pattern": _("%(hours)d h %(minutes)02d min"),
+            "fields": [("hours", HOUR), ("minutes", MINUTE)],
+        },
+        {
+            "from": 0,
+            "pattern": _("%(minutes)d min %(seconds)02d s"),
+            "fields": [("minutes", MINUTE), ("seconds", 1)],
+        },
+    ]
+
+
+def format_seconds(seconds: int, formats: list[dict[str, Any]]) -> str:
+    """``seconds`` (0 or more) written with the first of ``formats`` that applies."""
+    chosen = next(f for f in formats if seconds >= f["from"])
+    values, rest = {}, seconds
+    for name, size in chosen["fields"]:
+        values[name], rest = divmod(rest, size)
+    return chosen["pattern"] % values
+
+
+def duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds < 0:
+        return _("not started yet")
+    return format_seconds(seconds, duration_formats())
+
+
+def pretty_json(value: Any) -> str:
+    if value is None:
+        return "–"
+    return format_html(
+        '<pre class="run-json">{}</pre>', json.dumps(value, ensure_ascii=False, indent=2)
+    )

@@ -1,0 +1,78 @@
+"""The runs admin's own pages: the stuck-run cleanup (preview, then fail) and the stats."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+
+from runs.admin import charts
+from runs.maintenance import collect_stats, fail_stuck_runs
+from runs.models import Actor
+
+
+class MaintenanceViewsMixin:
+    """For the runs' ModelAdmin: ``cleanup/`` (needs the mark-failed permission, see
+    ``MarkFailedMixin``) and ``stats/`` (needs the view permission)."""
+
+    def get_urls(self):
+        info = self.model._meta.app_label, self.model._meta.model_name
+        return [
+            path(
+                "cleanup/",
+                self.admin_site.admin_view(self.cleanup_view),
+                name="{}_{}_cleanup".format(*info),
+            ),
+            path(
+                "stats/",
+                self.admin_site.admin_view(self.stats_view),
+                name="{}_{}_stats".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def cleanup_view(self, request: HttpRequest) -> HttpResponse:
+        # admin_view checks is_staff only: the permission is checked here.
+        if not self.has_mark_failed_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:runs_tenderrun_changelist")
+        if request.method == "POST":
+            result = fail_stuck_runs(actor=Actor.USER, username=request.user.get_username())
+            self.message_user(request, result.message, messages.SUCCESS)
+            return HttpResponseRedirect(changelist)
+        preview = fail_stuck_runs(actor=Actor.USER, dry_run=True)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Clean up stuck runs"),
+            "opts": self.model._meta,
+            "preview": preview,
+            "policy": preview.policy,
+            "changelist_url": changelist,
+        }
+        return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)
+
+    def stats_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        stats = collect_stats()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Tender run statistics"),
+            "opts": self.model._meta,
+            "stats": stats,
+            "count_rows": [
+                (status, [stats.count(status, kind) for kind in stats.kinds])
+                for status in stats.statuses
+            ],
+            "kind_totals": [
+                sum(stats.count(s, kind) for s in stats.statuses) for kind in stats.kinds
+            ],
+            "daily_chart": charts.stacked_daily_bars(stats.daily),
+            "legend_statuses": charts.STATUS_ORDER,
+            "duration_chart": charts.duration_bars(stats.durations),
+            "changelist_url": reverse("admin:runs_tenderrun_changelist"),
+        }
+        return TemplateResponse(request, "admin/runs/tenderrun/stats.html", context)
