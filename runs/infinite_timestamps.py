@@ -1,10 +1,12 @@
-"""PostgreSQL's ``'infinity'`` and ``'-infinity'`` timestamps, which Python cannot hold.
+"""PostgreSQL timestamps that Python cannot hold: ``'infinity'``, ``'-infinity'``, and years
+before 1 or after 9999 (PostgreSQL goes from 4713 BC to 294276 AD).
 
 The tender backend's table has no CHECK constraint, so a run may carry one; psycopg refuses to
 load it, and one such row would break every page that shows it. On tenderops' connections
-they load as the largest and smallest ``datetime`` instead, which the display helpers show as
-"infinity" (``describe_moment``). The routines never compute with them: the querysets that
-judge or delete runs exclude impossible start times (``TenderRunQuerySet.plausible``).
+they load as the largest and smallest ``datetime`` instead, which the admin shows as
+"infinity" and "-infinity" (``runs.admin.display.short_time``). The routines never compute
+with them: the querysets that judge or delete runs exclude impossible start times
+(``TenderRunQuerySet.plausible``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def tolerate_infinite_timestamps(sender: Any, connection: Any, **kwargs: Any) ->
     """``connection_created`` receiver: wrap the timestamptz loader Django registered."""
     if connection.vendor != "postgresql":
         return
+    from psycopg import DataError
     from psycopg.pq import Format
 
     adapters = connection.connection.adapters
@@ -32,7 +35,13 @@ def tolerate_infinite_timestamps(sender: Any, connection: Any, **kwargs: Any) ->
 
     class InfinityTolerantLoader(django_loader):  # keeps Django's ``timezone`` attribute
         def load(self, data: Any) -> datetime:
-            special = _SPECIAL.get(bytes(data))
-            return special if special is not None else super().load(data)
+            raw = bytes(data)
+            special = _SPECIAL.get(raw)
+            if special is not None:
+                return special
+            try:
+                return super().load(data)
+            except DataError:  # a year Python has no datetime for
+                return MINUS_INFINITY if raw.endswith(b" BC") else INFINITY
 
     adapters.register_loader("timestamptz", InfinityTolerantLoader)

@@ -31,3 +31,11 @@ def _secret_values() -> list[str]:
     if not settings.configured:
         return []
     return [str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS]
+
+
+class UnhandledErrorsOnly(logging.Filter):
+    """For ``django.request``: the unhandled errors (with a traceback), not every 5xx answer
+    (the health endpoint's 503 for a stale monitor is an answer, not an error of tenderops)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is not None

@@ -2,16 +2,26 @@
 
 A NUL byte can never be stored in PostgreSQL text, so one in a parameter would raise inside a
 query (a 500 in the admin, a 503 from the API); more parameters than Django accepts raise in
-the view. Both become a clean 400: JSON under ``/api/``, a short page elsewhere.
+the view. Under ``/api/`` they are a JSON 400. A page of the admin opened with such an
+address is shown without the offending parameters, with a message saying what was ignored;
+any other request gets a short 400 page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
@@ -28,6 +38,11 @@ class RejectUnreadableRequests:
         problem = unreadable(request)
         if problem is None:
             return self.get_response(request)
+        if request.method == "GET" and not request.path.startswith(API_PREFIX):
+            clean = readable_address(request)
+            if clean is not None:
+                messages.warning(request, _("Ignored: %(problem)s") % {"problem": problem})
+                return HttpResponseRedirect(clean)
         if request.path.startswith(API_PREFIX):
             return JsonResponse(
                 {"error": problem}, status=400, json_dumps_params={"ensure_ascii": False}
@@ -36,6 +51,25 @@ class RejectUnreadableRequests:
             f"<!doctype html><title>400</title><p>{escape(problem)}</p>",
             content_type="text/html; charset=utf-8",
         )
+
+
+def _readable(text: str) -> bool:
+    return "\x00" not in text and len(text) <= MAX_QUERY_VALUE_LENGTH
+
+
+def readable_address(request: HttpRequest) -> str | None:
+    """The same address without what cannot be read; None if nothing readable is left."""
+    try:
+        query = [
+            (name, value)
+            for name, values in request.GET.lists()
+            for value in values
+            if _readable(name) and _readable(value)
+        ]
+    except TooManyFieldsSent:
+        query = []
+    path = request.path.replace("\x00", "")
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 def unreadable(request: HttpRequest) -> str | None:

@@ -52,13 +52,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "runs.middleware.RejectUnreadableRequests",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before any view: a request no view can read never reaches a query (runs/middleware.py).
+    "runs.middleware.RejectUnreadableRequests",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -111,7 +112,10 @@ STATIC_ROOT = VAR_DIR / "static"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "runs.logging.RedactSecrets"}},
+    "filters": {
+        "redact": {"()": "runs.logging.RedactSecrets"},
+        "unhandled": {"()": "runs.logging.UnhandledErrorsOnly"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {
@@ -122,7 +126,12 @@ LOGGING = {
     },
     "loggers": {
         "runs": {"handlers": ["console"], "level": "INFO"},
-        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.request": {
+            "handlers": ["console"],
+            "level": "ERROR",
+            "filters": ["unhandled"],
+            "propagate": False,
+        },
         "django.server": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -58,8 +58,11 @@ def make_run(project) -> RunFactory:
 
 
 def confirmed_mark_failed(*run_ids: str, reason: str) -> dict:
-    """The admin's "mark failed" action as its confirmation page posts it."""
+    """The admin's "mark failed" action as its confirmation page posts it, promise included."""
+    from runs.admin.actions import promise_for
+
     return {
+        "promise": promise_for(run_ids),
         "action": "mark_failed",
         "index": "0",
         "_selected_action": list(run_ids),

@@ -146,7 +146,8 @@ def test_search_by_run_id_project_id_and_text(operator, odd_runs):
     assert all(run.id in by_project for run in odd_runs)
     by_text = operator.get(f"{LIST}?q=未来的").content.decode()
     assert odd_runs[2].id in by_text and odd_runs[0].id not in by_text
-    assert operator.get(f"{LIST}?q=%00%ff' OR 1=1 --").status_code == 200
+    odd_search = operator.get(f"{LIST}?q=%00%ff' OR 1=1 --", follow=True)
+    assert odd_search.status_code == 200 and "NUL byte" in odd_search.content.decode()
 
 
 def test_detail_page_is_read_only_and_shows_json_and_history(operator, odd_runs):
@@ -180,6 +181,52 @@ def test_stats_page(viewer, odd_runs):
     assert "cancelled" in html
 
 
+def promise_in(html: str) -> dict:
+    """The promise a confirmation page signs, as its form posts it back."""
+    return {"promise": re.search(r'name="promise" value="([^"]*)"', html).group(1)}
+
+
+def test_confirming_never_fails_runs_the_page_did_not_show(operator, make_run):
+    shown = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [shown[0].pk]
+    page = operator.post(f"{LIST}?status=running", post).content.decode()
+    assert "3 runs will be marked failed" in page
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    newcomers = [make_run(started_ago=MIN) for _ in range(50)]
+
+    again = operator.post(f"{LIST}?status=running", confirm)
+    html = again.content.decode()
+    assert again.status_code == 200 and "53 runs will be marked failed" in html
+    assert "50 more runs match the selection" in html
+    assert set(statuses(*shown, *newcomers)) == {"running"}
+
+    TenderRun.objects.filter(pk=shown[1].pk).update(status="success")
+    final = operator.post(f"{LIST}?status=running", {**confirm, **promise_in(html)}, follow=True)
+    assert "52 runs marked failed" in final.content.decode()
+    assert statuses(*shown, *newcomers) == ["failed", "success", "failed"] + ["failed"] * 50
+
+
+def test_a_tampered_or_missing_promise_changes_nothing(operator, make_run):
+    run = make_run(started_ago=30 * MIN)
+    other = make_run(started_ago=30 * MIN)
+    for promise in ("", "forged", promise_in('name="promise" value="x"')["promise"]):
+        post = confirmed_mark_failed(run.pk, other.pk, reason="r")
+        response = operator.post(LIST, {**post, "promise": promise})
+        assert response.status_code == 200 and "expired" in response.content.decode()
+    assert statuses(run, other) == ["running", "running"]
+
+
+def test_the_cleanup_button_fails_only_what_its_preview_listed(operator, make_run):
+    listed = make_run(started_ago=30 * MIN)
+    page = operator.get(CLEANUP).content.decode()
+    assert listed.id in page
+    later = make_run(started_ago=40 * MIN)  # stuck too, but not on the page
+    response = operator.post(CLEANUP, promise_in(page), follow=True)
+    assert "Fixed 1 stuck run" in response.content.decode()
+    assert statuses(listed, later) == ["failed", "running"]
+
+
 def test_mark_failed_confirmation_then_action(operator, make_run):
     stuck = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
     done = make_run(status="success", started_ago=40 * MIN)
@@ -199,7 +246,7 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
     assert statuses(*stuck, live) == ["running"] * 4
     across = operator.post(
         f"{LIST}?started=24h&status=running",
-        {**post, "confirm": "1", "reason": "all running of the last day"},
+        {**post, "confirm": "1", "reason": "all running of the last day", **promise_in(html)},
         follow=True,
     )
     assert "4 runs marked failed, 0 runs skipped" in across.content.decode()
@@ -210,6 +257,7 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
     selected = [stuck[0].pk, stuck[1].pk, done.pk]
     confirm = operator.post(LIST, {**post, "select_across": "0", "_selected_action": selected})
     assert "2 runs will be marked failed" in confirm.content.decode()
+    promise = promise_in(confirm.content.decode())
     assert "1 selected run will be skipped" in confirm.content.decode()
     result = operator.post(
         LIST,
@@ -219,6 +267,7 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
             "_selected_action": selected,
             "confirm": "1",
             "reason": "worker pod restarted",
+            **promise,
         },
         follow=True,
     )
@@ -247,7 +296,7 @@ def test_cleanup_button_previews_then_fails(operator, make_run):
     preview = operator.get(CLEANUP)
     assert preview.status_code == 200 and stuck.id in preview.content.decode()
     assert statuses(stuck) == ["running"]
-    operator.post(CLEANUP)
+    operator.post(CLEANUP, promise_in(preview.content.decode()))
     assert statuses(stuck, live) == ["failed", "running"]
     assert MaintenanceAction.objects.get().username == "staff-2"
 

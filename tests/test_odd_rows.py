@@ -1,16 +1,22 @@
 """Odd rows of a live table tenderops does not own: shown sanely, skipped by what they would
 break, reported; every normal run still judged as usual."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
 from runs.maintenance import collect_stats, fail_stuck_runs, monitor_tick, prune_runs
 from runs.models import Actor, TenderRun
-from tests.conftest import statuses
+from tests.conftest import new_id, statuses
 
 MIN = timedelta(minutes=1)
 CLEANUP = "/api/apps/tender/admin/cleanup-stuck-runs"
@@ -91,3 +97,73 @@ def test_an_empty_kind_counts_as_missing(kind, make_run, settings):
     found = fail_stuck_runs(actor=Actor.CLI)
     assert sorted(run.kind for run in found.stuck_runs) == ["review", "review"]
     assert statuses(blank, plain) == ["failed", "failed"]
+
+
+# --- every entry point over odd values of every column -------------------------------------
+
+ODD_VALUES = {
+    "started_at": [
+        "-infinity", "infinity", "1970-01-01", "2999-12-31", "4000-01-01 BC", "200000-01-01"
+    ],
+    "finished_at": [None, "-infinity", "infinity", "1900-01-01", "200000-01-01"],
+    "progress": [None, "NaN", "Infinity", "-Infinity", "-5", "1e308"],
+    "kind": [None, "", "   ", "\t\x01\x7f", "长" * 300, "x" * 1_000_000],
+    "message": [None, "", "\x01\x1b[31m红\x7f", "消息" * 500_000],
+    "error": [None, "", " ", "错" * 1_000_000],
+    "status": ["running", "pending", "success", "failed", "cancelled", "", "RUNNING", " running"],
+    "run_type": ["", "  ", "review", "x" * 10_000],
+}  # fmt: skip
+
+ODD_COLUMNS = list(ODD_VALUES)
+
+
+def insert_odd_run(project, run_id: str, values: dict) -> None:
+    columns = ", ".join(ODD_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(ODD_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO tender_runs (id, project_id, meta_json, {columns}) "
+            f"VALUES (%s, %s, '{{}}'::jsonb, {placeholders})",
+            [run_id, project.pk, *(values[column] for column in ODD_COLUMNS)],
+        )
+
+
+def entry_points_answer(client, run_id: str, bearer: dict) -> list[int]:
+    list_url = "/admin/runs/tenderrun/"
+    pages = [
+        client.get(list_url),
+        client.get(f"{list_url}?status=running"),
+        client.get(f"{list_url}?stuck=yes"),
+        client.get(f"{list_url}?started=impossible"),
+        client.get(f"{list_url}?q={run_id}"),
+        client.get(f"{list_url}{run_id}/change/"),
+        client.get(f"{list_url}stats/"),
+        client.get(f"{list_url}cleanup/"),
+        client.post(f"{CLEANUP}?dry_run=1", **bearer),
+        client.get("/api/apps/tender/admin/health", **bearer),
+    ]
+    return [page.status_code for page in pages]
+
+
+@hypothesis_settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_odd_values_of_every_column_break_no_entry_point(data, project, make_run, settings):
+    settings.TENDEROPS_API_TOKEN = TOKEN
+    values = {column: data.draw(st.sampled_from(options)) for column, options in ODD_VALUES.items()}
+    odd_id = new_id("tr_")
+    insert_odd_run(project, odd_id, values)
+    normal_stuck = make_run(started_ago=2 * 60 * MIN)
+    client = Client(raise_request_exception=False)
+    client.force_login(
+        User.objects.get_or_create(username="odd", is_staff=True, is_superuser=True)[0]
+    )
+
+    answers = entry_points_answer(client, odd_id, {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"})
+    assert 500 not in answers and all(code in {200, 302, 503} for code in answers), answers
+    out = io.StringIO()
+    call_command("cleanup_stuck_runs", "--dry-run", "--json", stdout=out)
+    assert normal_stuck.id in out.getvalue()
+    monitor_tick()
+    assert statuses(normal_stuck) == ["failed"]

@@ -1,11 +1,21 @@
 """The bulk action "mark selected runs failed": a confirmation page with a reason, then the
-audited routine. Works on a page's ticked rows and on "select all" across a filtered list."""
+audited routine. Works on a page's ticked rows and on "select all" across a filtered list.
+
+A confirmation is a promise: the page signs the ids of the runs it says it will fail, and
+confirming fails only those of them that the selection still holds and that are still active.
+If the selection has gained runs meanwhile (new runs matching "select all"), or the page is
+too old, the operator gets a new confirmation page instead. At most MAX_CONFIRMED_RUNS runs
+are failed from one page, as Oban Web and River UI cap their bulk actions.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -18,6 +28,27 @@ from runs.models import Actor, TenderRun
 
 CONFIRMATION_SAMPLE = 100
 MAX_REASON_LENGTH = 2000
+MAX_CONFIRMED_RUNS = 1_000
+PROMISE_SALT = "runs.mark-failed.promise"
+PROMISE_MAX_AGE_SECONDS = 3600
+
+
+def promise_for(run_ids: Iterable[str]) -> str:
+    return signing.dumps(sorted(run_ids), salt=PROMISE_SALT, compress=True)
+
+
+def promised_ids(token: str) -> set[str] | None:
+    """The ids a confirmation page promised; None if it was altered or is too old."""
+    try:
+        return set(signing.loads(token, salt=PROMISE_SALT, max_age=PROMISE_MAX_AGE_SECONDS))
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+
+
+def active_ids(queryset: QuerySet[TenderRun]) -> list[str]:
+    """The selection's runs a confirmation would fail, one more than the cap at most."""
+    active = queryset.order_by().active().order_by("pk").values_list("pk", flat=True)
+    return list(active[: MAX_CONFIRMED_RUNS + 1])
 
 
 class MarkFailedForm(forms.Form):
@@ -41,8 +72,12 @@ class MarkFailedMixin:
     def mark_failed(self, request: HttpRequest, queryset: QuerySet[TenderRun]):
         form = MarkFailedForm(request.POST if "confirm" in request.POST else None)
         if "confirm" in request.POST and form.is_valid():
+            promised = self._kept_promise(request, queryset)
+            if promised is None:
+                return self._confirmation(request, queryset, form)
             result = mark_runs_failed(
                 queryset,
+                run_ids=promised,
                 actor=Actor.USER,
                 username=request.user.get_username(),
                 reason=form.cleaned_data["reason"],
@@ -63,14 +98,34 @@ class MarkFailedMixin:
             form = MarkFailedForm(initial={"reason": settings.TENDEROPS_STUCK_MESSAGE})
         return self._confirmation(request, queryset, form)
 
+    def _kept_promise(self, request, queryset) -> set[str] | None:
+        """The promised ids if confirming now keeps the page's promise; else None, with a
+        message saying why the operator sees a new confirmation page."""
+        promised = promised_ids(request.POST.get("promise", ""))
+        if promised is None:
+            notice = _("That confirmation page had expired; please check the runs again.")
+        else:
+            added = set(active_ids(queryset)) - promised
+            if not added:
+                return promised
+            notice = ngettext(
+                "%(count)d more run matches the selection than the page showed; "
+                "please check again.",
+                "%(count)d more runs match the selection than the page showed; please check again.",
+                len(added),
+            ) % {"count": len(added)}
+        self.message_user(request, notice, messages.WARNING)
+        return None
+
     def _confirmation(self, request, queryset, form) -> TemplateResponse:
         selected = queryset.order_by()
-        to_fail = selected.active()
-        fail_count = to_fail.count()
+        to_fail = active_ids(selected)
+        too_many = len(to_fail) > MAX_CONFIRMED_RUNS
+        fail_count = len(to_fail)
         total = selected.count()
         sample = list(
             self.get_queryset(request)
-            .filter(pk__in=to_fail.values("pk"))
+            .filter(pk__in=to_fail)
             .order_by("-started_at")[:CONFIRMATION_SAMPLE]
         )
         context = {
@@ -79,6 +134,9 @@ class MarkFailedMixin:
             "opts": self.model._meta,
             "form": form,
             "fail_count": fail_count,
+            "too_many": too_many,
+            "max_confirmed": MAX_CONFIRMED_RUNS,
+            "promise": "" if too_many else promise_for(to_fail),
             "skip_count": total - fail_count,
             "sample": sample,
             "sample_limit": CONFIRMATION_SAMPLE,
@@ -102,5 +160,6 @@ class MarkFailedMixin:
         extra_context = {
             **(extra_context or {}),
             "can_mark_failed": self.has_mark_failed_permission(request),
+            "impossible_starts": TenderRun.objects.impossible_start().count(),
         }
         return super().changelist_view(request, extra_context)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+
+from runs.infinite_timestamps import INFINITY, is_infinite
 
 
 def truncate(text: str | None, limit: int) -> str:
@@ -20,7 +23,26 @@ def truncate(text: str | None, limit: int) -> str:
 def short_time(moment: datetime | None) -> str:
     if moment is None:
         return "–"
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+    if is_infinite(moment):
+        return _("infinity") if moment == INFINITY else _("-infinity")
+    try:
+        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+    except OverflowError:  # the first or last day Python knows, shifted into the local zone
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def span_between(start: datetime, end: datetime) -> str:
+    """The duration from ``start`` to ``end``; "–" when either is infinite."""
+    if is_infinite(start) or is_infinite(end):
+        return "–"
+    return duration(end - start)
+
+
+def percent(share: float | None) -> int | None:
+    """A progress share as a whole percentage within 0..100; None for none or NaN."""
+    if share is None or math.isnan(share):
+        return None
+    return round(min(max(share, 0.0), 1.0) * 100)
 
 
 MINUTE, HOUR, DAY = 60, 3600, 86400

@@ -88,10 +88,12 @@ class StartedFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         windows = [(name, self.preset_labels.get(name, name)) for name in self.presets]
-        return [("today", _("Today")), *windows]
+        return [("today", _("Today")), *windows, ("impossible", _("Impossible start time"))]
 
     def queryset(self, request, queryset):
-        if self.value() == "today":
+        if self.value() == "impossible":
+            queryset = queryset.impossible_start()
+        elif self.value() == "today":
             midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
             queryset = queryset.filter(started_at__gte=midnight)
         elif self.value() in self.presets:

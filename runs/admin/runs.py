@@ -4,6 +4,7 @@ with the run's JSON and its audit history. The action and the extra pages are mi
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
@@ -15,7 +16,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.actions import MarkFailedMixin
-from runs.admin.display import duration, duration_formats, pretty_json, short_time, truncate
+from runs.admin.display import (
+    duration,
+    duration_formats,
+    percent,
+    pretty_json,
+    short_time,
+    span_between,
+    truncate,
+)
 from runs.admin.filters import (
     KindFilter,
     ProjectFilter,
@@ -26,6 +35,7 @@ from runs.admin.filters import (
 from runs.admin.pagination import EstimatedCountPaginator, RunChangeList
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.views import MaintenanceViewsMixin
+from runs.infinite_timestamps import is_infinite
 from runs.maintenance import db_now
 from runs.models import FailedRunRecord, TenderRun
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
@@ -74,8 +84,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         "status_badge",
         "progress_bar",
         "model_id",
-        "started_at",
-        "finished_at",
+        "started",
+        "finished",
         "elapsed",
         "message_full",
         "error_full",
@@ -133,9 +143,9 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
     def project_link(self, run: TenderRun) -> str:
         url = reverse("admin:runs_tenderrun_changelist")
         return format_html(
-            '<a href="{}?project={}" title="{}">{}</a>',
+            '<a href="{}?{}" title="{}">{}</a>',
             url,
-            run.project_id,
+            urlencode({"project": run.project_id}),
             run.project_id,
             truncate(run.project.name, 30) or run.project_id,
         )
@@ -156,22 +166,21 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("progress"))
     def progress_bar(self, run: TenderRun) -> str:
-        if run.progress is None:
-            return "–"
-        share = min(max(run.progress, 0.0), 1.0)
-        percent = round(share * 100)
+        share = percent(run.progress)
+        if share is None:
+            return "–" if run.progress is None else format_html("<span>{}</span>", run.progress)
         return format_html(
             '<span class="run-progress" title="{}%"><span style="width: {}%"></span></span> {}%',
-            percent,
-            percent,
-            percent,
+            share,
+            share,
+            share,
         )
 
     @admin.display(description=gettext_lazy("running / elapsed"))
     def elapsed(self, run: TenderRun) -> str:
         if run.finished_at is not None:
-            return duration(run.finished_at - run.started_at)
-        if run.status not in ACTIVE_STATUSES:
+            return span_between(run.started_at, run.finished_at)
+        if run.status not in ACTIVE_STATUSES or is_infinite(run.started_at):
             return "–"
         started = run.started_at
         return format_html(

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from runs.admin import charts
+from runs.admin.actions import MAX_CONFIRMED_RUNS, promise_for, promised_ids
 from runs.maintenance import collect_stats, fail_stuck_runs
 from runs.models import Actor
 
@@ -40,16 +41,29 @@ class MaintenanceViewsMixin:
             raise PermissionDenied
         changelist = reverse("admin:runs_tenderrun_changelist")
         if request.method == "POST":
-            result = fail_stuck_runs(actor=Actor.USER, username=request.user.get_username())
-            self.message_user(request, result.message, messages.SUCCESS)
-            return HttpResponseRedirect(changelist)
+            # Only what the preview listed, and of that only what is still stuck now.
+            listed = promised_ids(request.POST.get("promise", ""))
+            if listed is not None:
+                result = fail_stuck_runs(
+                    actor=Actor.USER, username=request.user.get_username(), run_ids=sorted(listed)
+                )
+                self.message_user(request, result.message, messages.SUCCESS)
+                return HttpResponseRedirect(changelist)
+            self.message_user(
+                request,
+                _("That confirmation page had expired; please check the runs again."),
+                messages.WARNING,
+            )
         preview = fail_stuck_runs(actor=Actor.USER, dry_run=True)
+        listed_ids = [run.id for run in preview.stuck_runs[:MAX_CONFIRMED_RUNS]]
         context = {
             **self.admin_site.each_context(request),
             "title": _("Clean up stuck runs"),
             "opts": self.model._meta,
             "preview": preview,
             "policy": preview.policy,
+            "promise": promise_for(listed_ids),
+            "listed_count": len(listed_ids),
             "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)

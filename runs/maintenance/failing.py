@@ -6,7 +6,7 @@ statement on PostgreSQL, its portable twin elsewhere) is ``failing_statements``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ class StuckRun:
     project_id: str
     kind: str
     started_at: datetime
-    running_minutes: float
+    running_minutes: float | None  # None for a run started at +/-infinity (marked by hand)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,13 +142,23 @@ def fail_stuck_runs(
 
 
 def mark_runs_failed(
-    runs: QuerySet[TenderRun], *, actor: Actor, username: str = "", reason: str = ""
+    runs: QuerySet[TenderRun],
+    *,
+    actor: Actor,
+    username: str = "",
+    reason: str = "",
+    run_ids: Collection[str] | None = None,
 ) -> MarkFailedResult:
-    """Fail the pending or running runs among ``runs``; count the others as skipped."""
+    """Fail the pending or running runs among ``runs``; count the others as skipped.
+
+    With ``run_ids`` (what a confirmation page promised), only those of them.
+    """
     reason = reason.strip() or settings.TENDEROPS_STUCK_MESSAGE
     selected = runs.order_by().values("pk")
     total = selected.count()
     candidates = TenderRun.objects.with_run_kind().active().filter(pk__in=selected)
+    if run_ids is not None:
+        candidates = candidates.filter(pk__in=list(run_ids))
     failed = _fail_runs(
         candidates,
         action_kind=MaintenanceAction.Kind.MARK_FAILED,

@@ -36,7 +36,7 @@ class FailedRow(NamedTuple):
     project_id: str
     kind: str
     started_at: datetime | str
-    running_minutes: float
+    running_minutes: float | None
 
 
 def fail_and_audit(
@@ -81,8 +81,10 @@ def _fail_and_audit_postgresql(
             SET status = %s, finished_at = {now}, error = %s, message = %s
             FROM prev WHERE r.ctid = prev.row_address
             RETURNING r.id, r.project_id, prev.run_kind AS kind, r.started_at,
-                      round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
-                            1)::float8 AS running_minutes, prev.status AS previous_status,
+                      CASE WHEN isfinite(r.started_at) THEN
+                          round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
+                                1)::float8 END AS running_minutes,
+                      prev.status AS previous_status,
                       prev.message AS previous_message, prev.error AS previous_error,
                       prev.finished_at AS previous_finished_at
         ),

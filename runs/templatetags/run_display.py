@@ -1,0 +1,31 @@
+"""Template filters for the runs admin: counts and times written the way the admin writes them."""
+
+from datetime import datetime
+
+from django import template
+
+from runs.admin.display import short_time
+from runs.vocabulary import RunStatus
+
+register = template.Library()
+
+
+@register.filter
+def grouped(value) -> str:
+    """12345 -> "12,345": counts readable at a glance, in every language of the admin."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def moment(value: datetime | None) -> str:
+    """A time in the admin's zone with its seconds; "infinity" for PostgreSQL's infinities."""
+    return short_time(value)
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """The translated word for a known status, the raw value of any other."""
+    return RunStatus.label_of(value)
