@@ -5,7 +5,8 @@ For each size it builds (or, with --reuse, keeps) a PostgreSQL database seeded b
 created it (its own indexes only), which the operators' hand-written SQL runs against.
 Each figure is measured several times, tenderops and its baseline interleaved, in one process
 per size; peak memory is measured in a separate process per size. Results are printed and
-written to bench/results.md.
+written to bench/results.md; each size's raw samples are saved under bench/data/ (not
+committed). Nothing outside bench/ is written.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/run.py
     python bench/run.py --sizes 1000000 --repeat 3          # quicker
@@ -27,9 +28,7 @@ from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results.md"
-README = REPO / "README.md"
-README_START = "<!-- bench table: written by bench/run.py -->"
-README_END = "<!-- end of bench table -->"
+SAVED = REPO / "bench" / "data"  # raw samples per size, for --with-saved (git-ignored)
 STUCK = 200
 EXPIRED = 1_000_000
 PRUNE_REPEAT = 3
@@ -97,7 +96,7 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="SIZE",
-        help="also report these sizes from their last saved run (var/bench-SIZE.json)",
+        help="also report these sizes from their last saved run (bench/data/bench-SIZE.json)",
     )
     parser.add_argument(
         "--only",
@@ -128,26 +127,16 @@ def main() -> None:
             continue
         figures["memory"] = json.loads(run_child(["--memory", str(size)], env))
         results[size] = figures
-        (REPO / "var").mkdir(exist_ok=True)
-        (REPO / "var" / f"bench-{size}.json").write_text(json.dumps(figures))
+        SAVED.mkdir(exist_ok=True)
+        (SAVED / f"bench-{size}.json").write_text(json.dumps(figures))
         print(f"--- {size:,} runs done", file=sys.stderr)
     if set(args.only) != set(FIGURES):
         return
     for size in args.with_saved:
-        results.setdefault(size, json.loads((REPO / "var" / f"bench-{size}.json").read_text()))
+        results.setdefault(size, json.loads((SAVED / f"bench-{size}.json").read_text()))
     report = render(dict(sorted(results.items())), args.repeat)
     RESULTS.write_text(report, encoding="utf-8")
-    copy_table_to_readme(report)
     print(report)
-
-
-def copy_table_to_readme(report: str) -> None:
-    """The README's Performance section shows the same table, between two markers."""
-    table = "\n".join(line for line in report.splitlines() if line.startswith("|"))
-    readme = README.read_text(encoding="utf-8")
-    before, _, rest = readme.partition(README_START)
-    _, _, after = rest.partition(README_END)
-    README.write_text(f"{before}{README_START}\n{table}\n{README_END}{after}", encoding="utf-8")
 
 
 def database_url(base: str, size: int) -> str:
