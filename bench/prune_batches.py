@@ -9,7 +9,6 @@ Prints each batch's rows, duration and wall-clock end (UTC), to set next to the 
 
 import os
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +22,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 from bench.run import PRUNE_DAYS, RAW_DELETE, prepare_expired_runs  # noqa: E402
+from bench.timing import Stopwatch, timed  # noqa: E402
 from runs.maintenance import PruneResult, prune_runs  # noqa: E402
 from runs.models import Actor  # noqa: E402
 
@@ -37,18 +37,16 @@ def wall_clock() -> str:
 
 
 def prune_batch_by_batch() -> None:
-    last = [time.perf_counter(), 0]
+    stopwatch, done = Stopwatch(), [0]
 
     def report(result: PruneResult) -> None:
-        now = time.perf_counter()
-        rows, ms = result.total - last[1], (now - last[0]) * 1000
+        ms, rows = stopwatch.lap(), result.total - done[0]
         print(f"  batch {result.batches:3}: {rows:7,} rows {ms:6.0f} ms, ended {wall_clock()}")
-        last[:] = [now, result.total]
+        done[0] = result.total
 
-    began = time.perf_counter()
     print(f"prune from {wall_clock()}")
-    prune_runs(actor=Actor.CLI, on_batch=report, **PRUNE_DAYS)
-    print(f"prune: {(time.perf_counter() - began) * 1000:.0f} ms")
+    elapsed, _ = timed(lambda: prune_runs(actor=Actor.CLI, on_batch=report, **PRUNE_DAYS))
+    print(f"prune: {elapsed:.0f} ms")
 
 
 def main(rounds: int) -> None:
@@ -56,9 +54,8 @@ def main(rounds: int) -> None:
         prepare_expired_runs(execute, f"p{round_}")
         prune_batch_by_batch()
         prepare_expired_runs(execute, f"r{round_}")
-        began = time.perf_counter()
-        execute(RAW_DELETE)
-        print(f"raw DELETE: {(time.perf_counter() - began) * 1000:.0f} ms, ended {wall_clock()}")
+        elapsed, _ = timed(lambda: execute(RAW_DELETE))
+        print(f"raw DELETE: {elapsed:.0f} ms, ended {wall_clock()}")
 
 
 if __name__ == "__main__":

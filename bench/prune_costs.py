@@ -15,10 +15,7 @@ Run after `make bench` against one of its databases:
 """
 
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -33,6 +30,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 from bench.run import EXPIRED_WHERE, RAW_DELETE, prepare_expired_runs  # noqa: E402
+from bench.timing import Samples  # noqa: E402
 
 
 def execute(sql: str, params=None) -> list[tuple]:
@@ -70,31 +68,20 @@ def delete_ranges(ends: list[datetime], commit_each: bool) -> None:
         cursor.execute("COMMIT")
 
 
-def timed(work: Callable[[], object]) -> tuple[float, object]:
-    began = time.perf_counter()
-    result = work()
-    return (time.perf_counter() - began) * 1000, result
-
-
 def main(size: int, rounds: int) -> None:
-    samples: dict[str, list[float]] = {}
-
-    def record(name: str, work: Callable[[], object]) -> object:
-        elapsed, result = timed(work)
-        samples.setdefault(name, []).append(elapsed)
-        return result
-
+    # Each step needs the one before it (the batches delete at the ends just read), so the
+    # samples are gathered one by one rather than by repeat().
+    samples = Samples()
     labels = iter(range(1_000_000))
     for _ in range(rounds):
         prepare_expired_runs(execute, f"c{next(labels)}")
-        record("raw DELETE", lambda: execute(RAW_DELETE))
+        samples.record("raw DELETE", lambda: execute(RAW_DELETE))
         for commit_each, name in ((False, "in one transaction"), (True, "a transaction each")):
             prepare_expired_runs(execute, f"c{next(labels)}")
-            ends = record(f"ends, {size:,} rows a batch", lambda: batch_ends(size))
-            record(f"batches {name}", partial(delete_ranges, ends, commit_each))
-    for name, values in samples.items():
-        low, middle, high = min(values), statistics.median(values), max(values)
-        print(f"{name:40} {low:.0f} / {middle:.0f} / {high:.0f} ms (min / median / max)")
+            ends = samples.record(f"ends, {size:,} rows a batch", lambda: batch_ends(size))
+            samples.record(f"batches {name}", partial(delete_ranges, ends, commit_each))
+    for name, spread in samples.spreads().items():
+        print(f"{name:40} {spread:.0f} ms (min / median / max)")
 
 
 if __name__ == "__main__":

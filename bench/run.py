@@ -4,8 +4,9 @@ For each size it builds (or, with --reuse, keeps) a PostgreSQL database seeded b
 `seed_demo_runs`, plus `tender_runs_backend`: a copy of the table as the tender backend
 created it (its own indexes only), which the operators' hand-written SQL runs against.
 Each figure is measured several times, tenderops and its baseline interleaved, in one process
-per size; peak memory is measured in a separate process per size. Results are printed and
-written to bench/results.md.
+per size (bench/timing.py); peak memory is measured in a separate process per size. Results
+are printed and written to bench/results.md; each size's raw samples are saved under
+bench/data/ (not committed). Nothing outside bench/ is written.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/run.py
     python bench/run.py --sizes 1000000 --repeat 3          # quicker
@@ -14,10 +15,10 @@ written to bench/results.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -26,10 +27,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.timing import Probe, Spread, repeat, time_n, timed  # noqa: E402
+
 RESULTS = REPO / "bench" / "results.md"
-README = REPO / "README.md"
-README_START = "<!-- bench table: written by bench/run.py -->"
-README_END = "<!-- end of bench table -->"
+SAVED = REPO / "bench" / "data"  # raw samples per size, for --with-saved (git-ignored)
 STUCK = 200
 EXPIRED = 1_000_000
 PRUNE_REPEAT = 3
@@ -97,7 +101,7 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="SIZE",
-        help="also report these sizes from their last saved run (var/bench-SIZE.json)",
+        help="also report these sizes from their last saved run (bench/data/bench-SIZE.json)",
     )
     parser.add_argument(
         "--only",
@@ -128,26 +132,16 @@ def main() -> None:
             continue
         figures["memory"] = json.loads(run_child(["--memory", str(size)], env))
         results[size] = figures
-        (REPO / "var").mkdir(exist_ok=True)
-        (REPO / "var" / f"bench-{size}.json").write_text(json.dumps(figures))
+        SAVED.mkdir(exist_ok=True)
+        (SAVED / f"bench-{size}.json").write_text(json.dumps(figures))
         print(f"--- {size:,} runs done", file=sys.stderr)
     if set(args.only) != set(FIGURES):
         return
     for size in args.with_saved:
-        results.setdefault(size, json.loads((REPO / "var" / f"bench-{size}.json").read_text()))
+        results.setdefault(size, json.loads((SAVED / f"bench-{size}.json").read_text()))
     report = render(dict(sorted(results.items())), args.repeat)
     RESULTS.write_text(report, encoding="utf-8")
-    copy_table_to_readme(report)
     print(report)
-
-
-def copy_table_to_readme(report: str) -> None:
-    """The README's Performance section shows the same table, between two markers."""
-    table = "\n".join(line for line in report.splitlines() if line.startswith("|"))
-    readme = README.read_text(encoding="utf-8")
-    before, _, rest = readme.partition(README_START)
-    _, _, after = rest.partition(README_END)
-    README.write_text(f"{before}{README_START}\n{table}\n{README_END}{after}", encoding="utf-8")
 
 
 def database_url(base: str, size: int) -> str:
@@ -185,25 +179,20 @@ def prepare(url: str, size: int, reuse: bool) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         seeded = conn.execute("SELECT count(*) FROM tender_runs").fetchone()[0]
         if not seeded:
-            began = time.perf_counter()
-            subprocess.run(
-                [
-                    *manage,
-                    "seed_demo_runs",
-                    "--runs",
-                    str(size),
-                    "--stuck",
-                    str(STUCK),
-                    "--live-running",
-                    "50",
-                    "--pending",
-                    "30",
-                ],
-                env=env,
-                check=True,
-                cwd=REPO,
-            )
-            print(f"seeded {size:,} in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+            seed = [
+                *manage,
+                "seed_demo_runs",
+                "--runs",
+                str(size),
+                "--stuck",
+                str(STUCK),
+                "--live-running",
+                "50",
+                "--pending",
+                "30",
+            ]
+            elapsed, _ = timed(lambda: subprocess.run(seed, env=env, check=True, cwd=REPO))
+            print(f"seeded {size:,} in {elapsed / 1000:.0f} s", file=sys.stderr)
             conn.execute("VACUUM ANALYZE tender_runs")
         has_copy = conn.execute("SELECT to_regclass('tender_runs_backend')").fetchone()[0]
         if not has_copy:
@@ -220,7 +209,6 @@ def prepare(url: str, size: int, reuse: bool) -> None:
 
 
 def django_setup() -> None:
-    sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenderops.settings")
     os.environ["TENDEROPS_API_TOKEN"] = TOKEN
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
@@ -229,18 +217,9 @@ def django_setup() -> None:
     django.setup()
 
 
-def ms(work: Callable[[], object]) -> tuple[float, object]:
-    began = time.perf_counter()
-    result = work()
-    return (time.perf_counter() - began) * 1000, result
-
-
-def interleaved(repeat: int, variants: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeat):
-        for name, measure in variants.items():
-            samples[name].append(measure())
-    return samples
+def samples_of(spreads: dict[str, Spread]) -> dict[str, list[float]]:
+    """What the worker reports (as JSON) and --with-saved reads back: the raw samples."""
+    return {name: list(spread.samples) for name, spread in spreads.items()}
 
 
 def prepare_expired_runs(execute: Callable[..., object], label: str) -> None:
@@ -257,7 +236,7 @@ def prepare_expired_runs(execute: Callable[..., object], label: str) -> None:
     execute("CHECKPOINT")
 
 
-def worker(size: int, repeat: int, only: set[str]) -> dict:
+def worker(size: int, repeat_: int, only: set[str]) -> dict:
     django_setup()
     from django.contrib.auth.models import User
     from django.db import connection
@@ -294,52 +273,59 @@ def worker(size: int, repeat: int, only: set[str]) -> dict:
         for table in ("tender_runs", "tender_runs_backend"):
             execute(STUCK_SQL.format(table=table), params)
 
-    def tick() -> float:
-        add_stuck_runs()
-        elapsed, result = ms(monitor_tick)
-        assert result.fixed_count == STUCK, result.fixed_count
-        return elapsed
+    def expect_rows(count: int) -> Callable[[int], None]:
+        def check(rowcount: int) -> None:
+            assert rowcount == count, rowcount
 
-    def raw_tick() -> float:
-        elapsed, fixed = ms(lambda: execute(RAW_TICK))
-        assert fixed == STUCK, fixed
-        return elapsed
+        return check
+
+    def all_stuck_failed(result) -> None:
+        assert result.fixed_count == STUCK, result.fixed_count
 
     def measure_tick() -> dict[str, list[float]]:
         start_ticks()
-        return interleaved(repeat, {"tenderops": tick, "baseline": raw_tick})
+        ours = Probe(monitor_tick, before=add_stuck_runs, check=all_stuck_failed)
+        raw = Probe(lambda: execute(RAW_TICK), check=expect_rows(STUCK))
+        return samples_of(repeat(repeat_, {"tenderops": ours, "baseline": raw}))
 
     def measure_quiet_tick() -> dict[str, list[float]]:
         start_ticks()
-        return interleaved(
-            repeat,
-            {
-                "tenderops": lambda: ms(monitor_tick)[0],
-                "baseline": lambda: ms(lambda: execute(RAW_TICK))[0],
-            },
+        return samples_of(
+            repeat(repeat_, {"tenderops": monitor_tick, "baseline": lambda: execute(RAW_TICK)})
         )
 
     def measure_prune() -> dict[str, list[float]]:
-        sides = {"tenderops": our_prune, "baseline": raw_prune}
-        prune = {key: [] for key in (*sides, "longest_batch_ms", *(f"{s}_pages" for s in sides))}
-        for round_ in range(PRUNE_REPEAT):
-            for side, run in sides.items():
-                prepare_expired_runs(execute, f"{side[0]}{round_}")
-                prune[f"{side}_pages"].append(expired_pages())
-                prune[side].append(run(prune["longest_batch_ms"]))
+        extra: dict[str, list[float]] = {
+            "longest_batch_ms": [],
+            "tenderops_pages": [],
+            "baseline_pages": [],
+        }
+        labels = {side: itertools.count() for side in ("tenderops", "baseline")}
+
+        def expired_runs_for(side: str) -> Callable[[], None]:
+            def prepare() -> None:
+                prepare_expired_runs(execute, f"{side[0]}{next(labels[side])}")
+                extra[f"{side}_pages"].append(expired_pages())
+
+            return prepare
+
+        def pruned_all(result) -> None:
+            assert result.total == EXPIRED, result.deleted
+            extra["longest_batch_ms"].append(result.longest_batch_seconds * 1000)
+
+        ours = Probe(
+            lambda: prune_runs(actor=Actor.CLI, **PRUNE_DAYS),
+            before=expired_runs_for("tenderops"),
+            check=pruned_all,
+        )
+        raw = Probe(
+            lambda: execute(RAW_DELETE),
+            before=expired_runs_for("baseline"),
+            check=expect_rows(EXPIRED),
+        )
+        spreads = repeat(PRUNE_REPEAT, {"tenderops": ours, "baseline": raw})
         execute("ANALYZE tender_runs")
-        return prune
-
-    def our_prune(longest_batch_ms: list[float]) -> float:
-        elapsed, result = ms(lambda: prune_runs(actor=Actor.CLI, **PRUNE_DAYS))
-        assert result.total == EXPIRED, result.deleted
-        longest_batch_ms.append(result.longest_batch_seconds * 1000)
-        return elapsed
-
-    def raw_prune(_: list[float]) -> float:
-        elapsed, deleted = ms(lambda: execute(RAW_DELETE))
-        assert deleted == EXPIRED, deleted
-        return elapsed
+        return {**samples_of(spreads), **extra}
 
     def expired_pages() -> int:
         with connection.cursor() as cursor:
@@ -352,38 +338,40 @@ def worker(size: int, repeat: int, only: set[str]) -> dict:
         or User.objects.create_superuser("bench", "bench@example.invalid", "bench")
     )
 
-    def page(url: str, **headers) -> Callable[[], float]:
-        def measure() -> float:
-            elapsed, response = ms(lambda: client.get(url, **headers))
+    def page(url: str, **headers) -> Probe:
+        def answered(response) -> None:
             assert response.status_code in {200, 503}, (url, response.status_code)
-            return elapsed
 
-        return measure
+        return Probe(lambda: client.get(url, **headers), check=answered)
 
     def measure_list() -> dict[str, list[float]]:
         some_run = seeded_run_ids("live", 1)[0]
-        return interleaved(
-            repeat,
-            {
-                "unfiltered": page("/admin/runs/tenderrun/"),
-                "status=running": page("/admin/runs/tenderrun/?status=running"),
-                "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
-            },
+        return samples_of(
+            repeat(
+                repeat_,
+                {
+                    "unfiltered": page("/admin/runs/tenderrun/"),
+                    "status=running": page("/admin/runs/tenderrun/?status=running"),
+                    "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
+                },
+            )
         )
 
     def measure_stats() -> dict[str, list[float]]:
-        return interleaved(
-            repeat,
-            {
-                "tenderops": page("/admin/runs/tenderrun/stats/"),
-                "baseline": lambda: ms(lambda: execute(RAW_GROUP_BY))[0],
-            },
+        return samples_of(
+            repeat(
+                repeat_,
+                {
+                    "tenderops": page("/admin/runs/tenderrun/stats/"),
+                    "baseline": lambda: execute(RAW_GROUP_BY),
+                },
+            )
         )
 
     def measure_health() -> dict[str, list[float]]:
         monitor_tick()
         health = page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
-        return interleaved(repeat, {"tenderops": health})
+        return samples_of({"tenderops": time_n(health.work, repeat_, check=health.check)})
 
     sections = {
         "tick": measure_tick,
@@ -427,7 +415,11 @@ def memory_probe() -> dict:
 
 
 def spread(values: list[float]) -> str:
-    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+    return str(Spread(values))
+
+
+def median(values: list[float]) -> float:
+    return Spread(values).median
 
 
 def render(results: dict[int, dict], repeat: int) -> str:
@@ -448,8 +440,8 @@ def render(results: dict[int, dict], repeat: int) -> str:
         # ratios are reported, not judged (the absolute budgets hold at every size).
         judged = size >= BUDGET_SIZE
         tick, base = f["tick"]["tenderops"], f["tick"]["baseline"]
-        speedup = statistics.median(base) / statistics.median(tick)
-        ok = statistics.median(tick) <= 20 and (speedup >= 50 or not judged)
+        speedup = median(base) / median(tick)
+        ok = median(tick) <= 20 and (speedup >= 50 or not judged)
         lines.append(
             f"| {rows} | monitor tick, 200 stuck (audit included) | {spread(tick)} | "
             f"{spread(base)} | {speedup:.0f}x faster | <= 20 ms and >= 50x{_star(judged)} | "
@@ -458,14 +450,14 @@ def render(results: dict[int, dict], repeat: int) -> str:
         quiet, qbase = f["quiet_tick"]["tenderops"], f["quiet_tick"]["baseline"]
         lines.append(
             f"| {rows} | monitor tick, nothing stuck | {spread(quiet)} | {spread(qbase)} | "
-            f"{statistics.median(qbase) / statistics.median(quiet):.0f}x faster | <= 5 ms | "
-            f"{_mark(statistics.median(quiet) <= 5)} |"
+            f"{median(qbase) / median(quiet):.0f}x faster | <= 5 ms | "
+            f"{_mark(median(quiet) <= 5)} |"
         )
         prune = f["prune"]
-        ours_rate = EXPIRED / (statistics.median(prune["tenderops"]) / 1000)
-        raw_rate = EXPIRED / (statistics.median(prune["baseline"]) / 1000)
+        ours_rate = EXPIRED / (median(prune["tenderops"]) / 1000)
+        raw_rate = EXPIRED / (median(prune["baseline"]) / 1000)
         longest = max(prune["longest_batch_ms"])
-        raw_ms = statistics.median(prune["baseline"])
+        raw_ms = median(prune["baseline"])
         prune_ok = longest <= 1000 and (ours_rate / raw_rate >= 0.7 or not judged)
         lines.append(
             f"| {rows} | prune 1 M expired rows (default settings) | "
@@ -477,19 +469,19 @@ def render(results: dict[int, dict], repeat: int) -> str:
         for name, values in f["list"].items():
             lines.append(
                 f"| {rows} | admin list, {name} | {spread(values)} | – | – | <= 300 ms | "
-                f"{_mark(statistics.median(values) <= 300)} |"
+                f"{_mark(median(values) <= 300)} |"
             )
         stats, gb = f["stats"]["tenderops"], f["stats"]["baseline"]
-        ratio = statistics.median(stats) / statistics.median(gb)
+        ratio = median(stats) / median(gb)
         lines.append(
             f"| {rows} | stats page | {spread(stats)} | {spread(gb)} (GROUP BY status, kind) | "
             f"{ratio:.2f}x its time | <= 1.5 s or <= 2x | "
-            f"{_mark(statistics.median(stats) <= 1500 or ratio <= 2)} |"
+            f"{_mark(median(stats) <= 1500 or ratio <= 2)} |"
         )
         health = f["health"]["tenderops"]
         lines.append(
             f"| {rows} | health endpoint | {spread(health)} | – | – | <= 50 ms | "
-            f"{_mark(statistics.median(health) <= 50)} |"
+            f"{_mark(median(health) <= 50)} |"
         )
         mem = {key: f"{kib / 1024:.0f} MiB" for key, kib in f["memory"].items()}
         lines.append(
@@ -539,8 +531,8 @@ def _prune_layouts(results: dict[int, dict]) -> list[str]:
         if all(pages.values()):
             lines.append(
                 f"Prune at {size:,} runs: the 1 M expired rows lay on "
-                f"{statistics.median(pages['tenderops']):,.0f} heap pages before tenderops's "
-                f"prunes, {statistics.median(pages['baseline']):,.0f} before the raw DELETE "
+                f"{median(pages['tenderops']):,.0f} heap pages before tenderops's "
+                f"prunes, {median(pages['baseline']):,.0f} before the raw DELETE "
                 "(medians)."
             )
     return lines

@@ -130,7 +130,7 @@ class TenderRun(models.Model):
             # The live table also has idx_tender_runs_platform_job_id, created with the table
             # (runs/tender_live.sql); its name is too long for Django's index checks (E034).
             models.Index(fields=["project"], name="idx_tender_runs_project"),
-            # tenderops' own, created CONCURRENTLY by migration 0002 (chosen by EXPLAIN):
+            # tenderops' own, created CONCURRENTLY by migration 0003 (chosen by EXPLAIN):
             # stuck detection scans only the few running rows.
             models.Index(
                 fields=["started_at"],

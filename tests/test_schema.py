@@ -2,14 +2,7 @@
 
 import io
 import json
-import os
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -17,49 +10,12 @@ from django.test.utils import CaptureQueriesContext
 
 from runs.maintenance import fail_stuck_runs, find_stuck_runs, prune_runs
 from runs.models import Actor
-from tests.conftest import LIVE_SCHEMA, REPO, SHARED_SCHEMA
+from tests.conftest import LIVE_SCHEMA, SHARED_SCHEMA
+from tests.databases import manage, run_sql, scratch_database
 
 pytestmark = pytest.mark.postgres
 
 TABLES = ("tender_projects", "tender_runs")
-
-
-def server_url(database: str) -> str:
-    s = connection.settings_dict
-    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
-    host, port = s["HOST"] or "localhost", s["PORT"] or 5432
-    return f"postgres://{s['USER']}{password}@{host}:{port}/{database}"
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    name = f"tenderops_scratch_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(server_url("postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def run_sql(database: str, sql: str, params=None) -> list[tuple]:
-    with psycopg.connect(server_url(database), autocommit=True) as conn:
-        cursor = conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def manage(database: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": server_url(database)}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def shape(database: str) -> dict[str, list[tuple]]:

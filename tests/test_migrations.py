@@ -1,0 +1,154 @@
+"""The migrations: forward on a fresh database, all the way back, and forward again.
+
+`migrate runs zero` takes back exactly what tenderops added (its own tables, its indexes on
+``tender_runs``, the fillfactor) and never the adopted tables or their rows; where it cannot,
+it stops before changing anything.
+"""
+
+import uuid
+
+import pytest
+from django.db.migrations.loader import MigrationLoader
+
+from tests.databases import manage, run_sql, scratch_database, server_url
+
+OWN_TABLES = {"tenderops_maintenance_action", "tenderops_failed_run", "tenderops_heartbeat"}
+ADOPTED_TABLES = {"tender_projects", "tender_runs"}
+OWN_RUN_INDEXES = {"tenderops_running_started", "tenderops_status_started", "tenderops_started_id"}
+MIGRATIONS = ["0001_adopt_tender_tables", "0002_audit_log", "0003_tender_runs_indexes"]
+# The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
+SQUASHED = [
+    "0004_heartbeat",
+    "0005_heartbeat_without_start",
+    "0006_audit_without_redundant_constraint",
+    "0007_audit_run_index_without_like",
+    "0008_audit_action_without_constraint",
+    "0009_tender_runs_fillfactor",
+]
+
+
+def catalog(database: str) -> dict:
+    """Tables, every index, tender_runs' storage options and the runs migrations applied."""
+    return {
+        "tables": {
+            name
+            for (name,) in run_sql(
+                database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        },
+        "indexes": dict(
+            run_sql(
+                database,
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+            )
+        ),
+        "tender_runs_options": run_sql(
+            database, "SELECT reloptions FROM pg_class WHERE oid = 'tender_runs'::regclass"
+        )[0][0],
+        "runs_migrations": [
+            name
+            for (name,) in run_sql(
+                database, "SELECT name FROM django_migrations WHERE app = 'runs' ORDER BY name"
+            )
+        ],
+    }
+
+
+def a_run(database: str) -> list[tuple]:
+    return run_sql(
+        database,
+        "SELECT r.id, r.status, r.message, p.name FROM tender_runs r "
+        "JOIN tender_projects p ON p.id = r.project_id",
+    )
+
+
+def test_every_migration_operation_can_be_reversed():
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    ours = {key: m for key, m in loader.disk_migrations.items() if key[0] == "runs"}
+    assert sorted(name for _, name in ours) == MIGRATIONS
+    for (_, name), migration in ours.items():
+        for operation in migration.operations:
+            assert operation.reversible, f"{name}: {operation.describe()}"
+
+
+@pytest.mark.postgres
+def test_migrate_runs_zero_takes_back_only_what_tenderops_added_then_forward_again(db):
+    with scratch_database() as name:
+        migrated = manage(name, "migrate", "--noinput")
+        assert migrated.returncode == 0, migrated.stderr
+        full = catalog(name)
+        assert full["tables"] >= OWN_TABLES | ADOPTED_TABLES
+        own_indexes = {index for index in full["indexes"] if index.startswith("tenderops_")}
+        assert own_indexes >= OWN_RUN_INDEXES
+        assert full["tender_runs_options"] == ["fillfactor=90"]
+        assert full["runs_migrations"] == MIGRATIONS
+        run_sql(
+            name,
+            "INSERT INTO tender_projects (id, kb_id, name) VALUES ('tp_keep', 'kb', '保留的项目');"
+            "INSERT INTO tender_runs (id, project_id, run_type, status, message) "
+            "VALUES ('tr_keep', 'tp_keep', 'risks', 'running', '风险提取中...')",
+        )
+        the_run = a_run(name)
+        assert the_run == [("tr_keep", "running", "风险提取中...", "保留的项目")]
+
+        zero = manage(name, "migrate", "runs", "zero", "--noinput")
+        assert zero.returncode == 0, zero.stderr
+        back = catalog(name)
+        assert back["tables"] >= ADOPTED_TABLES
+        assert not OWN_TABLES & back["tables"]
+        # Every other index (the adopted tables' own among them) is still there, unchanged.
+        assert back["indexes"] == {
+            index: sql for index, sql in full["indexes"].items() if index not in own_indexes
+        }
+        assert back["tender_runs_options"] is None
+        assert back["runs_migrations"] == []
+        assert a_run(name) == the_run
+
+        again = manage(name, "migrate", "--noinput")
+        assert again.returncode == 0, again.stderr
+        assert catalog(name) == full
+        assert a_run(name) == the_run
+
+
+@pytest.mark.postgres
+def test_a_database_that_applied_the_squashed_chain_has_nothing_to_apply(db):
+    with scratch_database() as name:
+        assert manage(name, "migrate", "--noinput").returncode == 0
+        for old in SQUASHED:
+            run_sql(
+                name,
+                "INSERT INTO django_migrations (app, name, applied) VALUES ('runs', %s, now())",
+                [old],
+            )
+        check = manage(name, "migrate", "--check", "--noinput")
+        assert check.returncode == 0, check.stdout + check.stderr
+        zero = manage(name, "migrate", "runs", "zero", "--noinput")
+        assert zero.returncode == 0, zero.stderr
+        assert not OWN_TABLES & catalog(name)["tables"]
+        assert manage(name, "migrate", "--noinput").returncode == 0
+
+
+@pytest.mark.postgres
+def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db):
+    role, password = f"tenderops_guest_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    with scratch_database() as name:
+        assert manage(name, "migrate", "--noinput").returncode == 0
+        before = catalog(name)
+        # Roles belong to the server: made and dropped outside the test's transaction.
+        run_sql("postgres", f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        try:
+            run_sql(
+                name,
+                f"GRANT CREATE ON SCHEMA public TO {role};"
+                f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};"
+                f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
+            )
+            as_guest = server_url(name, user=role, password=password)
+            result = manage(name, "migrate", "runs", "0002", "--noinput", url=as_guest)
+            assert result.returncode != 0
+            assert "not the owner of tender_runs" in result.stderr
+            assert "Nothing was changed" in result.stderr
+            assert catalog(name) == before
+        finally:
+            run_sql(name, f"DROP OWNED BY {role}")
+            run_sql("postgres", f"DROP ROLE {role}")
