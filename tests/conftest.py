@@ -7,8 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.db.models.functions import Now
+from django.utils import translation
 
 from runs.models import TenderProject, TenderRun
 
@@ -21,6 +23,15 @@ SHARED_SCHEMA = Path(
 )
 
 _ids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Every test starts in English: a request in Chinese must not leak into the next test
+    (LocaleMiddleware leaves the language of its last request active in the thread)."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 def new_id(prefix: str) -> str:

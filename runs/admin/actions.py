@@ -45,6 +45,11 @@ def promised_ids(token: str) -> set[str] | None:
         return None
 
 
+def impossible_starts_at_most(cap: int) -> int:
+    """How many runs have an impossible start, counted to ``cap`` by a bounded read."""
+    return len(TenderRun.objects.impossible_start().values_list("pk", flat=True)[:cap])
+
+
 def active_ids(queryset: QuerySet[TenderRun]) -> list[str]:
     """The selection's runs a confirmation would fail, one more than the cap at most."""
     active = queryset.order_by().active().order_by("pk").values_list("pk", flat=True)
@@ -160,6 +165,6 @@ class MarkFailedMixin:
         extra_context = {
             **(extra_context or {}),
             "can_mark_failed": self.has_mark_failed_permission(request),
-            "impossible_starts": TenderRun.objects.impossible_start().count(),
+            "impossible_starts": impossible_starts_at_most(MAX_CONFIRMED_RUNS),
         }
         return super().changelist_view(request, extra_context)
