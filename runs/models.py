@@ -7,16 +7,16 @@ exactly as they are.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.db import models
-from django.db.models import Q, Value
-from django.db.models.functions import Coalesce, Now, NullIf
+from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import MD5, Cast, Coalesce, Concat, Greatest, Now, NullIf
 from django.utils.translation import gettext_lazy as _
 
 from runs.limits import EARLIEST_START, START_SKEW
-from runs.vocabulary import ACTIVE_STATUSES, WHITESPACE, RunStatus, run_kind
+from runs.vocabulary import ACTIVE_STATUSES, WHITESPACE, FailReason, RunStatus, run_kind
 
 
 class TenderProject(models.Model):
@@ -52,8 +52,26 @@ class StripWhitespace(models.Func):
         return super().as_sql(compiler, connection, function="trim", **extra_context)
 
 
-class TimeoutRule(Protocol):
-    def timed_out(self) -> Q: ...
+class StuckJudge(Protocol):
+    """What ``TenderRunQuerySet.stuck`` asks of a policy (runs.maintenance.policy)."""
+
+    def stuck_condition(self) -> Q: ...
+
+    def reason(self) -> models.Expression: ...
+
+
+def fingerprint() -> models.Func:
+    """What a worker's signs of life change: ``status``, ``progress`` and ``message``, hashed.
+    The observation statement and the failing guard compare exactly this expression."""
+    text = models.TextField()
+    absent = Value("\x01", output_field=text)  # tells NULL from an empty message
+    parts = [
+        Coalesce("status", absent),
+        Coalesce(Cast("progress", text), absent),
+        Coalesce("message", absent),
+    ]
+    separator = Value("\x02", output_field=text)
+    return MD5(Concat(parts[0], separator, parts[1], separator, parts[2], output_field=text))
 
 
 class TenderRunQuerySet(models.QuerySet):
@@ -86,9 +104,54 @@ class TenderRunQuerySet(models.QuerySet):
     def of_unknown_status(self) -> TenderRunQuerySet:
         return self.exclude(status__in=RunStatus.values)
 
-    def stuck(self, rule: TimeoutRule) -> TenderRunQuerySet:
-        """The single definition of "stuck": running, and past the rule's timeout."""
-        return self.with_run_kind().running().plausible().filter(rule.timed_out())
+    def with_liveness(self) -> TenderRunQuerySet:
+        """Annotate what tenderops observed of each run (runs.maintenance.liveness): the
+        fingerprint then and now, when it first saw the run, when it last saw a change, how
+        many changes, and ``last_sign_of_life``: the later of ``started_at`` and that change."""
+        observed = RunObservation.objects.filter(run_id=OuterRef("pk"))
+
+        def seen(field: str) -> Subquery:
+            return Subquery(observed.values(field)[:1])
+
+        return self.annotate(
+            observed_fingerprint=seen("fingerprint"),
+            first_seen_at=seen("first_seen_at"),
+            last_change_at=seen("last_change_at"),
+            observed_changes=seen("changes"),
+            fingerprint_now=fingerprint(),
+        ).annotate(
+            last_sign_of_life=Greatest("started_at", Coalesce("last_change_at", "started_at"))
+        )
+
+    def unchanged_since_observed(self) -> TenderRunQuerySet:
+        """Runs whose fingerprint is still the one observed (or that were never observed):
+        checked on the locked row by the failing statement, so a run that writes progress
+        at the instant of a tick is never failed."""
+        return self.filter(
+            Q(observed_fingerprint__isnull=True) | Q(observed_fingerprint=F("fingerprint_now"))
+        )
+
+    def stuck(self, judge: StuckJudge) -> TenderRunQuerySet:
+        """The single definition of "stuck": what ``judge`` (the stuck policy) says, on runs
+        with a plausible start, annotated with ``fail_reason``."""
+        return (
+            self.with_run_kind()
+            .with_liveness()
+            .plausible()
+            .filter(judge.stuck_condition())
+            .annotate(fail_reason=judge.reason())
+        )
+
+    def waiting(self, minutes: int) -> TenderRunQuerySet:
+        """Pending runs whose last sign of life is older than ``minutes``."""
+        return (
+            self.with_run_kind()
+            .with_liveness()
+            .plausible()
+            .filter(
+                status=RunStatus.PENDING, last_sign_of_life__lt=Now() - timedelta(minutes=minutes)
+            )
+        )
 
     def expired(self, status: str, cutoff: datetime) -> TenderRunQuerySet:
         """Finished runs of ``status`` started before ``cutoff``: what retention deletes.
@@ -137,6 +200,12 @@ class TenderRun(models.Model):
                 name="tenderops_running_started",
                 condition=Q(status=RunStatus.RUNNING),
             ),
+            # the observation reads every active run: pending ones through this one (0004).
+            models.Index(
+                fields=["started_at"],
+                name="tenderops_pending_started",
+                condition=Q(status=RunStatus.PENDING),
+            ),
             # retention batches and status filters, in started_at order.
             models.Index(fields=["status", "started_at"], name="tenderops_status_started"),
             # the admin list's default ordering (-started_at, -id) and date ranges.
@@ -163,6 +232,7 @@ class MaintenanceAction(models.Model):
 
     class Kind(models.TextChoices):
         FAIL_STUCK = "fail_stuck", _("fail stuck runs")
+        WOULD_FAIL = "would_fail", _("would fail stuck runs (report mode)")
         MARK_FAILED = "mark_failed", _("mark runs failed")
         PRUNE = "prune", _("prune old runs")
 
@@ -206,6 +276,12 @@ class FailedRunRecord(models.Model):
     previous_message = models.TextField(_("previous message"), null=True, blank=True)
     previous_error = models.TextField(_("previous error"), null=True, blank=True)
     previous_finished_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(
+        _("why"), max_length=20, choices=FailReason.choices, default=FailReason.AGE
+    )
+    silent_minutes = models.FloatField(_("silent minutes"), null=True, blank=True)
+    # When a worker was seen setting the run to success after tenderops failed it.
+    finished_late_at = models.DateTimeField(_("finished late at"), null=True, blank=True)
 
     class Meta:
         db_table = "tenderops_failed_run"
@@ -233,3 +309,24 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RunObservation(models.Model):
+    """What tenderops last saw of one active run (pending or running): its fingerprint, when
+    it first saw the run, when it last saw the fingerprint change and how often it did.
+    Nothing is added to ``tender_runs``; rows of finished runs are removed by the next
+    observation (runs.maintenance.liveness)."""
+
+    run_id = models.TextField(_("run"), primary_key=True)
+    fingerprint = models.CharField(_("fingerprint"), max_length=32)
+    first_seen_at = models.DateTimeField(_("first seen"))
+    last_change_at = models.DateTimeField(_("last change seen"), null=True, blank=True)
+    changes = models.PositiveIntegerField(_("changes seen"), default=0)
+
+    class Meta:
+        db_table = "tenderops_run_observation"
+        verbose_name = _("run observation")
+        verbose_name_plural = _("run observations")
+
+    def __str__(self) -> str:
+        return self.run_id

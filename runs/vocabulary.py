@@ -20,6 +20,30 @@ class RunStatus(models.TextChoices):
         return str(cls(status).label) if status in cls.values else status
 
 
+class StuckRule(models.TextChoices):
+    """How a running run is judged stuck (TENDEROPS_STUCK_RULE)."""
+
+    SILENCE = "silence", _("by its last sign of life")
+    AGE = "age", _("by its age")
+
+
+class MonitorMode(models.TextChoices):
+    """What the scheduled monitor does with stuck runs (TENDEROPS_MONITOR_MODE)."""
+
+    FAIL = "fail", _("fail them")
+    REPORT = "report", _("only report them")
+
+
+class FailReason(models.TextChoices):
+    """Why a run was failed, as the audit and the API say it."""
+
+    SILENT = "silent", _("silent too long")
+    MAX_RUNTIME = "max_runtime", _("over the maximum runtime")
+    AGE = "age", _("running too long")
+    WAITING = "waiting", _("pending too long")
+    MANUAL = "manual", _("marked failed by hand")
+
+
 # Runs still in the workers' hands: observed, and the only ones a person may mark failed.
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
 FINISHED_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED)

@@ -42,6 +42,18 @@ def env_int(name: str, default: int, limit: Limit) -> int:
         raise ImproperlyConfigured(str(error)) from None
 
 
+def env_optional_int(name: str, limit: Limit) -> int | None:
+    """A whole number within ``limit``, or None while the variable is unset or empty."""
+    return None if _raw(name) is None else env_int(name, 0, limit)
+
+
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    value = (_raw(name) or default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_kind_timeouts(name: str, limit: Limit) -> dict[str, int]:
     """Parse ``generate_docx=30,review=20`` into ``{"generate_docx": 30, "review": 20}``."""
     timeouts: dict[str, int] = {}

@@ -6,11 +6,14 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from runs import limits
+from runs.vocabulary import MonitorMode, StuckRule
 from tenderops.env import (
     env_bool,
+    env_choice,
     env_int,
     env_kind_timeouts,
     env_list,
+    env_optional_int,
     env_str,
     env_time_of_day,
     env_time_zone,
@@ -141,6 +144,16 @@ TENDEROPS_STUCK_TIMEOUT_MINUTES = env_int(
     "TENDEROPS_STUCK_TIMEOUT_MINUTES", 10, limits.TIMEOUT_MINUTES
 )
 TENDEROPS_STUCK_TIMEOUTS = env_kind_timeouts("TENDEROPS_STUCK_TIMEOUTS", limits.TIMEOUT_MINUTES)
+# Signs of life (PRODUCT.md): judge running runs by their silence, or by their age.
+TENDEROPS_STUCK_RULE = env_choice("TENDEROPS_STUCK_RULE", StuckRule.SILENCE, StuckRule.values)
+TENDEROPS_MAX_RUN_MINUTES = env_int("TENDEROPS_MAX_RUN_MINUTES", 240, limits.TIMEOUT_MINUTES)
+TENDEROPS_MONITOR_MODE = env_choice("TENDEROPS_MONITOR_MODE", MonitorMode.FAIL, MonitorMode.values)
+TENDEROPS_PENDING_ALERT_MINUTES = env_int(
+    "TENDEROPS_PENDING_ALERT_MINUTES", 30, limits.TIMEOUT_MINUTES
+)
+TENDEROPS_FAIL_PENDING_AFTER_MINUTES = env_optional_int(
+    "TENDEROPS_FAIL_PENDING_AFTER_MINUTES", limits.TIMEOUT_MINUTES
+)
 TENDEROPS_STUCK_ERROR = env_str("TENDEROPS_STUCK_ERROR") or "任务超时未完成"
 TENDEROPS_STUCK_MESSAGE = env_str("TENDEROPS_STUCK_MESSAGE") or "任务异常终止：超时未完成"
 TENDEROPS_RETENTION_FAILED_DAYS = env_int(

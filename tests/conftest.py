@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models.functions import Now
 from django.utils import translation
 
-from runs.models import TenderProject, TenderRun
+from runs.models import RunObservation, TenderProject, TenderRun
 
 REPO = Path(__file__).resolve().parent.parent
 # The live table's schema as the project carries it; the tests build their tables from it.
@@ -80,6 +80,13 @@ def confirmed_mark_failed(*run_ids: str, reason: str) -> dict:
         "confirm": "1",
         "reason": reason,
     }
+
+
+def back_to_running(*run_ids: str) -> None:
+    """Set runs running again, as tenderops never saw them: a test's reset between cases (a
+    change tenderops had observed would count as the run's sign of life)."""
+    TenderRun.objects.filter(pk__in=run_ids).update(status="running")
+    RunObservation.objects.filter(run_id__in=run_ids).delete()
 
 
 def statuses(*runs: TenderRun) -> list[str]:

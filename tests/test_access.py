@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from runs.admin.actions import promise_for
 from runs.models import MaintenanceAction, TenderRun
-from tests.conftest import confirmed_mark_failed
+from tests.conftest import back_to_running, confirmed_mark_failed
 
 MIN = timedelta(minutes=1)
 TOKEN = "matrix-token-9f3c"
@@ -83,7 +83,7 @@ def test_access_matrix(who, make_run):
     for (name, (method, url, data)), expected in zip(
         entry_points(run).items(), EXPECTED[who], strict=True
     ):
-        TenderRun.objects.filter(pk=run.pk).update(status="running")
+        back_to_running(run.pk)
         MaintenanceAction.objects.all().delete()
         response = getattr(client, method)(url, data)
         status = response.status_code
@@ -198,7 +198,7 @@ def test_cli_bad_input_is_a_clear_error_and_changes_nothing(make_run, timeout, k
     except CommandError as error:
         assert str(error)
         assert TenderRun.objects.get(pk=run.pk).status == "running"
-    TenderRun.objects.filter(pk=run.pk).update(status="running")
+    back_to_running(run.pk)
 
 
 admin_text = st.text(max_size=60)
@@ -237,4 +237,4 @@ def test_mark_failed_reason_any_text_is_saved_or_refused_cleanly(make_run, reaso
     assert failed == (response.status_code == 302)
     if failed:
         assert json.dumps(TenderRun.objects.get(pk=run.pk).message)
-    TenderRun.objects.filter(pk=run.pk).update(status="running")
+    back_to_running(run.pk)

@@ -15,7 +15,7 @@ from runs.admin import pagination
 from runs.admin.display import duration, duration_formats, format_seconds
 from runs.maintenance import fail_stuck_runs
 from runs.models import Actor, MaintenanceAction, TenderRun
-from tests.conftest import confirmed_mark_failed, statuses
+from tests.conftest import back_to_running, confirmed_mark_failed, statuses
 
 LIST = "/admin/runs/tenderrun/"
 STATS = "/admin/runs/tenderrun/stats/"
@@ -251,7 +251,7 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
     )
     assert "4 runs marked failed, 0 runs skipped" in across.content.decode()
     assert statuses(*stuck, live) == ["failed"] * 4
-    TenderRun.objects.filter(pk__in=[r.pk for r in [*stuck, live]]).update(status="running")
+    back_to_running(*[r.pk for r in [*stuck, live]])
     MaintenanceAction.objects.all().delete()
 
     selected = [stuck[0].pk, stuck[1].pk, done.pk]

@@ -135,7 +135,15 @@ def test_result_shape_is_the_api_object(make_run):
     assert set(payload) == {"fixed_count", "stuck_runs", "message", "dry_run"}
     assert payload["fixed_count"] == 1 and payload["dry_run"] is False
     (run,) = payload["stuck_runs"]
-    assert set(run) == {"id", "project_id", "kind", "started_at", "running_minutes"}
+    assert set(run) == {
+        "id",
+        "project_id",
+        "kind",
+        "started_at",
+        "running_minutes",
+        "silent_minutes",
+        "reason",
+    }
     assert isinstance(run["running_minutes"], float)
     assert "1" in payload["message"]
 

@@ -12,10 +12,26 @@ from django.db.migrations.loader import MigrationLoader
 
 from tests.databases import manage, run_sql, scratch_database, server_url
 
-OWN_TABLES = {"tenderops_maintenance_action", "tenderops_failed_run", "tenderops_heartbeat"}
+OWN_TABLES = {
+    "tenderops_maintenance_action",
+    "tenderops_failed_run",
+    "tenderops_heartbeat",
+    "tenderops_run_observation",
+}
 ADOPTED_TABLES = {"tender_projects", "tender_runs"}
-OWN_RUN_INDEXES = {"tenderops_running_started", "tenderops_status_started", "tenderops_started_id"}
-MIGRATIONS = ["0001_adopt_tender_tables", "0002_audit_log", "0003_tender_runs_indexes"]
+OWN_RUN_INDEXES = {
+    "tenderops_running_started",
+    "tenderops_pending_started",
+    "tenderops_status_started",
+    "tenderops_started_id",
+}
+MIGRATIONS = [
+    "0001_adopt_tender_tables",
+    "0002_audit_log",
+    "0003_tender_runs_indexes",
+    "0004_liveness",
+    "0005_pending_index",
+]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
     "0004_heartbeat",

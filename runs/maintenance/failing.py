@@ -13,14 +13,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet, Value
 from django.db.models.functions import Now
 from django.utils.translation import ngettext
 
 from runs.maintenance.db import aware, minutes_between
 from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
+from runs.maintenance.liveness import observe_active_runs
 from runs.maintenance.policy import StuckPolicy, check_kinds
 from runs.models import Actor, MaintenanceAction, TenderRun
+from runs.vocabulary import FailReason
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class StuckRun:
     kind: str
     started_at: datetime
     running_minutes: float | None  # None for a run started at +/-infinity (marked by hand)
+    reason: str = FailReason.AGE
+    silent_minutes: float | None = None  # since its last sign of life
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +42,8 @@ class StuckRun:
             "kind": self.kind,
             "started_at": self.started_at.isoformat(),
             "running_minutes": self.running_minutes,
+            "silent_minutes": self.silent_minutes,
+            "reason": str(self.reason),
         }
 
 
@@ -97,6 +103,7 @@ def find_stuck_runs(
 
 def _list_runs(queryset: QuerySet[TenderRun]) -> list[StuckRun]:
     rows = queryset.annotate(db_now=Now()).order_by("started_at", "pk")
+    fields = ("id", "project_id", "run_kind", "started_at", "last_sign_of_life", "db_now")
     return [
         StuckRun(
             id=row["id"],
@@ -104,8 +111,10 @@ def _list_runs(queryset: QuerySet[TenderRun]) -> list[StuckRun]:
             kind=row["run_kind"],
             started_at=row["started_at"],
             running_minutes=minutes_between(row["started_at"], row["db_now"]),
+            reason=row["fail_reason"],
+            silent_minutes=minutes_between(row["last_sign_of_life"], row["db_now"]),
         )
-        for row in rows.values("id", "project_id", "run_kind", "started_at", "db_now")
+        for row in rows.values(*fields, "fail_reason")
     ]
 
 
@@ -121,10 +130,13 @@ def fail_stuck_runs(
 ) -> CleanupResult:
     """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck.
 
-    ``heartbeat`` names a heartbeat to stamp in the same transaction (the monitor's).
+    Every active run is observed first (its signs of life), dry run or not: that writes
+    only tenderops' own table. ``heartbeat`` names a heartbeat to stamp in the same
+    transaction as the failing (the monitor's).
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
+    observe_active_runs()
     candidates = stuck_runs_queryset(policy, kinds, run_ids)
     if dry_run:
         found = _list_runs(candidates)
@@ -156,7 +168,13 @@ def mark_runs_failed(
     reason = reason.strip() or settings.TENDEROPS_STUCK_MESSAGE
     selected = runs.order_by().values("pk")
     total = selected.count()
-    candidates = TenderRun.objects.with_run_kind().active().filter(pk__in=selected)
+    candidates = (
+        TenderRun.objects.with_run_kind()
+        .with_liveness()
+        .active()
+        .filter(pk__in=selected)
+        .annotate(fail_reason=Value(FailReason.MANUAL, output_field=CharField()))
+    )
     if run_ids is not None:
         candidates = candidates.filter(pk__in=list(run_ids))
     failed = _fail_runs(
@@ -195,6 +213,8 @@ def _fail_runs(
             kind=row.kind,
             started_at=aware(row.started_at),
             running_minutes=row.running_minutes,
+            reason=row.reason,
+            silent_minutes=row.silent_minutes,
         )
         for row in rows
     )

@@ -37,6 +37,8 @@ class FailedRow(NamedTuple):
     kind: str
     started_at: datetime | str
     running_minutes: float | None
+    reason: str
+    silent_minutes: float | None
 
 
 def fail_and_audit(
@@ -62,7 +64,16 @@ def _fail_and_audit_postgresql(
     locked = (
         candidates.select_for_update(skip_locked=True, of=("self",))
         .annotate(row_address=RawSQL("ctid", ()))
-        .values("row_address", "run_kind", "status", "message", "error", "finished_at")
+        .values(
+            "row_address",
+            "run_kind",
+            "fail_reason",
+            "last_sign_of_life",
+            "status",
+            "message",
+            "error",
+            "finished_at",
+        )
     )
     prev_sql, prev_params = locked.query.sql_with_params()
     now, now_params = now_sql()
@@ -84,6 +95,10 @@ def _fail_and_audit_postgresql(
                       CASE WHEN isfinite(r.started_at) THEN
                           round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
                                 1)::float8 END AS running_minutes,
+                      prev.fail_reason AS reason,
+                      CASE WHEN isfinite(prev.last_sign_of_life) THEN
+                          round((extract(epoch FROM r.finished_at - prev.last_sign_of_life)
+                                 / 60)::numeric, 1)::float8 END AS silent_minutes,
                       prev.status AS previous_status,
                       prev.message AS previous_message, prev.error AS previous_error,
                       prev.finished_at AS previous_finished_at
@@ -97,12 +112,15 @@ def _fail_and_audit_postgresql(
         ),
         audited AS (
             INSERT INTO {records} (action_id, run_id, previous_status, previous_message,
-                                   previous_error, previous_finished_at)
+                                   previous_error, previous_finished_at, reason,
+                                   silent_minutes)
             SELECT action.id, failed.id, failed.previous_status, failed.previous_message,
-                   failed.previous_error, failed.previous_finished_at
+                   failed.previous_error, failed.previous_finished_at, failed.reason,
+                   failed.silent_minutes
             FROM failed CROSS JOIN action
         ){heartbeat_cte(audit.heartbeat, now)}
-        SELECT id, project_id, kind, started_at, running_minutes FROM failed
+        SELECT id, project_id, kind, started_at, running_minutes, reason, silent_minutes
+        FROM failed
     """
     params = [
         *prev_params,
@@ -132,25 +150,15 @@ def _fail_and_audit_portable(
     SQLite runs the enclosing transaction as IMMEDIATE (see settings), which holds the
     database's write lock from the read on, so nothing can change in between.
     """
-    previous = list(
-        candidates.values_list(
-            "id",
-            "project_id",
-            "run_kind",
-            "started_at",
-            "status",
-            "message",
-            "error",
-            "finished_at",
-        )
-    )
+    fields = ("id", "project_id", "run_kind", "started_at", "fail_reason", "last_sign_of_life")
+    previous = list(candidates.values(*fields, "status", "message", "error", "finished_at"))
     if audit.heartbeat:
         beat(audit.heartbeat, {"fixed_count": len(previous)})
     if not previous:
         return []
     now = db_now()
     TenderRun.objects.filter(
-        pk__in=[row[0] for row in previous], status__in=ACTIVE_STATUSES
+        pk__in=[row["id"] for row in previous], status__in=ACTIVE_STATUSES
     ).update(status=RunStatus.FAILED, finished_at=now, error=error, message=audit.reason)
     action = MaintenanceAction.objects.create(
         kind=audit.kind,
@@ -162,18 +170,29 @@ def _fail_and_audit_portable(
         completed=True,
         finished_at=now,
     )
+    rows = [
+        FailedRow(
+            row["id"],
+            row["project_id"],
+            row["run_kind"],
+            row["started_at"],
+            minutes_between(aware(row["started_at"]), now),
+            row["fail_reason"],
+            minutes_between(aware(row["last_sign_of_life"]), now),
+        )
+        for row in previous
+    ]
     FailedRunRecord.objects.bulk_create(
         FailedRunRecord(
             action=action,
-            run_id=run_id,
-            previous_status=status,
-            previous_message=message,
-            previous_error=previous_error,
-            previous_finished_at=finished_at,
+            run_id=row["id"],
+            previous_status=row["status"],
+            previous_message=row["message"],
+            previous_error=row["error"],
+            previous_finished_at=row["finished_at"],
+            reason=failed.reason,
+            silent_minutes=failed.silent_minutes,
         )
-        for run_id, _p, _k, _s, status, message, previous_error, finished_at in previous
+        for row, failed in zip(previous, rows, strict=True)
     )
-    return [
-        FailedRow(run_id, project, kind, started, minutes_between(aware(started), now))
-        for run_id, project, kind, started, *_ in previous
-    ]
+    return rows

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import models
+from django.db.models import Case, Expression, F, Q, Value, When
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 
 from runs import limits
 from runs.limits import MAX_KIND_LENGTH, InvalidParameter
-from runs.vocabulary import RunStatus
+from runs.vocabulary import FailReason, RunStatus, StuckRule
 
 __all__ = [
     "InvalidParameter",
@@ -30,39 +31,92 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StuckPolicy:
-    """How long a run of each kind may stay ``running`` before it counts as stuck."""
+    """When an active run counts as stuck (PRODUCT.md, "Signs of life").
+
+    ``silence`` (the default rule): a running run is stuck when its last sign of life (the
+    later of ``started_at`` and the last change tenderops observed in its status, progress or
+    message) is older than its kind's timeout, and it has not changed since that observation;
+    or when it has run longer than ``max_run_minutes`` whatever it writes. With
+    ``fail_pending_after_minutes``, a pending run silent that long is stuck too. ``age``: the
+    runbook's rule, ``started_at`` older than the timeout.
+    """
 
     default_minutes: int
     per_kind_minutes: Mapping[str, int] = field(default_factory=dict)
+    rule: str = StuckRule.SILENCE
+    max_run_minutes: int = 240
+    fail_pending_after_minutes: int | None = None
 
     @classmethod
     def configured(cls, timeout_minutes: int | None = None) -> StuckPolicy:
         """The settings' policy; an explicit ``timeout_minutes`` applies to every kind."""
+        rule_settings = {
+            "rule": settings.TENDEROPS_STUCK_RULE,
+            "max_run_minutes": settings.TENDEROPS_MAX_RUN_MINUTES,
+            "fail_pending_after_minutes": settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES,
+        }
         if timeout_minutes is not None:
-            return cls(default_minutes=check_timeout_minutes(timeout_minutes))
+            return cls(default_minutes=check_timeout_minutes(timeout_minutes), **rule_settings)
         return cls(
             default_minutes=settings.TENDEROPS_STUCK_TIMEOUT_MINUTES,
             per_kind_minutes=dict(settings.TENDEROPS_STUCK_TIMEOUTS),
+            **rule_settings,
         )
 
     def minutes_for(self, kind: str) -> int:
         return self.per_kind_minutes.get(kind, self.default_minutes)
 
-    def timed_out(self) -> Q:
-        """Rows of annotated ``run_kind`` whose ``started_at`` is past their timeout (DB clock)."""
+    def timed_out(self, moment: str = "started_at") -> Q:
+        """Rows of annotated ``run_kind`` whose ``moment`` is past their kind's timeout."""
         overridden = list(self.per_kind_minutes)
-        condition = Q(started_at__lt=Now() - timedelta(minutes=self.default_minutes))
+        condition = Q(**{f"{moment}__lt": _ago(self.default_minutes)})
         if overridden:
             condition &= ~Q(run_kind__in=overridden)
         for kind, minutes in self.per_kind_minutes.items():
-            condition |= Q(run_kind=kind, started_at__lt=Now() - timedelta(minutes=minutes))
+            condition |= Q(run_kind=kind, **{f"{moment}__lt": _ago(minutes)})
         return condition
+
+    def stuck_condition(self) -> Q:
+        """For ``TenderRun.objects.stuck``: on runs annotated by ``with_liveness``."""
+        running = Q(status=RunStatus.RUNNING)
+        if self.rule == StuckRule.AGE:
+            return running & self.timed_out()
+        unchanged = Q(observed_fingerprint__isnull=True) | Q(
+            observed_fingerprint=F("fingerprint_now")
+        )
+        silent = running & unchanged & self.timed_out("last_sign_of_life")
+        too_long = running & Q(started_at__lt=_ago(self.max_run_minutes))
+        condition = silent | too_long
+        if self.fail_pending_after_minutes is not None:
+            waited = Q(last_sign_of_life__lt=_ago(self.fail_pending_after_minutes))
+            condition |= Q(status=RunStatus.PENDING) & unchanged & waited
+        return condition
+
+    def reason(self) -> Expression:
+        """Which part of the rule a stuck run meets (a ``FailReason``)."""
+        text = models.CharField()
+        if self.rule == StuckRule.AGE:
+            return Value(FailReason.AGE, output_field=text)
+        return Case(
+            When(status=RunStatus.PENDING, then=Value(FailReason.WAITING)),
+            When(started_at__lt=_ago(self.max_run_minutes), then=Value(FailReason.MAX_RUNTIME)),
+            default=Value(FailReason.SILENT),
+            output_field=text,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "rule": str(self.rule),
             "default_minutes": self.default_minutes,
             "per_kind_minutes": dict(self.per_kind_minutes),
+            "max_run_minutes": self.max_run_minutes,
+            "fail_pending_after_minutes": self.fail_pending_after_minutes,
         }
+
+
+def _ago(minutes: int) -> Expression:
+    """The database's clock, ``minutes`` ago."""
+    return Now() - timedelta(minutes=minutes)
 
 
 def check_timeout_minutes(value: Any) -> int:

@@ -16,7 +16,9 @@ rewrites nothing. Reversing restores PostgreSQL's default.
 
 from django.db import migrations, models
 
-TABLE = "tender_runs"
+from runs.migrations import _indexes
+
+TABLE = _indexes.TABLE
 FILLFACTOR = 90
 INDEXES = [
     models.Index(
@@ -27,60 +29,17 @@ INDEXES = [
 ]
 
 
-def require_owner(schema_editor, doing):
-    """Stop before any change unless the role may alter (index, set options on) the table."""
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_has_role(current_user, relowner, 'USAGE'), relowner::regrole::text "
-            "FROM pg_class WHERE oid = %s::regclass",
-            [TABLE],
-        )
-        allowed, owner = cursor.fetchone()
-    if not allowed:
-        raise RuntimeError(
-            f"Cannot {doing}: the database role is not the owner of {TABLE} (owned by {owner}). "
-            f"Nothing was changed. Run this migrate once as {owner}."
-        )
-
-
-def index_validity(schema_editor, name):
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
-            [name],
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
-
-
 def forwards(apps, schema_editor):
-    model = apps.get_model("runs", "TenderRun")
-    if schema_editor.connection.vendor != "postgresql":
-        for index in INDEXES:
-            schema_editor.add_index(model, index)
-        return
-    require_owner(schema_editor, "add tenderops' indexes to tender_runs")
-    for index in INDEXES:
-        valid = index_validity(schema_editor, index.name)
-        if valid:
-            continue
-        if valid is False:
-            schema_editor.remove_index(model, index, concurrently=True)
-        schema_editor.add_index(model, index, concurrently=True)
-    schema_editor.execute(f"ALTER TABLE {TABLE} SET (fillfactor = {FILLFACTOR})")
+    _indexes.add_concurrently(apps, schema_editor, INDEXES)
+    if _indexes.is_postgresql(schema_editor):
+        schema_editor.execute(f"ALTER TABLE {TABLE} SET (fillfactor = {FILLFACTOR})")
 
 
 def backwards(apps, schema_editor):
-    quote = schema_editor.quote_name
-    if schema_editor.connection.vendor != "postgresql":
-        for index in INDEXES:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {quote(index.name)}")
-        return
-    require_owner(schema_editor, "remove tenderops' indexes from tender_runs")
-    schema_editor.execute(f"ALTER TABLE {TABLE} RESET (fillfactor)")
-    for index in INDEXES:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(index.name)}")
+    if _indexes.is_postgresql(schema_editor):
+        _indexes.require_owner(schema_editor, "remove tenderops' indexes from tender_runs")
+        schema_editor.execute(f"ALTER TABLE {TABLE} RESET (fillfactor)")
+    _indexes.drop_concurrently(apps, schema_editor, INDEXES)
 
 
 class Migration(migrations.Migration):
