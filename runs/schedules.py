@@ -19,7 +19,10 @@ from django_q.models import Schedule
 
 MONITOR_SCHEDULE = "tenderops: fail stuck runs"
 RETENTION_SCHEDULE = "tenderops: prune old runs"
-OWNED_SCHEDULES = (MONITOR_SCHEDULE, RETENTION_SCHEDULE)
+LATE_FINISH_SCHEDULE = "tenderops: note late finishes"
+OWNED_SCHEDULES = (MONITOR_SCHEDULE, RETENTION_SCHEDULE, LATE_FINISH_SCHEDULE)
+# Late finishes are counted off the monitor's path: a few minutes late is soon enough.
+LATE_FINISH_INTERVAL_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ def wanted_schedules() -> list[WantedSchedule]:
             func="runs.tasks.fail_stuck_runs_task",
             schedule_type=Schedule.MINUTES,
             minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
+        ),
+        WantedSchedule(
+            name=LATE_FINISH_SCHEDULE,
+            func="runs.tasks.note_late_finishes_task",
+            schedule_type=Schedule.MINUTES,
+            minutes=LATE_FINISH_INTERVAL_MINUTES,
         ),
     ]
     if settings.TENDEROPS_RETENTION_TIME is not None:

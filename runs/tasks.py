@@ -2,7 +2,7 @@
 
 import logging
 
-from runs.maintenance import monitor_tick, retention_tick
+from runs.maintenance import late_finish_tick, monitor_tick, retention_tick
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +26,10 @@ def prune_runs_task() -> dict[str, int]:
         raise
     logger.info("retention deleted %s", result.deleted)
     return result.deleted
+
+
+def note_late_finishes_task() -> int:
+    noted = late_finish_tick()
+    if noted:
+        logger.warning("%d runs failed by tenderops were then finished by a worker", len(noted))
+    return len(noted)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from runs.maintenance import fail_stuck_runs, prune_runs
+from runs.maintenance import fail_stuck_runs, observe_active_runs, prune_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.conftest import REPO
 from tests.processes import current_database_url
@@ -204,3 +205,103 @@ def test_prune_killed_mid_way_deletes_nothing_outside_policy_and_finishes_on_rer
     assert result.total == len(expired) - deleted
     assert set(TenderRun.objects.values_list("pk", flat=True)) == set(kept)
     assert MaintenanceAction.objects.filter(completed=True).count() == 1
+
+
+WORKER_SCRIPT = r"""
+import random, sys, time
+import psycopg
+url, seed, base, plan = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+rng = random.Random(seed)
+# plan: "<run id>:<crossing second after base>:<what>". "early": a second before the run
+# crosses its limit; "write" and "finish": within half a second of it either way.
+shift = {"early": lambda: rng.uniform(-1.2, -0.8), "write": lambda: rng.uniform(-0.5, 0.5)}
+shift["finish"] = shift["write"]
+todo = sorted(
+    (base + float(at) + shift[what](), run_id, what)
+    for run_id, at, what in (item.split(":") for item in plan)
+)
+with psycopg.connect(url, autocommit=True) as conn:
+    for moment, run_id, what in todo:
+        time.sleep(max(0.0, moment - time.time()))  # a worker's pace, not synchronisation
+        if what != "finish":
+            sql = ("UPDATE tender_runs SET progress = progress + 0.01, message = 'step ' "
+                   "|| clock_timestamp() WHERE id = %s AND status = 'running' RETURNING id")
+        else:
+            sql = ("UPDATE tender_runs SET status = 'success', finished_at = now() "
+                   "WHERE id = %s AND status = 'running' RETURNING id")
+        with conn.transaction():
+            done = conn.execute(sql, [run_id]).fetchone()
+            if done:
+                conn.execute("INSERT INTO race_writes VALUES (%s, %s, clock_timestamp())",
+                             [run_id, "finish" if what == "finish" else "write"])
+"""
+
+MONITOR_SCRIPT = (
+    "import sys, time, django; django.setup(); from runs.maintenance import monitor_tick\n"
+    "end = time.monotonic() + float(sys.argv[1])\n"
+    "while time.monotonic() < end: monitor_tick()\n"
+)
+
+
+def test_signs_of_life_race_across_processes(project, settings):
+    """300 running runs cross their one-minute silence limit over ten seconds; three worker
+    processes write progress to some and finish others around that moment while four monitor
+    processes loop. No run is failed within a minute of a write, no success is overwritten,
+    every failure is audited once."""
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 1
+    run_ids = bulk_runs(project, 300, status="running", started_ago=30 * MIN, label="alive")
+    observe_active_runs()
+    # Crossings from 6 s on: room for the processes to start, even on a busy machine.
+    crossing = {run_id: 6 + index * 10 / len(run_ids) for index, run_id in enumerate(run_ids)}
+    base = time.time()
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE race_writes (run_id text, what text, at timestamptz)")
+        cursor.execute(
+            "UPDATE tenderops_run_observation o SET last_change_at = to_timestamp(%s) "
+            "- interval '60 s' + make_interval(secs => c.at) "
+            "FROM unnest(%s::text[], %s::float8[]) AS c(id, at) WHERE o.run_id = c.id",
+            [base, list(crossing), list(crossing.values())],
+        )
+    rng = random.Random(13)
+    plan = [
+        f"{run_id}:{at}:{rng.choice(['early', 'write', 'finish', 'none'])}"
+        for run_id, at in crossing.items()
+    ]
+    acting = [item for item in plan if not item.endswith(":none")]
+    url = current_database_url()
+    env = {**os.environ, "DATABASE_URL": url, "TENDEROPS_STUCK_TIMEOUT_MINUTES": "1"}
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER_SCRIPT, url, str(n), str(base), *acting[n::3]]
+            )
+            for n in range(3)
+        ] + [
+            subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, "20"], cwd=REPO, env=env)
+            for _ in range(4)
+        ]
+        assert [process.wait(timeout=180) for process in processes] == [0] * 7
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT r.id, r.status, r.finished_at, max(w.at) FILTER (WHERE w.what = 'write'), "
+                "bool_or(w.what = 'finish') FROM tender_runs r LEFT JOIN race_writes w "
+                "ON w.run_id = r.id WHERE r.id = ANY(%s) GROUP BY r.id",
+                [run_ids],
+            )
+            rows = cursor.fetchall()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS race_writes")
+    failed = {
+        run_id: (finished, last_write)
+        for run_id, status, finished, last_write, _f in rows
+        if status == "failed"
+    }
+    for finished, last_write in failed.values():
+        assert last_write is None or last_write < finished - MIN  # silent a minute, really
+    for run_id, status, _finished, _write, finished_by_worker in rows:
+        assert (status == "success") == bool(finished_by_worker), run_id  # no success lost
+    audited = list(FailedRunRecord.objects.values_list("run_id", flat=True))
+    assert sorted(audited) == sorted(failed)  # every failure audited exactly once
+    saved = [r for r in rows if r[1] == "running" and r[3] is not None]
+    assert failed and saved  # both outcomes happened: the test raced

@@ -21,9 +21,17 @@ from runs.maintenance.failing import (
     fail_stuck_runs,
     find_stuck_runs,
     mark_runs_failed,
+    report_stuck_runs,
     stuck_runs_queryset,
 )
 from runs.maintenance.heartbeat import MONITOR, RETENTION, MonitorHealth, monitor_health
+from runs.maintenance.liveness import (
+    late_finishes,
+    observe_active_runs,
+    over_max_runtime,
+    silent_runs,
+    waiting_runs,
+)
 from runs.maintenance.policy import (
     RetentionPolicy,
     StuckPolicy,
@@ -32,7 +40,7 @@ from runs.maintenance.policy import (
 )
 from runs.maintenance.retention import PruneResult, expired_runs, prune_runs
 from runs.maintenance.stats import STATS_WINDOWS, RunStats, collect_stats
-from runs.maintenance.ticks import monitor_tick, retention_tick
+from runs.maintenance.ticks import late_finish_tick, monitor_tick, retention_tick
 
 __all__ = [
     "MONITOR",
@@ -54,8 +62,15 @@ __all__ = [
     "expired_runs",
     "fail_stuck_runs",
     "find_stuck_runs",
+    "report_stuck_runs",
+    "late_finishes",
     "mark_runs_failed",
+    "observe_active_runs",
+    "over_max_runtime",
+    "silent_runs",
+    "waiting_runs",
     "monitor_health",
+    "late_finish_tick",
     "monitor_tick",
     "prune_runs",
     "retention_tick",

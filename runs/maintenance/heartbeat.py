@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from runs.maintenance.db import db_now, now_sql
+from runs.maintenance.liveness import oldest_silence_seconds, silent_runs, waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Heartbeat, TenderRun
 
@@ -37,6 +38,9 @@ class MonitorHealth:
     interval_minutes: int
     running_count: int
     stuck_count: int
+    silent_count: int
+    waiting_count: int
+    oldest_silence_seconds: float | None
 
     @property
     def stale_after(self) -> timedelta:
@@ -57,6 +61,10 @@ class MonitorHealth:
             "stale_after_seconds": int(self.stale_after.total_seconds()),
             "running_count": self.running_count,
             "stuck_count": self.stuck_count,
+            "silent_count": self.silent_count,
+            "waiting_count": self.waiting_count,
+            "oldest_active_silence_seconds": self.oldest_silence_seconds,
+            "monitor_mode": settings.TENDEROPS_MONITOR_MODE,
             "checked_at": self.checked_at.isoformat(),
         }
 
@@ -70,6 +78,9 @@ def monitor_health() -> MonitorHealth:
         interval_minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
         running_count=TenderRun.objects.running().count(),
         stuck_count=TenderRun.objects.stuck(StuckPolicy.configured()).count(),
+        silent_count=silent_runs().count(),
+        waiting_count=waiting_runs().count(),
+        oldest_silence_seconds=oldest_silence_seconds(),
     )
 
 

@@ -13,19 +13,35 @@ PostgreSQL's statement and the portable one (the SQLite demo) sit side by side h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.db.models.functions import Now
 
 from runs.maintenance.db import db_now, is_postgresql, now_sql
-from runs.models import RunObservation, TenderRun, fingerprint
+from runs.maintenance.policy import StuckPolicy, ago
+from runs.models import (
+    FailedRunRecord,
+    MaintenanceAction,
+    RunObservation,
+    TenderRun,
+    fingerprint,
+)
+from runs.vocabulary import FailReason, RunStatus, StuckRule
 
 
 @dataclass(frozen=True)
 class Observation:
     changed: int  # runs first seen or whose fingerprint changed
     forgotten: int  # observations of runs that are no longer active
+    skipped: bool = False  # another monitor was observing at that very moment
 
+
+# The transaction-level advisory lock that the observers take in turn (an arbitrary key).
+OBSERVER_LOCK = 7_451_900_001
 
 def observe_active_runs() -> Observation:
     """Observe every active run now; return how many changed and how many were forgotten."""
@@ -62,7 +78,13 @@ def _observe_postgresql() -> Observation:
         )
         SELECT (SELECT count(*) FROM seen), (SELECT count(*) FROM forgotten)
     """
-    with connection.cursor() as cursor:
+    # One observer at a time: two monitors upserting the same rows in different orders would
+    # deadlock (seen in tests/test_races.py). One that finds another observing skips: that
+    # observation is as fresh, and the failing statement's fingerprint guard covers the gap.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [OBSERVER_LOCK])
+        if not cursor.fetchone()[0]:
+            return Observation(changed=0, forgotten=0, skipped=True)
         cursor.execute(sql, [*active_params, *now_params, *now_params])
         changed, forgotten = cursor.fetchone()
     return Observation(changed=changed, forgotten=forgotten)
@@ -88,3 +110,62 @@ def _observe_portable() -> Observation:
         RunObservation.objects.bulk_create(new)
         forgotten, _ = RunObservation.objects.exclude(run_id__in=list(active)).delete()
     return Observation(changed=len(changed) + len(new), forgotten=forgotten)
+
+
+# --- what the observations say -----------------------------------------------------------
+
+
+def silence_policy(policy: StuckPolicy) -> StuckPolicy:
+    """``policy`` judging by silence whatever the configured rule: what *silent* means."""
+    return replace(policy, rule=StuckRule.SILENCE, fail_pending_after_minutes=None)
+
+
+def silent_runs(policy: StuckPolicy | None = None) -> QuerySet[TenderRun]:
+    """Running runs silent past their kind's timeout (stuck by silence, failed or not yet)."""
+    judge = silence_policy(policy or StuckPolicy.configured())
+    return TenderRun.objects.stuck(judge).filter(fail_reason=FailReason.SILENT)
+
+
+def over_max_runtime() -> QuerySet[TenderRun]:
+    minutes = settings.TENDEROPS_MAX_RUN_MINUTES
+    return TenderRun.objects.running().plausible().filter(started_at__lt=ago(minutes))
+
+
+def waiting_runs() -> QuerySet[TenderRun]:
+    """Pending runs silent longer than TENDEROPS_PENDING_ALERT_MINUTES."""
+    return TenderRun.objects.waiting(settings.TENDEROPS_PENDING_ALERT_MINUTES)
+
+
+def oldest_silence_seconds() -> float | None:
+    """The longest any active run has been silent, or None when none is active."""
+    oldest = (
+        TenderRun.objects.active()
+        .plausible()
+        .with_liveness()
+        .aggregate(oldest=Min("last_sign_of_life"))["oldest"]
+    )
+    return None if oldest is None else (db_now() - oldest).total_seconds()
+
+
+def late_finishes() -> QuerySet[FailedRunRecord]:
+    """Runs tenderops failed (by a tick, a command, the API or a person) that a worker later
+    set to success: the worker was alive after all, and the kind's timeout too short."""
+    finished = TenderRun.objects.filter(pk=OuterRef("run_id"), status=RunStatus.SUCCESS)
+    return FailedRunRecord.objects.filter(
+        action__kind__in=[MaintenanceAction.Kind.FAIL_STUCK, MaintenanceAction.Kind.MARK_FAILED]
+    ).filter(Exists(finished))
+
+
+def note_late_finishes(window: timedelta) -> list[FailedRunRecord]:
+    """Stamp the late finishes of runs failed within ``window`` that were not yet noted, and
+    return them (the sweep that feeds counters and alerts; runs every few minutes)."""
+    fresh = late_finishes().filter(
+        finished_late_at__isnull=True, action__started_at__gte=Now() - window
+    )
+    with transaction.atomic():
+        noted = list(fresh.select_for_update(of=("self",), skip_locked=True))
+        now = db_now()
+        for record in noted:
+            record.finished_late_at = now
+        FailedRunRecord.objects.bulk_update(noted, ["finished_late_at"])
+    return noted

@@ -69,11 +69,11 @@ class StuckPolicy:
     def timed_out(self, moment: str = "started_at") -> Q:
         """Rows of annotated ``run_kind`` whose ``moment`` is past their kind's timeout."""
         overridden = list(self.per_kind_minutes)
-        condition = Q(**{f"{moment}__lt": _ago(self.default_minutes)})
+        condition = Q(**{f"{moment}__lt": ago(self.default_minutes)})
         if overridden:
             condition &= ~Q(run_kind__in=overridden)
         for kind, minutes in self.per_kind_minutes.items():
-            condition |= Q(run_kind=kind, **{f"{moment}__lt": _ago(minutes)})
+            condition |= Q(run_kind=kind, **{f"{moment}__lt": ago(minutes)})
         return condition
 
     def stuck_condition(self) -> Q:
@@ -85,10 +85,10 @@ class StuckPolicy:
             observed_fingerprint=F("fingerprint_now")
         )
         silent = running & unchanged & self.timed_out("last_sign_of_life")
-        too_long = running & Q(started_at__lt=_ago(self.max_run_minutes))
+        too_long = running & Q(started_at__lt=ago(self.max_run_minutes))
         condition = silent | too_long
         if self.fail_pending_after_minutes is not None:
-            waited = Q(last_sign_of_life__lt=_ago(self.fail_pending_after_minutes))
+            waited = Q(last_sign_of_life__lt=ago(self.fail_pending_after_minutes))
             condition |= Q(status=RunStatus.PENDING) & unchanged & waited
         return condition
 
@@ -99,7 +99,7 @@ class StuckPolicy:
             return Value(FailReason.AGE, output_field=text)
         return Case(
             When(status=RunStatus.PENDING, then=Value(FailReason.WAITING)),
-            When(started_at__lt=_ago(self.max_run_minutes), then=Value(FailReason.MAX_RUNTIME)),
+            When(started_at__lt=ago(self.max_run_minutes), then=Value(FailReason.MAX_RUNTIME)),
             default=Value(FailReason.SILENT),
             output_field=text,
         )
@@ -114,7 +114,7 @@ class StuckPolicy:
         }
 
 
-def _ago(minutes: int) -> Expression:
+def ago(minutes: int) -> Expression:
     """The database's clock, ``minutes`` ago."""
     return Now() - timedelta(minutes=minutes)
 

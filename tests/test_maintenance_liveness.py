@@ -1,0 +1,196 @@
+"""Signs of life (runs/maintenance/liveness.py and the silence rule in policy.py).
+
+Time passes here by moving tenderops' own observation stamps back (as if the clock had moved
+on), never by sleeping.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db.models.functions import Now
+
+from runs.maintenance import (
+    fail_stuck_runs,
+    late_finish_tick,
+    late_finishes,
+    monitor_health,
+    monitor_tick,
+    observe_active_runs,
+    stuck_runs_queryset,
+    waiting_runs,
+)
+from runs.maintenance.failing import _fail_runs
+from runs.maintenance.policy import StuckPolicy
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
+from tests.conftest import statuses
+
+MIN = timedelta(minutes=1)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(autouse=True)
+def one_minute_silence(settings):
+    settings.TENDEROPS_STUCK_RULE = "silence"
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 1
+    settings.TENDEROPS_MAX_RUN_MINUTES = 240
+
+
+def write_progress(run: TenderRun, progress: float, message: str = "提取中...") -> None:
+    TenderRun.objects.filter(pk=run.pk).update(progress=progress, message=message)
+
+
+def silence_for(run: TenderRun, span: timedelta) -> None:
+    """As if ``span`` had passed since tenderops last saw the run change."""
+    RunObservation.objects.filter(run_id=run.pk).update(last_change_at=Now() - span)
+
+
+def test_a_run_that_keeps_writing_progress_is_never_failed_by_silence(make_run):
+    run = make_run(started_ago=30 * MIN, progress=0.1)
+    observe_active_runs()
+    for step in range(2, 8):
+        write_progress(run, step / 10)
+        assert monitor_tick().fixed_count == 0
+        assert statuses(run) == ["running"]
+    assert RunObservation.objects.get(run_id=run.pk).changes == 6
+
+
+def test_under_the_age_rule_the_same_run_is_failed_on_the_first_tick(make_run, settings):
+    settings.TENDEROPS_STUCK_RULE = "age"
+    run = make_run(started_ago=30 * MIN, progress=0.1)
+    observe_active_runs()
+    write_progress(run, 0.2)
+    result = monitor_tick()
+    assert [r.id for r in result.stuck_runs] == [run.id] and result.stuck_runs[0].reason == "age"
+
+
+def test_once_silent_it_is_failed_by_the_first_tick_past_the_timeout_never_before(make_run):
+    run = make_run(started_ago=30 * MIN, progress=0.1)
+    observe_active_runs()
+    write_progress(run, 0.5)
+    observe_active_runs()  # the last change it will ever make
+    silence_for(run, timedelta(seconds=55))
+    assert monitor_tick().fixed_count == 0
+    silence_for(run, timedelta(seconds=65))
+    result = monitor_tick()
+    assert result.fixed_count == 1
+    (failed,) = result.stuck_runs
+    assert failed.reason == "silent" and 1.0 <= failed.silent_minutes < 1.5
+    record = FailedRunRecord.objects.get(run_id=run.pk)
+    assert (record.reason, record.action.kind) == ("silent", "fail_stuck")
+    assert record.silent_minutes == failed.silent_minutes
+
+
+def test_a_run_picked_up_after_waiting_is_judged_from_its_pick_up(make_run, settings):
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    queued = make_run(status="pending", started_ago=20 * MIN)
+    monitor_tick()  # seen pending
+    TenderRun.objects.filter(pk=queued.pk).update(status="running", progress=0.0)
+    assert monitor_tick().fixed_count == 0
+    assert statuses(queued) == ["running"]
+
+
+def test_a_run_first_seen_long_silent_is_failed_at_first_sight(make_run, settings):
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    old = make_run(started_ago=3 * 60 * MIN, progress=0.4)
+    assert not RunObservation.objects.exists()
+    assert [r.id for r in monitor_tick().stuck_runs] == [old.id]
+
+
+def test_max_runtime_fails_a_run_that_writes_forever(make_run, settings):
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    forever = make_run(started_ago=61 * MIN, progress=0.1)
+    young = make_run(started_ago=59 * MIN, progress=0.1)
+    observe_active_runs()
+    write_progress(forever, 0.2)
+    write_progress(young, 0.2)
+    result = monitor_tick()
+    assert [(r.id, r.reason) for r in result.stuck_runs] == [(forever.id, "max_runtime")]
+    assert statuses(forever, young) == ["failed", "running"]
+
+
+def test_the_failing_statement_rechecks_the_fingerprint_on_the_locked_row(make_run):
+    """A worker writes between the observation and the failing statement: not failed."""
+    run = make_run(started_ago=30 * MIN, progress=0.1)
+    observe_active_runs()
+    silence_for(run, 5 * MIN)
+    write_progress(run, 0.9)  # after the observation, before the statement
+    policy = StuckPolicy.configured()
+    failed = _fail_runs(
+        stuck_runs_queryset(policy),
+        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
+        actor=Actor.SCHEDULE,
+        username="",
+        message="x",
+        parameters={},
+    )
+    assert failed == [] and statuses(run) == ["running"]
+
+
+def test_observations_follow_the_active_runs_only(make_run):
+    running, pending = make_run(), make_run(status="pending")
+    done = make_run(status="success")
+    observed = observe_active_runs()
+    assert observed.changed == 2
+    assert set(RunObservation.objects.values_list("run_id", flat=True)) == {running.pk, pending.pk}
+    quiet = observe_active_runs()
+    assert (quiet.changed, quiet.forgotten) == (0, 0)  # nothing changed, nothing written
+    TenderRun.objects.filter(pk=running.pk).update(status="success")
+    assert observe_active_runs().forgotten == 1
+    assert set(RunObservation.objects.values_list("run_id", flat=True)) == {pending.pk}
+    assert done.pk not in set(RunObservation.objects.values_list("run_id", flat=True))
+
+
+def test_waiting_runs_are_counted_and_failed_only_when_asked(make_run, settings):
+    settings.TENDEROPS_PENDING_ALERT_MINUTES = 30
+    waiting = make_run(status="pending", started_ago=45 * MIN)
+    fresh = make_run(status="pending", started_ago=5 * MIN)
+    observe_active_runs()
+    assert list(waiting_runs().values_list("pk", flat=True)) == [waiting.pk]
+    health = monitor_health().as_dict()
+    assert health["waiting_count"] == 1 and health["oldest_active_silence_seconds"] >= 45 * 60
+    assert monitor_tick().fixed_count == 0
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 40
+    result = monitor_tick()
+    assert [(r.id, r.reason) for r in result.stuck_runs] == [(waiting.id, "waiting")]
+    assert statuses(waiting, fresh) == ["failed", "pending"]
+
+
+def test_health_counts_silent_runs(make_run):
+    silent = make_run(started_ago=30 * MIN)
+    make_run(started_ago=30 * MIN)
+    observe_active_runs()
+    assert monitor_health().as_dict()["silent_count"] == 2
+    write_progress(silent, 0.3)
+    observe_active_runs()
+    assert monitor_health().as_dict()["silent_count"] == 1
+
+
+def test_report_mode_fails_nothing_and_records_each_stuck_run_once(make_run, settings):
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    stuck = [make_run(started_ago=30 * MIN) for _ in range(3)]
+    for _ in range(3):
+        result = monitor_tick()
+        assert result.dry_run and len(result.stuck_runs) == 3
+    assert statuses(*stuck) == ["running"] * 3
+    action = MaintenanceAction.objects.get()
+    assert action.kind == "would_fail" and action.affected_count == 3
+    assert sorted(action.failed_runs.values_list("run_id", flat=True)) == sorted(
+        r.pk for r in stuck
+    )
+    # The CLI and the API still act when asked.
+    assert fail_stuck_runs(actor=Actor.CLI).fixed_count == 3
+
+
+def test_a_run_failed_then_finished_by_its_worker_is_a_late_finish(make_run, settings):
+    settings.TENDEROPS_STUCK_RULE = "age"
+    run = make_run(started_ago=30 * MIN, kind="review", run_type="review")
+    other = make_run(started_ago=30 * MIN)
+    monitor_tick()
+    assert late_finishes().count() == 0
+    TenderRun.objects.filter(pk=run.pk).update(status="success")  # the worker was alive
+    assert list(late_finishes().values_list("run_id", flat=True)) == [run.pk]
+    noted = late_finish_tick()
+    assert [record.run_id for record in noted] == [run.pk]
+    assert late_finish_tick() == []  # noted once
+    assert statuses(other) == ["failed"]
