@@ -5,12 +5,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from django_q.models import Schedule
 
 from runs.maintenance import MONITOR, RETENTION, db_now, monitor_tick, retention_tick
 from runs.models import FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
-from runs.schedules import MONITOR_SCHEDULE, RETENTION_SCHEDULE, sync_schedules
+from runs.schedules import (
+    MONITOR_SCHEDULE,
+    OWNED_SCHEDULES,
+    RETENTION_SCHEDULE,
+    sync_schedules,
+)
 from tests.conftest import statuses
 from tests.processes import qclusters, wait_until
 
@@ -38,7 +44,7 @@ def test_migrate_keeps_exactly_one_schedule_of_each_kind_in_line_with_settings(s
     monitor = schedule(MONITOR_SCHEDULE)
     assert monitor.minutes == 5
     assert monitor.next_run == first_next_run
-    assert Schedule.objects.count() == 2
+    assert Schedule.objects.count() == len(OWNED_SCHEDULES)
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
@@ -144,3 +150,30 @@ def test_two_qclusters_fail_each_stuck_run_exactly_once(make_run, tmp_path):
         )
     records = list(FailedRunRecord.objects.values_list("run_id", flat=True))
     assert sorted(records) == sorted(run.id for run in stuck)
+
+
+def every_column(run_ids: list[str]) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT row_to_json(r)::text FROM tender_runs r WHERE id = ANY(%s) ORDER BY id",
+            [run_ids],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_report_mode_changes_no_row_over_a_qcluster_tick(make_run, tmp_path):
+    stuck = [make_run(started_ago=(20 + n) * MIN).pk for n in range(5)]
+    before = every_column(stuck)
+    with qclusters(1, tmp_path, {"TENDEROPS_MONITOR_MODE": "report"}):
+        wait_until(
+            lambda: Heartbeat.objects.filter(name=MONITOR).exists(),
+            timeout=150,
+            what="a monitor tick in report mode",
+        )
+    assert every_column(stuck) == before
+    action = MaintenanceAction.objects.get()
+    assert (action.kind, action.actor, action.affected_count) == ("would_fail", "schedule", 5)
+    assert sorted(action.failed_runs.values_list("run_id", flat=True)) == sorted(stuck)
+    assert Heartbeat.objects.get(name=MONITOR).last_result == {"fixed_count": 0, "would_fail": 5}
