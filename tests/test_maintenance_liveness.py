@@ -20,6 +20,7 @@ from runs.maintenance import (
     waiting_runs,
 )
 from runs.maintenance.failing import _fail_runs
+from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
 from tests.conftest import statuses
@@ -194,3 +195,16 @@ def test_a_run_failed_then_finished_by_its_worker_is_a_late_finish(make_run, set
     assert [record.run_id for record in noted] == [run.pk]
     assert late_finish_tick() == []  # noted once
     assert statuses(other) == ["failed"]
+
+
+def test_liveness_by_kind_counts_silent_waiting_and_late(make_run, settings):
+    settings.TENDEROPS_STUCK_RULE = "age"
+    make_run(started_ago=30 * MIN, kind="review", run_type="review")
+    make_run(status="pending", started_ago=45 * MIN, kind="review", run_type="review")
+    late = make_run(started_ago=30 * MIN, kind="generate_docx", run_type="docx")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
+    TenderRun.objects.filter(pk=late.pk).update(status="success")
+    observe_active_runs()
+    by_kind = liveness_by_kind()
+    assert (by_kind["review"].silent, by_kind["review"].waiting) == (1, 1)
+    assert by_kind["generate_docx"].late == {"24h": 1, "7d": 1, "30d": 1}

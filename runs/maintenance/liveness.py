@@ -13,12 +13,12 @@ PostgreSQL's statement and the portable one (the SQLite demo) sit side by side h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Now
 
 from runs.maintenance.db import db_now, is_postgresql, now_sql
@@ -42,6 +42,7 @@ class Observation:
 
 # The transaction-level advisory lock that the observers take in turn (an arbitrary key).
 OBSERVER_LOCK = 7_451_900_001
+
 
 def observe_active_runs() -> Observation:
     """Observe every active run now; return how many changed and how many were forgotten."""
@@ -169,3 +170,43 @@ def note_late_finishes(window: timedelta) -> list[FailedRunRecord]:
             record.finished_late_at = now
         FailedRunRecord.objects.bulk_update(noted, ["finished_late_at"])
     return noted
+
+
+LATE_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+@dataclass(frozen=True)
+class KindLiveness:
+    kind: str
+    silent: int = 0
+    waiting: int = 0
+    late: dict[str, int] = field(default_factory=dict)  # late finishes per LATE_WINDOWS name
+
+
+def liveness_by_kind() -> dict[str, KindLiveness]:
+    """Per kind: runs silent past their timeout, runs waiting, late finishes per window."""
+    counts: dict[str, dict] = {}
+    for name, queryset in (("silent", silent_runs()), ("waiting", waiting_runs())):
+        for kind, total in queryset.order_by().values_list("run_kind").annotate(n=Count("pk")):
+            counts.setdefault(kind, {})[name] = total
+    for row in _late_finishes_by_kind():
+        late = {name: row[f"in_{name}"] for name in LATE_WINDOWS if row[f"in_{name}"]}
+        if late:
+            counts.setdefault(row["kind"], {})["late"] = late
+    return {kind: KindLiveness(kind=kind, **values) for kind, values in sorted(counts.items())}
+
+
+def _late_finishes_by_kind() -> QuerySet:
+    run_kind = TenderRun.objects.with_run_kind().filter(pk=OuterRef("run_id")).values("run_kind")
+    windows = {
+        f"in_{name}": Count("pk", filter=Q(action__started_at__gte=Now() - span))
+        for name, span in LATE_WINDOWS.items()
+    }
+    return (
+        late_finishes()
+        .filter(action__started_at__gte=Now() - max(LATE_WINDOWS.values()))
+        .annotate(kind=Subquery(run_kind[:1]))
+        .order_by()
+        .values("kind")
+        .annotate(**windows)
+    )

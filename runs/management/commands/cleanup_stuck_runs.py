@@ -18,7 +18,8 @@ EXIT_NEEDS_DECISION = 2
 
 class Command(RoutineCommand):
     help = (
-        "List the runs stuck running past their timeout and mark them failed "
+        "List the stuck runs (silent past their timeout, or over the maximum runtime; see "
+        "TENDEROPS_STUCK_RULE) and mark them failed "
         "(audited, guarded against runs that finish meanwhile)."
     )
 
@@ -85,13 +86,15 @@ class Command(RoutineCommand):
         self.stdout.write(style(result.message))
 
     def _print_table(self, runs: list[StuckRun]) -> None:
-        header = ("id", "project", "kind", "started (UTC)", "running min")
+        header = ("id", "project", "kind", "started (UTC)", "why", "silent min", "running min")
         rows = [
             (
                 run.id,
                 run.project_id,
                 run.kind,
                 run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                str(run.reason),
+                "" if run.silent_minutes is None else f"{run.silent_minutes:.1f}",
                 f"{run.running_minutes:.1f}",
             )
             for run in runs
