@@ -18,14 +18,19 @@ INTEGER_VARIABLES = {
     "TENDEROPS_MONITOR_INTERVAL_MINUTES": limits.MONITOR_INTERVAL_MINUTES,
     "TENDEROPS_TASK_TIMEOUT_SECONDS": limits.TASK_TIMEOUT_SECONDS,
     "TENDEROPS_Q_WORKERS": limits.CLUSTER_WORKERS,
+    "TENDEROPS_MAX_RUN_MINUTES": limits.TIMEOUT_MINUTES,
+    "TENDEROPS_PENDING_ALERT_MINUTES": limits.TIMEOUT_MINUTES,
+    "TENDEROPS_FAIL_PENDING_AFTER_MINUTES": limits.TIMEOUT_MINUTES,
 }
 
 
-def manage_check(**environment: str) -> subprocess.CompletedProcess:
+def manage_check(*options: str, **environment: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **environment}
-    env.pop("DATABASE_URL", None)  # `check` needs no database; the default one suffices
+    # `check` needs no database (the default one suffices); the other is the browser tests'.
+    for test_only in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        env.pop(test_only, None)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", "check", *options],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -43,6 +48,8 @@ def out_of_range_cases():
     yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", "review=100000000000", id="per-kind-above")
     yield pytest.param("TENDEROPS_STUCK_TIMEOUT_MINUTES", "ten", id="not-a-number")
     yield pytest.param("DJANGO_DEBUG", "maybe", id="not-a-switch")
+    yield pytest.param("TENDEROPS_STUCK_RULE", "sometimes", id="unknown-rule")
+    yield pytest.param("TENDEROPS_MONITOR_MODE", "shout", id="unknown-mode")
 
 
 @pytest.mark.parametrize(("name", "value"), list(out_of_range_cases()))
@@ -93,18 +100,7 @@ def test_without_a_secret_key_and_debug_off_start_up_is_refused():
 
 
 def test_the_documented_production_environment_passes_the_deploy_check():
-    env = {**os.environ, **PRODUCTION}
-    for test_only in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):  # the browser tests' own
-        env.pop(test_only, None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = manage_check("--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
     documented = (REPO / "docs" / "operations.md").read_text()
