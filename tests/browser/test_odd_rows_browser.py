@@ -1,0 +1,53 @@
+"""Odd rows of the live table, as an operator sees them in Chromium (English and Chinese)."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from tests.browser.conftest import log_in, new_page
+from tests.conftest import REPO
+
+PASSWORD = "correct horse battery"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+@pytest.fixture
+def odd_rows(transactional_db, make_run):
+    rows = {
+        "infinite": make_run(message="开始时间是 infinity"),
+        "before_time": make_run(status="failed", message="开始时间是 -infinity"),
+        "nan": make_run(message="进度是 NaN"),
+        "blank_kind": make_run(kind="   ", run_type="review", message="kind 为空白"),
+        "unknown": make_run(status="cancelled", message="未知状态"),
+        "long": make_run(message="很长的消息" * 2000),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tender_runs SET started_at = 'infinity' WHERE id = %s", [rows["infinite"].pk]
+        )
+        cursor.execute(
+            "UPDATE tender_runs SET started_at = '-infinity' WHERE id = %s",
+            [rows["before_time"].pk],
+        )
+        cursor.execute("UPDATE tender_runs SET progress = 'NaN' WHERE id = %s", [rows["nan"].pk])
+    User.objects.create_superuser("operator", "op@example.invalid", PASSWORD)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("locale", "suffix", "note"), [("en-US", "en", "impossible"), ("zh-CN", "zh", "不可能")]
+)
+def test_odd_rows_are_shown_sanely(browser, live_server, odd_rows, locale, suffix, note):
+    page = new_page(browser, locale=locale)
+    log_in(page, live_server.url, "operator", PASSWORD)
+    response = page.goto(f"{live_server.url}/admin/runs/tenderrun/")
+    assert response.status == 200
+    assert note in page.inner_text("#impossible-starts")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == len(odd_rows)
+    text = page.inner_text("#result_list")
+    assert "infinity" in text and "review" in text and "cancelled" in text
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"odd-rows-{suffix}.png", full_page=False)
+    detail = page.goto(f"{live_server.url}/admin/runs/tenderrun/{odd_rows['infinite'].pk}/change/")
+    assert detail.status == 200
