@@ -104,23 +104,30 @@ class TenderRunQuerySet(models.QuerySet):
     def of_unknown_status(self) -> TenderRunQuerySet:
         return self.exclude(status__in=RunStatus.values)
 
+    def with_last_sign_of_life(self) -> TenderRunQuerySet:
+        """Annotate ``last_change_at`` (the last change tenderops observed, if any) and
+        ``last_sign_of_life``: the later of ``started_at`` and that change."""
+        observed = RunObservation.objects.filter(run_id=OuterRef("pk"))
+        return self.annotate(
+            last_change_at=Subquery(observed.values("last_change_at")[:1])
+        ).annotate(
+            last_sign_of_life=Greatest("started_at", Coalesce("last_change_at", "started_at"))
+        )
+
     def with_liveness(self) -> TenderRunQuerySet:
         """Annotate what tenderops observed of each run (runs.maintenance.liveness): the
-        fingerprint then and now, when it first saw the run, when it last saw a change, how
-        many changes, and ``last_sign_of_life``: the later of ``started_at`` and that change."""
+        fingerprint then and now, when it first saw the run, how many changes it saw, and
+        the last sign of life (``with_last_sign_of_life``)."""
         observed = RunObservation.objects.filter(run_id=OuterRef("pk"))
 
         def seen(field: str) -> Subquery:
             return Subquery(observed.values(field)[:1])
 
-        return self.annotate(
+        return self.with_last_sign_of_life().annotate(
             observed_fingerprint=seen("fingerprint"),
             first_seen_at=seen("first_seen_at"),
-            last_change_at=seen("last_change_at"),
             observed_changes=seen("changes"),
             fingerprint_now=fingerprint(),
-        ).annotate(
-            last_sign_of_life=Greatest("started_at", Coalesce("last_change_at", "started_at"))
         )
 
     def unchanged_since_observed(self) -> TenderRunQuerySet:

@@ -193,6 +193,14 @@ GLOSSARY = {
     "running too long": "运行过久",
     "pending too long": "排队过久",
     "marked failed by hand": "人工标记失败",
+    "signs of life": "生命迹象",
+    "Silent": "静默",
+    "Waiting": "等待中",
+    "Over max runtime": "超过最长运行时间",
+    "Failed by tenderops, then finished": "被 tenderops 标记失败后又完成",
+    "last sign of life": "最后生命迹象",
+    "observed by tenderops": "tenderops 的观察",
+    "Not observed (tenderops observes pending and running runs).": "未观察（tenderops 只观察排队中和运行中的任务）。",
 }
 
 ENTRY = re.compile(

@@ -372,3 +372,29 @@ def test_audit_log_is_browsable_and_read_only(operator, make_run):
     assert "旧消息" in page.content.decode()
     assert superuser.post(f"/admin/runs/maintenanceaction/{action.pk}/delete/").status_code == 403
     assert MaintenanceAction.objects.filter(pk=action.pk).exists()
+
+
+def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
+    from runs.maintenance import fail_stuck_runs, observe_active_runs
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    silent = make_run(started_ago=30 * MIN)
+    waiting = make_run(status="pending", started_ago=45 * MIN)
+    alive = make_run(started_ago=30 * MIN, progress=0.1)
+    observe_active_runs()
+    TenderRun.objects.filter(pk=alive.pk).update(progress=0.2)
+    observe_active_runs()
+    late = make_run(started_ago=30 * MIN, kind="review", run_type="review")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    TenderRun.objects.filter(pk=late.pk).update(status="success")
+
+    def listed(query: str) -> set[str]:
+        html = operator.get(f"{LIST}?{query}").content.decode()
+        return {run.pk for run in (silent, waiting, alive, late) if run.pk in html}
+
+    assert listed("liveness=silent") == {silent.pk}
+    assert listed("liveness=waiting") == {waiting.pk}
+    assert listed("liveness=late") == {late.pk}
+    assert "Last sign of life" in operator.get(LIST).content.decode()
+    detail = operator.get(f"{LIST}{alive.pk}/change/").content.decode()
+    assert "changes seen: 1" in detail and "first seen" in detail

@@ -1,4 +1,5 @@
-"""The runs list's filters: status, kind, stuck, started (presets and a range), project."""
+"""The runs list's filters: status, kind, stuck, signs of life, started (presets and a range),
+project."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.display import truncate
-from runs.maintenance import STATS_WINDOWS, StuckPolicy, db_now
+from runs.maintenance import (
+    STATS_WINDOWS,
+    StuckPolicy,
+    db_now,
+    late_finishes,
+    over_max_runtime,
+    silent_runs,
+    waiting_runs,
+)
 from runs.models import TenderProject, TenderRun
 from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
 
@@ -160,4 +169,34 @@ class ProjectFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value():
             return queryset.filter(project_id=self.value())
+        return queryset
+
+
+class LivenessFilter(admin.SimpleListFilter):
+    """Signs of life (runs.maintenance.liveness): silent past the timeout, waiting, over the
+    maximum runtime, or failed by tenderops and then finished by their worker."""
+
+    title = gettext_lazy("signs of life")
+    parameter_name = "liveness"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("silent", _("Silent")),
+            ("waiting", _("Waiting")),
+            ("over_max", _("Over max runtime")),
+            ("late", _("Failed by tenderops, then finished")),
+        ]
+
+    def queryset(self, request, queryset):
+        chosen = {
+            "silent": silent_runs,
+            "waiting": waiting_runs,
+            "over_max": over_max_runtime,
+        }.get(self.value())
+        if chosen is not None:
+            return queryset.filter(pk__in=chosen().values("pk"))
+        if self.value() == "late":
+            return queryset.filter(
+                status=RunStatus.SUCCESS, pk__in=late_finishes().values("run_id")
+            )
         return queryset

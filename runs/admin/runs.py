@@ -27,6 +27,7 @@ from runs.admin.display import (
 )
 from runs.admin.filters import (
     KindFilter,
+    LivenessFilter,
     ProjectFilter,
     StartedFilter,
     StatusFilter,
@@ -37,7 +38,7 @@ from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.maintenance import db_now
-from runs.models import FailedRunRecord, TenderRun
+from runs.models import FailedRunRecord, RunObservation, TenderRun
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80
@@ -56,12 +57,20 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         "status_badge",
         "progress_bar",
         "elapsed",
+        "last_sign_of_life",
         "started",
         "finished",
         "message_preview",
     ]
     list_display_links = ["id"]
-    list_filter = [StatusFilter, KindFilter, StuckFilter, StartedFilter, ProjectFilter]
+    list_filter = [
+        StatusFilter,
+        KindFilter,
+        StuckFilter,
+        LivenessFilter,
+        StartedFilter,
+        ProjectFilter,
+    ]
     search_fields = ["=id"]
     search_help_text = gettext_lazy(
         "A run id (tr_…) or project id (tp_…) matches exactly; other text searches project "
@@ -87,6 +96,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         "started",
         "finished",
         "elapsed",
+        "observation",
         "message_full",
         "error_full",
         "meta_pretty",
@@ -124,6 +134,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
                 "project__name",
             )
             .annotate(message_start=Left("message", MESSAGE_PREVIEW_CHARS + 1))
+            .with_last_sign_of_life()
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -174,6 +185,35 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
             share,
             share,
             share,
+        )
+
+    @admin.display(description=gettext_lazy("last sign of life"))
+    def last_sign_of_life(self, run: TenderRun) -> str:
+        """How long ago an active run last showed a sign of life (its start, or the last
+        change tenderops observed in its status, progress or message)."""
+        moment = getattr(run, "last_sign_of_life", None)
+        if run.status not in ACTIVE_STATUSES or moment is None or is_infinite(moment):
+            return "–"
+        return format_html(
+            '<span class="run-live" data-started="{}" title="{}">{}</span>',
+            moment.isoformat(),
+            short_time(moment),
+            duration(timezone.now() - moment),
+        )
+
+    @admin.display(description=gettext_lazy("observed by tenderops"))
+    def observation(self, run: TenderRun) -> str:
+        seen = RunObservation.objects.filter(run_id=run.pk).first()
+        if seen is None:
+            return _("Not observed (tenderops observes pending and running runs).")
+        return format_html(
+            "{}: {} · {}: {} · {}: {}",
+            _("first seen"),
+            short_time(seen.first_seen_at),
+            _("last change seen"),
+            short_time(seen.last_change_at),
+            _("changes seen"),
+            seen.changes,
         )
 
     @admin.display(description=gettext_lazy("running / elapsed"))
