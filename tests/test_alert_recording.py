@@ -179,14 +179,14 @@ def test_a_broken_alert_recording_never_breaks_the_tick(make_run, monkeypatch, c
 
 def spike_runs(make_run, kind: str, *, week: tuple[int, int], hour: tuple[int, int]) -> None:
     """``week`` and ``hour``: (finished, failed) runs of ``kind`` in each window."""
-    for window, (finished, failed), ago in ((week, week, 2 * 24 * 60), (hour, hour, 20)):
-        for n in range(window[0]):
+    for (finished, failed), ago in ((week, 2 * 24 * 60), (hour, 20)):
+        for n in range(finished):
             make_run(
-                status="failed" if n < window[1] else "success",
+                status="failed" if n < failed else "success",
                 kind=kind,
                 run_type=kind,
                 started_ago=ago * MIN,
-                error="LLM 调用超时" if n < window[1] else None,
+                error="LLM 调用超时" if n < failed else None,
             )
 
 

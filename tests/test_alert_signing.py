@@ -47,9 +47,7 @@ def test_feishu_signature_matches_the_published_vector():
 def test_dingtalk_signature_follows_the_documented_formula(timestamp):
     secret = "this is secret"
     documented = base64.b64encode(
-        hmac.new(
-            secret.encode("utf-8"), f"{timestamp}\n{secret}".encode("utf-8"), hashlib.sha256
-        ).digest()
+        hmac.new(secret.encode("utf-8"), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
     ).decode()
     assert dingtalk_sign(timestamp, secret) == documented
 
@@ -57,7 +55,7 @@ def test_dingtalk_signature_follows_the_documented_formula(timestamp):
 @pytest.mark.parametrize("timestamp", [1599360473, 1764300000])
 def test_feishu_signature_follows_the_documented_formula(timestamp):
     secret = "this is secret"
-    key = f"{timestamp}\n{secret}".encode("utf-8")
+    key = f"{timestamp}\n{secret}".encode()
     documented = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
     assert feishu_sign(timestamp, secret) == documented
     # The secret is the key's tail, not the key: DingTalk's formula gives another value.
