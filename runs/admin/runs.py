@@ -26,6 +26,7 @@ from runs.admin.display import (
     truncate,
 )
 from runs.admin.filters import (
+    ActionFilter,
     KindFilter,
     ProjectFilter,
     StartedFilter,
@@ -61,7 +62,14 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         "message_preview",
     ]
     list_display_links = ["id"]
-    list_filter = [StatusFilter, KindFilter, StuckFilter, StartedFilter, ProjectFilter]
+    list_filter = [
+        StatusFilter,
+        KindFilter,
+        StuckFilter,
+        StartedFilter,
+        ProjectFilter,
+        ActionFilter,
+    ]
     search_fields = ["=id"]
     search_help_text = gettext_lazy(
         "A run id (tr_…) or project id (tp_…) matches exactly; other text searches project "
