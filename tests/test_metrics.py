@@ -74,6 +74,7 @@ def world(make_run, settings):
     make_run(status="cancelled", started_ago=5 * MIN)  # unknown: no series
 
 
+@pytest.mark.postgres  # counts the database's way, in PostgreSQL's SQL
 def test_every_named_series_equals_what_the_database_holds(client, world):
     before = scrape(client)
     assert names(before) >= SERIES

@@ -112,8 +112,10 @@ def _deliver(scope: Q) -> int:
     channels = sorted(
         set(AlertDelivery.objects.filter(scope, _due(db_now())).values_list("channel", flat=True))
     )
-    if len(channels) == 1:
-        _drain(channels[0], scope)
+    if len(channels) == 1 or not is_postgresql():
+        # SQLite (the demo) takes one writer at a time: the channels in turn.
+        for channel in channels:
+            _drain(channel, scope)
     elif channels:
         with ThreadPoolExecutor(len(channels), thread_name_prefix="alert-channel") as pool:
             list(pool.map(_closing(_drain), channels, [scope] * len(channels)))
