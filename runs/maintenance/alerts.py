@@ -2,8 +2,9 @@
 
 Cheap and safe to call from a monitor tick: one statement on PostgreSQL (the cooldown gate,
 the alert and one pending delivery per configured channel), never any network. Delivery is
-``runs.alerting``'s job: after the transaction commits, a django-q2 task is asked to deliver
-the alert, so a slow or dead webhook never delays or breaks the caller.
+``runs.alerting``'s job: a django-q2 task is queued to deliver the alert (in the same
+transaction with the ORM broker, after the commit with Redis), so a slow or dead webhook
+never delays or breaks the caller.
 
 The cooldown (``TENDEROPS_ALERT_COOLDOWN_MINUTES``) is per event and kind: an alert whose
 (event, kind) passed the gate within the cooldown is not recorded again. A digest covers
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -118,7 +120,7 @@ def resolve_alert(
     however many callers resolve it at the same time) and reset its cooldown."""
     recovery = RECOVERIES[event]
     channels = configured_channels()
-    with transaction.atomic():
+    with _statement_transaction():
         if is_postgresql():
             alert_id = _fetch_id(
                 f"""
@@ -139,7 +141,7 @@ def resolve_alert(
                 event=event, kind=kind, open=True
             ).delete()
             alert_id = _insert(recovery, kind, dict(facts or {}), channels) if deleted else None
-    return _announced(alert_id, announce and bool(channels))
+        return _announced(alert_id, announce and bool(channels))
 
 
 def record_test_alert(requested_by: str, *, announce: bool = False) -> int:
@@ -148,7 +150,7 @@ def record_test_alert(requested_by: str, *, announce: bool = False) -> int:
         alert_id = _insert(
             AlertEvent.TEST, "", {"requested_by": requested_by}, configured_channels()
         )
-    return _announced(alert_id, announce)
+        return _announced(alert_id, announce)
 
 
 def _raise(
@@ -162,7 +164,7 @@ def _raise(
     channels = configured_channels()
     incident = event in RECOVERIES
     cooldown = settings.TENDEROPS_ALERT_COOLDOWN_MINUTES
-    with transaction.atomic():
+    with _statement_transaction():
         if is_postgresql():
             alert_id = _fetch_id(
                 f"""
@@ -201,7 +203,7 @@ def _raise(
             )
         else:
             alert_id = _raise_portable(event, by_kind, facts, digest, incident, channels)
-    return _announced(alert_id, announce and bool(channels))
+        return _announced(alert_id, announce and bool(channels))
 
 
 def _raise_portable(
@@ -248,6 +250,12 @@ def _insert(event: str, kind: str, facts: dict[str, Any], channels: Sequence[str
     return alert.pk
 
 
+def _statement_transaction():
+    """On PostgreSQL the one statement is atomic by itself and joins the caller's transaction
+    if there is one (no savepoint, no commit of its own); the portable path needs one."""
+    return nullcontext() if is_postgresql() else transaction.atomic()
+
+
 def _fetch_id(sql: str, params: list[Any]) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -260,8 +268,14 @@ def _json(value: Mapping[str, Any]) -> str:
 
 
 def _announced(alert_id: int | None, announce: bool) -> int | None:
+    """Queue the alert's delivery. With the ORM broker the queued task is a row in the
+    caller's transaction (a tick's): it commits with the alert, and costs one INSERT. A Redis
+    broker is told after the commit (its worker must find the alert)."""
     if alert_id is not None and announce:
-        transaction.on_commit(partial(_announce, alert_id))
+        if "orm" in settings.Q_CLUSTER:
+            _announce(alert_id)  # in the caller's transaction, or in one of its own
+        else:
+            transaction.on_commit(partial(_announce, alert_id))
     return alert_id
 
 
@@ -270,7 +284,8 @@ def _announce(alert_id: int) -> None:
     from runs.alerting.delivery import enqueue_delivery
 
     try:
-        enqueue_delivery(alert_id)
+        with transaction.atomic():  # a savepoint: a failed enqueue leaves the alert recorded
+            enqueue_delivery(alert_id)
     except Exception:
         # The alert stays recorded with its deliveries pending: the delivery schedule sends it.
         logger.exception("could not queue the delivery of alert %s", alert_id)

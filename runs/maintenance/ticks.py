@@ -1,13 +1,15 @@
 """The scheduled routines as django-q2 runs them: each tick stamps its heartbeat.
 
-After the monitor's failing statement has committed, the tick records what it tells people:
-a digest of the runs it failed, and the recovery of a stale monitor. Recording never uses the
-network and never breaks the tick: an error there is logged, the runs stay failed.
+With the monitor's failing statement, the tick records what it tells people: a digest of the
+runs it failed, and the recovery of a stale monitor. Recording never uses the network and
+never breaks the tick: an error there is logged, the runs stay failed.
 """
 
 import logging
+from collections.abc import Callable
+from contextlib import nullcontext
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from runs.maintenance.alerts import AlertEvent, raise_digest, resolve_alert
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
@@ -23,16 +25,25 @@ DIGEST_IDS = 5
 
 def monitor_tick() -> CleanupResult:
     """One run of the stuck-run monitor, as the schedule does it, with its heartbeat in the
-    same transaction (on PostgreSQL, the same statement)."""
-    result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
-    try:
-        with transaction.atomic():
-            if result.fixed_count:
-                raise_digest(AlertEvent.MONITOR_FAILED, *failed_digest(result))
-            resolve_alert(AlertEvent.MONITOR_STALE, facts={"source": "monitor"})
-    except Exception:
-        logger.exception("the monitor tick could not record its alerts")
+    same transaction (on PostgreSQL, the same statement). Its digest joins that transaction
+    behind a savepoint (an error there undoes the digest only), so a tick that alerts costs
+    no more commits than one that does not; a stale monitor's recovery is recorded after."""
+    with transaction.atomic():
+        result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
+        if result.fixed_count:
+            _safely(lambda: raise_digest(AlertEvent.MONITOR_FAILED, *failed_digest(result)))
+    _safely(lambda: resolve_alert(AlertEvent.MONITOR_STALE, facts={"source": "monitor"}))
     return result
+
+
+def _safely(record: Callable[[], object]) -> None:
+    """Record an alert without ever breaking the tick: inside a transaction behind a
+    savepoint, else as the one statement it is."""
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            record()
+    except Exception:
+        logger.exception("the monitor tick could not record its alert")
 
 
 def failed_digest(result: CleanupResult) -> tuple[dict, dict]:
