@@ -196,7 +196,7 @@ class FeishuChannel(Channel):
 
 def feishu_post(message: Message) -> dict[str, Any]:
     language = "zh_cn" if settings.TENDEROPS_ALERT_LANGUAGE == "zh-hans" else "en_us"
-    body = message.text(FEISHU_TEXT_BYTES).split("\n")[1:]  # the title has its own field
+    body = message.body(FEISHU_TEXT_BYTES).split("\n")  # the title has its own field
     if message.link.startswith("http"):
         body = body[:-1]  # the link's line, sent as a link instead
     content = [[{"tag": "text", "text": line}] for line in body]
@@ -222,7 +222,7 @@ class EmailChannel(Channel):
             connection = get_connection(settings.TENDEROPS_ALERT_EMAIL_BACKEND, timeout=timeout)
             mail = EmailMessage(
                 subject=message.title,
-                body=message.text(MAIL_TEXT_BYTES),
+                body=message.body(MAIL_TEXT_BYTES),
                 from_email=settings.DEFAULT_FROM_EMAIL,
                 to=recipients,
                 connection=connection,

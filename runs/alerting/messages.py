@@ -60,6 +60,11 @@ class Message:
         tail = f"{self.link_text}: {self.link}" if self.link else ""
         return fit(self.title, self.lines, tail, limit)
 
+    def body(self, limit: int) -> str:
+        """The text without its title (a mail's subject)."""
+        tail = f"{self.link_text}: {self.link}" if self.link else ""
+        return fit("", self.lines, tail, limit)
+
 
 def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
     """``head``, ``lines`` and ``tail`` joined by newlines in at most ``limit`` UTF-8 bytes:

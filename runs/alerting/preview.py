@@ -59,7 +59,7 @@ def previews(alert: Alert) -> list[Preview]:
             html = format_html(
                 '<div class="alert-mail-subject">{}</div><pre class="alert-mail-body">{}</pre>',
                 message.title,
-                message.text(MAIL_TEXT_BYTES),
+                message.body(MAIL_TEXT_BYTES),
             )
         shown.append(
             Preview(
