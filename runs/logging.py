@@ -8,9 +8,11 @@ wherever it appears on its own too.
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
+from django.views.debug import SafeExceptionReporterFilter
 
 REDACTED = "[redacted]"
 # Settings whose values must never be written anywhere (tokens, passwords, webhook URLs).
@@ -91,6 +93,15 @@ def mask_url(url: str) -> str:
         head, _slash, last = path.rstrip("/").rpartition("/")
         path = f"{head}/…{last[-4:]}" if last else path
     return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+class HideSecretSettings(SafeExceptionReporterFilter):
+    """Django's error reports (debug pages, mails) hide settings named like secrets; webhook
+    addresses carry keys in names that do not say so."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|WEBHOOK|DATABASE_URL", flags=re.I
+    )
 
 
 class UnhandledErrorsOnly(logging.Filter):

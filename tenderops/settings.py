@@ -109,6 +109,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# Error reports (the debug page) hide webhook addresses too, not only Django's usual names.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "runs.logging.HideSecretSettings"
+
 # Everything to stderr, debug or not: tenderops' own messages, and every unhandled error of
 # a request with its traceback (Django alone would mail it to ADMINS, which nobody reads).
 # Configured secrets never reach a line (runs.logging.RedactSecrets).

@@ -68,3 +68,13 @@ def test_webhook_keys_are_redacted_on_their_own_and_masked_for_display(settings,
     assert mask_url(settings.TENDEROPS_FEISHU_WEBHOOK_URL) == (
         "https://open.feishu.cn/open-apis/bot/v2/hook/…c0de"
     )
+
+
+def test_error_reports_hide_webhook_addresses(settings):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.TENDEROPS_WECOM_WEBHOOK_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+    shown = get_default_exception_reporter_filter().get_safe_settings()
+    assert shown["TENDEROPS_WECOM_WEBHOOK_URL"] == "********************"
+    assert shown["TENDEROPS_FEISHU_SECRET"] == "********************"
+    assert shown["TENDEROPS_ALERT_LANGUAGE"] == settings.TENDEROPS_ALERT_LANGUAGE
