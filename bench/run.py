@@ -40,7 +40,11 @@ PRUNE_REPEAT = 3
 BUDGET_SIZE = 10_000_000  # the issue sets every budget at 10 M runs
 TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the in-process client
 
-FIGURES = ("tick", "quiet_tick", "prune", "list", "stats", "health")
+FIGURES = ("tick", "quiet_tick", "alert_tick", "prune", "list", "stats", "health", "metrics")
+METRICS_TOKEN = "bench-metrics-token"  # noqa: S105 - a throwaway token for the client
+# Alerts "sent" by the alerting tick go to a channel nobody listens on: without a cluster the
+# delivery is only queued, which is all a tick ever does.
+UNHEARD_WEBHOOK = "http://127.0.0.1:9/tenderops-bench"
 RAW_TICK = (
     "UPDATE tender_runs_backend SET status = 'failed', finished_at = now(), "
     "error = '任务超时未完成', message = '任务异常终止：超时未完成' "
@@ -211,6 +215,7 @@ def prepare(url: str, size: int, reuse: bool) -> None:
 def django_setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenderops.settings")
     os.environ["TENDEROPS_API_TOKEN"] = TOKEN
+    os.environ["TENDEROPS_METRICS_TOKEN"] = METRICS_TOKEN
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
     import django
 
@@ -368,6 +373,42 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
             )
         )
 
+    def measure_alert_tick() -> dict[str, list[float]]:
+        """The same 200-run tick, alerting (its digest recorded, a delivery queued for a
+        configured channel) and quiet (no channel, the kind in its cooldown: no alert)."""
+        from django.conf import settings
+
+        from runs.models import Alert, AlertGate
+
+        start_ticks()
+
+        def alerting() -> None:
+            add_stuck_runs()
+            settings.TENDEROPS_ALERT_WEBHOOK_URL = UNHEARD_WEBHOOK
+            AlertGate.objects.all().delete()  # out of its cooldown
+
+        def quiet() -> None:
+            add_stuck_runs()
+            settings.TENDEROPS_ALERT_WEBHOOK_URL = ""
+
+        before = Alert.objects.count()
+        spreads = repeat(
+            repeat_,
+            {
+                "alerting": Probe(monitor_tick, before=alerting, check=all_stuck_failed),
+                "quiet": Probe(monitor_tick, before=quiet, check=all_stuck_failed),
+            },
+        )
+        settings.TENDEROPS_ALERT_WEBHOOK_URL = ""
+        assert Alert.objects.count() - before == repeat_, "one alert per alerting tick"
+        execute("DELETE FROM django_q_ormq")  # the queued deliveries nobody will run
+        return samples_of(spreads)
+
+    def measure_metrics() -> dict[str, list[float]]:
+        monitor_tick()
+        scrape = page("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+        return samples_of({"tenderops": time_n(scrape.work, repeat_, check=scrape.check)})
+
     def measure_health() -> dict[str, list[float]]:
         monitor_tick()
         health = page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
@@ -380,6 +421,8 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         "list": measure_list,
         "stats": measure_stats,
         "health": measure_health,
+        "alert_tick": measure_alert_tick,
+        "metrics": measure_metrics,
     }
     execute(RAW_DELETE)  # leftovers of an interrupted earlier run
     # Start from the tables as autovacuum leaves them, without the dead rows an earlier run
@@ -483,6 +526,18 @@ def render(results: dict[int, dict], repeat: int) -> str:
             f"| {rows} | health endpoint | {spread(health)} | – | – | <= 50 ms | "
             f"{_mark(median(health) <= 50)} |"
         )
+        scrape = f["metrics"]["tenderops"]
+        lines.append(
+            f"| {rows} | /metrics scrape | {spread(scrape)} | – | – | <= 20 ms | "
+            f"{_mark(median(scrape) <= 20)} |"
+        )
+        alerting, quiet_alerts = f["alert_tick"]["alerting"], f["alert_tick"]["quiet"]
+        extra_ms = median(alerting) - median(quiet_alerts)
+        lines.append(
+            f"| {rows} | monitor tick, 200 stuck, recording an alert and queueing its delivery | "
+            f"{spread(alerting)} | {spread(quiet_alerts)} (the same tick, no alert) | "
+            f"{extra_ms:+.1f} ms | as fast: <= +1 ms | {_mark(extra_ms <= 1)} |"
+        )
         mem = {key: f"{kib / 1024:.0f} MiB" for key, kib in f["memory"].items()}
         lines.append(
             f"| {rows} | peak RSS of a process rendering stats then pruning 1 M rows | "
@@ -513,7 +568,11 @@ def render(results: dict[int, dict], repeat: int) -> str:
         "  round freed, the same layout for both sides), 1 M expired runs inserted, `VACUUM`",
         "  and `CHECKPOINT` (expired rows were written long ago and autovacuum has been by",
         "  since); tenderops runs `prune_runs` with its defaults, the baseline one DELETE;",
-        "- pages: server time through Django's test client, logged in as a superuser;",
+        "- pages: server time through Django's test client, logged in as a superuser (health",
+        "  with the API token, /metrics with the metrics token);",
+        "- alerting tick: the same 200-run tick with a channel configured and the kind out of",
+        "  its cooldown (the digest recorded, its delivery queued for the cluster) against no",
+        "  channel and the kind in its cooldown; interleaved;",
         "- the issue sets every budget at 10 M runs: at 1 M the ratios to raw SQL are shown,",
         "  marked *(judged at 10 M)*, and only the absolute budgets are judged (the operators'",
         "  UPDATE scans a table ten times smaller, while a tick takes the same time at any",

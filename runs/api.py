@@ -1,7 +1,10 @@
-"""The HTTP API for the tender backend, cron and uptime checks: thin views over the routines.
+"""The HTTP API for the tender backend, cron and uptime checks, and /metrics: thin views over
+the routines.
 
 Authorised by ``Authorization: Bearer <TENDEROPS_API_TOKEN>`` (off while the setting is empty)
-or by a logged-in staff session holding the mark-failed permission, with CSRF on POST.
+or by a logged-in staff session holding the mark-failed permission, with CSRF on POST. The
+read-only ``TENDEROPS_METRICS_TOKEN`` opens the health endpoint and /metrics, nothing else;
+/metrics also opens to a staff session that may view runs. The API token does not open it.
 """
 
 import hmac
@@ -11,19 +14,22 @@ from functools import wraps
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import limits
+from runs.alerting.delivery import alert_on_health
 from runs.limits import InvalidParameter, parse_switch
 from runs.maintenance import fail_stuck_runs, monitor_health
+from runs.metrics import exposition
 from runs.models import Actor
 
 logger = logging.getLogger(__name__)
 
 MARK_FAILED_PERMISSION = "runs.mark_failed_tenderrun"
+VIEW_PERMISSION = "runs.view_tenderrun"
 TOKEN_QUERY_NAMES = {"token", "access_token", "api_token", "auth", "authorization"}
 
 
@@ -48,18 +54,31 @@ def _csrf_failure(request: HttpRequest) -> bool:
     return rejected is not None
 
 
-def authorise(request: HttpRequest) -> tuple[Actor, str]:
-    """Who is calling, as (actor, username); raises ApiError 401 or 403."""
+def _token_matches(presented: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(presented.strip().encode(), expected.encode())
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    """The bearer token presented, None without an Authorization header; 401 for a token in
+    the URL or another scheme."""
     if TOKEN_QUERY_NAMES & {key.lower() for key in request.GET}:
         raise ApiError(401, _("Send the token in the Authorization header, never in the URL."))
     header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _sep, presented = header.partition(" ")
-        expected = settings.TENDEROPS_API_TOKEN
-        if (
-            scheme.lower() == "bearer"
-            and expected
-            and hmac.compare_digest(presented.strip().encode(), expected.encode())
+    if header is None:
+        return None
+    scheme, _sep, presented = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise ApiError(401, _("Invalid credentials."))
+    return presented
+
+
+def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, str]:
+    """Who is calling, as (actor, username); raises ApiError 401 or 403. ``read_only``
+    endpoints accept the metrics token too."""
+    presented = _bearer(request)
+    if presented is not None:
+        if _token_matches(presented, settings.TENDEROPS_API_TOKEN) or (
+            read_only and _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN)
         ):
             return Actor.API, ""
         raise ApiError(401, _("Invalid credentials."))
@@ -73,7 +92,21 @@ def authorise(request: HttpRequest) -> tuple[Actor, str]:
     return Actor.USER, user.get_username()
 
 
-def api_view(methods: set[str]) -> Callable:
+def authorise_metrics(request: HttpRequest) -> None:
+    """The metrics token, or a staff session that may view runs; never the API token."""
+    presented = _bearer(request)
+    if presented is not None:
+        if _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN):
+            return
+        raise ApiError(401, _("Invalid credentials."))
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        raise ApiError(401, _("Authentication required."))
+    if not user.has_perm(VIEW_PERMISSION):
+        raise ApiError(403, _("You do not have permission to view runs."))
+
+
+def api_view(methods: set[str], *, read_only: bool = False) -> Callable:
     """JSON in, JSON out: method check, auth, and no traceback ever reaching the client."""
 
     def decorate(view: Callable) -> Callable:
@@ -85,7 +118,7 @@ def api_view(methods: set[str]) -> Callable:
                 response["Allow"] = ", ".join(sorted(methods))
                 return response
             try:
-                actor, username = authorise(request)
+                actor, username = authorise(request, read_only=read_only)
                 return view(request, actor, username)
             except ApiError as error:
                 return error_response(error.status, error.message)
@@ -160,12 +193,39 @@ def cleanup_stuck_runs(request: HttpRequest, actor: Actor, username: str) -> Jso
     return JsonResponse(result.as_dict(), json_dumps_params={"ensure_ascii": False})
 
 
-@api_view({"GET", "HEAD"})
+@api_view({"GET", "HEAD"}, read_only=True)
 def health(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
+    """The monitor's health; a stale monitor raises its alert from here (once per cooldown),
+    delivered by this process, since a stopped cluster delivers nothing."""
     query_parameters(request, set())
     report = monitor_health()
+    try:
+        alert_on_health(report, source="health", background=True)
+    except Exception:
+        logger.exception("the health endpoint could not raise its alert")
     return JsonResponse(
         report.as_dict(),
         status=200 if report.healthy else 503,
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+@csrf_exempt  # read-only, GET only
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format (or OpenMetrics, if the scraper asks for it)."""
+    if request.method not in {"GET", "HEAD"}:
+        response = error_response(405, _("Method not allowed."))
+        response["Allow"] = "GET, HEAD"
+        return response
+    try:
+        authorise_metrics(request)
+        query_parameters(request, set())
+        body, content_type = exposition(request.headers.get("Accept", ""))
+    except ApiError as error:
+        return error_response(error.status, error.message)
+    except InvalidParameter as error:
+        return error_response(400, str(error))
+    except DatabaseError:
+        logger.exception("database error in %s", request.path)
+        return error_response(503, _("The database is unavailable; try again."))
+    return HttpResponse(body, content_type=content_type)

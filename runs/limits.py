@@ -83,6 +83,21 @@ HSTS_SECONDS = Limit(0, 63_072_000)
 SEED_ROWS = Limit(1, 100_000_000)
 SEED_GROUP = Limit(0, 1_000_000)
 SEED_DAYS = Limit(1, 3_650)
+# Alerts: the same alert (event and kind) is not repeated sooner than this; a week at most.
+ALERT_COOLDOWN_MINUTES = Limit(1, 10_080)
+# One HTTP or SMTP attempt of a delivery; a robot that hangs longer is cut off.
+ALERT_TIMEOUT_SECONDS = Limit(1, 60)
+# Attempts of one delivery before it is marked failed, and the first wait between them
+# (doubled after each failed attempt, at most an hour).
+ALERT_MAX_ATTEMPTS = Limit(1, 20)
+ALERT_RETRY_SECONDS = Limit(1, 3_600)
+# The failure-spike rule: at least this many failures of a kind in the last hour.
+SPIKE_MIN_FAILURES = Limit(1, 100_000)
+SMTP_PORT = Limit(1, 65_535)
+# Addresses tenderops writes to (webhooks, the public URL): an address longer than this is
+# no robot's.
+MAX_URL_LENGTH = 2_000
+MAX_ALERT_EMAILS = 50
 MAX_KIND_LENGTH = 200
 
 # A run's ``started_at`` outside [EARLIEST_START, database now + START_SKEW] is impossible

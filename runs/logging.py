@@ -1,36 +1,107 @@
-"""A logging filter that keeps configured secrets out of every log line."""
+"""Keeping configured secrets out of every log line, page and stored answer.
+
+A webhook address is a secret as a whole and in its parts: the key in its query
+(``access_token=``, ``key=``) or in its last path segment (Feishu's hook id) is redacted
+wherever it appears on its own too.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
+from django.views.debug import SafeExceptionReporterFilter
 
 REDACTED = "[redacted]"
 # Settings whose values must never be written anywhere (tokens, passwords, webhook URLs).
-SECRET_SETTINGS = ("TENDEROPS_API_TOKEN", "EMAIL_HOST_PASSWORD", "SECRET_KEY")
+SECRET_SETTINGS = (
+    "TENDEROPS_API_TOKEN",
+    "TENDEROPS_METRICS_TOKEN",
+    "EMAIL_HOST_PASSWORD",
+    "SECRET_KEY",
+    "TENDEROPS_ALERT_WEBHOOK_URL",
+    "TENDEROPS_WECOM_WEBHOOK_URL",
+    "TENDEROPS_DINGTALK_WEBHOOK_URL",
+    "TENDEROPS_DINGTALK_SECRET",
+    "TENDEROPS_FEISHU_WEBHOOK_URL",
+    "TENDEROPS_FEISHU_SECRET",
+)
+# Shorter fragments are too common to redact (and too short to be a key).
+MIN_SECRET_LENGTH = 4
 
 
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = [value for value in _secret_values() if len(value) >= 4]
+        secrets = secret_values()
         if not secrets:
             return True
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in secrets:
-            message = message.replace(secret, REDACTED)
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
-        record.msg, record.args = message, None
+        record.msg, record.args = redact(message, secrets), None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
         return True
 
 
-def _secret_values() -> list[str]:
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with every configured secret (and every part of a webhook's key) replaced."""
+    for secret in secret_values() if secrets is None else secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def secret_values() -> list[str]:
+    """The secrets to redact, longest first (a whole address before its key)."""
     if not settings.configured:
         return []
-    return [str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS]
+    values: set[str] = set()
+    for name in SECRET_SETTINGS:
+        value = str(getattr(settings, name, "") or "")
+        values.add(value)
+        if value.startswith(("http://", "https://")):
+            values.update(url_secrets(value))
+    return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a webhook address that are keys: query values and the last path segment."""
+    parts = urlsplit(url)
+    keys = [value for _name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    last_segment = parts.path.rstrip("/").rpartition("/")[2]
+    if parts.query == "" and last_segment:
+        keys.append(last_segment)
+    return keys
+
+
+def mask_url(url: str) -> str:
+    """A webhook address to show: scheme, host and path, every key cut to its last four
+    characters (``https://oapi.dingtalk.com/robot/send?access_token=…3f9a``)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    path = parts.path
+    query = "&".join(
+        f"{name}=…{value[-4:]}" for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    if not query:
+        head, _slash, last = path.rstrip("/").rpartition("/")
+        path = f"{head}/…{last[-4:]}" if last else path
+    return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+class HideSecretSettings(SafeExceptionReporterFilter):
+    """Django's error reports (debug pages, mails) hide settings named like secrets; webhook
+    addresses carry keys in names that do not say so."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|WEBHOOK|DATABASE_URL", flags=re.I
+    )
 
 
 class UnhandledErrorsOnly(logging.Filter):

@@ -5,7 +5,8 @@ place, and any duplicate (made by hand, or by an older release) is removed. The 
 ``next_run`` is set only when it is created, so a re-sync never delays or repeats a tick.
 Retention runs daily at ``TENDEROPS_RETENTION_TIME`` in ``TENDEROPS_TIME_ZONE``, never
 minutes after ``migrate``; its ``next_run`` moves only when it is not at that time of day.
-``TENDEROPS_RETENTION_TIME=off`` removes it (the demo keeps its seeded runs so).
+``TENDEROPS_RETENTION_TIME=off`` removes it (the demo keeps its seeded runs so). Alerts have
+two: the delivery of due retries every minute, and the failure-spike rule every 10 minutes.
 """
 
 from dataclasses import dataclass
@@ -17,12 +18,24 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from runs.maintenance.spikes import SPIKE_CHECK_MINUTES
+
 MONITOR_SCHEDULE = "tenderops: fail stuck runs"
 RETENTION_SCHEDULE = "tenderops: prune old runs"
 LATE_FINISH_SCHEDULE = "tenderops: note late finishes"
-OWNED_SCHEDULES = (MONITOR_SCHEDULE, RETENTION_SCHEDULE, LATE_FINISH_SCHEDULE)
+DELIVERY_SCHEDULE = "tenderops: deliver alerts"
+SPIKES_SCHEDULE = "tenderops: check failure spikes"
+OWNED_SCHEDULES = (
+    MONITOR_SCHEDULE,
+    RETENTION_SCHEDULE,
+    LATE_FINISH_SCHEDULE,
+    DELIVERY_SCHEDULE,
+    SPIKES_SCHEDULE,
+)
 # Late finishes are counted off the monitor's path: a few minutes late is soon enough.
 LATE_FINISH_INTERVAL_MINUTES = 5
+# Alerts' retries are due after a minute at the earliest.
+DELIVERY_MINUTES = 1
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,18 @@ def wanted_schedules() -> list[WantedSchedule]:
             func="runs.tasks.note_late_finishes_task",
             schedule_type=Schedule.MINUTES,
             minutes=LATE_FINISH_INTERVAL_MINUTES,
+        ),
+        WantedSchedule(
+            name=DELIVERY_SCHEDULE,
+            func="runs.tasks.deliver_due_alerts_task",
+            schedule_type=Schedule.MINUTES,
+            minutes=DELIVERY_MINUTES,
+        ),
+        WantedSchedule(
+            name=SPIKES_SCHEDULE,
+            func="runs.tasks.check_failure_spikes_task",
+            schedule_type=Schedule.MINUTES,
+            minutes=SPIKE_CHECK_MINUTES,
         ),
     ]
     if settings.TENDEROPS_RETENTION_TIME is not None:

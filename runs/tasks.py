@@ -33,3 +33,24 @@ def note_late_finishes_task() -> int:
     if noted:
         logger.warning("%d runs failed by tenderops were then finished by a worker", len(noted))
     return len(noted)
+
+
+def deliver_alert_task(alert_id: int) -> dict[str, str]:
+    """Queued when an alert is recorded: deliver it to every channel now."""
+    from runs.alerting.delivery import deliver_alert
+
+    deliveries = deliver_alert(alert_id)
+    return {delivery.channel: delivery.status for delivery in deliveries}
+
+
+def deliver_due_alerts_task() -> int:
+    """Every minute: retries that are due, and anything a stopped cluster left behind."""
+    from runs.alerting.delivery import deliver_due
+
+    return deliver_due()
+
+
+def check_failure_spikes_task() -> int:
+    from runs.maintenance.spikes import check_failure_spikes
+
+    return len(check_failure_spikes())

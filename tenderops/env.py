@@ -6,6 +6,7 @@ value that passes start-up is one the routines accept.
 
 import os
 from datetime import time
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,7 +48,8 @@ def env_optional_int(name: str, limit: Limit) -> int | None:
     return None if _raw(name) is None else env_int(name, 0, limit)
 
 
-def env_choice(name: str, default: str, choices: list[str]) -> str:
+def env_choice(name: str, default: str, choices: list[str] | tuple[str, ...]) -> str:
+    """One of ``choices`` (any case)."""
     value = (_raw(name) or default).strip().lower()
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -98,3 +100,35 @@ def env_time_of_day(name: str, default: str) -> time | None:
     if well_formed and int(hours) < 24 and int(minutes) < 60:
         return time(int(hours), int(minutes))
     raise ImproperlyConfigured(f"{name} must be HH:MM (24-hour clock) or off, got {value!r}")
+
+
+def env_url(name: str, max_length: int) -> str:
+    """An http(s) address with a host, or empty. Never echoed back in an error: webhook
+    addresses carry their keys."""
+    value = (_raw(name) or "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or len(value) > max_length
+        or any(character.isspace() or ord(character) < 32 for character in value)
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be an http:// or https:// address of at most {max_length} characters "
+            "(the value is not shown: it may hold a key)"
+        )
+    return value
+
+
+def env_emails(name: str, max_count: int) -> list[str]:
+    """Comma-separated e-mail addresses."""
+    addresses = env_list(name, "")
+    if len(addresses) > max_count:
+        raise ImproperlyConfigured(f"{name} holds more than {max_count} addresses")
+    for address in addresses:
+        local, at, domain = address.rpartition("@")
+        if not at or not local or "." not in domain or any(c.isspace() for c in address):
+            raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}")
+    return addresses

@@ -10,6 +10,7 @@ from runs.vocabulary import MonitorMode, StuckRule
 from tenderops.env import (
     env_bool,
     env_choice,
+    env_emails,
     env_int,
     env_kind_timeouts,
     env_list,
@@ -17,6 +18,7 @@ from tenderops.env import (
     env_str,
     env_time_of_day,
     env_time_zone,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -109,6 +111,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# Error reports (the debug page) hide webhook addresses too, not only Django's usual names.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "runs.logging.HideSecretSettings"
+
 # Everything to stderr, debug or not: tenderops' own messages, and every unhandled error of
 # a request with its traceback (Django alone would mail it to ADMINS, which nobody reads).
 # Configured secrets never reach a line (runs.logging.RedactSecrets).
@@ -148,6 +153,7 @@ TENDEROPS_STUCK_TIMEOUTS = env_kind_timeouts("TENDEROPS_STUCK_TIMEOUTS", limits.
 TENDEROPS_STUCK_RULE = env_choice("TENDEROPS_STUCK_RULE", StuckRule.SILENCE, StuckRule.values)
 TENDEROPS_MAX_RUN_MINUTES = env_int("TENDEROPS_MAX_RUN_MINUTES", 240, limits.TIMEOUT_MINUTES)
 TENDEROPS_MONITOR_MODE = env_choice("TENDEROPS_MONITOR_MODE", MonitorMode.FAIL, MonitorMode.values)
+# Pending runs silent longer than this are "waiting": shown, counted and alerted.
 TENDEROPS_PENDING_ALERT_MINUTES = env_int(
     "TENDEROPS_PENDING_ALERT_MINUTES", 30, limits.TIMEOUT_MINUTES
 )
@@ -169,6 +175,45 @@ TENDEROPS_MONITOR_INTERVAL_MINUTES = env_int(
 TENDEROPS_API_TOKEN = env_str("TENDEROPS_API_TOKEN")
 # Daily retention at this time of day in TIME_ZONE; "off": no retention schedule.
 TENDEROPS_RETENTION_TIME = env_time_of_day("TENDEROPS_RETENTION_TIME", "03:00")
+
+# --- alerts and metrics (docs/operations.md, "Alerts and metrics") -----------
+# Every channel is optional; any number may be configured together. Webhook addresses carry
+# their keys: they are secrets (runs/logging.py), shown masked and never logged.
+TENDEROPS_ALERT_EMAILS = env_emails("TENDEROPS_ALERT_EMAILS", limits.MAX_ALERT_EMAILS)
+TENDEROPS_ALERT_WEBHOOK_URL = env_url("TENDEROPS_ALERT_WEBHOOK_URL", limits.MAX_URL_LENGTH)
+TENDEROPS_WECOM_WEBHOOK_URL = env_url("TENDEROPS_WECOM_WEBHOOK_URL", limits.MAX_URL_LENGTH)
+TENDEROPS_DINGTALK_WEBHOOK_URL = env_url("TENDEROPS_DINGTALK_WEBHOOK_URL", limits.MAX_URL_LENGTH)
+TENDEROPS_DINGTALK_SECRET = env_str("TENDEROPS_DINGTALK_SECRET").strip()
+TENDEROPS_FEISHU_WEBHOOK_URL = env_url("TENDEROPS_FEISHU_WEBHOOK_URL", limits.MAX_URL_LENGTH)
+TENDEROPS_FEISHU_SECRET = env_str("TENDEROPS_FEISHU_SECRET").strip()
+TENDEROPS_ALERT_LANGUAGE = env_choice("TENDEROPS_ALERT_LANGUAGE", "zh-hans", ("zh-hans", "en"))
+TENDEROPS_ALERT_COOLDOWN_MINUTES = env_int(
+    "TENDEROPS_ALERT_COOLDOWN_MINUTES", 30, limits.ALERT_COOLDOWN_MINUTES
+)
+TENDEROPS_ALERT_TIMEOUT_SECONDS = env_int(
+    "TENDEROPS_ALERT_TIMEOUT_SECONDS", 10, limits.ALERT_TIMEOUT_SECONDS
+)
+TENDEROPS_ALERT_MAX_ATTEMPTS = env_int("TENDEROPS_ALERT_MAX_ATTEMPTS", 5, limits.ALERT_MAX_ATTEMPTS)
+TENDEROPS_ALERT_RETRY_SECONDS = env_int(
+    "TENDEROPS_ALERT_RETRY_SECONDS", 60, limits.ALERT_RETRY_SECONDS
+)
+TENDEROPS_SPIKE_MIN_FAILURES = env_int("TENDEROPS_SPIKE_MIN_FAILURES", 5, limits.SPIKE_MIN_FAILURES)
+# Where operators open tenderops: alerts link to the admin under it (no link while unset).
+TENDEROPS_PUBLIC_URL = env_url("TENDEROPS_PUBLIC_URL", limits.MAX_URL_LENGTH).rstrip("/")
+# Read-only bearer token: opens /metrics and the health endpoint, nothing that changes data.
+TENDEROPS_METRICS_TOKEN = env_str("TENDEROPS_METRICS_TOKEN")
+
+# Alert mail goes through SMTP whatever EMAIL_BACKEND says (the test runner swaps that one).
+TENDEROPS_ALERT_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25, limits.SMTP_PORT)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "tenderops@localhost"
 
 # --- django-q2 ----------------------------------------------------------------
 # A monitor tick takes milliseconds and retention is batched; ``timeout`` bounds any task and

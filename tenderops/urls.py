@@ -6,5 +6,6 @@ from runs import api
 urlpatterns = [
     path("api/apps/tender/admin/cleanup-stuck-runs", api.cleanup_stuck_runs, name="api-cleanup"),
     path("api/apps/tender/admin/health", api.health, name="api-health"),
+    path("metrics", api.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

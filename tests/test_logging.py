@@ -44,3 +44,37 @@ def test_secrets_never_reach_a_log_line(settings, captured_console):
     logged = captured_console.getvalue()
     assert "very-secret-token-value" not in logged
     assert logged.count("[redacted]") >= 2  # the message and the exception
+
+
+def test_webhook_keys_are_redacted_on_their_own_and_masked_for_display(settings, captured_console):
+    from runs.logging import mask_url, redact
+
+    settings.TENDEROPS_DINGTALK_WEBHOOK_URL = (
+        "https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef3f9a"
+    )
+    settings.TENDEROPS_FEISHU_WEBHOOK_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/9f8e-c0de"
+    settings.TENDEROPS_FEISHU_SECRET = "feishu-secret-1"
+    try:
+        raise OSError("sending with feishu-secret-1 failed")
+    except OSError:
+        logging.getLogger("django.request").exception("token 0123456789abcdef3f9a, hook 9f8e-c0de")
+    logged = captured_console.getvalue()
+    assert "0123456789abcdef3f9a" not in logged and "9f8e-c0de" not in logged
+    assert "feishu-secret-1" not in logged and logged.count("[redacted]") == 4  # and the traceback
+    assert redact(settings.TENDEROPS_DINGTALK_WEBHOOK_URL) == "[redacted]"
+    assert mask_url(settings.TENDEROPS_DINGTALK_WEBHOOK_URL) == (
+        "https://oapi.dingtalk.com/robot/send?access_token=…3f9a"
+    )
+    assert mask_url(settings.TENDEROPS_FEISHU_WEBHOOK_URL) == (
+        "https://open.feishu.cn/open-apis/bot/v2/hook/…c0de"
+    )
+
+
+def test_error_reports_hide_webhook_addresses(settings):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.TENDEROPS_WECOM_WEBHOOK_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+    shown = get_default_exception_reporter_filter().get_safe_settings()
+    assert shown["TENDEROPS_WECOM_WEBHOOK_URL"] == "********************"
+    assert shown["TENDEROPS_FEISHU_SECRET"] == "********************"
+    assert shown["TENDEROPS_ALERT_LANGUAGE"] == settings.TENDEROPS_ALERT_LANGUAGE

@@ -17,6 +17,11 @@ OWN_TABLES = {
     "tenderops_failed_run",
     "tenderops_heartbeat",
     "tenderops_run_observation",
+    "tenderops_alert",
+    "tenderops_alert_gate",
+    "tenderops_alert_delivery",
+    "tenderops_alert_attempt",
+    "tenderops_counter",
 }
 ADOPTED_TABLES = {"tender_projects", "tender_runs"}
 OWN_RUN_INDEXES = {
@@ -31,6 +36,7 @@ MIGRATIONS = [
     "0003_tender_runs_indexes",
     "0004_liveness",
     "0005_pending_index",
+    "0006_alerts_and_counters",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
@@ -148,7 +154,8 @@ def test_a_database_that_applied_the_squashed_chain_has_nothing_to_apply(db):
 def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db):
     role, password = f"tenderops_guest_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     with scratch_database() as name:
-        assert manage(name, "migrate", "--noinput").returncode == 0
+        # Down to 0003 as the owner: 0003 is the migration that needs tender_runs' owner.
+        assert manage(name, "migrate", "runs", "0003", "--noinput").returncode == 0
         before = catalog(name)
         # Roles belong to the server: made and dropped outside the test's transaction.
         run_sql("postgres", f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")

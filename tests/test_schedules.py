@@ -12,9 +12,11 @@ from django_q.models import Schedule
 from runs.maintenance import MONITOR, RETENTION, db_now, monitor_tick, retention_tick
 from runs.models import FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
 from runs.schedules import (
+    DELIVERY_SCHEDULE,
     MONITOR_SCHEDULE,
     OWNED_SCHEDULES,
     RETENTION_SCHEDULE,
+    SPIKES_SCHEDULE,
     sync_schedules,
 )
 from tests.conftest import statuses
@@ -36,6 +38,14 @@ def test_migrate_keeps_exactly_one_schedule_of_each_kind_in_line_with_settings(s
     assert (monitor.schedule_type, monitor.minutes, monitor.repeats) == (Schedule.MINUTES, 1, -1)
     assert monitor.func == "runs.tasks.fail_stuck_runs_task"
     assert schedule(RETENTION_SCHEDULE).schedule_type == Schedule.DAILY
+    assert (schedule(DELIVERY_SCHEDULE).func, schedule(DELIVERY_SCHEDULE).minutes) == (
+        "runs.tasks.deliver_due_alerts_task",
+        1,
+    )
+    assert (schedule(SPIKES_SCHEDULE).func, schedule(SPIKES_SCHEDULE).minutes) == (
+        "runs.tasks.check_failure_spikes_task",
+        10,
+    )
     first_next_run = monitor.next_run
 
     settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 5
@@ -44,7 +54,7 @@ def test_migrate_keeps_exactly_one_schedule_of_each_kind_in_line_with_settings(s
     monitor = schedule(MONITOR_SCHEDULE)
     assert monitor.minutes == 5
     assert monitor.next_run == first_next_run
-    assert Schedule.objects.count() == len(OWNED_SCHEDULES)
+    assert Schedule.objects.count() == len(OWNED_SCHEDULES)  # the duplicate made by hand is gone
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])

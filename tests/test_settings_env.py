@@ -21,6 +21,12 @@ INTEGER_VARIABLES = {
     "TENDEROPS_MAX_RUN_MINUTES": limits.TIMEOUT_MINUTES,
     "TENDEROPS_PENDING_ALERT_MINUTES": limits.TIMEOUT_MINUTES,
     "TENDEROPS_FAIL_PENDING_AFTER_MINUTES": limits.TIMEOUT_MINUTES,
+    "TENDEROPS_ALERT_COOLDOWN_MINUTES": limits.ALERT_COOLDOWN_MINUTES,
+    "TENDEROPS_ALERT_TIMEOUT_SECONDS": limits.ALERT_TIMEOUT_SECONDS,
+    "TENDEROPS_ALERT_MAX_ATTEMPTS": limits.ALERT_MAX_ATTEMPTS,
+    "TENDEROPS_ALERT_RETRY_SECONDS": limits.ALERT_RETRY_SECONDS,
+    "TENDEROPS_SPIKE_MIN_FAILURES": limits.SPIKE_MIN_FAILURES,
+    "EMAIL_PORT": limits.SMTP_PORT,
 }
 
 
@@ -50,6 +56,18 @@ def out_of_range_cases():
     yield pytest.param("DJANGO_DEBUG", "maybe", id="not-a-switch")
     yield pytest.param("TENDEROPS_STUCK_RULE", "sometimes", id="unknown-rule")
     yield pytest.param("TENDEROPS_MONITOR_MODE", "shout", id="unknown-mode")
+    yield pytest.param("TENDEROPS_ALERT_LANGUAGE", "fr", id="alert-language")
+    yield pytest.param("TENDEROPS_ALERT_EMAILS", "ops@example.com, nobody", id="alert-emails")
+    yield pytest.param("EMAIL_USE_SSL", "maybe", id="email-ssl-switch")
+    for name in (
+        "TENDEROPS_ALERT_WEBHOOK_URL",
+        "TENDEROPS_WECOM_WEBHOOK_URL",
+        "TENDEROPS_DINGTALK_WEBHOOK_URL",
+        "TENDEROPS_FEISHU_WEBHOOK_URL",
+        "TENDEROPS_PUBLIC_URL",
+    ):
+        yield pytest.param(name, "ftp://example.com/hook?key=k", id=f"{name}-scheme")
+        yield pytest.param(name, "https://" + "a" * 2_100, id=f"{name}-too-long")
 
 
 @pytest.mark.parametrize(("name", "value"), list(out_of_range_cases()))
@@ -111,3 +129,36 @@ def test_the_documented_production_environment_passes_the_deploy_check():
 def test_time_settings_are_checked(name):
     result = manage_check(**{name: "Mars/Olympus" if name.endswith("ZONE") else "25:00"})
     assert result.returncode == 2 and name in result.stderr
+
+
+def test_a_bad_webhook_address_is_refused_without_showing_its_key():
+    key = "wecom-key-never-shown-8e21"
+    result = manage_check(
+        TENDEROPS_WECOM_WEBHOOK_URL=f"qyapi.weixin.qq.com/cgi-bin/webhook/send?key={key}"
+    )
+    assert result.returncode == 2
+    assert "TENDEROPS_WECOM_WEBHOOK_URL" in result.stderr and key not in result.stderr
+
+
+def test_tls_and_ssl_together_are_refused():
+    result = manage_check(EMAIL_USE_TLS="true", EMAIL_USE_SSL="true")
+    assert result.returncode == 2 and "EMAIL_USE_TLS" in result.stderr
+
+
+def test_every_alert_setting_together_passes_the_check():
+    result = manage_check(
+        TENDEROPS_ALERT_EMAILS="ops@example.com,oncall@example.com",
+        TENDEROPS_ALERT_WEBHOOK_URL="https://hooks.example.com/tenderops",
+        TENDEROPS_WECOM_WEBHOOK_URL="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+        TENDEROPS_DINGTALK_WEBHOOK_URL="https://oapi.dingtalk.com/robot/send?access_token=t",
+        TENDEROPS_DINGTALK_SECRET="SECabc",
+        TENDEROPS_FEISHU_WEBHOOK_URL="https://open.feishu.cn/open-apis/bot/v2/hook/abc",
+        TENDEROPS_FEISHU_SECRET="fs",
+        TENDEROPS_ALERT_LANGUAGE="EN",
+        TENDEROPS_PUBLIC_URL="https://tenderops.example.com/",
+        TENDEROPS_METRICS_TOKEN="m",
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="587",
+        EMAIL_USE_TLS="true",
+    )
+    assert result.returncode == 0, result.stderr

@@ -10,11 +10,12 @@ Every change goes through runs.maintenance; this package only selects, confirms 
 - ``views``: the stuck-run cleanup button and the stats page (with ``charts``)
 - ``runs``: the runs admin, list and detail
 - ``audit``: the audit log's admin
+- ``alerts``: the alert log, the test button and the robots' preview
 - ``readonly``: the base of both admins: nothing is edited through a form
 
 Importing the package registers the admins.
 """
 
-from runs.admin import audit, runs
+from runs.admin import alerts, audit, runs
 
-__all__ = ["audit", "runs"]
+__all__ = ["alerts", "audit", "runs"]

@@ -1,5 +1,5 @@
 """The runs list's filters: status, kind, stuck, signs of life, started (presets and a range),
-project."""
+project, and the runs of one maintenance action (what an alert links to)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from runs.maintenance import (
     silent_runs,
     waiting_runs,
 )
-from runs.models import TenderProject, TenderRun
+from runs.models import FailedRunRecord, TenderProject, TenderRun
 from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
 
 
@@ -200,3 +200,24 @@ class LivenessFilter(admin.SimpleListFilter):
                 status=RunStatus.SUCCESS, pk__in=late_finishes().values("run_id")
             )
         return queryset
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """``?action=ID``: the runs one maintenance action failed (the monitor's alert links
+    here). Shown only while chosen."""
+
+    title = gettext_lazy("maintenance action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"#{value}")] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit() or len(value) > 18:
+            return queryset.none()
+        runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
+        return queryset.filter(pk__in=runs)

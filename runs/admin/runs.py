@@ -26,6 +26,7 @@ from runs.admin.display import (
     truncate,
 )
 from runs.admin.filters import (
+    ActionFilter,
     KindFilter,
     LivenessFilter,
     ProjectFilter,
@@ -70,6 +71,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         LivenessFilter,
         StartedFilter,
         ProjectFilter,
+        ActionFilter,
     ]
     search_fields = ["=id"]
     search_help_text = gettext_lazy(

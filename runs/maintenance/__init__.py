@@ -7,12 +7,23 @@ same transaction (nothing a routine overwrites is lost).
 
 Modules, from the bottom up (each imports only those above it in this list):
 ``policy`` (what is accepted, what is stuck or expired), ``db`` (the database clock, session
-settings), ``heartbeat`` (ticks' heartbeats, monitor health), ``failing_statements`` and
-``failing`` (cleanup and mark-failed), ``retention`` (prune), ``stats``, ``ticks`` (what the
-schedules run).
+settings), ``heartbeat`` (ticks' heartbeats, monitor health), ``counters`` (the monotonic
+counters of /metrics), ``alerts`` (recording alerts, with their cooldown), ``gauges`` (the
+active runs as /metrics reads them), ``failing_statements`` and ``failing`` (cleanup and
+mark-failed), ``retention`` (prune), ``stats``, ``spikes`` (the failure-spike rule),
+``ticks`` (what the schedules run).
 """
 
 from runs.limits import InvalidParameter
+from runs.maintenance.alerts import (
+    AlertEvent,
+    configured_channels,
+    raise_alert,
+    raise_digest,
+    record_test_alert,
+    resolve_alert,
+)
+from runs.maintenance.counters import increment, late_finishes_by_kind
 from runs.maintenance.db import db_now
 from runs.maintenance.failing import (
     CleanupResult,
@@ -24,6 +35,7 @@ from runs.maintenance.failing import (
     report_stuck_runs,
     stuck_runs_queryset,
 )
+from runs.maintenance.gauges import ActiveRuns, active_runs, waiting_runs_by_kind
 from runs.maintenance.heartbeat import MONITOR, RETENTION, MonitorHealth, monitor_health
 from runs.maintenance.liveness import (
     late_finishes,
@@ -39,6 +51,7 @@ from runs.maintenance.policy import (
     check_timeout_minutes,
 )
 from runs.maintenance.retention import PruneResult, expired_runs, prune_runs
+from runs.maintenance.spikes import check_failure_spikes, find_failure_spikes
 from runs.maintenance.stats import STATS_WINDOWS, RunStats, collect_stats
 from runs.maintenance.ticks import late_finish_tick, monitor_tick, retention_tick
 
@@ -46,6 +59,8 @@ __all__ = [
     "MONITOR",
     "RETENTION",
     "STATS_WINDOWS",
+    "ActiveRuns",
+    "AlertEvent",
     "CleanupResult",
     "InvalidParameter",
     "MarkFailedResult",
@@ -55,15 +70,21 @@ __all__ = [
     "RunStats",
     "StuckPolicy",
     "StuckRun",
+    "active_runs",
+    "check_failure_spikes",
     "check_kinds",
     "check_timeout_minutes",
     "collect_stats",
+    "configured_channels",
     "db_now",
     "expired_runs",
     "fail_stuck_runs",
+    "find_failure_spikes",
     "find_stuck_runs",
     "report_stuck_runs",
     "late_finishes",
+    "increment",
+    "late_finishes_by_kind",
     "mark_runs_failed",
     "observe_active_runs",
     "over_max_runtime",
@@ -73,6 +94,11 @@ __all__ = [
     "late_finish_tick",
     "monitor_tick",
     "prune_runs",
+    "raise_alert",
+    "raise_digest",
+    "record_test_alert",
+    "resolve_alert",
     "retention_tick",
     "stuck_runs_queryset",
+    "waiting_runs_by_kind",
 ]

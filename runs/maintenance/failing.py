@@ -54,6 +54,7 @@ class CleanupResult:
     fixed_count: int
     dry_run: bool
     policy: StuckPolicy
+    action_id: int | None = None  # the audit's action, when something was failed
 
     @property
     def message(self) -> str:
@@ -142,7 +143,7 @@ def fail_stuck_runs(
     if dry_run:
         found = _list_runs(candidates)
         return CleanupResult(stuck_runs=found, fixed_count=0, dry_run=True, policy=policy)
-    failed = _fail_runs(
+    failed, action_id = _fail_runs(
         candidates,
         action_kind=MaintenanceAction.Kind.FAIL_STUCK,
         actor=actor,
@@ -151,7 +152,13 @@ def fail_stuck_runs(
         parameters={"policy": policy.as_dict(), "kinds": kinds},
         heartbeat=heartbeat,
     )
-    return CleanupResult(stuck_runs=failed, fixed_count=len(failed), dry_run=False, policy=policy)
+    return CleanupResult(
+        stuck_runs=failed,
+        fixed_count=len(failed),
+        dry_run=False,
+        policy=policy,
+        action_id=action_id,
+    )
 
 
 def mark_runs_failed(
@@ -178,7 +185,7 @@ def mark_runs_failed(
     )
     if run_ids is not None:
         candidates = candidates.filter(pk__in=list(run_ids))
-    failed = _fail_runs(
+    failed, _action_id = _fail_runs(
         candidates,
         action_kind=MaintenanceAction.Kind.MARK_FAILED,
         actor=actor,
@@ -198,8 +205,9 @@ def _fail_runs(
     message: str,
     parameters: dict[str, Any],
     heartbeat: str | None = None,
-) -> list[StuckRun]:
-    """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically.
+) -> tuple[list[StuckRun], int | None]:
+    """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically; return
+    the failed runs and the audit action's id.
 
     Nothing changed, nothing audited: a quiet monitor tick writes no record.
     """
@@ -219,7 +227,8 @@ def _fail_runs(
         )
         for row in rows
     )
-    return sorted(failed, key=lambda run: (run.started_at, run.id))
+    action_id = rows[0].action_id if rows else None
+    return sorted(failed, key=lambda run: (run.started_at, run.id)), action_id
 
 
 def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:

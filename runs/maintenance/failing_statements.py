@@ -1,7 +1,8 @@
 """The statements that fail runs and audit them, PostgreSQL's and the portable one side by side.
 
 Both keep the same promises: the guard (still stuck, still active) is checked on each row's
-latest version, every failed run is audited with what it overwrote, in one transaction.
+latest version, every failed run is audited with what it overwrote, and the counter
+``tenderops_runs_failed_total{kind,actor}`` grows by what was failed, in one transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
+from runs.maintenance.counters import RUNS_FAILED, counter_cte, increment
 from runs.maintenance.db import aware, db_now, is_postgresql, minutes_between, now_sql
 from runs.maintenance.heartbeat import beat, heartbeat_cte
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
@@ -39,12 +41,14 @@ class FailedRow(NamedTuple):
     running_minutes: float | None
     reason: str
     silent_minutes: float | None
+    action_id: int | None
 
 
 def fail_and_audit(
     candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
 ) -> list[FailedRow]:
-    """Fail ``candidates`` and audit them; the caller holds the transaction."""
+    """Fail ``candidates``, audit and count them; the caller holds the transaction. Every row
+    carries the id of the audit's action."""
     fail = _fail_and_audit_postgresql if is_postgresql() else _fail_and_audit_portable
     return fail(candidates, error=error, audit=audit)
 
@@ -60,6 +64,7 @@ def _fail_and_audit_postgresql(
     a worker finished a moment ago no longer matches and keeps its ``success``; one a worker
     is finishing right now is locked by the worker and skipped; one that another monitor
     holds is skipped, never failed twice. ``prev`` holds exactly the values overwritten.
+    ``counted`` adds the failed runs per kind to their counter in the same statement.
     """
     locked = (
         candidates.select_for_update(skip_locked=True, of=("self",))
@@ -118,9 +123,11 @@ def _fail_and_audit_postgresql(
                    failed.previous_error, failed.previous_finished_at, failed.reason,
                    failed.silent_minutes
             FROM failed CROSS JOIN action
-        ){heartbeat_cte(audit.heartbeat, now)}
-        SELECT id, project_id, kind, started_at, running_minutes, reason, silent_minutes
-        FROM failed
+        ),
+        {counter_cte()}{heartbeat_cte(audit.heartbeat, now)}
+        SELECT failed.id, project_id, kind, started_at, running_minutes, reason, silent_minutes,
+               action.id
+        FROM failed CROSS JOIN action
     """
     params = [
         *prev_params,
@@ -135,6 +142,7 @@ def _fail_and_audit_postgresql(
         *now_params,
         json.dumps(audit.parameters, ensure_ascii=False),
         audit.reason,
+        audit.actor,
         *([audit.heartbeat, *now_params] if audit.heartbeat else []),
     ]
     with connection.cursor() as cursor:
@@ -179,6 +187,7 @@ def _fail_and_audit_portable(
             minutes_between(aware(row["started_at"]), now),
             row["fail_reason"],
             minutes_between(aware(row["last_sign_of_life"]), now),
+            action.pk,
         )
         for row in previous
     ]
@@ -195,4 +204,9 @@ def _fail_and_audit_portable(
         )
         for row, failed in zip(previous, rows, strict=True)
     )
+    by_kind: dict[str, int] = {}
+    for row in previous:
+        by_kind[row["run_kind"]] = by_kind.get(row["run_kind"], 0) + 1
+    for kind, count in by_kind.items():
+        increment(RUNS_FAILED, {"kind": kind, "actor": audit.actor}, count)
     return rows

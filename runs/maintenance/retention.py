@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 
+from runs.maintenance.counters import RUNS_PRUNED, increment
 from runs.maintenance.db import commit_without_flush_wait, db_now
 from runs.maintenance.policy import RetentionPolicy
 from runs.models import Actor, MaintenanceAction, TenderRun
@@ -81,7 +82,8 @@ def prune_runs(
 ) -> PruneResult:
     """Delete expired finished runs, one short transaction per batch.
 
-    Each batch commits its delete together with the audit record's running count, so a crash
+    Each batch commits its delete together with the audit record's running count (and the
+    counter ``tenderops_runs_pruned_total{status}``), so a crash
     loses at most the batch in flight, the audit says how far it got, and running the prune
     again simply continues. Batches hold at most ``batch_size`` runs and are sized to take
     about ``PRUNE_BATCH_SECONDS``: on a slow disk they shrink rather than hold locks longer.
@@ -107,6 +109,7 @@ def prune_runs(
                 if deleted:
                     result.deleted[status] += deleted
                     action = _audit_prune_progress(action, result, policy, actor, username)
+                    increment(RUNS_PRUNED, {"status": status}, deleted)
             seconds = time.perf_counter() - began
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, seconds)

@@ -1,30 +1,144 @@
-"""The scheduled routines as django-q2 runs them: each tick stamps its heartbeat."""
+"""The scheduled routines as django-q2 runs them: each tick stamps its heartbeat.
 
+With the monitor's failing statement, the tick records what it tells people: a digest of the
+runs it failed (or, in report mode, would have failed), the runs waiting too long, and the
+recovery of a stale monitor. Recording never uses the network and never breaks the tick: an
+error there is logged, the runs stay failed.
+"""
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 
+from runs.maintenance.alerts import AlertEvent, raise_digest, resolve_alert
+from runs.maintenance.counters import LATE_FINISHES, increment
+from runs.maintenance.db import db_now
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs, report_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
-from runs.maintenance.liveness import note_late_finishes
+from runs.maintenance.liveness import note_late_finishes, waiting_runs
+from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.retention import PruneResult, prune_runs
-from runs.models import Actor, FailedRunRecord
-from runs.vocabulary import MonitorMode
+from runs.maintenance.stats import MIN_SUGGESTED_MINUTES, SUGGESTION_HEADROOM
+from runs.models import Actor, FailedRunRecord, TenderRun
+from runs.vocabulary import FailReason, MonitorMode
+
+logger = logging.getLogger(__name__)
+
+# A digest lists at most this many run ids per kind (oldest first).
+DIGEST_IDS = 5
 
 
 def monitor_tick() -> CleanupResult:
     """One run of the stuck-run monitor, as the schedule does it, with its heartbeat in the
     same transaction (on PostgreSQL, the same statement). In report mode it fails nothing
-    and records what it would have failed."""
-    if settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT:
-        return report_stuck_runs(heartbeat=MONITOR)
-    return fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
+    and records what it would have failed. Its digest joins that transaction behind a
+    savepoint (an error there undoes the digest only), so a tick that alerts costs no more
+    commits than one that does not; a stale monitor's recovery is recorded after."""
+    reporting = settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT
+    with transaction.atomic():
+        if reporting:
+            result = report_stuck_runs(heartbeat=MONITOR)
+        else:
+            result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
+        if result.stuck_runs:
+            event = AlertEvent.STUCK_NOT_FAILED if reporting else AlertEvent.MONITOR_FAILED
+            _safely(lambda: raise_digest(event, *failed_digest(result)))
+        _safely(_raise_waiting)
+    _safely(lambda: resolve_alert(AlertEvent.MONITOR_STALE, facts={"source": "monitor"}))
+    return result
+
+
+def _safely(record: Callable[[], object]) -> None:
+    """Record an alert without ever breaking the tick: inside a transaction behind a
+    savepoint, else as the one statement it is."""
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            record()
+    except Exception:
+        logger.exception("the monitor tick could not record its alert")
+
+
+def failed_digest(result: CleanupResult) -> tuple[dict, dict]:
+    """What the ``monitor_failed`` (or ``stuck_not_failed``) digest says: per kind, how
+    many, the first ids and the timeout; overall, how many, the audit's action and the rule
+    that fired."""
+    by_kind = _by_kind(
+        ((run.kind, run.id) for run in result.stuck_runs),
+        lambda kind: {"timeout_minutes": result.policy.minutes_for(kind)},
+    )
+    reasons = {run.reason for run in result.stuck_runs}
+    rule = "max_runtime" if reasons == {FailReason.MAX_RUNTIME} else str(result.policy.rule)
+    total = result.fixed_count or len(result.stuck_runs)
+    return by_kind, {"total": total, "action_id": result.action_id, "rule": rule}
+
+
+def _by_kind(runs: Iterable[tuple[str, str]], extra: Callable[[str], dict]) -> dict:
+    by_kind: dict[str, dict] = {}
+    for kind, run_id in runs:
+        entry = by_kind.setdefault(kind, {"count": 0, "ids": [], **extra(kind)})
+        entry["count"] += 1
+        if len(entry["ids"]) < DIGEST_IDS:
+            entry["ids"].append(run_id)
+    return by_kind
+
+
+def _raise_waiting() -> None:
+    waiting = list(
+        waiting_runs().order_by("started_at").values_list("run_kind", "pk", "last_sign_of_life")
+    )
+    if not waiting:
+        return
+    now = db_now()
+    oldest = {}
+    for kind, _pk, moment in waiting:
+        oldest.setdefault(kind, round((now - moment).total_seconds() / 60))
+    by_kind = _by_kind(((kind, pk) for kind, pk, _m in waiting), lambda k: {})
+    for kind, entry in by_kind.items():
+        entry["oldest_minutes"] = oldest[kind]
+    threshold = settings.TENDEROPS_PENDING_ALERT_MINUTES
+    raise_digest(AlertEvent.WAITING, by_kind, {"threshold_minutes": threshold})
 
 
 def late_finish_tick() -> list[FailedRunRecord]:
     """Note the runs failed in the last TENDEROPS_MAX_RUN_MINUTES (a worker alive longer would
-    have been failed anyway) that a worker has since set to success."""
-    return note_late_finishes(timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES))
+    have been failed anyway) that a worker has since set to success: count them (the
+    ``tenderops_late_finishes_total`` counter) and tell people, with a suggested timeout."""
+    noted = note_late_finishes(timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES))
+    if noted:
+        with transaction.atomic():
+            by_kind = _late_by_kind(noted)
+            for kind, entry in by_kind.items():
+                increment(LATE_FINISHES, {"kind": kind}, entry["count"])
+            _safely(lambda: raise_digest(AlertEvent.LATE_FINISH, by_kind))
+    return noted
+
+
+def _late_by_kind(noted: list[FailedRunRecord]) -> dict:
+    runs = (
+        TenderRun.objects.with_run_kind()
+        .filter(pk__in=[record.run_id for record in noted])
+        .values_list("run_kind", "pk", "started_at", "finished_at")
+    )
+    policy = StuckPolicy.configured()
+    longest: dict[str, float] = {}
+    for kind, _pk, started, finished in runs:
+        if finished is not None:
+            minutes = (finished - started).total_seconds() / 60
+            longest[kind] = max(longest.get(kind, 0.0), minutes)
+    by_kind = _by_kind(
+        ((kind, pk) for kind, pk, _s, _f in runs),
+        lambda kind: {"timeout_minutes": policy.minutes_for(kind)},
+    )
+    for kind, entry in by_kind.items():
+        if kind in longest:
+            suggested = math.ceil(longest[kind] * SUGGESTION_HEADROOM)
+            entry["suggested_minutes"] = max(MIN_SUGGESTED_MINUTES, suggested)
+    return by_kind
 
 
 def retention_tick() -> PruneResult:

@@ -1,0 +1,196 @@
+"""The alert log: alerts raised, their deliveries to each channel with every attempt and
+answer; a button to send a test message to every channel; a preview of how each robot shows
+a message. Read-only: alerts are raised by the routines and delivered by their task."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from runs.admin.display import pretty_json, short_time, truncate
+from runs.admin.readonly import ReadOnlyAdmin
+from runs.alerting.channels import CHANNELS
+from runs.alerting.delivery import send_test_alert
+from runs.alerting.messages import render
+from runs.alerting.preview import previews, sample_alert
+from runs.models import Alert, AlertAttempt, AlertDelivery
+
+SEND_TEST_PERMISSION = "runs.send_test_alert"
+ANSWER_PREVIEW_CHARS = 80
+
+
+def status_badge(status: str, label: str) -> str:
+    return format_html('<span class="alert-status alert-status-{}">{}</span>', status, label)
+
+
+class AlertToolsMixin:
+    """The alert log's buttons: a test message to every channel, the robots' preview."""
+
+    change_list_template = "admin/runs/alert/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_send_test": request.user.has_perm(SEND_TEST_PERMISSION),
+            "alert_tools": True,
+        }
+        return super().changelist_view(request, extra_context)
+
+
+class AlertAttemptInline(admin.TabularInline):
+    model = AlertAttempt
+    fields = ["number", "started_at", "finished_at", "result", "http_status", "answer"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["number"]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(AlertToolsMixin, ReadOnlyAdmin):
+    """The alert log: what was sent, to which channel, the answer, the retries."""
+
+    list_display = [
+        "raised",
+        "event",
+        "kinds",
+        "channel",
+        "status_display",
+        "attempts",
+        "answer_preview",
+        "updated_at",
+    ]
+    list_filter = ["channel", "status", "alert__event"]
+    list_select_related = ["alert"]
+    ordering = ["-pk"]
+    show_full_result_count = False
+    fields = ["alert", "summary", "channel", "status", "attempts", "next_attempt_at", "answer"]
+    readonly_fields = fields
+    inlines = [AlertAttemptInline]
+
+    @admin.display(description=gettext_lazy("raised at"), ordering="alert__raised_at")
+    def raised(self, delivery: AlertDelivery) -> str:
+        return short_time(delivery.alert.raised_at)
+
+    @admin.display(description=gettext_lazy("event"), ordering="alert__event")
+    def event(self, delivery: AlertDelivery) -> str:
+        return delivery.alert.get_event_display()
+
+    @admin.display(description=gettext_lazy("kind"))
+    def kinds(self, delivery: AlertDelivery) -> str:
+        return alert_kinds(delivery.alert)
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_display(self, delivery: AlertDelivery) -> str:
+        return status_badge(delivery.status, delivery.get_status_display())
+
+    @admin.display(description=gettext_lazy("answer"))
+    def answer_preview(self, delivery: AlertDelivery) -> str:
+        return truncate(delivery.answer, ANSWER_PREVIEW_CHARS)
+
+    @admin.display(description=gettext_lazy("message"))
+    def summary(self, delivery: AlertDelivery) -> str:
+        return format_html('<pre class="run-text">{}</pre>', render(delivery.alert).text(4000))
+
+
+def alert_kinds(alert: Alert) -> str:
+    kinds = sorted((alert.facts or {}).get("kinds") or {}) or [alert.kind]
+    return truncate(", ".join(k for k in kinds if k), 60)
+
+
+class AlertDeliveryInline(admin.TabularInline):
+    model = AlertDelivery
+    fields = ["channel", "status", "attempts", "next_attempt_at", "answer"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Alert)
+class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
+    list_display = ["raised_at", "event", "kinds", "title", "deliveries_display"]
+    list_filter = ["event"]
+    ordering = ["-raised_at", "-pk"]
+    show_full_result_count = False
+    fields = ["event", "kind", "raised_at", "title", "facts_pretty"]
+    readonly_fields = fields
+    inlines = [AlertDeliveryInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("deliveries")
+
+    def get_urls(self):
+        return [
+            path(
+                "send-test/",
+                self.admin_site.admin_view(self.send_test_view),
+                name="runs_alert_send_test",
+            ),
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="runs_alert_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=gettext_lazy("kind"))
+    def kinds(self, alert: Alert) -> str:
+        return alert_kinds(alert)
+
+    @admin.display(description=gettext_lazy("message"))
+    def title(self, alert: Alert) -> str:
+        return render(alert).title
+
+    @admin.display(description=gettext_lazy("facts"))
+    def facts_pretty(self, alert: Alert) -> str:
+        return pretty_json(alert.facts)
+
+    @admin.display(description=gettext_lazy("deliveries"))
+    def deliveries_display(self, alert: Alert) -> str:
+        return format_html_join(
+            " ",
+            "{}",
+            (
+                (status_badge(d.status, f"{d.get_channel_display()}: {d.get_status_display()}"),)
+                for d in alert.deliveries.all()
+            ),
+        )
+
+    def send_test_view(self, request: HttpRequest) -> HttpResponse:
+        # admin_view checks is_staff only: the permission is checked here.
+        if not request.user.has_perm(SEND_TEST_PERMISSION):
+            raise PermissionDenied
+        results = None
+        if request.method == "POST":
+            results = send_test_alert(request.user.get_username())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Send a test alert"),
+            "opts": self.model._meta,
+            "channels": [c for c in CHANNELS.values() if c.configured()],
+            "results": results,
+            "log_url": reverse("admin:runs_alertdelivery_changelist"),
+        }
+        return TemplateResponse(request, "admin/runs/alert/send_test.html", context)
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        alert = sample_alert(request.user.get_username())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("How each channel shows a test message"),
+            "opts": self.model._meta,
+            "previews": previews(alert),
+        }
+        return TemplateResponse(request, "admin/runs/alert/preview.html", context)

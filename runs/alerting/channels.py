@@ -1,0 +1,317 @@
+"""The channels: what each is sent, how its answer is read, how often it may be sent to.
+
+HTTP goes through the standard library (``urllib``): one POST, a timeout, no redirect
+followed (a webhook that redirects is misconfigured, and its key must not travel on). An
+answer is read up to 64 KB and recorded redacted and shortened; a channel's address and
+secrets never appear in an answer, a log line or an error.
+
+How answers are read (what the vendors document):
+
+| channel | sent | throttled (back off) | configuration error (no retry) |
+|---|---|---|---|
+| JSON webhook | any 2xx | 429 (``Retry-After``) | 401, 403, 404, 410 |
+| WeCom | ``errcode`` 0 | ``errcode`` 45009 | 93000 (bad key), HTTP 401/403/404 |
+| DingTalk | ``errcode`` 0 | ``errcode`` 130101 (10 minutes), 410100 | 310000 (signature, keyword or IP), 300001, 300005 |
+| Feishu / Lark | ``code`` 0 | ``code`` 11232 | 19021 (signature or timestamp), 19022 (IP), 19024 (keyword) |
+
+Anything else: a 5xx, a timeout or a network error is retried; another refusal fails.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+
+from runs.alerting.messages import Message
+from runs.alerting.signing import dingtalk_url, feishu_sign
+from runs.logging import mask_url, redact
+from runs.models import Alert, AlertAttempt, AlertChannel
+
+Result = AlertAttempt.Result
+ANSWER_CHARS = 500
+MAX_ANSWER_BYTES = 65_536
+# What each robot accepts (bytes of message text); the JSON webhook and mail keep theirs
+# short enough for any chat program too.
+WECOM_MARKDOWN_BYTES = 4_096
+DINGTALK_MARKDOWN_BYTES = 4_000
+FEISHU_TEXT_BYTES = 16_000
+WEBHOOK_TEXT_BYTES = 16_000
+MAIL_TEXT_BYTES = 16_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: str  # an AlertAttempt.Result
+    answer: str
+    http_status: int | None = None
+    pause_seconds: int = 0  # throttled: the channel sends nothing for this long
+
+
+class Channel:
+    name: str
+    setting: str
+    # (seconds, at most this many attempts): kept under each vendor's documented limit.
+    rate_limits: tuple[tuple[int, int], ...] = ((60, 60),)
+    throttle_codes: dict[int, int] = {}  # code -> seconds to pause
+    config_codes: frozenset[int] = frozenset()
+
+    @property
+    def label(self) -> str:
+        return str(AlertChannel(self.name).label)
+
+    def configured(self) -> bool:
+        return bool(getattr(settings, self.setting))
+
+    def destination(self) -> str:
+        return mask_url(getattr(settings, self.setting))
+
+    def send(self, alert: Alert, message: Message, timeout: float) -> Outcome:
+        url, payload = self.request(alert, message)
+        return self.read(*post_json(url, payload, timeout))
+
+    def request(self, alert: Alert, message: Message) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def read(self, status: int, body: str, retry_after: str | None) -> Outcome:
+        """A robot's answer: HTTP 200 and a JSON code."""
+        answer = shorten(body)
+        if status == 0:  # no answer: a network error or a timeout
+            return Outcome(Result.ERROR, answer)
+        if status == 429:
+            return Outcome(Result.THROTTLED, answer, status, retry_seconds(retry_after))
+        if status >= 500:
+            return Outcome(Result.ERROR, answer, status)
+        if status in {401, 403, 404, 410}:
+            return Outcome(Result.MISCONFIGURED, answer, status)
+        if not 200 <= status < 300:
+            return Outcome(Result.REJECTED, answer, status)
+        code = answer_code(body)
+        if code == 0:
+            return Outcome(Result.SENT, answer, status)
+        if code in self.throttle_codes:
+            return Outcome(Result.THROTTLED, answer, status, self.throttle_codes[code])
+        if code in self.config_codes:
+            return Outcome(Result.MISCONFIGURED, answer, status)
+        if code == -1:  # "system busy"
+            return Outcome(Result.ERROR, answer, status)
+        return Outcome(Result.REJECTED, answer, status)
+
+
+class WebhookChannel(Channel):
+    """Any HTTP endpoint: a versioned JSON document (README, "The alert webhook")."""
+
+    name = AlertChannel.WEBHOOK
+    setting = "TENDEROPS_ALERT_WEBHOOK_URL"
+    schema = "tenderops.alert.v1"
+
+    def request(self, alert, message):
+        return settings.TENDEROPS_ALERT_WEBHOOK_URL, webhook_document(alert, message)
+
+    def read(self, status, body, retry_after):
+        if 200 <= status < 300:
+            return Outcome(Result.SENT, shorten(body) or f"HTTP {status}", status)
+        return super().read(status, body, retry_after)
+
+
+def webhook_document(alert: Alert, message: Message) -> dict[str, Any]:
+    facts = alert.facts or {}
+    kinds = sorted(facts.get("kinds") or {}) or ([alert.kind] if alert.kind else [])
+    return {
+        "schema": WebhookChannel.schema,
+        "alert_id": alert.pk,
+        "event": alert.event,
+        "severity": message.severity,
+        "kinds": kinds,
+        "raised_at": alert.raised_at.isoformat(),
+        "language": settings.TENDEROPS_ALERT_LANGUAGE,
+        "title": message.title,
+        "text": message.text(WEBHOOK_TEXT_BYTES),
+        "link": message.link or None,
+        "facts": facts,
+    }
+
+
+class WeComChannel(Channel):
+    """WeCom (企业微信) group robot: markdown, up to 4,096 bytes; 20 messages a minute."""
+
+    name = AlertChannel.WECOM
+    setting = "TENDEROPS_WECOM_WEBHOOK_URL"
+    rate_limits = ((60, 18),)
+    throttle_codes = {45009: 60}
+    config_codes = frozenset({93000})
+
+    def request(self, alert, message):
+        content = message.markdown(WECOM_MARKDOWN_BYTES, colour=True)
+        return settings.TENDEROPS_WECOM_WEBHOOK_URL, {
+            "msgtype": "markdown",
+            "markdown": {"content": content},
+        }
+
+
+class DingTalkChannel(Channel):
+    """DingTalk custom robot: markdown; signed when a secret is set (else keyword or IP
+    mode); 20 messages a minute, then throttled for 10 minutes (130101)."""
+
+    name = AlertChannel.DINGTALK
+    setting = "TENDEROPS_DINGTALK_WEBHOOK_URL"
+    rate_limits = ((60, 18),)
+    throttle_codes = {130101: 600, 410100: 600}
+    config_codes = frozenset({310000, 300001, 300005})
+
+    def request(self, alert, message):
+        url = settings.TENDEROPS_DINGTALK_WEBHOOK_URL
+        if settings.TENDEROPS_DINGTALK_SECRET:
+            url = dingtalk_url(url, settings.TENDEROPS_DINGTALK_SECRET, int(time.time() * 1000))
+        text = message.markdown(DINGTALK_MARKDOWN_BYTES)
+        return url, {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}}
+
+
+class FeishuChannel(Channel):
+    """Feishu / Lark custom bot: rich text (``post``); signed when a secret is set; 100
+    messages a minute and 5 a second; a body of at most 20 KB."""
+
+    name = AlertChannel.FEISHU
+    setting = "TENDEROPS_FEISHU_WEBHOOK_URL"
+    rate_limits = ((60, 90), (1, 4))
+    throttle_codes = {11232: 60}
+    config_codes = frozenset({19021, 19022, 19024})
+
+    def request(self, alert, message):
+        payload: dict[str, Any] = {"msg_type": "post", "content": {"post": feishu_post(message)}}
+        if settings.TENDEROPS_FEISHU_SECRET:
+            timestamp = int(time.time())
+            payload["timestamp"] = str(timestamp)
+            payload["sign"] = feishu_sign(timestamp, settings.TENDEROPS_FEISHU_SECRET)
+        return settings.TENDEROPS_FEISHU_WEBHOOK_URL, payload
+
+
+def feishu_post(message: Message) -> dict[str, Any]:
+    language = "zh_cn" if settings.TENDEROPS_ALERT_LANGUAGE == "zh-hans" else "en_us"
+    body = message.body(FEISHU_TEXT_BYTES).split("\n")  # the title has its own field
+    if message.link.startswith("http"):
+        body = body[:-1]  # the link's line, sent as a link instead
+    content = [[{"tag": "text", "text": line}] for line in body]
+    if message.link.startswith("http"):
+        content.append([{"tag": "a", "text": message.link_text, "href": message.link}])
+    return {language: {"title": message.title, "content": content}}
+
+
+class EmailChannel(Channel):
+    """Django's SMTP mail to ``TENDEROPS_ALERT_EMAILS``."""
+
+    name = AlertChannel.EMAIL
+    setting = "TENDEROPS_ALERT_EMAILS"
+    rate_limits = ((60, 20),)
+
+    def destination(self) -> str:
+        return ", ".join(settings.TENDEROPS_ALERT_EMAILS)
+
+    def send(self, alert, message, timeout):
+        recipients = list(settings.TENDEROPS_ALERT_EMAILS)
+        server = f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+        try:
+            connection = get_connection(settings.TENDEROPS_ALERT_EMAIL_BACKEND, timeout=timeout)
+            mail = EmailMessage(
+                subject=message.title,
+                body=message.body(MAIL_TEXT_BYTES),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=recipients,
+                connection=connection,
+            )
+            mail.send(fail_silently=False)
+        except smtplib.SMTPAuthenticationError as error:
+            return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as error:
+            return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
+        except smtplib.SMTPResponseException as error:
+            result = Result.ERROR if 400 <= error.smtp_code < 500 else Result.REJECTED
+            return Outcome(result, shorten(f"{server}: {error}"))
+        except (smtplib.SMTPException, OSError) as error:
+            return Outcome(Result.ERROR, shorten(f"{server}: {describe(error)}"))
+        count = len(recipients)
+        return Outcome(Result.SENT, f"{server}: accepted for {count} recipient(s)")
+
+
+CHANNELS: dict[str, Channel] = {
+    channel.name: channel
+    for channel in (
+        EmailChannel(),
+        WebhookChannel(),
+        WeComChannel(),
+        DingTalkChannel(),
+        FeishuChannel(),
+    )
+}
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the 3xx is answered as it is
+
+
+OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def post_json(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, str, str | None]:
+    """POST ``payload``; return the HTTP status, the answer's text and ``Retry-After``.
+    A network error or timeout is answered as status 0 with its description."""
+    data = json.dumps(payload, ensure_ascii=False).encode()
+    request = urllib.request.Request(  # noqa: S310 - only http(s) addresses pass settings
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "tenderops"},
+    )
+    try:
+        with OPENER.open(request, timeout=timeout) as response:
+            return response.status, read_body(response), None
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, read_body(error), error.headers.get("Retry-After")
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return 0, describe(error), None
+
+
+def read_body(response: Any) -> str:
+    return response.read(MAX_ANSWER_BYTES).decode("utf-8", errors="replace")
+
+
+def describe(error: BaseException) -> str:
+    reason = getattr(error, "reason", error)
+    if isinstance(reason, socket.timeout | TimeoutError):
+        return "timed out"
+    return f"{type(reason).__name__}: {reason}"
+
+
+def shorten(text: str) -> str:
+    """An answer as recorded: secrets redacted, one line, at most ANSWER_CHARS."""
+    flat = " ".join(redact(text).split())
+    return flat if len(flat) <= ANSWER_CHARS else flat[: ANSWER_CHARS - 1] + "…"
+
+
+def answer_code(body: str) -> int | None:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    for key in ("errcode", "code", "StatusCode"):
+        if isinstance(answer.get(key), int):
+            return answer[key]
+    return None
+
+
+def retry_seconds(header: str | None) -> int:
+    if header and header.strip().isdigit():
+        return min(int(header.strip()), 3_600)
+    return 60

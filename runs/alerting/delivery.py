@@ -1,0 +1,248 @@
+"""Delivering recorded alerts: claim a due delivery, make one attempt, record what came of it.
+
+A delivery is claimed in a short transaction that holds the channel's lock (so rate limits
+hold across processes), marked ``sending`` with a lease, and its attempt recorded; the
+network call runs outside any transaction; the result is recorded in another. Each channel
+is drained in its own thread, so a robot that hangs delays no other channel, and stops for
+this pass after an error or a throttling answer. A failed attempt is retried after a backoff
+(``TENDEROPS_ALERT_RETRY_SECONDS``, doubled each time, at most an hour, and at least the
+pause a throttling robot asked for), up to ``TENDEROPS_ALERT_MAX_ATTEMPTS`` attempts; a
+configuration error or a refusal is not retried.
+
+Who delivers: the django-q2 task queued when an alert is recorded, the delivery schedule
+every minute (retries, and anything a stopped cluster left behind), and, for the stale
+monitor, the health endpoint (in a background thread) and the watchdog (in its process).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+
+from runs.alerting.channels import CHANNELS, Channel, Outcome, describe, shorten
+from runs.alerting.messages import render
+from runs.maintenance.alerts import AlertEvent, configured_channels, raise_alert, resolve_alert
+from runs.maintenance.counters import ALERTS_SENT, increment
+from runs.maintenance.db import db_now, is_postgresql
+from runs.maintenance.heartbeat import MonitorHealth
+from runs.models import Alert, AlertAttempt, AlertDelivery
+
+logger = logging.getLogger(__name__)
+
+Status = AlertDelivery.Status
+Result = AlertAttempt.Result
+OPEN = (Status.PENDING, Status.RETRYING, Status.SENDING)
+RETRIED = {Result.ERROR, Result.THROTTLED}
+MAX_BACKOFF = timedelta(hours=1)
+LEASE_SLACK = timedelta(seconds=30)
+MAX_PER_PASS = 100  # deliveries one channel sends in one pass at most
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    attempt_id: int
+    alert_id: int
+    channel: str
+    number: int
+
+
+def enqueue_delivery(alert_id: int) -> None:
+    """Ask the cluster to deliver ``alert_id`` now."""
+    from django_q.tasks import async_task
+
+    async_task("runs.tasks.deliver_alert_task", alert_id)
+
+
+def deliver_alert(alert_id: int) -> list[AlertDelivery]:
+    """Deliver what is due of ``alert_id``; return its deliveries as they stand after."""
+    _deliver(Q(alert_id=alert_id))
+    return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
+
+
+def deliver_due() -> int:
+    """Deliver every due delivery (retries included); return how many channels had some."""
+    return _deliver(Q())
+
+
+def deliver_in_background(alert_id: int) -> threading.Thread:
+    thread = threading.Thread(
+        target=_closing(deliver_alert), args=(alert_id,), name=f"alert-{alert_id}", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def send_test_alert(requested_by: str) -> list[AlertDelivery]:
+    """A test message to every configured channel, sent from here; each channel's answer."""
+    from runs.maintenance.alerts import record_test_alert
+
+    return deliver_alert(record_test_alert(requested_by))
+
+
+def alert_on_health(health: MonitorHealth, *, source: str, background: bool) -> int | None:
+    """From outside the cluster (the health endpoint, the watchdog): raise ``monitor_stale``
+    when the monitor is stale (once per cooldown), its recovery when it runs again, and
+    deliver it from this process, since a stopped cluster delivers nothing."""
+    facts = {
+        "source": source,
+        "last_run_at": health.last_run_at.isoformat() if health.last_run_at else None,
+        "stale_after_seconds": int(health.stale_after.total_seconds()),
+    }
+    if health.healthy:
+        alert_id = resolve_alert(AlertEvent.MONITOR_STALE, facts=facts, announce=False)
+    else:
+        alert_id = raise_alert(AlertEvent.MONITOR_STALE, facts=facts, announce=False)
+    if alert_id is not None and configured_channels():
+        if background:
+            transaction.on_commit(lambda: deliver_in_background(alert_id))
+        else:
+            deliver_alert(alert_id)
+    return alert_id
+
+
+def _deliver(scope: Q) -> int:
+    channels = sorted(
+        set(AlertDelivery.objects.filter(scope, _due(db_now())).values_list("channel", flat=True))
+    )
+    if len(channels) == 1 or not is_postgresql():
+        # SQLite (the demo) takes one writer at a time: the channels in turn.
+        for channel in channels:
+            _drain(channel, scope)
+    elif channels:
+        with ThreadPoolExecutor(len(channels), thread_name_prefix="alert-channel") as pool:
+            list(pool.map(_closing(_drain), channels, [scope] * len(channels)))
+    return len(channels)
+
+
+def _closing(work):
+    """``work`` for another thread: errors logged, the thread's connection closed after."""
+
+    def run(*args):
+        try:
+            return work(*args)
+        except Exception:
+            logger.exception("alert delivery failed")
+        finally:
+            connection.close()
+
+    return run
+
+
+def _due(now: datetime) -> Q:
+    return Q(status__in=OPEN, next_attempt_at__lte=now)
+
+
+def _drain(channel: str, scope: Q) -> None:
+    sender = CHANNELS[channel]
+    for _ in range(MAX_PER_PASS):
+        claim = _claim(sender, scope)
+        if claim is None:
+            return
+        outcome = _attempt(sender, claim)
+        _record(claim, outcome)
+        if outcome.result in RETRIED:
+            return  # this channel is down or throttled: the next pass tries again
+
+
+def _claim(sender: Channel, scope: Q) -> Claim | None:
+    with transaction.atomic():
+        if is_postgresql():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [sender.name])
+        now = db_now()
+        if not sender.configured():
+            AlertDelivery.objects.filter(scope, channel=sender.name, status__in=OPEN).update(
+                status=Status.FAILED,
+                next_attempt_at=None,
+                answer="the channel is no longer configured",
+                updated_at=now,
+            )
+            return None
+        if _held_back(sender, now):
+            return None
+        delivery = (
+            AlertDelivery.objects.select_for_update(skip_locked=True)
+            .filter(scope, _due(now), channel=sender.name)
+            .order_by("next_attempt_at", "pk")
+            .first()
+        )
+        if delivery is None:
+            return None
+        lost = AlertAttempt.objects.filter(delivery=delivery, result=Result.SENDING).update(
+            result=Result.ERROR, finished_at=now, answer="no answer recorded: the sender stopped"
+        )
+        if lost:
+            increment(ALERTS_SENT, {"channel": sender.name, "result": Result.ERROR}, lost)
+        delivery.status = Status.SENDING
+        delivery.attempts += 1
+        lease = timedelta(seconds=settings.TENDEROPS_ALERT_TIMEOUT_SECONDS) + LEASE_SLACK
+        delivery.next_attempt_at = now + lease
+        delivery.updated_at = now
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
+        attempt = AlertAttempt.objects.create(
+            delivery=delivery,
+            channel=sender.name,
+            number=delivery.attempts,
+            started_at=now,
+            result=Result.SENDING,
+        )
+        return Claim(delivery.pk, attempt.pk, delivery.alert_id, sender.name, delivery.attempts)
+
+
+def _held_back(sender: Channel, now: datetime) -> bool:
+    """Whether the channel is paused (a robot said it throttles) or at its rate limit."""
+    recent = AlertAttempt.objects.filter(channel=sender.name)
+    if recent.filter(started_at__gt=now - MAX_BACKOFF * 2, paused_until__gt=now).exists():
+        return True
+    return any(
+        recent.filter(started_at__gt=now - timedelta(seconds=seconds)).count() >= most
+        for seconds, most in sender.rate_limits
+    )
+
+
+def _attempt(sender: Channel, claim: Claim) -> Outcome:
+    try:
+        alert = Alert.objects.get(pk=claim.alert_id)
+        return sender.send(alert, render(alert), settings.TENDEROPS_ALERT_TIMEOUT_SECONDS)
+    except Exception as error:
+        logger.exception("sending alert %s to %s failed", claim.alert_id, claim.channel)
+        return Outcome(Result.ERROR, shorten(describe(error)))
+
+
+def _record(claim: Claim, outcome: Outcome) -> None:
+    with transaction.atomic():
+        now = db_now()
+        paused = now + timedelta(seconds=outcome.pause_seconds) if outcome.pause_seconds else None
+        AlertAttempt.objects.filter(pk=claim.attempt_id).update(
+            result=outcome.result,
+            finished_at=now,
+            http_status=outcome.http_status,
+            answer=outcome.answer,
+            paused_until=paused,
+        )
+        status, next_at = _next_state(claim.number, outcome, now)
+        AlertDelivery.objects.filter(
+            pk=claim.delivery_id, status=Status.SENDING, attempts=claim.number
+        ).update(status=status, next_attempt_at=next_at, answer=outcome.answer, updated_at=now)
+        increment(ALERTS_SENT, {"channel": claim.channel, "result": outcome.result})
+
+
+def _next_state(number: int, outcome: Outcome, now: datetime) -> tuple[str, datetime | None]:
+    if outcome.result == Result.SENT:
+        return Status.SENT, None
+    if outcome.result == Result.MISCONFIGURED:
+        return Status.MISCONFIGURED, None
+    if outcome.result not in RETRIED or number >= settings.TENDEROPS_ALERT_MAX_ATTEMPTS:
+        return Status.FAILED, None
+    backoff = min(
+        MAX_BACKOFF, timedelta(seconds=settings.TENDEROPS_ALERT_RETRY_SECONDS * 2 ** (number - 1))
+    )
+    return Status.RETRYING, now + max(backoff, timedelta(seconds=outcome.pause_seconds))

@@ -1,0 +1,302 @@
+"""What an alert says, in ``TENDEROPS_ALERT_LANGUAGE``: a title, lines, a link; rendered as
+markdown (WeCom, DingTalk), plain text (mail, the webhook's ``text``) and Feishu's rich text,
+each fitted to its channel's size limit.
+
+Every title starts with "tenderops", so a DingTalk or Feishu robot secured by the keyword
+``tenderops`` accepts every message. Values from the database (kinds, ids, error texts) are
+flattened to one line, shortened, and stripped of markup characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import translation
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from runs.models import Alert, AlertEvent
+
+SEVERITIES = {
+    AlertEvent.MONITOR_FAILED: "warning",
+    AlertEvent.STUCK_NOT_FAILED: "warning",
+    AlertEvent.WAITING: "warning",
+    AlertEvent.LATE_FINISH: "info",
+    AlertEvent.FAILURE_SPIKE: "critical",
+    AlertEvent.MONITOR_STALE: "critical",
+    AlertEvent.MONITOR_RECOVERED: "resolved",
+    AlertEvent.TEST: "info",
+}
+VALUE_CHARS = 120
+MARKUP = str.maketrans({"<": "‹", ">": "›", "[": "［", "]": "］", "*": "∗", "`": "'", "#": "＃"})
+
+
+@dataclass(frozen=True)
+class Message:
+    event: str
+    severity: str
+    title: str
+    lines: list[str] = field(default_factory=list)
+    link: str = ""
+    link_text: str = ""
+
+    def markdown(self, limit: int, *, colour: bool = False) -> str:
+        title = self.title
+        if colour and self.severity in {"critical", "warning"}:
+            title = f'<font color="warning">{title}</font>'
+        head = f"### {title}"
+        tail = f"[{self.link_text}]({self.link})" if self.link.startswith("http") else self.link
+        return fit(head, [f"- {line}" for line in self.lines], tail, limit)
+
+    def text(self, limit: int) -> str:
+        tail = f"{self.link_text}: {self.link}" if self.link else ""
+        return fit(self.title, self.lines, tail, limit)
+
+    def body(self, limit: int) -> str:
+        """The text without its title (a mail's subject)."""
+        tail = f"{self.link_text}: {self.link}" if self.link else ""
+        return fit("", self.lines, tail, limit)
+
+
+def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
+    """``head``, ``lines`` and ``tail`` joined by newlines in at most ``limit`` UTF-8 bytes:
+    lines are left out from the end (saying how many) before anything is cut."""
+    kept = list(lines)
+    while True:
+        omitted = len(lines) - len(kept)
+        note = [_("… %(count)d more lines") % {"count": omitted}] if omitted else []
+        text = "\n".join(part for part in [head, *kept, *note, tail] if part)
+        if len(text.encode()) <= limit or not kept:
+            break
+        kept.pop()
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: max(0, limit - 3)].decode(errors="ignore") + "…"
+
+
+def clean(value: Any, chars: int = VALUE_CHARS) -> str:
+    """A database value fit for a message line: one line, short, no markup."""
+    text = " ".join(str(value).split()).translate(MARKUP)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def render(alert: Alert, language: str | None = None) -> Message:
+    with translation.override(language or settings.TENDEROPS_ALERT_LANGUAGE):
+        builder = BUILDERS.get(alert.event, _unknown)
+        title, lines, (path, link_text) = builder(alert.facts or {}, alert.kind)
+        return Message(
+            event=alert.event,
+            severity=SEVERITIES.get(alert.event, "info"),
+            title=f"tenderops · {title}",
+            lines=lines,
+            link=absolute(path),
+            link_text=link_text,
+        )
+
+
+def absolute(path: str) -> str:
+    if not path:
+        return ""
+    return f"{settings.TENDEROPS_PUBLIC_URL}{path}" if settings.TENDEROPS_PUBLIC_URL else path
+
+
+def runs_list(**query: Any) -> str:
+    url = reverse("admin:runs_tenderrun_changelist")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def when(value: Any) -> str:
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if not isinstance(moment, datetime):
+        return _("unknown")
+    zone = settings.TIME_ZONE
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S} ({zone})"
+
+
+def percent(value: Any) -> str:
+    try:
+        return f"{float(value) * 100:.1f} %"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def rule_label(rule: Any) -> str:
+    labels = {
+        "age": _("running longer than its kind's timeout"),
+        "silence": _("silent longer than its kind's timeout"),
+        "max_runtime": _("running longer than the maximum run time"),
+    }
+    return labels.get(rule, clean(rule)) if rule else ""
+
+
+def source_label(source: Any) -> str:
+    labels = {
+        "health": _("the health endpoint"),
+        "watchdog": _("manage.py tenderops_watchdog"),
+        "monitor": _("the monitor itself"),
+    }
+    return labels.get(source, clean(source, 40))
+
+
+def kind_lines(kinds: Mapping[str, Any], extra) -> Iterator[str]:
+    for kind, entry in sorted((kinds or {}).items()):
+        entry = entry if isinstance(entry, Mapping) else {}
+        count = entry.get("count", 0)
+        ids = ", ".join(clean(run_id, 40) for run_id in list(entry.get("ids") or [])[:5])
+        words = ngettext("%(count)d run", "%(count)d runs", count) % {"count": count}
+        details = [words, *extra(entry)]
+        yield f"{clean(kind, 60)}: {'; '.join(d for d in details if d)}" + (
+            f" ({ids})" if ids else ""
+        )
+
+
+def _timeout(entry: Mapping) -> list[str]:
+    minutes = entry.get("timeout_minutes")
+    return [_("timeout %(minutes)s min") % {"minutes": minutes}] if minutes else []
+
+
+def _total(facts: Mapping, kinds: Mapping) -> int:
+    total = facts.get("total")
+    if isinstance(total, int):
+        return total
+    return sum(int(e.get("count", 0)) for e in kinds.values() if isinstance(e, Mapping))
+
+
+def _monitor_failed(facts, kind):
+    kinds = facts.get("kinds") or {}
+    count = _total(facts, kinds)
+    title = ngettext(
+        "the monitor failed %(count)d stuck run", "the monitor failed %(count)d stuck runs", count
+    ) % {"count": count}
+    lines = list(kind_lines(kinds, _timeout))
+    if facts.get("rule"):
+        lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
+    action = facts.get("action_id")
+    path = runs_list(action=action) if action else runs_list(status="failed")
+    return title, lines, (path, _("Open these runs in the admin"))
+
+
+def _stuck_not_failed(facts, kind):
+    kinds = facts.get("kinds") or {}
+    count = _total(facts, kinds)
+    title = ngettext(
+        "%(count)d stuck run left running (report mode)",
+        "%(count)d stuck runs left running (report mode)",
+        count,
+    ) % {"count": count}
+    lines = list(kind_lines(kinds, _timeout))
+    if facts.get("rule"):
+        lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
+    lines.append(_("TENDEROPS_MONITOR_MODE=report: the monitor fails nothing."))
+    return title, lines, (runs_list(stuck="yes"), _("Open the stuck runs in the admin"))
+
+
+def _waiting(facts, kind):
+    kinds = facts.get("kinds") or {}
+    count = _total(facts, kinds)
+    minutes = facts.get("threshold_minutes", settings.TENDEROPS_PENDING_ALERT_MINUTES)
+    title = ngettext(
+        "%(count)d run waiting longer than %(minutes)s minutes",
+        "%(count)d runs waiting longer than %(minutes)s minutes",
+        count,
+    ) % {"count": count, "minutes": minutes}
+
+    def oldest(entry):
+        value = entry.get("oldest_minutes")
+        return [_("oldest waiting %(minutes)s min") % {"minutes": value}] if value else []
+
+    lines = list(kind_lines(kinds, oldest))
+    lines.append(_("Are the workers running and taking runs from the queue?"))
+    return title, lines, (runs_list(status="pending"), _("Open the pending runs in the admin"))
+
+
+def _late_finish(facts, kind):
+    kinds = facts.get("kinds") or {}
+    count = _total(facts, kinds)
+    title = ngettext(
+        "%(count)d run finished after tenderops had failed it",
+        "%(count)d runs finished after tenderops had failed them",
+        count,
+    ) % {"count": count}
+
+    def suggestion(entry):
+        parts = _timeout(entry)
+        if entry.get("suggested_minutes"):
+            parts.append(_("suggested %(minutes)s min") % {"minutes": entry["suggested_minutes"]})
+        return parts
+
+    lines = list(kind_lines(kinds, suggestion))
+    lines.append(_("These runs were alive: their kind's timeout is probably too short."))
+    return title, lines, (reverse("admin:runs_tenderrun_stats"), _("Open the statistics"))
+
+
+def _failure_spike(facts, kind):
+    title = _("%(kind)s is failing: %(rate)s in the last hour") % {
+        "kind": clean(kind, 60),
+        "rate": percent(facts.get("hour_rate")),
+    }
+    lines = [
+        _("%(failed)s of %(finished)s finished runs failed in the last hour.")
+        % {"failed": facts.get("hour_failed", "?"), "finished": facts.get("hour_finished", "?")},
+        _("Failure rate over the 7 days before: %(rate)s.")
+        % {"rate": percent(facts.get("week_rate"))},
+    ]
+    if facts.get("top_error"):
+        lines.append(_("Most frequent error: %(error)s") % {"error": clean(facts["top_error"])})
+    path = runs_list(status="failed", kind=kind, started="24h")
+    return title, lines, (path, _("Open the failed runs in the admin"))
+
+
+def _monitor_stale(facts, kind):
+    last = facts.get("last_run_at")
+    lines = [
+        _("Last run: %(when)s.") % {"when": when(last)} if last else _("It has never run."),
+        _("It should run every %(minutes)s minutes: is python manage.py qcluster running?")
+        % {"minutes": settings.TENDEROPS_MONITOR_INTERVAL_MINUTES},
+    ]
+    if facts.get("source"):
+        lines.append(_("Noticed by: %(source)s.") % {"source": source_label(facts["source"])})
+    stats = reverse("admin:runs_tenderrun_stats")
+    return _("the monitor is stale"), lines, (stats, _("Open the statistics"))
+
+
+def _monitor_recovered(facts, kind):
+    lines = [_("The monitor runs again; stuck runs are being rescued.")]
+    if facts.get("source"):
+        lines.append(_("Noticed by: %(source)s.") % {"source": source_label(facts["source"])})
+    stats = reverse("admin:runs_tenderrun_stats")
+    return _("the monitor has recovered"), lines, (stats, _("Open the statistics"))
+
+
+def _test(facts, kind):
+    who = clean(facts.get("requested_by") or "tenderops", 60)
+    lines = [
+        _("A test message, sent by %(who)s. If you can read it, this channel works.") % {"who": who}
+    ]
+    log = reverse("admin:runs_alertdelivery_changelist")
+    return _("test message"), lines, (log, _("Open the alert log"))
+
+
+def _unknown(facts, kind):
+    return clean(kind or "alert"), [], ("", "")
+
+
+BUILDERS = {
+    AlertEvent.MONITOR_FAILED: _monitor_failed,
+    AlertEvent.STUCK_NOT_FAILED: _stuck_not_failed,
+    AlertEvent.WAITING: _waiting,
+    AlertEvent.LATE_FINISH: _late_finish,
+    AlertEvent.FAILURE_SPIKE: _failure_spike,
+    AlertEvent.MONITOR_STALE: _monitor_stale,
+    AlertEvent.MONITOR_RECOVERED: _monitor_recovered,
+    AlertEvent.TEST: _test,
+}

@@ -1,0 +1,73 @@
+"""What /metrics reads of the runs at scrape time: the active runs only, found by index (a
+scrape never reads finished runs, however many the table holds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min
+
+from runs.maintenance.db import db_now
+from runs.maintenance.heartbeat import MONITOR
+from runs.maintenance.liveness import waiting_runs
+from runs.maintenance.policy import StuckPolicy
+from runs.models import Heartbeat, TenderRun
+from runs.vocabulary import ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class ActiveRuns:
+    """The pending and running runs as a scrape sees them."""
+
+    by_status_and_kind: dict[tuple[str, str], int]
+    stuck_by_kind: dict[str, int]
+    waiting_by_kind: dict[str, int]
+    oldest_seconds: dict[str, float]  # per active status; 0 when there is none
+    monitor_last_success: datetime | None
+
+
+def active_runs() -> ActiveRuns:
+    now = db_now()
+    counts = (
+        TenderRun.objects.with_run_kind()
+        .active()
+        .order_by()
+        .values_list("status", "run_kind")
+        .annotate(total=Count("pk"))
+    )
+    oldest = dict(
+        TenderRun.objects.active()
+        .plausible()
+        .order_by()
+        .values_list("status")
+        .annotate(first=Min("started_at"))
+    )
+    beat = Heartbeat.objects.filter(name=MONITOR).values_list("last_finished_at", flat=True)
+    return ActiveRuns(
+        by_status_and_kind={(status, kind): total for status, kind, total in counts},
+        stuck_by_kind=stuck_runs_by_kind(),
+        waiting_by_kind=waiting_runs_by_kind(),
+        oldest_seconds={
+            status: max(0.0, (now - oldest[status]).total_seconds()) if status in oldest else 0.0
+            for status in ACTIVE_STATUSES
+        },
+        monitor_last_success=next(iter(beat), None),
+    )
+
+
+def stuck_runs_by_kind() -> dict[str, int]:
+    rows = (
+        TenderRun.objects.stuck(StuckPolicy.configured())
+        .order_by()
+        .values_list("run_kind")
+        .annotate(total=Count("pk"))
+    )
+    return dict(rows)
+
+
+def waiting_runs_by_kind() -> dict[str, int]:
+    """``tenderops_waiting_runs{kind}``: the waiting runs (``liveness.waiting_runs``: pending
+    and silent longer than ``TENDEROPS_PENDING_ALERT_MINUTES``), per kind."""
+    rows = waiting_runs().order_by().values_list("run_kind").annotate(total=Count("pk"))
+    return dict(rows)

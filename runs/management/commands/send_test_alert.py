@@ -1,0 +1,44 @@
+import getpass
+
+from django.core.management.base import CommandError
+
+from runs.alerting.channels import CHANNELS
+from runs.alerting.delivery import send_test_alert
+from runs.maintenance import configured_channels
+from runs.management.commands._arguments import RoutineCommand
+from runs.models import AlertDelivery
+
+EXIT_NOT_SENT = 1
+EXIT_NO_CHANNEL = 2
+
+
+class Command(RoutineCommand):
+    help = (
+        "Send a test message to every configured alert channel now and show each channel's "
+        "answer (exit 0: all sent; 1: a channel did not take it; 2: no channel configured)."
+    )
+
+    def handle(self, *args, **options) -> None:
+        if not configured_channels():
+            raise CommandError(
+                "No alert channel is configured (TENDEROPS_ALERT_EMAILS, "
+                "TENDEROPS_ALERT_WEBHOOK_URL, TENDEROPS_WECOM_WEBHOOK_URL, "
+                "TENDEROPS_DINGTALK_WEBHOOK_URL, TENDEROPS_FEISHU_WEBHOOK_URL).",
+                returncode=EXIT_NO_CHANNEL,
+            )
+        deliveries = send_test_alert(f"{getpass.getuser()} (manage.py send_test_alert)")
+        for delivery in deliveries:
+            channel = CHANNELS[delivery.channel]
+            style = self.style.SUCCESS if delivery.status == "sent" else self.style.ERROR
+            self.stdout.write(
+                f"{channel.label}  {channel.destination()}  "
+                + style(delivery.get_status_display())
+                + f"  ({delivery.attempts} attempt(s)): {delivery.answer}"
+            )
+        unsent = [d.channel for d in deliveries if d.status != AlertDelivery.Status.SENT]
+        if unsent:
+            raise CommandError(
+                f"Not sent to: {', '.join(unsent)}. A retry follows where the answer allows one "
+                "(see the alert log in the admin).",
+                returncode=EXIT_NOT_SENT,
+            )

@@ -1,0 +1,28 @@
+from django.core.management.base import CommandError
+
+from runs.alerting.delivery import alert_on_health
+from runs.maintenance import monitor_health
+from runs.management.commands._arguments import RoutineCommand
+
+EXIT_STALE = 1
+
+
+class Command(RoutineCommand):
+    help = (
+        "Check the monitor from outside the cluster (cron, a systemd timer): when it is stale, "
+        "send the 'monitor stale' alert (once per cooldown) from this process and exit 1; "
+        "when it runs again, send 'recovered' once and exit 0."
+    )
+
+    def handle(self, *args, **options) -> None:
+        health = monitor_health()
+        alert_id = alert_on_health(health, source="watchdog", background=False)
+        last = health.last_run_at.isoformat() if health.last_run_at else "never"
+        sent = f" (alert #{alert_id} sent)" if alert_id is not None else ""
+        if not health.healthy:
+            raise CommandError(
+                f"The monitor is stale: last run {last}, expected every "
+                f"{health.interval_minutes} min. Is `manage.py qcluster` running?{sent}",
+                returncode=EXIT_STALE,
+            )
+        self.stdout.write(self.style.SUCCESS(f"The monitor is running: last run {last}.{sent}"))

@@ -1,0 +1,93 @@
+"""``GET /metrics``: a Prometheus collector that reads the database at scrape time.
+
+A fresh registry per scrape holds one collector; nothing is counted in the process, so no
+multiprocess mode is needed under gunicorn. A scrape reads the active runs (by index) and
+tenderops' own small tables, never the finished runs. Counters live in a table retention
+never prunes (``runs.maintenance.counters``): they never go down. No series is labelled by a
+run or a project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.conf import settings
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
+
+from runs.maintenance import active_runs, late_finishes_by_kind
+from runs.maintenance.counters import ALERTS_SENT, RUNS_FAILED, RUNS_PRUNED, read
+from runs.vocabulary import ACTIVE_STATUSES
+
+# Counters read as they are stored: name, help, label names.
+COUNTERS = (
+    (RUNS_FAILED, "Runs tenderops failed, by kind and by who failed them.", ("kind", "actor")),
+    (RUNS_PRUNED, "Finished runs retention deleted, by status.", ("status",)),
+    (ALERTS_SENT, "Alert delivery attempts, by channel and result.", ("channel", "result")),
+)
+
+
+class TenderopsCollector:
+    def collect(self) -> Iterator[Metric]:
+        runs = active_runs()
+        by_status = GaugeMetricFamily(
+            "tenderops_runs", "Pending and running runs, by kind.", labels=["status", "kind"]
+        )
+        for (status, kind), count in sorted(runs.by_status_and_kind.items()):
+            by_status.add_metric([status, kind], count)
+        yield by_status
+        yield _by_kind(
+            "tenderops_stuck_runs", "Running runs past their timeout.", runs.stuck_by_kind
+        )
+        yield _by_kind(
+            "tenderops_waiting_runs",
+            "Pending runs waiting longer than TENDEROPS_PENDING_ALERT_MINUTES.",
+            runs.waiting_by_kind,
+        )
+        for status in ACTIVE_STATUSES:
+            yield GaugeMetricFamily(
+                f"tenderops_oldest_{status}_seconds",
+                f"Age of the oldest {status} run (0 when there is none).",
+                value=runs.oldest_seconds[status],
+            )
+        last = runs.monitor_last_success
+        yield GaugeMetricFamily(
+            "tenderops_monitor_last_success_timestamp_seconds",
+            "When the monitor last finished a tick (Unix time; 0: never).",
+            value=last.timestamp() if last else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "tenderops_monitor_interval_seconds",
+            "How often the monitor should run (TENDEROPS_MONITOR_INTERVAL_MINUTES).",
+            value=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES * 60,
+        )
+        for name, documentation, labels in COUNTERS:
+            counter = CounterMetricFamily(name, documentation, labels=list(labels))
+            for series, value in sorted(read(name).items()):
+                values = dict(series)
+                counter.add_metric([values.get(label, "") for label in labels], value)
+            yield counter
+        late = CounterMetricFamily(
+            "tenderops_late_finishes_total",
+            "Runs tenderops failed that a worker later set to success, by kind.",
+            labels=["kind"],
+        )
+        for kind, value in sorted(late_finishes_by_kind().items()):
+            late.add_metric([kind], value)
+        yield late
+
+
+def _by_kind(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, documentation, labels=["kind"])
+    for kind, count in sorted(counts.items()):
+        gauge.add_metric([kind], count)
+    return gauge
+
+
+def exposition(accept: str) -> tuple[bytes, str]:
+    """The metrics in the format the scraper asked for (``Accept``), and its content type."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TenderopsCollector())
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type

@@ -1,0 +1,175 @@
+"""The alert log in the admin, the test button and the robots' preview; send_test_alert and
+tenderops_watchdog; the health endpoint raising the stale alert itself."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from runs.alerting.delivery import deliver_alert
+from runs.maintenance import AlertEvent, monitor_tick, raise_alert
+from runs.maintenance.heartbeat import MONITOR, beat
+from runs.models import Alert, AlertDelivery, Heartbeat
+from tests.receivers import check_wecom, receiver
+
+MIN = timedelta(minutes=1)
+KEY = "wecom-key-5e7c1d2a"
+LOG = "/admin/runs/alertdelivery/"
+ALERTS = "/admin/runs/alert/"
+
+
+@pytest.fixture
+def superuser_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", "boss@example.invalid", "pw"))
+    return client
+
+
+def staff(*codenames: str) -> Client:
+    name = "staff-" + "-".join(codenames)
+    user = User.objects.create_user(name, password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_alert_log_shows_channel_status_answer_and_retries(db, settings, superuser_client):
+    settings.TENDEROPS_ALERT_MAX_ATTEMPTS = 1
+    with receiver(lambda r: (500, {"errcode": -1, "errmsg": "system busy"})) as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/cgi-bin/webhook/send", f"key={KEY}")
+        alert_id = raise_alert(AlertEvent.WAITING, "review", {"total": 3}, announce=False)
+        (delivery,) = deliver_alert(alert_id)
+    page = superuser_client.get(LOG).content.decode()
+    assert "WeCom" in page and "failed" in page and "system busy" in page
+    assert "runs waiting too long" in page
+    detail = superuser_client.get(f"{LOG}{delivery.pk}/change/").content.decode()
+    assert "system busy" in detail and ">500<" in detail  # the attempt, with its HTTP status
+    alerts = superuser_client.get(ALERTS).content.decode()
+    assert "WeCom: failed" in alerts
+    for url in (LOG, f"{LOG}{delivery.pk}/change/", ALERTS, f"{ALERTS}{alert_id}/change/"):
+        assert KEY not in superuser_client.get(url).content.decode()
+
+
+def test_the_test_button_sends_to_every_channel_and_shows_each_answer(db, settings):
+    with receiver() as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/cgi-bin/webhook/send", f"key={KEY}")
+        assert staff("view_alert").get(f"{ALERTS}send-test/").status_code == 403
+        client = staff("view_alert", "send_test_alert")
+        listed = client.get(f"{ALERTS}send-test/").content.decode()
+        assert KEY not in listed
+        assert "/cgi-bin/webhook/send?key=…1d2a" in listed
+        shown = client.post(f"{ALERTS}send-test/").content.decode()
+        (request,) = robot.requests
+    check_wecom(request)
+    assert "测试消息" in request.json["markdown"]["content"]  # the default language
+    assert "staff-view_alert-send_test_alert" in request.json["markdown"]["content"]
+    assert "sent" in shown and "errcode" in shown and KEY not in shown
+    assert Alert.objects.get().event == "test"
+    assert AlertDelivery.objects.get().status == "sent"
+    assert 'id="send-test-alert"' in client.get(ALERTS).content.decode()
+    assert 'id="send-test-alert"' not in staff_viewer_page()
+
+
+def staff_viewer_page() -> str:
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename="view_alertdelivery"))
+    client = Client()
+    client.force_login(user)
+    return client.get(LOG).content.decode()
+
+
+def test_the_preview_shows_each_robot_without_a_secret(db, settings, superuser_client):
+    settings.TENDEROPS_DINGTALK_WEBHOOK_URL = (
+        "https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef3f9a"
+    )
+    settings.TENDEROPS_DINGTALK_SECRET = "SECdingtalksecret0001"
+    page = superuser_client.get(f"{ALERTS}preview/").content.decode()
+    for channel in ("email", "webhook", "wecom", "dingtalk", "feishu"):
+        assert f'id="preview-{channel}"' in page
+    assert "https://oapi.dingtalk.com/robot/send?access_token=…3f9a" in page
+    assert "0123456789abcdef" not in page and "SECdingtalksecret0001" not in page
+    assert "测试消息" in page
+    assert staff().get(f"{ALERTS}preview/").status_code == 403
+
+
+def test_the_digest_link_opens_the_runs_of_that_action(make_run, superuser_client):
+    stuck = [make_run(started_ago=(20 + n) * MIN) for n in range(2)]
+    other = make_run(status="failed", started_ago=5 * MIN)
+    monitor_tick()
+    alert = Alert.objects.get()
+    page = superuser_client.get(f"/admin/runs/tenderrun/?action={alert.facts['action_id']}")
+    assert page.status_code == 200
+    shown = page.content.decode()
+    assert all(run.id in shown for run in stuck) and other.id not in shown
+    assert superuser_client.get("/admin/runs/tenderrun/?action=x").status_code == 200
+
+
+def test_send_test_alert_command(db, settings):
+    with pytest.raises(CommandError) as none:
+        call_command("send_test_alert", stdout=io.StringIO())
+    assert none.value.returncode == 2
+    with receiver() as good, receiver(lambda r: (200, {"code": 19021, "msg": "sign"})) as bad:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = good.url("/send", f"key={KEY}")
+        out = io.StringIO()
+        call_command("send_test_alert", stdout=out)
+        assert "sent" in out.getvalue() and "…1d2a" in out.getvalue()
+        assert KEY not in out.getvalue()
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = ""
+        settings.TENDEROPS_FEISHU_WEBHOOK_URL = bad.url("/open-apis/bot/v2/hook/abcd-ef01")
+        out = io.StringIO()
+        with pytest.raises(CommandError) as failed:
+            call_command("send_test_alert", stdout=out)
+        assert failed.value.returncode == 1
+        assert "configuration error" in out.getvalue() and "19021" in out.getvalue()
+    assert (len(good.requests), len(bad.requests)) == (1, 1)
+
+
+def test_the_watchdog_alerts_once_while_stale_and_once_on_recovery(db, settings):
+    with receiver() as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/send", f"key={KEY}")
+        for _ in range(2):
+            with pytest.raises(CommandError) as stale:
+                call_command("tenderops_watchdog", stdout=io.StringIO())
+            assert stale.value.returncode == 1
+            assert "stale" in str(stale.value)
+        assert len(robot.requests) == 1  # the second run is inside the cooldown
+        assert "监控已停滞" in robot.requests[0].json["markdown"]["content"]
+        beat(MONITOR, {"fixed_count": 0})  # the monitor runs again
+        out = io.StringIO()
+        call_command("tenderops_watchdog", stdout=out)
+        call_command("tenderops_watchdog", stdout=io.StringIO())
+        assert "running" in out.getvalue()
+        assert len(robot.requests) == 2
+        assert "监控已恢复" in robot.requests[1].json["markdown"]["content"]
+    assert list(Alert.objects.order_by("pk").values_list("event", flat=True)) == [
+        "monitor_stale",
+        "monitor_recovered",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_health_endpoint_alerts_once_while_stale_and_once_on_recovery(settings):
+    settings.TENDEROPS_API_TOKEN = "health-token"
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": "Bearer health-token"}
+    with receiver() as robot:
+        settings.TENDEROPS_ALERT_WEBHOOK_URL = robot.url()
+        beat(MONITOR, {"fixed_count": 0})
+        Heartbeat.objects.update(
+            last_finished_at=Heartbeat.objects.get().last_finished_at - 4 * MIN
+        )
+        assert client.get("/api/apps/tender/admin/health", **auth).status_code == 503
+        (stale,) = robot.wait_for(1, timeout=20)
+        assert stale.json["event"] == "monitor_stale"
+        assert stale.json["facts"]["source"] == "health"
+        assert client.get("/api/apps/tender/admin/health", **auth).status_code == 503
+        beat(MONITOR, {"fixed_count": 0})
+        assert client.get("/api/apps/tender/admin/health", **auth).status_code == 200
+        assert client.get("/api/apps/tender/admin/health", **auth).status_code == 200
+        requests = robot.wait_for(2, timeout=20)
+        assert [r.json["event"] for r in requests] == ["monitor_stale", "monitor_recovered"]
+    assert Alert.objects.count() == 2

@@ -1,0 +1,267 @@
+"""Raising alerts: once per cooldown per event and kind, digests, incidents and recoveries,
+the monitor's digest, the failure-spike rule, and every event's message in both languages."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from runs.alerting.channels import CHANNELS
+from runs.alerting.messages import render
+from runs.maintenance import (
+    AlertEvent,
+    check_failure_spikes,
+    find_failure_spikes,
+    monitor_tick,
+    raise_alert,
+    raise_digest,
+    resolve_alert,
+)
+from runs.models import Alert, AlertDelivery, AlertGate, MaintenanceAction
+from tests.conftest import statuses
+
+MIN = timedelta(minutes=1)
+
+
+def age_gate(event: str, minutes: int) -> None:
+    """Move the gate's last pass ``minutes`` into the past (the cooldown's clock)."""
+    AlertGate.objects.filter(event=event).update(
+        last_raised_at=AlertGate.objects.get(event=event).last_raised_at - minutes * MIN
+    )
+
+
+def test_an_alert_is_recorded_once_per_cooldown_per_event_and_kind(db, settings):
+    settings.TENDEROPS_ALERT_COOLDOWN_MINUTES = 30
+    first = raise_alert(AlertEvent.FAILURE_SPIKE, "review", {"hour_rate": 0.5})
+    assert first is not None
+    assert raise_alert(AlertEvent.FAILURE_SPIKE, "review", {"hour_rate": 0.9}) is None
+    assert raise_alert(AlertEvent.FAILURE_SPIKE, "generate_docx") is not None
+    assert raise_alert(AlertEvent.WAITING, "review") is not None  # another event
+    AlertGate.objects.filter(event=AlertEvent.FAILURE_SPIKE, kind="review").update(
+        last_raised_at=AlertGate.objects.get(kind="review", event="failure_spike").last_raised_at
+        - 31 * MIN
+    )
+    again = raise_alert(AlertEvent.FAILURE_SPIKE, "review", {"hour_rate": 0.7})
+    assert again is not None
+    assert list(
+        Alert.objects.filter(kind="review", event="failure_spike").values_list("facts", flat=True)
+    ) == [{"hour_rate": 0.5}, {"hour_rate": 0.7}]
+
+
+def test_a_digest_leaves_out_the_kinds_in_their_cooldown(db):
+    first = raise_digest(
+        AlertEvent.MONITOR_FAILED,
+        {"review": {"count": 2, "ids": ["tr_1", "tr_2"]}, "risks": {"count": 1, "ids": ["tr_3"]}},
+        {"total": 3, "action_id": 7},
+    )
+    assert Alert.objects.get(pk=first).facts == {
+        "total": 3,
+        "action_id": 7,
+        "kinds": {
+            "review": {"count": 2, "ids": ["tr_1", "tr_2"]},
+            "risks": {"count": 1, "ids": ["tr_3"]},
+        },
+    }
+    assert Alert.objects.get(pk=first).kind == ""
+    second = raise_digest(
+        AlertEvent.MONITOR_FAILED,
+        {"review": {"count": 5}, "generate_docx": {"count": 4}},
+        {"total": 9},
+    )
+    assert Alert.objects.get(pk=second).facts["kinds"] == {"generate_docx": {"count": 4}}
+    assert Alert.objects.get(pk=second).kind == "generate_docx"
+    assert raise_digest(AlertEvent.MONITOR_FAILED, {"review": {"count": 1}}) is None
+    assert raise_digest(AlertEvent.MONITOR_FAILED, {}) is None
+    assert Alert.objects.count() == 2
+
+
+def test_one_pending_delivery_per_configured_channel(db, settings):
+    assert AlertDelivery.objects.filter(alert_id=raise_alert(AlertEvent.WAITING)).count() == 0
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    settings.TENDEROPS_WECOM_WEBHOOK_URL = "http://127.0.0.1:9/cgi-bin/webhook/send?key=k-1234"
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid"]
+    alert_id = raise_alert(AlertEvent.LATE_FINISH, "review")
+    deliveries = AlertDelivery.objects.filter(alert_id=alert_id)
+    assert sorted(deliveries.values_list("channel", "status", "attempts")) == [
+        ("email", "pending", 0),
+        ("webhook", "pending", 0),
+        ("wecom", "pending", 0),
+    ]
+    assert all(d.next_attempt_at is not None for d in deliveries)
+
+
+def test_an_incident_recovers_once_and_its_cooldown_starts_again(db):
+    stale = raise_alert(AlertEvent.MONITOR_STALE, facts={"source": "health"})
+    assert stale is not None
+    assert raise_alert(AlertEvent.MONITOR_STALE, facts={"source": "watchdog"}) is None
+    recovered = resolve_alert(AlertEvent.MONITOR_STALE, facts={"source": "monitor"})
+    assert Alert.objects.get(pk=recovered).event == "monitor_recovered"
+    assert resolve_alert(AlertEvent.MONITOR_STALE) is None
+    assert raise_alert(AlertEvent.MONITOR_STALE) is not None  # a new incident
+    assert list(Alert.objects.order_by("pk").values_list("event", flat=True)) == [
+        "monitor_stale",
+        "monitor_recovered",
+        "monitor_stale",
+    ]
+
+
+def test_nothing_to_resolve_raises_nothing(db):
+    assert resolve_alert(AlertEvent.MONITOR_STALE) is None
+    raise_alert(AlertEvent.WAITING)
+    assert resolve_alert(AlertEvent.MONITOR_STALE) is None
+    assert Alert.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_alerts_raised_at_once_by_many_are_recorded_once():
+    callers = 8
+    barrier = threading.Barrier(callers)
+    results: list = []
+
+    def call() -> None:
+        try:
+            barrier.wait(timeout=30)
+            results.append(raise_alert(AlertEvent.MONITOR_STALE, facts={"source": "health"}))
+            barrier.wait(timeout=30)
+            results.append(resolve_alert(AlertEvent.MONITOR_STALE))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 2 * callers
+    assert len([r for r in results if r is not None]) == 2
+    assert sorted(Alert.objects.values_list("event", flat=True)) == [
+        "monitor_recovered",
+        "monitor_stale",
+    ]
+
+
+def test_the_monitor_tick_records_one_digest_and_none_for_the_same_kind_in_cooldown(make_run):
+    first = [make_run(started_ago=(20 + n) * MIN) for n in range(7)]
+    other = make_run(started_ago=40 * MIN, kind="review", run_type="review")
+    result = monitor_tick()
+    assert result.fixed_count == 8
+    (alert,) = Alert.objects.all()
+    action = MaintenanceAction.objects.get()
+    assert alert.event == "monitor_failed"
+    assert alert.facts["action_id"] == result.action_id == action.pk
+    assert alert.facts["total"] == 8 and alert.facts["rule"] == "age"
+    kinds = alert.facts["kinds"]
+    assert kinds["review"] == {"count": 1, "ids": [other.id], "timeout_minutes": 10}
+    assert kinds["extract_project_info"]["count"] == 7
+    assert kinds["extract_project_info"]["ids"] == [run.id for run in reversed(first)][:5]
+
+    later = make_run(started_ago=30 * MIN)
+    assert monitor_tick().fixed_count == 1
+    assert statuses(later) == ["failed"]
+    assert Alert.objects.count() == 1  # the same kind, inside the cooldown
+
+
+def test_a_broken_alert_recording_never_breaks_the_tick(make_run, caplog):
+    with connection.cursor() as cursor:  # the alert table as a broken migration left it
+        cursor.execute("ALTER TABLE tenderops_alert RENAME TO tenderops_alert_gone")
+    stuck = make_run(started_ago=30 * MIN)
+    assert monitor_tick().fixed_count == 1
+    assert statuses(stuck) == ["failed"]
+    assert MaintenanceAction.objects.count() == 1  # failed and audited all the same
+    assert "could not record its alert" in caplog.text
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE tenderops_alert_gone RENAME TO tenderops_alert")
+    assert not Alert.objects.exists()
+
+
+def spike_runs(make_run, kind: str, *, week: tuple[int, int], hour: tuple[int, int]) -> None:
+    """``week`` and ``hour``: (finished, failed) runs of ``kind`` in each window."""
+    for (finished, failed), ago in ((week, 2 * 24 * 60), (hour, 20)):
+        for n in range(finished):
+            make_run(
+                status="failed" if n < failed else "success",
+                kind=kind,
+                run_type=kind,
+                started_ago=ago * MIN,
+                error="LLM 调用超时" if n < failed else None,
+            )
+
+
+def test_the_failure_spike_rule(make_run, settings):
+    settings.TENDEROPS_SPIKE_MIN_FAILURES = 5
+    spike_runs(make_run, "review", week=(50, 1), hour=(8, 6))  # 2 % -> 75 %: a spike
+    spike_runs(make_run, "risks", week=(10, 0), hour=(10, 4))  # 4 failures: too few
+    spike_runs(make_run, "directory", week=(10, 5), hour=(10, 6))  # 50 % -> 60 %: usual
+    spike_runs(make_run, "docx", week=(0, 0), hour=(20, 5))  # new kind, 25 %: a spike
+    make_run(status="running", kind="review", run_type="review", started_ago=5 * MIN)
+    spikes = {spike.kind: spike for spike in find_failure_spikes()}
+    assert set(spikes) == {"review", "docx"}
+    assert (spikes["review"].hour_failed, spikes["review"].hour_finished) == (6, 8)
+    assert spikes["review"].week_rate == pytest.approx(1 / 50)
+
+    raised = check_failure_spikes()
+    assert len(raised) == 2
+    review = Alert.objects.get(kind="review")
+    assert review.event == "failure_spike"
+    assert review.facts["hour_rate"] == 0.75 and review.facts["top_error"] == "LLM 调用超时"
+    assert check_failure_spikes() == []  # inside the cooldown
+
+
+RICH_FACTS = {
+    AlertEvent.MONITOR_FAILED: {"total": 900, "action_id": 12, "rule": "age"},
+    AlertEvent.STUCK_NOT_FAILED: {"total": 900, "rule": "silence"},
+    AlertEvent.WAITING: {"total": 900, "threshold_minutes": 30},
+    AlertEvent.LATE_FINISH: {"total": 900},
+    AlertEvent.FAILURE_SPIKE: {
+        "hour_failed": 9,
+        "hour_finished": 10,
+        "hour_rate": 0.9,
+        "week_rate": 0.02,
+        "top_error": "长错误" * 400,
+    },
+    AlertEvent.MONITOR_STALE: {"source": "health", "last_run_at": "2026-11-28T10:00:00+00:00"},
+    AlertEvent.MONITOR_RECOVERED: {"source": "monitor"},
+    AlertEvent.TEST: {"requested_by": "admin"},
+}
+MANY_KINDS = {
+    f"kind_{n}_{'很长的类型' * 20}": {
+        "count": 150,
+        "ids": [f"tr_{n:032x}"] * 5,
+        "timeout_minutes": 10,
+        "suggested_minutes": 25,
+        "oldest_minutes": 95,
+    }
+    for n in range(60)
+}
+
+
+@pytest.mark.parametrize("event", list(AlertEvent))
+def test_every_event_raised_directly_renders_in_both_languages_within_each_robot(db, event):
+    if event in {
+        AlertEvent.MONITOR_FAILED,
+        AlertEvent.STUCK_NOT_FAILED,
+        AlertEvent.WAITING,
+        AlertEvent.LATE_FINISH,
+    }:
+        alert_id = raise_digest(event, MANY_KINDS, RICH_FACTS[event])
+    else:
+        alert_id = raise_alert(event, "review<font color=x>[x](http://evil)", RICH_FACTS[event])
+    alert = Alert.objects.get(pk=alert_id)
+    titles = {}
+    for language in ("zh-hans", "en"):
+        message = render(alert, language)
+        titles[language] = message.title
+        assert message.title.startswith("tenderops")
+        assert message.link
+        for channel in ("wecom", "dingtalk", "feishu"):  # the webhook's JSON carries raw data
+            _url, payload = CHANNELS[channel].request(alert, message)
+            text = str(payload)
+            assert "<font color=x>" not in text and "](http://evil)" not in text
+        assert CHANNELS["webhook"].request(alert, message)[1]["text"] == message.text(16_000)
+        wecom = CHANNELS["wecom"].request(alert, message)[1]["markdown"]["content"]
+        dingtalk = CHANNELS["dingtalk"].request(alert, message)[1]["markdown"]["text"]
+        assert len(wecom.encode()) <= 4_096 and len(dingtalk.encode()) <= 4_000
+    assert titles["zh-hans"] != titles["en"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in titles["zh-hans"].replace("很长的类型", ""))
