@@ -151,7 +151,7 @@ def test_the_monitor_tick_records_one_digest_and_none_for_the_same_kind_in_coold
     action = MaintenanceAction.objects.get()
     assert alert.event == "monitor_failed"
     assert alert.facts["action_id"] == result.action_id == action.pk
-    assert alert.facts["total"] == 8 and alert.facts["rule"] == "age"
+    assert alert.facts["total"] == 8 and alert.facts["rule"] == "silence"  # the default rule
     kinds = alert.facts["kinds"]
     assert kinds["review"] == {"count": 1, "ids": [other.id], "timeout_minutes": 10}
     assert kinds["extract_project_info"]["count"] == 7
