@@ -1,6 +1,7 @@
 """Drill-down: every number on the stats page that counts runs links to the runs list of
 exactly those runs; the trend of runs tenderops failed; the cause of a failure in the list."""
 
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -108,6 +109,15 @@ def test_top_errors_link_to_runs_with_that_error(viewer, busy_day):
     assert list_count(no_error) == 1
 
 
+def test_the_error_filter_reads_the_last_30_days_unless_given_a_range(viewer, make_run):
+    old = make_run(status="failed", started_ago=40 * 24 * 60 * MIN, error="旧错误")
+    recent = make_run(status="failed", started_ago=MIN, error="旧错误")
+    windowed = viewer.get(runs_list_url(error="旧错误")).content.decode()
+    assert recent.pk in windowed and old.pk not in windowed
+    ranged = viewer.get(runs_list_url(error="旧错误", started_from="2000-01-01")).content.decode()
+    assert recent.pk in ranged and old.pk in ranged
+
+
 def test_the_failed_list_shows_the_cause_under_the_message(viewer, make_run):
     make_run(
         status="failed", message="任务失败", error="文档解析失败：不支持的文件格式\nTraceback …"
@@ -124,3 +134,16 @@ def test_the_kind_filter_lists_each_kind_once(viewer, make_run):
     section = html[start : html.index("</details>", start)]
     assert section.count(">review</a>") == 1
     assert section.count('class="selected"') == 1
+
+
+def test_trend_charts_and_a_duration_axis_in_minutes(viewer, busy_day):
+    html = viewer.get(STATS).content.decode()
+    for chart in ("daily-chart", "failure-rate-chart", "failed-by-tenderops-chart"):
+        assert f'id="{chart}"' in html
+    duration = html[html.index('id="duration-chart"') :]
+    duration = duration[: duration.index("</svg>")]
+    assert ">minutes</text>" in duration
+    ticks = re.findall(r'text-anchor="middle">(\d+)</text>', duration)
+    assert ticks[0] == "0" and len(ticks) >= 3
+    steps = {int(b) - int(a) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1  # evenly spaced, round minutes

@@ -92,6 +92,7 @@ class StartedFilter(admin.SimpleListFilter):
 
     title = gettext_lazy("started")
     parameter_name = "started"
+    parameter_names = ("started", "started_from", "started_to")
     template = "admin/runs/tenderrun/started_filter.html"
     presets = STATS_WINDOWS
     preset_labels = {
@@ -106,7 +107,7 @@ class StartedFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
 
     def expected_parameters(self):
-        return [self.parameter_name, "started_from", "started_to"]
+        return list(self.parameter_names)
 
     def has_output(self) -> bool:
         return True
@@ -219,8 +220,8 @@ class ProjectFilter(admin.SimpleListFilter):
 
 class ErrorFilter(admin.SimpleListFilter):
     """Runs whose error starts with the stats page's top error text (its first
-    ERROR_PREVIEW_CHARS characters, compared as the stats page groups them). Shown in the
-    sidebar only while it applies."""
+    ERROR_PREVIEW_CHARS characters, compared as the stats page groups them); without a start
+    range, among the runs of the last 30 days. Shown in the sidebar only while it applies."""
 
     title = gettext_lazy("error")
     parameter_name = "error"
@@ -237,6 +238,10 @@ class ErrorFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
+        if not any(request.GET.get(name) for name in StartedFilter.parameter_names):
+            # Error texts have no index: without a start range, as the text search, only runs
+            # of the last 30 days are compared (the stats page's links always give a window).
+            queryset = queryset.filter(started_at__gte=db_now() - STATS_WINDOWS["30d"])
         text = "" if self.value() == NO_ERROR else self.value()[:ERROR_PREVIEW_CHARS]
         preview = Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value(""))
         return queryset.alias(error_preview=preview).filter(error_preview=text)

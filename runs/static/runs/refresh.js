@@ -27,8 +27,9 @@
   }
 
   function pausedReason() {
-    if (document.querySelector("tr input.action-select:checked") ||
-        document.querySelector("input.select-across[value='1']")) {
+    var across = Array.prototype.some.call(
+      document.querySelectorAll("input.select-across"), function (el) { return el.value === "1"; });
+    if (across || document.querySelector("tr input.action-select:checked")) {
       return control.getAttribute("data-paused-selection");
     }
     var active = document.activeElement;
