@@ -18,12 +18,13 @@ from django.contrib import admin, messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from runs.maintenance import mark_runs_failed
+from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset
 from runs.models import Actor, TenderRun
 
 CONFIRMATION_SAMPLE = 100
@@ -54,6 +55,21 @@ def active_ids(queryset: QuerySet[TenderRun]) -> list[str]:
     """The selection's runs a confirmation would fail, one more than the cap at most."""
     active = queryset.order_by().active().order_by("pk").values_list("pk", flat=True)
     return list(active[: MAX_CONFIRMED_RUNS + 1])
+
+
+def running_not_stuck(run_ids: list[str]) -> set[str]:
+    """Of ``run_ids``, the running runs that are not stuck: their workers may be alive."""
+    running = TenderRun.objects.filter(pk__in=run_ids).running().values_list("pk", flat=True)
+    stuck = stuck_runs_queryset(StuckPolicy.configured(), run_ids=run_ids).values("pk")
+    return set(running.exclude(pk__in=stuck))
+
+
+def single_run_page(request: HttpRequest) -> str | None:
+    """The detail page a one-run confirmation came from (its "Mark failed" button)."""
+    ids = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+    if request.POST.get("from_detail") == "1" and len(ids) == 1:
+        return reverse("admin:runs_tenderrun_change", args=[ids[0]])
+    return None
 
 
 class MarkFailedForm(forms.Form):
@@ -98,7 +114,8 @@ class MarkFailedMixin:
                 },
                 messages.SUCCESS if result.failed else messages.WARNING,
             )
-            return None
+            back = single_run_page(request)
+            return HttpResponseRedirect(back) if back else None
         if not form.is_bound:
             form = MarkFailedForm(initial={"reason": settings.TENDEROPS_STUCK_MESSAGE})
         return self._confirmation(request, queryset, form)
@@ -133,6 +150,9 @@ class MarkFailedMixin:
             .filter(pk__in=to_fail)
             .order_by("-started_at")[:CONFIRMATION_SAMPLE]
         )
+        young = set() if too_many else running_not_stuck(to_fail)
+        for run in sample:
+            run.not_stuck = run.pk in young
         context = {
             **self.admin_site.each_context(request),
             "title": _("Mark runs failed?"),
@@ -143,12 +163,14 @@ class MarkFailedMixin:
             "max_confirmed": MAX_CONFIRMED_RUNS,
             "promise": "" if too_many else promise_for(to_fail),
             "skip_count": total - fail_count,
+            "young_count": len(young),
             "sample": sample,
             "sample_limit": CONFIRMATION_SAMPLE,
             "select_across": request.POST.get("select_across", "0"),
             "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
             "action_index": request.POST.get("index", "0"),
             "form_url": request.get_full_path(),
+            "from_detail": single_run_page(request),
         }
         return TemplateResponse(
             request, "admin/runs/tenderrun/mark_failed_confirmation.html", context

@@ -1,12 +1,21 @@
-"""The audit log: every maintenance action and what it overwrote, read-only for everyone."""
+"""The audit log: every maintenance action and what it overwrote, read-only for everyone.
+An action that failed runs links to them in the runs list and exports them as CSV."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
+from runs.admin.display import pretty_json, short_time
+from runs.admin.export import AuditExportMixin
+from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
+from runs.maintenance.stats import FAILING_ACTIONS
 from runs.models import FailedRunRecord, MaintenanceAction
 
 
 class FailedRunRecordInline(admin.TabularInline):
+    """What the action overwrote, run by run: its template shows the first 200 records and
+    builds no form (an action may have failed thousands of runs)."""
+
     model = FailedRunRecord
     fields = ["run_id", "previous_status", "previous_message", "previous_error"]
     readonly_fields = fields
@@ -14,27 +23,53 @@ class FailedRunRecordInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = False
+    template = "admin/runs/maintenanceaction/failed_runs_inline.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("pk")
 
 
 @admin.register(MaintenanceAction)
-class MaintenanceActionAdmin(ReadOnlyAdmin):
+class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     """The audit log: read-only for everyone, superusers included."""
 
-    list_display = ["started_at", "kind", "actor", "username", "affected_count", "completed"]
+    list_display = ["started", "kind", "actor", "username", "affected_count", "completed"]
     list_filter = ["kind", "actor", "completed"]
     search_fields = ["=username"]
     ordering = ["-started_at"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    empty_value_display = "–"
     readonly_fields = [
         "kind",
         "actor",
         "username",
-        "started_at",
-        "finished_at",
-        "parameters",
+        "started",
+        "finished",
+        "parameters_pretty",
         "reason",
         "affected_count",
         "completed",
     ]
     fields = readonly_fields
     inlines = [FailedRunRecordInline]
+    change_form_template = "admin/runs/maintenanceaction/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        action = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {})}
+        if action is not None and action.kind in FAILING_ACTIONS:
+            extra_context["runs_url"] = runs_list_url(audit=action.pk)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=gettext_lazy("started at"), ordering="started_at")
+    def started(self, action: MaintenanceAction) -> str:
+        return short_time(action.started_at)
+
+    @admin.display(description=gettext_lazy("finished at"))
+    def finished(self, action: MaintenanceAction) -> str:
+        return short_time(action.finished_at)
+
+    @admin.display(description=gettext_lazy("parameters"))
+    def parameters_pretty(self, action: MaintenanceAction) -> str:
+        return pretty_json(action.parameters)

@@ -1,18 +1,22 @@
 """Server-side SVG charts for the stats page: no JavaScript library, no CDN, dark-mode aware
-(colours come from CSS classes that use the admin's variables)."""
+(colours come from CSS classes that use the admin's variables). Every bar or point that
+counts runs is a link to the runs list of exactly those runs (``link`` callables)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from runs.vocabulary import DISPLAY_ORDER
+from runs.vocabulary import DISPLAY_ORDER, RunStatus
 
 STATUS_ORDER = DISPLAY_ORDER
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 760, 220, 48, 28, 10
+KIND_COLOURS = 10  # chart-kind-0 .. chart-kind-9 in admin.css; further kinds share the last
+AXIS_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 720, 1440, 2880, 10080)
 
 
 def _n(value: float) -> str:
@@ -24,10 +28,60 @@ def _status_class(status: str) -> str:
     return status if status in STATUS_ORDER else "other"
 
 
-def stacked_daily_bars(daily: list[tuple[date, dict[str, int]]]) -> SafeString:
-    """Runs per day, stacked by status."""
+def minutes_text(minutes: float) -> str:
+    return _("%(minutes)s min") % {"minutes": _n(minutes)}
+
+
+def _linked(url: str | None, shape: SafeString, count: int) -> SafeString:
+    """``shape`` as a link to the runs list of the ``count`` runs it stands for."""
+    if not url:
+        return shape
+    return format_html('<a href="{}" class="count-link" data-count="{}">{}</a>', url, count, shape)
+
+
+def _day_labels(days: Sequence[date], x_of: Callable[[int], float]) -> list[SafeString]:
+    return [
+        format_html(
+            '<text class="chart-label" x="{}" y="{}" text-anchor="middle">{}</text>',
+            _n(x_of(index)),
+            HEIGHT - 8,
+            day.strftime("%m-%d"),
+        )
+        for index, day in enumerate(days)
+        if index % 5 == 0 or index == len(days) - 1
+    ]
+
+
+def _y_axis(top_label: str, plot_h: float) -> SafeString:
+    return format_html(
+        '<text class="chart-label" x="{}" y="{}" text-anchor="end">{}</text>'
+        '<text class="chart-label" x="{}" y="{}" text-anchor="end">0</text>'
+        '<line class="chart-axis" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+        PAD_LEFT - 6,
+        PAD_TOP + 10,
+        top_label,
+        PAD_LEFT - 6,
+        PAD_TOP + plot_h,
+        PAD_LEFT,
+        _n(PAD_TOP + plot_h),
+        WIDTH - 8,
+        _n(PAD_TOP + plot_h),
+    )
+
+
+def stacked_daily_bars(
+    daily: Sequence[tuple[date, dict[str, int]]],
+    *,
+    order: Sequence[str],
+    css_class: Callable[[str], str],
+    label: Callable[[str], str],
+    link: Callable[[date, str], str | None],
+    title: str,
+    css_id: str,
+) -> SafeString:
+    """Per day, one bar stacked by ``order`` (statuses, kinds); each part links to its runs."""
     if not daily:
-        return mark_safe("")
+        return mark_safe("")  # noqa: S308 - an empty, constant string
     peak = max((sum(counts.values()) for _day, counts in daily), default=0) or 1
     plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / len(daily)
@@ -35,59 +89,106 @@ def stacked_daily_bars(daily: list[tuple[date, dict[str, int]]]) -> SafeString:
     for index, (day, counts) in enumerate(daily):
         x = PAD_LEFT + index * step + step * 0.15
         y = PAD_TOP + plot_h
-        ordered = [(s, counts[s]) for s in STATUS_ORDER if counts.get(s)]
-        ordered += sorted((s, n) for s, n in counts.items() if s not in STATUS_ORDER and n)
-        for status, count in ordered:
+        parts = [(key, counts[key]) for key in order if counts.get(key)]
+        parts += sorted((key, n) for key, n in counts.items() if key not in order and n)
+        for key, count in parts:
             h = count / peak * plot_h
             y -= h
-            bars.append(
-                format_html(
-                    '<rect class="chart-{}" x="{}" y="{}" width="{}" height="{}">'
-                    "<title>{} {}: {}</title></rect>",
-                    _status_class(status),
-                    x,
-                    y,
-                    step * 0.7,
-                    h,
-                    day.isoformat(),
-                    status,
-                    count,
-                )
+            rect = format_html(
+                '<rect class="{}" x="{}" y="{}" width="{}" height="{}">'
+                "<title>{} {}: {}</title></rect>",
+                css_class(key),
+                _n(x),
+                _n(y),
+                _n(step * 0.7),
+                _n(h),
+                day.isoformat(),
+                label(key),
+                count,
             )
-        if index % 5 == 0 or index == len(daily) - 1:
-            bars.append(
-                format_html(
-                    '<text class="chart-label" x="{}" y="{}" text-anchor="middle">{}</text>',
-                    x + step * 0.35,
-                    HEIGHT - 8,
-                    day.strftime("%m-%d"),
-                )
-            )
-    axis = format_html(
-        '<text class="chart-label" x="{}" y="{}" text-anchor="end">{}</text>'
-        '<text class="chart-label" x="{}" y="{}" text-anchor="end">0</text>'
-        '<line class="chart-axis" x1="{}" y1="{}" x2="{}" y2="{}"/>',
-        PAD_LEFT - 6,
-        PAD_TOP + 10,
-        peak,
-        PAD_LEFT - 6,
-        PAD_TOP + plot_h,
-        PAD_LEFT,
-        PAD_TOP + plot_h,
-        WIDTH - 8,
-        PAD_TOP + plot_h,
+            bars.append(_linked(link(day, key), rect, count))
+    days = [day for day, _counts in daily]
+    labels = _day_labels(days, lambda i: PAD_LEFT + i * step + step * 0.5)
+    body = _y_axis(str(peak), plot_h) + SafeString("".join([*bars, *labels]))
+    return _svg(title, body, css_id)
+
+
+def runs_per_day(daily, link: Callable[[date, str], str | None]) -> SafeString:
+    """Runs per day, stacked by status."""
+    return stacked_daily_bars(
+        daily,
+        order=STATUS_ORDER,
+        css_class=lambda status: f"chart-{_status_class(status)}",
+        label=RunStatus.label_of,
+        link=link,
+        title=_("Runs per day by status"),
+        css_id="daily-chart",
     )
-    return _svg(_("Runs per day by status"), axis + SafeString("".join(bars)), "daily-chart")
+
+
+def kind_class(kinds: Sequence[str]) -> Callable[[str], str]:
+    return lambda kind: f"chart-kind-{min(kinds.index(kind), KIND_COLOURS - 1)}"
+
+
+def failed_by_kind(daily, kinds: Sequence[str], link) -> SafeString:
+    """Runs tenderops failed per day, stacked by kind."""
+    return stacked_daily_bars(
+        daily,
+        order=kinds,
+        css_class=kind_class(kinds),
+        label=str,
+        link=link,
+        title=_("Runs failed by tenderops per day and kind"),
+        css_id="failed-by-tenderops-chart",
+    )
+
+
+def failure_rate_line(rates: Sequence[tuple[date, int, int]], link) -> SafeString:
+    """The share of finished runs that failed, per day; a point per day with runs."""
+    if not rates:
+        return mark_safe("")  # noqa: S308 - an empty, constant string
+    plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
+    step = plot_w / len(rates)
+    points, marks = [], []
+    for index, (day, failed, finished) in enumerate(rates):
+        if not finished:
+            continue
+        x, y = PAD_LEFT + index * step + step * 0.5, PAD_TOP + plot_h * (1 - failed / finished)
+        points.append(f"{_n(x)},{_n(y)}")
+        circle = format_html(
+            '<circle class="chart-rate-point" cx="{}" cy="{}" r="4">'
+            "<title>{}: {} % ({} / {})</title></circle>",
+            _n(x),
+            _n(y),
+            day.isoformat(),
+            round(100 * failed / finished),
+            failed,
+            finished,
+        )
+        marks.append(_linked(link(day) if failed else None, circle, failed))
+    line = format_html('<polyline class="chart-rate" points="{}"/>', " ".join(points))
+    days = [day for day, _failed, _finished in rates]
+    labels = _day_labels(days, lambda i: PAD_LEFT + i * step + step * 0.5)
+    body = _y_axis("100 %", plot_h) + line + SafeString("".join([*marks, *labels]))
+    return _svg(_("Failure rate per day"), body, "failure-rate-chart")
+
+
+def axis_step(longest: float) -> int:
+    """A round number of minutes between ticks: at most 8 ticks up to ``longest``."""
+    return next((step for step in AXIS_STEPS if longest / step <= 8), AXIS_STEPS[-1])
 
 
 def duration_bars(durations) -> SafeString:
-    """Per kind: p50, p95 and max of successful runs, against the configured timeout."""
+    """Per kind: p50, p95 and max of successful runs, against the configured timeout, on an
+    axis in minutes."""
     if not durations:
-        return mark_safe("")
+        return mark_safe("")  # noqa: S308 - an empty, constant string
     row_h, label_w = 34, 170
-    height = PAD_TOP + row_h * len(durations) + 24
+    axis_y = PAD_TOP + row_h * len(durations)
+    height = axis_y + 52
     longest = max(max(d.max_minutes, d.configured_minutes) for d in durations) or 1
-    scale = (WIDTH - label_w - 60) / longest
+    step = axis_step(longest)
+    scale = (WIDTH - label_w - 60) / (step * -(-longest // step))
     rows = []
     for index, d in enumerate(durations):
         y = PAD_TOP + index * row_h
@@ -95,36 +196,58 @@ def duration_bars(durations) -> SafeString:
             format_html(
                 '<text class="chart-label" x="{}" y="{}" text-anchor="end">{}</text>'
                 '<rect class="chart-max" x="{}" y="{}" width="{}" height="8">'
-                "<title>max {} min</title></rect>"
+                "<title>{} {}</title></rect>"
                 '<rect class="chart-p95" x="{}" y="{}" width="{}" height="8">'
-                "<title>p95 {} min</title></rect>"
+                "<title>p95 {}</title></rect>"
                 '<rect class="chart-p50" x="{}" y="{}" width="{}" height="8">'
-                "<title>p50 {} min</title></rect>"
+                "<title>p50 {}</title></rect>"
                 '<line class="chart-timeout" x1="{}" y1="{}" x2="{}" y2="{}">'
-                "<title>{} {} min</title></line>",
+                "<title>{} {}</title></line>",
                 label_w - 8,
                 y + 16,
                 d.kind,
                 label_w,
                 y + 2,
                 _n(d.max_minutes * scale),
-                _n(d.max_minutes),
+                _("max"),
+                minutes_text(d.max_minutes),
                 label_w,
                 y + 10,
                 _n(d.p95_minutes * scale),
-                _n(d.p95_minutes),
+                minutes_text(d.p95_minutes),
                 label_w,
                 y + 18,
                 _n(d.p50_minutes * scale),
-                _n(d.p50_minutes),
+                minutes_text(d.p50_minutes),
                 _n(label_w + d.configured_minutes * scale),
                 y,
                 _n(label_w + d.configured_minutes * scale),
                 y + 28,
                 _("timeout"),
-                d.configured_minutes,
+                minutes_text(d.configured_minutes),
             )
         )
+    ticks = format_html_join(
+        "",
+        '<line class="chart-grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+        '<text class="chart-label" x="{}" y="{}" text-anchor="middle">{}</text>',
+        (
+            (_n(x), PAD_TOP, _n(x), axis_y, _n(x), axis_y + 14, minute)
+            for minute in range(0, int(step * -(-longest // step)) + 1, step)
+            for x in [label_w + minute * scale]
+        ),
+    )
+    axis = format_html(
+        '<line class="chart-axis" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+        '<text class="chart-label" x="{}" y="{}" text-anchor="end">{}</text>',
+        label_w,
+        axis_y,
+        WIDTH - 50,
+        axis_y,
+        label_w - 8,
+        axis_y + 14,
+        _("minutes"),
+    )
     legend = format_html_join(
         "",
         '<rect class="{}" x="{}" y="{}" width="10" height="10"/>'
@@ -135,7 +258,7 @@ def duration_bars(durations) -> SafeString:
                 [
                     ("chart-p50", "p50"),
                     ("chart-p95", "p95"),
-                    ("chart-max", "max"),
+                    ("chart-max", _("max")),
                     ("chart-timeout-key", _("timeout")),
                 ]
             )
@@ -143,7 +266,7 @@ def duration_bars(durations) -> SafeString:
     )
     return _svg(
         _("Duration of successful runs per kind (minutes)"),
-        SafeString("".join(rows)) + legend,
+        ticks + axis + SafeString("".join(rows)) + legend,
         "duration-chart",
         height=height,
     )

@@ -1,5 +1,7 @@
-"""The runs list's filters: status, kind, stuck, signs of life, started (presets and a range),
-project, and the runs of one maintenance action (what an alert links to)."""
+"""The runs list's filters: status, kind, stuck, signs of life, started (presets and a range,
+in TENDEROPS_TIME_ZONE), project (searched by the admin's autocomplete), and those a link
+opens: error (a top error's text), audit (runs tenderops failed) and action (the runs of one
+maintenance action, where an alert links)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Left
+from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -22,8 +29,15 @@ from runs.maintenance import (
     silent_runs,
     waiting_runs,
 )
+from runs.maintenance.stats import ERROR_PREVIEW_CHARS, FAILING_ACTIONS
 from runs.models import FailedRunRecord, TenderProject, TenderRun
-from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
+from runs.vocabulary import FINISHED_STATUSES, KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
+
+# Status filter values beyond the statuses themselves.
+OTHER_STATUS = "__other__"
+FINISHED = "__finished__"
+# The error filter's value for runs without an error text.
+NO_ERROR = "__none__"
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -31,11 +45,18 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [*RunStatus.choices, ("__other__", _("other (unknown)"))]
+        choices = [*RunStatus.choices, (OTHER_STATUS, _("other (unknown)"))]
+        if self.value() == FINISHED:  # linked from the stats page's failure windows
+            choices.append((FINISHED, _("finished (success or failed)")))
+        elif self.value() and self.value() not in {value for value, _label in choices}:
+            choices.append((self.value(), truncate(self.value(), 30)))
+        return choices
 
     def queryset(self, request, queryset):
-        if self.value() == "__other__":
+        if self.value() == OTHER_STATUS:
             return queryset.of_unknown_status()
+        if self.value() == FINISHED:
+            return queryset.filter(status__in=FINISHED_STATUSES)
         if self.value():
             return queryset.filter(status=self.value())
         return queryset
@@ -46,7 +67,11 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request, model_admin):
-        return [(kind, kind) for kind in (*KNOWN_KINDS, *KNOWN_RUN_TYPES)]
+        # A kind and a run_type may share a name ("review"): each is offered once.
+        kinds = dict.fromkeys((*KNOWN_KINDS, *KNOWN_RUN_TYPES))
+        if self.value():
+            kinds.setdefault(self.value())
+        return [(kind, truncate(kind, 40)) for kind in kinds]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -76,6 +101,7 @@ class StartedFilter(admin.SimpleListFilter):
 
     title = gettext_lazy("started")
     parameter_name = "started"
+    parameter_names = ("started", "started_from", "started_to")
     template = "admin/runs/tenderrun/started_filter.html"
     presets = STATS_WINDOWS
     preset_labels = {
@@ -90,7 +116,7 @@ class StartedFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
 
     def expected_parameters(self):
-        return [self.parameter_name, "started_from", "started_to"]
+        return list(self.parameter_names)
 
     def has_output(self) -> bool:
         return True
@@ -131,12 +157,14 @@ class StartedFilter(admin.SimpleListFilter):
         yield from super().choices(changelist)
 
     def custom_range_context(self, changelist) -> dict[str, Any]:
-        keep = {
-            key: value
-            for key, value in changelist.get_filters_params().items()
-            if key not in self.expected_parameters()
-        }
+        keep = kept_parameters(changelist, self.expected_parameters())
         return {"started_from": self.started_from, "started_to": self.started_to, "keep": keep}
+
+
+def kept_parameters(changelist, replaced: list[str]) -> dict[str, str]:
+    """The list's parameters a filter's own form keeps when it submits: the other filters,
+    the search and the ordering (a new choice starts again at the first page)."""
+    return {key: value for key, value in changelist.params.items() if key not in replaced}
 
 
 def _parse_day(raw: str) -> date | None:
@@ -150,21 +178,24 @@ def _parse_day(raw: str) -> date | None:
 
 
 class ProjectFilter(admin.SimpleListFilter):
-    """Projects can number tens of thousands: offer the most recent few and the chosen one;
-    every project name in the list links to its filter."""
+    """Projects can number tens of thousands: the filter is a search box (the admin's own
+    autocomplete, answered by the projects' admin by exact id or name) plus the chosen
+    project, which links to its project page. Every project name in the list links here."""
 
     title = gettext_lazy("project")
     parameter_name = "project"
-    recent = 8
+    template = "admin/runs/tenderrun/project_filter.html"
+
+    def has_output(self) -> bool:
+        return True
 
     def lookups(self, request, model_admin):
-        projects = list(
-            TenderProject.objects.order_by("-created_at").values_list("pk", "name")[: self.recent]
-        )
-        if self.value() and self.value() not in {pk for pk, _name in projects}:
-            chosen = TenderProject.objects.filter(pk=self.value()).values_list("pk", "name")
-            projects = [*chosen, *projects] or [(self.value(), self.value())]
-        return [(pk, truncate(name, 40)) for pk, name in projects]
+        if not self.value():
+            return []
+        chosen = TenderProject.objects.filter(pk=self.value()).values_list("pk", "name")
+        return [(pk, truncate(name, 40) or pk) for pk, name in chosen] or [
+            (self.value(), truncate(self.value(), 40))
+        ]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -221,3 +252,99 @@ class ActionFilter(admin.SimpleListFilter):
             return queryset.none()
         runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
         return queryset.filter(pk__in=runs)
+
+    def choices(self, changelist):
+        self.search = self.search_context(changelist)
+        yield from super().choices(changelist)
+
+    def search_context(self, changelist) -> dict[str, Any]:
+        """A select that the admin's autocomplete.js turns into a search box (the attributes
+        of an AutocompleteSelect of TenderRun.project), holding the chosen project."""
+        widget = AutocompleteSelect(TenderRun._meta.get_field("project"), admin.site)
+        attrs = widget.build_attrs({}, {"id": "project-search"})
+        attrs["data-placeholder"] = _("Search a project by name or id")
+        chosen = format_html_join(
+            "",
+            '<option value="{}" selected>{}</option>',
+            self.lookup_choices if self.value() else [],
+        )
+        keep = kept_parameters(changelist, [self.parameter_name])
+        select = format_html(
+            '<select name="{}"{}><option value=""></option>{}</select>',
+            self.parameter_name,
+            flatatt(attrs),
+            chosen,
+        )
+        return {"widget": select, "keep": keep}
+
+
+class ErrorFilter(admin.SimpleListFilter):
+    """Runs whose error starts with the stats page's top error text (its first
+    ERROR_PREVIEW_CHARS characters, compared as the stats page groups them); without a start
+    range, among the runs of the last 30 days. Shown in the sidebar only while it applies."""
+
+    title = gettext_lazy("error")
+    parameter_name = "error"
+
+    def has_output(self) -> bool:
+        return bool(self.value())
+
+    def lookups(self, request, model_admin):
+        if not self.value():
+            return []
+        shown = _("(no error text)") if self.value() == NO_ERROR else truncate(self.value(), 40)
+        return [(self.value(), shown)]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not any(request.GET.get(name) for name in StartedFilter.parameter_names):
+            # Error texts have no index: without a start range, as the text search, only runs
+            # of the last 30 days are compared (the stats page's links always give a window).
+            queryset = queryset.filter(started_at__gte=db_now() - STATS_WINDOWS["30d"])
+        text = "" if self.value() == NO_ERROR else self.value()[:ERROR_PREVIEW_CHARS]
+        preview = Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value(""))
+        return queryset.alias(error_preview=preview).filter(error_preview=text)
+
+
+class AuditFilter(admin.SimpleListFilter):
+    """Runs tenderops failed (the monitor, the CLI, the API, the admin), as its audit log
+    records them: ``audit=any``, or one action's runs (``audit=<action id>``); with
+    ``audit_day=YYYY-MM-DD``, only those failed on that day (in TENDEROPS_TIME_ZONE)."""
+
+    title = gettext_lazy("tenderops action")
+    parameter_name = "audit"
+
+    def __init__(self, request, params, model, model_admin):
+        self.audit_day = _parse_day(params.pop("audit_day", [""])[-1])
+        super().__init__(request, params, model, model_admin)
+
+    def expected_parameters(self):
+        return [self.parameter_name, "audit_day"]
+
+    def lookups(self, request, model_admin):
+        choices = [("any", _("failed by tenderops"))]
+        if self.value() and self.value() != "any":
+            choices.append((self.value(), _("action #%(id)s") % {"id": self.value()[:20]}))
+        if self.audit_day and self.value():
+            choices = [
+                (value, f"{label}, {self.audit_day.isoformat()}")
+                if value == self.value()
+                else (value, label)
+                for value, label in choices
+            ]
+        return choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        records = FailedRunRecord.objects.filter(action__kind__in=FAILING_ACTIONS)
+        if self.value() != "any":
+            action_id = self.value() if self.value().isdigit() else "0"
+            records = records.filter(action_id=int(action_id[:18]))
+        if self.audit_day:
+            start = timezone.make_aware(datetime.combine(self.audit_day, time.min))
+            records = records.filter(
+                action__started_at__gte=start, action__started_at__lt=start + timedelta(days=1)
+            )
+        return queryset.filter(pk__in=records.values("run_id"))

@@ -48,9 +48,12 @@ def _estimated_rows(table: str) -> int | None:
 
 
 class RunChangeList(ChangeList):
-    """Tells the pagination template whether its count is an estimate or a cap."""
+    """Tells the pagination template whether its count is an estimate or a cap. For the CSV
+    export (``request.runs_export``) it only filters, searches and orders: no count, no page."""
 
     def get_results(self, request: HttpRequest) -> None:
+        if getattr(request, "runs_export", False):
+            return
         super().get_results(request)
         self.count_is_estimate = self.paginator.count_is_estimate
         self.count_is_capped = self.paginator.count_is_capped

@@ -4,9 +4,9 @@ with the run's JSON and its audit history. The action and the extra pages are mi
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Left
 from django.urls import reverse
@@ -25,8 +25,11 @@ from runs.admin.display import (
     span_between,
     truncate,
 )
+from runs.admin.export import MAX_EXPORT_ROWS, ExportMixin
 from runs.admin.filters import (
     ActionFilter,
+    AuditFilter,
+    ErrorFilter,
     KindFilter,
     LivenessFilter,
     ProjectFilter,
@@ -34,6 +37,7 @@ from runs.admin.filters import (
     StatusFilter,
     StuckFilter,
 )
+from runs.admin.links import runs_list_url
 from runs.admin.pagination import EstimatedCountPaginator, RunChangeList
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.views import MaintenanceViewsMixin
@@ -43,16 +47,21 @@ from runs.models import FailedRunRecord, RunObservation, TenderRun
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80
+RUN_ID_CHARS = 12
+# The cause of a failure: the first line of its error, at most this long.
+CAUSE_CHARS = 120
 SEARCH_WINDOW = timedelta(days=30)
 
-# The runs list needs the width more than the sidebar of other apps.
-admin.site.enable_nav_sidebar = False
+
+def first_line(text: str | None, limit: int) -> str:
+    line = (text or "").strip().split("\n", 1)[0].strip()
+    return truncate(line, limit)
 
 
 @admin.register(TenderRun)
-class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
+class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOnlyAdmin):
     list_display = [
-        "id",
+        "run_id",
         "project_link",
         "kind_display",
         "status_badge",
@@ -63,7 +72,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         "finished",
         "message_preview",
     ]
-    list_display_links = ["id"]
+    list_display_links = ["run_id"]
     list_filter = [
         StatusFilter,
         KindFilter,
@@ -71,6 +80,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         LivenessFilter,
         StartedFilter,
         ProjectFilter,
+        ErrorFilter,
+        AuditFilter,
         ActionFilter,
     ]
     search_fields = ["=id"]
@@ -80,6 +91,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
     )
     ordering = ["-started_at"]
     list_per_page = 50
+    empty_value_display = "–"
     list_max_show_all = 200
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -88,8 +100,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
     change_list_template = "admin/runs/tenderrun/change_list.html"
     change_form_template = "admin/runs/tenderrun/change_form.html"
     fields = [
-        "id",
-        "project_link",
+        "run_id_full",
+        "project_detail",
         "run_type",
         "kind",
         "status_badge",
@@ -112,11 +124,29 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # The live counter (admin.js) writes durations with these, the server's own words.
-        extra_context = {**(extra_context or {}), "duration_formats": duration_formats()}
+        extra_context = {
+            **(extra_context or {}),
+            "duration_formats": duration_formats(),
+            "export_maximum": f"{MAX_EXPORT_ROWS:,}",
+        }
         return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_mark_failed": self.has_mark_failed_permission(request),
+            "active_statuses": list(ACTIVE_STATUSES),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_changelist(self, request, **kwargs):
         return RunChangeList
+
+    @property
+    def media(self):
+        # The project filter's search box is the admin's own autocomplete (select2).
+        project = TenderRun._meta.get_field("project")
+        return super().media + AutocompleteSelect(project, self.admin_site).media
 
     def get_queryset(self, request) -> QuerySet[TenderRun]:
         # Heavy columns stay in the database; the list needs a preview of the message only.
@@ -135,7 +165,10 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
                 "project__id",
                 "project__name",
             )
-            .annotate(message_start=Left("message", MESSAGE_PREVIEW_CHARS + 1))
+            .annotate(
+                message_start=Left("message", MESSAGE_PREVIEW_CHARS + 1),
+                error_start=Left("error", CAUSE_CHARS * 2),
+            )
             .with_last_sign_of_life()
         )
 
@@ -152,15 +185,31 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
         )
         return queryset.filter(matches), False
 
+    @admin.display(description=gettext_lazy("run"))
+    def run_id(self, run: TenderRun) -> str:
+        """The id's first characters (enough to tell runs apart on a page; the whole id is
+        its title and on the detail page): the list then fits 1440 pixels."""
+        return format_html('<span title="{}">{}</span>', run.pk, truncate(run.pk, RUN_ID_CHARS))
+
     @admin.display(description=gettext_lazy("project"), ordering="project__name")
     def project_link(self, run: TenderRun) -> str:
-        url = reverse("admin:runs_tenderrun_changelist")
         return format_html(
-            '<a href="{}?{}" title="{}">{}</a>',
-            url,
-            urlencode({"project": run.project_id}),
+            '<a href="{}" title="{}">{}</a>',
+            runs_list_url(project=run.project_id),
             run.project_id,
             truncate(run.project.name, 30) or run.project_id,
+        )
+
+    @admin.display(description=gettext_lazy("project"))
+    def project_detail(self, run: TenderRun) -> str:
+        return format_html(
+            '<a href="{}" id="run-project-page">{}</a> <code>{}</code> · '
+            '<a href="{}" id="run-project-runs">{}</a>',
+            reverse("admin:runs_tenderproject_change", args=[run.project_id]),
+            truncate(run.project.name, 80) or run.project_id,
+            run.project_id,
+            runs_list_url(project=run.project_id),
+            _("all runs of this project"),
         )
 
     @admin.display(description=gettext_lazy("kind"))
@@ -169,12 +218,16 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, run: TenderRun) -> str:
-        known = run.status in RunStatus.values
+        if run.status in RunStatus.values:
+            return format_html(
+                '<span class="run-status run-status-{}">{}</span>',
+                run.status,
+                RunStatus.label_of(run.status),
+            )
         return format_html(
-            '<span class="run-status run-status-{}" title="{}">{}</span>',
-            run.status if known else "unknown",
+            '<span class="run-status run-status-unknown" title="{}">{}</span>',
             run.status,
-            RunStatus.label_of(run.status) if known else truncate(run.status, 20),
+            truncate(run.status, 20),
         )
 
     @admin.display(description=gettext_lazy("progress"))
@@ -237,26 +290,49 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("finished at"), ordering="finished_at")
     def finished(self, run: TenderRun) -> str:
-        return short_time(run.finished_at)
+        """The finish time without what it shares with the start: its clock time on the
+        start's day, its month and day in the start's year (the whole time is its title),
+        so the list fits 1440 pixels."""
+        full, start = short_time(run.finished_at), short_time(run.started_at)
+        if run.finished_at is None or len(full) != len(start) or full[:4] != start[:4]:
+            return full
+        return format_html(
+            '<span title="{}">{}</span>', full, full[11 if full[:10] == start[:10] else 5 :]
+        )
 
-    @admin.display(description=gettext_lazy("message"))
+    @admin.display(description=gettext_lazy("message / cause"))
     def message_preview(self, run: TenderRun) -> str:
-        text = getattr(run, "message_start", None)
-        if not text:
-            return ""
+        """The message, and for a run with an error the error's first line: the cause behind
+        a generic message such as 任务失败."""
+        text = getattr(run, "message_start", None) or ""
         if len(text) > MESSAGE_PREVIEW_CHARS:
-            return format_html('<span title="{}">{}…</span>', text, text[:MESSAGE_PREVIEW_CHARS])
-        return text
+            message = format_html('<span title="{}">{}…</span>', text, text[:MESSAGE_PREVIEW_CHARS])
+        else:
+            message = text
+        cause = first_line(getattr(run, "error_start", None), CAUSE_CHARS)
+        if cause and cause != text.strip():
+            return format_html(
+                '{}<span class="run-cause" title="{}">{}</span>', message, _("error"), cause
+            )
+        return message or "–"
 
     # -- the read-only detail page
 
+    @admin.display(description=gettext_lazy("run id"))
+    def run_id_full(self, run: TenderRun) -> str:
+        return run.pk
+
     @admin.display(description=gettext_lazy("message"))
     def message_full(self, run: TenderRun) -> str:
-        return format_html('<pre class="run-text">{}</pre>', run.message or "")
+        if not (run.message or "").strip():
+            return "–"
+        return format_html('<pre class="run-text">{}</pre>', run.message)
 
     @admin.display(description=gettext_lazy("error"))
     def error_full(self, run: TenderRun) -> str:
-        return format_html('<pre class="run-text">{}</pre>', run.error or "")
+        if not (run.error or "").strip():
+            return "–"
+        return format_html('<pre class="run-text">{}</pre>', run.error)
 
     @admin.display(description=gettext_lazy("meta"))
     def meta_pretty(self, run: TenderRun) -> str:
@@ -283,9 +359,9 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ReadOnlyAdmin):
                     short_time(r.action.started_at),
                     r.action.get_kind_display(),
                     r.action.username or r.action.get_actor_display(),
-                    r.previous_status,
-                    truncate(r.previous_message, 200),
-                    truncate(r.previous_error, 200),
+                    RunStatus.label_of(r.previous_status),
+                    truncate(r.previous_message, 200) or "–",
+                    truncate(r.previous_error, 200) or "–",
                 )
                 for r in records
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -11,8 +13,13 @@ from django.utils.translation import gettext as _
 
 from runs.admin import charts
 from runs.admin.actions import MAX_CONFIRMED_RUNS, promise_for, promised_ids
-from runs.maintenance import collect_stats, fail_stuck_runs
+from runs.admin.display import duration, short_time
+from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter
+from runs.admin.links import runs_list_url
+from runs.maintenance import RunStats, collect_stats, fail_stuck_runs
+from runs.maintenance.stats import PRUNED_KIND
 from runs.models import Actor
+from runs.vocabulary import KNOWN_KINDS, RunStatus
 
 
 class MaintenanceViewsMixin:
@@ -62,6 +69,9 @@ class MaintenanceViewsMixin:
             "opts": self.model._meta,
             "preview": preview,
             "policy": preview.policy,
+            "per_kind": ", ".join(
+                f"{kind} {minutes}" for kind, minutes in preview.policy.per_kind_minutes.items()
+            ),
             "promise": promise_for(listed_ids),
             "listed_count": len(listed_ids),
             "changelist_url": changelist,
@@ -77,16 +87,87 @@ class MaintenanceViewsMixin:
             "title": _("Tender run statistics"),
             "opts": self.model._meta,
             "stats": stats,
-            "count_rows": [
-                (status, [stats.count(status, kind) for kind in stats.kinds])
-                for status in stats.statuses
-            ],
-            "kind_totals": [
-                sum(stats.count(s, kind) for s in stats.statuses) for kind in stats.kinds
-            ],
-            "daily_chart": charts.stacked_daily_bars(stats.daily),
-            "legend_statuses": charts.STATUS_ORDER,
-            "duration_chart": charts.duration_bars(stats.durations),
+            **stats_context(stats),
             "changelist_url": reverse("admin:runs_tenderrun_changelist"),
         }
         return TemplateResponse(request, "admin/runs/tenderrun/stats.html", context)
+
+
+def stats_context(stats: RunStats) -> dict[str, Any]:
+    """The stats page's tables and charts, each count with the link to its runs."""
+    health = stats.health
+    failed_kinds = [
+        *(k for k in KNOWN_KINDS if any(k in counts for _d, counts in stats.failed_by_tenderops)),
+        *sorted({k for _d, counts in stats.failed_by_tenderops for k in counts} - set(KNOWN_KINDS)),
+    ]
+    return {
+        "count_rows": [
+            {
+                "status": status,
+                "label": RunStatus.label_of(status),
+                "url": runs_list_url(status=status),
+                "cells": [
+                    (stats.count(status, kind), runs_list_url(status=status, kind=kind))
+                    for kind in stats.kinds
+                ],
+                "total": stats.status_total(status),
+            }
+            for status in stats.statuses
+        ],
+        "kind_totals": [(stats.kind_total(kind), runs_list_url(kind=kind)) for kind in stats.kinds],
+        "all_runs_url": runs_list_url(),
+        "running_url": runs_list_url(status=RunStatus.RUNNING),
+        "stuck_url": runs_list_url(stuck="yes"),
+        "impossible_url": runs_list_url(started="impossible"),
+        "monitor": {
+            "starting": stats.monitor_starting,
+            "last_run": short_time(health.last_run_at) if health.last_run_at else None,
+            "ago": duration(health.checked_at - health.last_run_at) if health.last_run_at else None,
+        },
+        "windows": [
+            {
+                "window": window,
+                "label": StartedFilter.preset_labels.get(window.window, window.window),
+                "failed_url": runs_list_url(status=RunStatus.FAILED, started=window.window),
+                "finished_url": runs_list_url(status=FINISHED, started=window.window),
+                "errors": [
+                    (
+                        text,
+                        count,
+                        runs_list_url(
+                            status=RunStatus.FAILED, started=window.window, error=text or NO_ERROR
+                        ),
+                    )
+                    for text, count in window.top_errors
+                ],
+            }
+            for window in stats.failures
+        ],
+        "durations": [
+            (d, runs_list_url(status=RunStatus.SUCCESS, kind=d.kind, started="30d"))
+            for d in stats.durations
+        ],
+        "daily_chart": charts.runs_per_day(
+            stats.daily,
+            link=lambda day, status: runs_list_url(status=status, started_from=day, started_to=day),
+        ),
+        "legend_statuses": [(s, RunStatus.label_of(s)) for s in charts.STATUS_ORDER],
+        "failure_rate_chart": charts.failure_rate_line(
+            stats.daily_failure_rates(),
+            link=lambda day: runs_list_url(
+                status=RunStatus.FAILED, started_from=day, started_to=day
+            ),
+        ),
+        "failed_chart": charts.failed_by_kind(
+            stats.failed_by_tenderops,
+            failed_kinds,
+            link=lambda day, kind: (
+                None
+                if kind == PRUNED_KIND
+                else runs_list_url(audit="any", audit_day=day, kind=kind)
+            ),
+        ),
+        "failed_legend": [(charts.kind_class(failed_kinds)(kind), kind) for kind in failed_kinds],
+        "failed_total": sum(sum(c.values()) for _d, c in stats.failed_by_tenderops),
+        "duration_chart": charts.duration_bars(stats.durations),
+    }

@@ -1,21 +1,25 @@
-"""The stats page's figures: counts by status and kind, durations, failures, runs per day."""
+"""The stats page's figures: counts by status and kind, durations, failures, runs per day,
+runs failed by tenderops per day and kind. Days are days in TENDEROPS_TIME_ZONE."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
+from django.utils import timezone
+from django_q.models import Schedule
 
 from runs.limits import EARLIEST_START, START_SKEW
 from runs.maintenance.db import db_now, is_postgresql, local_settings
 from runs.maintenance.heartbeat import MonitorHealth, monitor_health
 from runs.maintenance.policy import StuckPolicy
-from runs.models import TenderRun
+from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
+from runs.schedules import MONITOR_SCHEDULE
 from runs.vocabulary import FINISHED_STATUSES, RunStatus
 
 STATS_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -26,6 +30,10 @@ DURATION_SAMPLE = 50_000
 DAILY_WINDOW_DAYS = 30
 TOP_ERRORS = 5
 ERROR_PREVIEW_CHARS = 200
+# The kind shown for an audited run that retention has pruned since.
+PRUNED_KIND = "?"
+# The actions in which tenderops overwrote an active run with "failed".
+FAILING_ACTIONS = (MaintenanceAction.Kind.FAIL_STUCK, MaintenanceAction.Kind.MARK_FAILED)
 SUGGESTION_HEADROOM = 1.2
 MIN_SUGGESTED_MINUTES = 5
 
@@ -67,12 +75,38 @@ class RunStats:
     stuck: int
     durations: list[KindDurations]
     failures: list[WindowFailures]
+    # Plausible runs per day started (in TENDEROPS_TIME_ZONE), by status, oldest day first.
     daily: list[tuple[date, dict[str, int]]]
+    # Runs tenderops failed (the monitor, the CLI, the API, the admin) per day, by kind.
+    failed_by_tenderops: list[tuple[date, dict[str, int]]]
     health: MonitorHealth
+    # The monitor has not ticked yet since its schedule was made: no alarm yet.
+    monitor_starting: bool
     impossible_starts: int
 
     def count(self, status: str, kind: str) -> int:
         return self.counts.get((status, kind), 0)
+
+    def status_total(self, status: str) -> int:
+        return sum(self.counts.get((status, kind), 0) for kind in self.kinds)
+
+    def kind_total(self, kind: str) -> int:
+        return sum(self.counts.get((status, kind), 0) for status in self.statuses)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def daily_failure_rates(self) -> list[tuple[date, int, int]]:
+        """Per day: (day, failed, finished), finished being successful or failed runs."""
+        return [
+            (
+                day,
+                counts.get(RunStatus.FAILED, 0),
+                sum(counts.get(status, 0) for status in FINISHED_STATUSES),
+            )
+            for day, counts in self.daily
+        ]
 
 
 def collect_stats() -> RunStats:
@@ -84,6 +118,7 @@ def collect_stats() -> RunStats:
         with local_settings(enable_seqscan="off"):
             daily, failures = _recent_activity(now)
             durations = _durations_by_kind(now - DURATION_WINDOW)
+        failed_by_tenderops = _failed_by_tenderops(now)
     health = monitor_health()
     return RunStats(
         counts=counts,
@@ -94,9 +129,34 @@ def collect_stats() -> RunStats:
         durations=durations,
         failures=failures,
         daily=daily,
+        failed_by_tenderops=failed_by_tenderops,
         health=health,
+        monitor_starting=_monitor_starting(health),
         impossible_starts=TenderRun.objects.impossible_start().count(),
     )
+
+
+def _monitor_starting(health: MonitorHealth) -> bool:
+    """Whether the monitor is still in its first interval: it has never ticked, and its
+    schedule first came due less than one interval ago (or is still to come). A cluster
+    that never starts is stale one interval later, as before."""
+    if health.last_run_at is not None:
+        return False
+    next_run = (
+        Schedule.objects.filter(name=MONITOR_SCHEDULE).values_list("next_run", flat=True).first()
+    )
+    return next_run is not None and health.checked_at < next_run + timedelta(
+        minutes=health.interval_minutes
+    )
+
+
+def local_days(now: datetime, count: int) -> tuple[list[date], datetime]:
+    """The last ``count`` days in TENDEROPS_TIME_ZONE up to ``now``'s, oldest first, and the
+    moment the first of them began."""
+    zone = timezone.get_default_timezone()
+    today = timezone.localtime(now, zone).date()
+    days = [today - timedelta(days=offset) for offset in range(count - 1, -1, -1)]
+    return days, datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
 
 
 def _ordered(first: Sequence[str], present: set[str]) -> list[str]:
@@ -182,11 +242,8 @@ def _recent_activity(
     now: datetime,
 ) -> tuple[list[tuple[date, dict[str, int]]], list[WindowFailures]]:
     """Runs per day by status and the failure windows, from one pass over the last 30 days."""
-    first_day = (now - timedelta(days=DAILY_WINDOW_DAYS - 1)).date()
-    since = min(
-        datetime.combine(first_day, datetime.min.time(), tzinfo=UTC),
-        now - max(STATS_WINDOWS.values()),
-    )
+    days, first_midnight = local_days(now, DAILY_WINDOW_DAYS)
+    since = min(first_midnight, now - max(STATS_WINDOWS.values()))
     window_counts = {
         f"in_{name}": Count("pk", filter=Q(started_at__gte=now - span))
         for name, span in STATS_WINDOWS.items()
@@ -194,19 +251,17 @@ def _recent_activity(
     rows = (
         TenderRun.objects.plausible()
         .filter(started_at__gte=since)
-        .annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .annotate(day=TruncDate("started_at", tzinfo=timezone.get_default_timezone()))
         .order_by()
         .values("day", "status")
         .annotate(total=Count("pk"), **window_counts)
     )
-    per_day: dict[date, dict[str, int]] = {
-        first_day + timedelta(days=offset): {} for offset in range(DAILY_WINDOW_DAYS)
-    }
+    per_day: dict[date, dict[str, int]] = {day: {} for day in days}
     finished = dict.fromkeys(STATS_WINDOWS, 0)
     failed = dict.fromkeys(STATS_WINDOWS, 0)
     for row in rows:
-        if row["day"] >= first_day:
-            per_day.setdefault(row["day"], {})[row["status"]] = row["total"]
+        if row["day"] in per_day:
+            per_day[row["day"]][row["status"]] = row["total"]
         for name in STATS_WINDOWS:
             if row["status"] in FINISHED_STATUSES:
                 finished[name] += row[f"in_{name}"]
@@ -234,3 +289,33 @@ def _top_errors(since: datetime) -> list[tuple[str, int]]:
         .annotate(total=Count("pk"))
         .order_by("-total", "error_text")[:TOP_ERRORS]
     )
+
+
+def _failed_by_tenderops(now: datetime) -> list[tuple[date, dict[str, int]]]:
+    """Runs tenderops failed per day (in TENDEROPS_TIME_ZONE) and kind over the daily window,
+    from its audit log: are workers dying more often? Reads the window's audit records by
+    index and looks each run's kind up by primary key; a run pruned since counts as "?"."""
+    days, since = local_days(now, DAILY_WINDOW_DAYS)
+    kind_of_run = (
+        TenderRun.objects.with_run_kind().filter(pk=OuterRef("run_id")).values("run_kind")[:1]
+    )
+    rows = (
+        FailedRunRecord.objects.filter(
+            action__kind__in=FAILING_ACTIONS, action__started_at__gte=since
+        )
+        .annotate(
+            day=TruncDate("action__started_at", tzinfo=timezone.get_default_timezone()),
+            kind=Coalesce(
+                Subquery(kind_of_run, output_field=TextField()),
+                Value(PRUNED_KIND, output_field=TextField()),
+            ),
+        )
+        .order_by()
+        .values("day", "kind")
+        .annotate(total=Count("pk"))
+    )
+    per_day: dict[date, dict[str, int]] = {day: {} for day in days}
+    for row in rows:
+        if row["day"] in per_day:
+            per_day[row["day"]][row["kind"]] = row["total"]
+    return sorted(per_day.items())

@@ -5,6 +5,8 @@ from datetime import datetime
 from django import template
 
 from runs.admin.display import short_time
+from runs.admin.links import runs_list_url as build_runs_list_url
+from runs.admin.site import time_zone_label as build_time_zone_label
 from runs.vocabulary import RunStatus
 
 register = template.Library()
@@ -29,3 +31,16 @@ def moment(value: datetime | None) -> str:
 def status_label(value: str) -> str:
     """The translated word for a known status, the raw value of any other."""
     return RunStatus.label_of(value)
+
+
+@register.simple_tag
+def runs_list_url(**filters) -> str:
+    """``{% runs_list_url status="failed" kind=kind %}``: the runs list filtered to exactly
+    the runs a number counts (runs.admin.links.runs_list_url)."""
+    return build_runs_list_url(**filters)
+
+
+@register.simple_tag
+def time_zone_label() -> str:
+    """The zone the admin shows times in, e.g. "Asia/Shanghai (UTC+08:00)"."""
+    return build_time_zone_label()

@@ -36,8 +36,10 @@ def artifacts():
     return ARTIFACTS
 
 
-def new_page(browser: Browser, locale: str = "en-US") -> Page:
-    context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
+def new_page(browser: Browser, locale: str = "en-US", width: int = 1440, **options) -> Page:
+    context = browser.new_context(
+        locale=locale, viewport={"width": width, "height": 900}, **options
+    )
     return context.new_page()
 
 
@@ -47,3 +49,20 @@ def log_in(page: Page, base_url: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_url(f"{base_url}/admin/")
+
+
+OPERATOR_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def superuser(transactional_db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_superuser("operator", "op@example.invalid", OPERATOR_PASSWORD)
+
+
+def signed_in(browser: Browser, base_url: str, locale: str = "en-US", **options) -> Page:
+    """A page of a new browser context, logged in as the ``superuser`` fixture's operator."""
+    page = new_page(browser, locale, **options)
+    log_in(page, base_url, "operator", OPERATOR_PASSWORD)
+    return page

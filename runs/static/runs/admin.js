@@ -1,6 +1,8 @@
 // Live "running for" times in the runs list: ticks once per second, no request to the server.
 // The words are the page's: the server writes its duration formats (runs/admin/display.py,
 // translated) into #run-duration-formats, and this file only fills in the numbers.
+// Also: choosing a project in the project filter's search box (the admin's select2
+// autocomplete) opens the list filtered to it, the other filters kept.
 (function () {
   "use strict";
   function fill(pattern, values) {
@@ -32,6 +34,16 @@
       if (text !== null) { el.textContent = text; }
     });
   }
+  function projectSearch() {
+    var form = document.getElementById("project-search-form");
+    if (!form || !window.django || !window.django.jQuery) { return; }
+    // select2 reports a choice through jQuery's events only.
+    window.django.jQuery(form).find("select").on("change", function () {
+      if (!this.value) { this.disabled = true; }  // cleared: all projects, no empty parameter
+      form.submit();
+    });
+  }
+  document.addEventListener("DOMContentLoaded", projectSearch);
   document.addEventListener("DOMContentLoaded", function () {
     var source = document.getElementById("run-duration-formats");
     var formats = source && JSON.parse(source.textContent);

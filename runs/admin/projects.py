@@ -1,0 +1,126 @@
+"""The projects' admin: a read-only page per project with its recent runs, and the search
+behind the runs list's project filter (the admin's own autocomplete).
+
+``tender_projects`` has tens of thousands of rows and belongs to the tender backend (no index
+of tenderops' on it): an id (``tp_…``) is matched exactly through the primary key; other text
+is matched in names (``icontains``, a scan of the small table, answered 20 at a time with a
+capped count). Anyone who may view runs may view projects.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from runs.admin.display import short_time, truncate
+from runs.admin.links import runs_list_url
+from runs.admin.pagination import EstimatedCountPaginator
+from runs.admin.readonly import ReadOnlyAdmin
+from runs.models import TenderProject, TenderRun
+from runs.vocabulary import RunStatus
+
+RECENT_RUNS = 20
+
+
+@admin.register(TenderProject)
+class TenderProjectAdmin(ReadOnlyAdmin):
+    # The backend's own project status is left out: its words are not tenderops' to translate.
+    list_display = ["name", "project_id", "created", "runs_link"]
+    search_fields = ["=id", "name"]
+    search_help_text = gettext_lazy(
+        "A project id (tp_…) matches exactly; other text searches names."
+    )
+    ordering = ["-created_at"]
+    list_per_page = 50
+    empty_value_display = "–"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = ["project_id", "name", "knowledge_base", "owner", "created", "updated", "recent_runs"]
+    readonly_fields = fields
+
+    def _may_view(self, request) -> bool:
+        user = request.user
+        return user.has_perm("runs.view_tenderproject") or user.has_perm("runs.view_tenderrun")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._may_view(request)
+
+    def has_module_permission(self, request) -> bool:
+        return self._may_view(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.startswith("tp_"):
+            return queryset.filter(pk=term), False
+        return queryset.filter(name__icontains=term), False
+
+    @admin.display(description=gettext_lazy("project id"))
+    def project_id(self, project: TenderProject) -> str:
+        return project.pk
+
+    @admin.display(description=gettext_lazy("knowledge base id"))
+    def knowledge_base(self, project: TenderProject) -> str:
+        return project.kb_id
+
+    @admin.display(description=gettext_lazy("owner id"))
+    def owner(self, project: TenderProject) -> str:
+        return project.owner_id or "–"
+
+    @admin.display(description=gettext_lazy("created at"), ordering="created_at")
+    def created(self, project: TenderProject) -> str:
+        return short_time(project.created_at)
+
+    @admin.display(description=gettext_lazy("updated at"))
+    def updated(self, project: TenderProject) -> str:
+        return short_time(project.updated_at)
+
+    @admin.display(description=gettext_lazy("runs"))
+    def runs_link(self, project: TenderProject) -> str:
+        return format_html('<a href="{}">{}</a>', runs_list_url(project=project.pk), _("runs"))
+
+    @admin.display(description=gettext_lazy("recent runs"))
+    def recent_runs(self, project: TenderProject) -> str:
+        runs = list(
+            TenderRun.objects.filter(project=project)
+            .only("id", "run_type", "kind", "status", "started_at", "finished_at")
+            .order_by("-started_at")[: RECENT_RUNS + 1]
+        )
+        link = format_html(
+            '<p><a href="{}" id="project-runs-link">{}</a></p>',
+            runs_list_url(project=project.pk),
+            _("All runs of this project"),
+        )
+        if not runs:
+            return format_html("<p>{}</p>{}", _("No runs."), link)
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}"><code>{}</code></a></td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:runs_tenderrun_change", args=[run.pk]),
+                    run.pk,
+                    run.display_kind,
+                    truncate(RunStatus.label_of(run.status), 20),
+                    short_time(run.started_at),
+                    short_time(run.finished_at),
+                )
+                for run in runs[:RECENT_RUNS]
+            ),
+        )
+        return format_html(
+            '<table class="run-sample" id="project-runs"><thead><tr><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>{}",
+            _("run"),
+            _("kind"),
+            _("status"),
+            _("started at"),
+            _("finished at"),
+            rows,
+            link,
+        )

@@ -1,0 +1,149 @@
+"""Drill-down: every number on the stats page that counts runs links to the runs list of
+exactly those runs; the trend of runs tenderops failed; the cause of a failure in the list."""
+
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.db.models import F
+from django.utils import timezone
+
+from runs.admin.links import runs_list_url
+from runs.maintenance import collect_stats, db_now, fail_stuck_runs
+from runs.models import Actor, TenderRun
+from tests.console import LIST, STATS, count_links, list_count, staff_client
+
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def viewer(db):
+    return staff_client("viewer", "view_tenderrun")
+
+
+@pytest.fixture
+def busy_day(make_run):
+    """Runs of two kinds and every status, some failed by tenderops, some with errors."""
+    runs = []
+    for n in range(3):
+        runs.append(make_run(status="success", started_ago=(40 + n) * MIN))
+        runs.append(
+            make_run(
+                status="success", kind="review", run_type="review", started_ago=2 * MIN * (n + 30)
+            )
+        )
+    runs.append(make_run(status="failed", started_ago=50 * MIN, error="LLM 调用超时\n堆栈…"))
+    runs.append(make_run(status="failed", started_ago=55 * MIN, error="LLM 调用超时\n另一堆栈"))
+    runs.append(make_run(status="failed", started_ago=3 * 24 * 60 * MIN, error=None))
+    runs.append(make_run(status="pending", started_ago=MIN))
+    runs.append(make_run(status="cancelled", started_ago=5 * MIN))
+    stuck = [
+        make_run(started_ago=(20 + n) * MIN, kind="review", run_type="review") for n in range(2)
+    ]
+    runs.append(make_run(started_ago=2 * MIN))  # running, not stuck
+    TenderRun.objects.filter(status="success").update(
+        finished_at=F("started_at") + timedelta(minutes=3)
+    )
+    TenderRun.objects.filter(status="failed").update(finished_at=F("started_at") + MIN)
+    fail_stuck_runs(actor=Actor.SCHEDULE)
+    stuck.append(make_run(started_ago=30 * MIN))  # stuck now, not failed yet
+    return runs + stuck
+
+
+def test_every_count_on_the_stats_page_links_to_a_list_of_that_many_runs(viewer, busy_day):
+    html = viewer.get(STATS).content.decode()
+    links = count_links(html)
+    assert len(links) >= 40  # table cells and totals, cards, bars, rate points, errors
+    queries = {frozenset(parse_qs(urlsplit(href).query)) for href, _count in links}
+    for expected in (
+        {"status", "kind"},
+        {"status"},
+        {"kind"},
+        {"stuck"},
+        {"status", "started_from", "started_to"},
+        {"audit", "audit_day", "kind"},
+        {"status", "started", "error"},
+        {"status", "started"},
+    ):
+        assert frozenset(expected) in queries, expected
+    for href, count in links:
+        page = viewer.get(href)
+        assert page.status_code == 200, href
+        assert list_count(page.content.decode()) == count, href
+
+
+def test_status_kind_table_has_totals_per_status_and_kind(viewer, busy_day):
+    stats = collect_stats()
+    assert stats.status_total("success") == 6
+    assert stats.kind_total("review") == 5
+    assert stats.total == len(busy_day)
+    html = viewer.get(STATS).content.decode()
+    assert f'data-count="{stats.total}"' in html
+    assert f'href="{runs_list_url(status="success")}" class="count-link" data-count="6"' in (
+        html.replace("&amp;", "&")
+    )
+
+
+def test_runs_failed_by_tenderops_per_day_and_kind(viewer, busy_day):
+    today = timezone.localtime(db_now()).date()
+    trend = dict(collect_stats().failed_by_tenderops)
+    assert len(trend) == 30 and trend[today] == {"review": 2}
+    listed = viewer.get(runs_list_url(audit="any", audit_day=today, kind="review"))
+    html = listed.content.decode()
+    assert list_count(html) == 2
+    failed_by_monitor = TenderRun.objects.filter(message="任务异常终止：超时未完成")
+    assert all(run.pk in html for run in failed_by_monitor)
+    yesterday = viewer.get(runs_list_url(audit="any", audit_day=today - timedelta(days=1)))
+    assert list_count(yesterday.content.decode()) == 0
+
+
+def test_top_errors_link_to_runs_with_that_error(viewer, busy_day):
+    window = next(w for w in collect_stats().failures if w.window == "24h")
+    assert window.top_errors[0] == ("任务超时未完成", 2)
+    by_text = dict(window.top_errors)
+    assert by_text["LLM 调用超时\n堆栈…"] == 1
+    html = viewer.get(runs_list_url(status="failed", started="24h", error="任务超时未完成"))
+    assert list_count(html.content.decode()) == 2
+    no_error = viewer.get(runs_list_url(status="failed", error="__none__")).content.decode()
+    assert list_count(no_error) == 1
+
+
+def test_the_error_filter_reads_the_last_30_days_unless_given_a_range(viewer, make_run):
+    old = make_run(status="failed", started_ago=40 * 24 * 60 * MIN, error="旧错误")
+    recent = make_run(status="failed", started_ago=MIN, error="旧错误")
+    windowed = viewer.get(runs_list_url(error="旧错误")).content.decode()
+    assert recent.pk in windowed and old.pk not in windowed
+    ranged = viewer.get(runs_list_url(error="旧错误", started_from="2000-01-01")).content.decode()
+    assert recent.pk in ranged and old.pk in ranged
+
+
+def test_the_failed_list_shows_the_cause_under_the_message(viewer, make_run):
+    make_run(
+        status="failed", message="任务失败", error="文档解析失败：不支持的文件格式\nTraceback …"
+    )
+    html = viewer.get(f"{LIST}?status=failed").content.decode()
+    assert '<span class="run-cause" title="error">文档解析失败：不支持的文件格式</span>' in html
+    assert "Traceback" not in html
+
+
+def test_the_kind_filter_lists_each_kind_once(viewer, make_run):
+    make_run(kind="review", run_type="review")
+    html = viewer.get(f"{LIST}?kind=review").content.decode()
+    start = html.index('<details data-filter-title="kind"')
+    section = html[start : html.index("</details>", start)]
+    assert section.count(">review</a>") == 1
+    assert section.count('class="selected"') == 1
+
+
+def test_trend_charts_and_a_duration_axis_in_minutes(viewer, busy_day):
+    html = viewer.get(STATS).content.decode()
+    for chart in ("daily-chart", "failure-rate-chart", "failed-by-tenderops-chart"):
+        assert f'id="{chart}"' in html
+    duration = html[html.index('id="duration-chart"') :]
+    duration = duration[: duration.index("</svg>")]
+    assert ">minutes</text>" in duration
+    ticks = re.findall(r'text-anchor="middle">(\d+)</text>', duration)
+    assert ticks[0] == "0" and len(ticks) >= 3
+    steps = {int(b) - int(a) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1  # evenly spaced, round minutes

@@ -1,0 +1,148 @@
+"""Acting where one looks (mark failed from a run's page, the warning about young runs) and
+the tidy edges: the site's name, the scheduler's heading, the monitor starting, calm dry runs,
+empty errors, seconds."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from django_q.models import Schedule
+
+from runs.maintenance.heartbeat import MONITOR, beat
+from runs.models import MaintenanceAction
+from runs.schedules import MONITOR_SCHEDULE
+from tests.conftest import statuses
+from tests.console import CLEANUP, LIST, STATS, staff_client
+
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def operator(db):
+    return staff_client("operator", "view_tenderrun", "mark_failed_tenderrun")
+
+
+@pytest.fixture
+def viewer(db):
+    return staff_client("viewer", "view_tenderrun")
+
+
+def detail(run) -> str:
+    return f"{LIST}{run.pk}/change/"
+
+
+def promise(html: str) -> str:
+    return re.search(r'name="promise" value="([^"]*)"', html).group(1)
+
+
+def test_mark_failed_from_a_runs_page(operator, make_run):
+    run = make_run(started_ago=30 * MIN, message="提取中...")
+    page = operator.get(detail(run)).content.decode()
+    assert 'id="mark-failed-button"' in page
+    form = {
+        "action": "mark_failed",
+        "index": "0",
+        "select_across": "0",
+        "from_detail": "1",
+        "_selected_action": run.pk,
+    }
+    confirmation = operator.post(LIST, form).content.decode()
+    assert "1 run will be marked failed." in confirmation
+    assert f'href="{detail(run)}" class="button cancel-link"' in confirmation
+    assert statuses(run) == ["running"]
+    done = operator.post(
+        LIST, {**form, "confirm": "1", "reason": "容器重启", "promise": promise(confirmation)}
+    )
+    assert done.status_code == 302 and done["Location"] == detail(run)
+    assert statuses(run) == ["failed"]
+    action = MaintenanceAction.objects.get()
+    assert (action.kind, action.username, action.reason) == ("mark_failed", "operator", "容器重启")
+    assert "1 run marked failed" in operator.get(detail(run)).content.decode()
+
+
+def test_no_button_without_the_permission_or_for_a_finished_run(viewer, operator, make_run):
+    running, done = make_run(), make_run(status="success")
+    assert 'id="mark-failed-button"' not in viewer.get(detail(running)).content.decode()
+    assert 'id="mark-failed-button"' not in operator.get(detail(done)).content.decode()
+    form = {"action": "mark_failed", "index": "0", "_selected_action": running.pk}
+    assert viewer.post(LIST, {**form, "from_detail": "1"}).status_code == 403
+
+
+def test_confirmation_warns_about_running_runs_that_are_not_stuck(operator, make_run):
+    young = [make_run(started_ago=2 * MIN) for _ in range(2)]
+    stuck = make_run(started_ago=30 * MIN)
+    pending = make_run(status="pending", started_ago=MIN)
+    post = {"action": "mark_failed", "index": "0", "select_across": "0"}
+    ids = [r.pk for r in (*young, stuck, pending)]
+    html = operator.post(LIST, {**post, "_selected_action": ids}).content.decode()
+    assert "2 of them are running and not stuck" in html
+    assert html.count('class="run-not-stuck"') == 2
+    calm = operator.post(LIST, {**post, "_selected_action": [stuck.pk]}).content.decode()
+    assert 'id="young-running"' not in calm
+
+
+def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, make_run):
+    superuser = Client()
+    superuser.force_login(User.objects.create_superuser("root", "r@example.invalid", "pw"))
+    index = superuser.get("/admin/").content.decode()
+    assert "<title>Operations | tenderops</title>" in index
+    assert ">tenderops</a>" in index and "Django administration" not in index
+    assert "Scheduler" in index and "Django Q2" not in index
+    assert "Recent actions" not in index and "View site" not in index
+    operators_index = operator.get("/admin/").content.decode()
+    assert "Scheduler" not in operators_index and "Tender runs" in operators_index
+    assert operator.get("/admin/django_q/schedule/").status_code == 403
+
+
+def set_monitor_schedule(next_run) -> None:
+    Schedule.objects.filter(name=MONITOR_SCHEDULE).update(next_run=next_run)
+
+
+def monitor_card(html: str) -> str:
+    start = html.index('id="monitor-health"')
+    return html[start : html.index("</div>", start)]
+
+
+def test_the_monitor_is_starting_not_stale_in_its_first_interval(viewer, make_run):
+    assert Schedule.objects.filter(name=MONITOR_SCHEDULE).exists()  # made by migrate
+    set_monitor_schedule(timezone.now() + timedelta(seconds=20))
+    html = viewer.get(STATS).content.decode()
+    assert "starting" in monitor_card(html) and "stat-alert" not in monitor_card(html)
+    assert "errornote" not in html
+
+    set_monitor_schedule(timezone.now() - 2 * MIN)  # due two intervals ago, never ran
+    html = viewer.get(STATS).content.decode()
+    assert "stale" in monitor_card(html) and "stat-alert" in html
+    assert "errornote" in html
+
+    beat(MONITOR, {"fixed_count": 0})
+    html = viewer.get(STATS).content.decode()
+    assert ">OK<" in monitor_card(html) and "ago)" in monitor_card(html)
+    assert re.search(r"last run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(0 min \d\d s ago\)", html)
+
+
+def test_a_dry_run_without_stuck_runs_is_not_an_alarm(operator, make_run):
+    make_run(started_ago=MIN)
+    calm = operator.get(CLEANUP).content.decode()
+    assert 'class="run-calm">Dry run: 0 stuck runs found' in calm
+    make_run(started_ago=30 * MIN)
+    assert 'class="run-alarm">Dry run: 1 stuck run found' in operator.get(CLEANUP).content.decode()
+
+
+def test_the_cleanup_sentence_is_one_translated_sentence(operator, make_run, settings):
+    settings.TENDEROPS_STUCK_TIMEOUTS = {"review": 20}
+    html = operator.get(CLEANUP, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "任务运行时间超过超时阈值即视为卡住：10 分钟。" in html
+    assert "各类型的超时（分钟）：review 20。" in html
+
+
+def test_run_page_shows_a_dash_for_an_empty_error_and_keeps_seconds(operator, make_run):
+    run = make_run(status="success", error="", message=None)
+    html = operator.get(detail(run)).content.decode()
+    error = html[html.index("field-error_full") :][:400]
+    assert '<div class="readonly">–</div>' in error
+    started = timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert started in html
