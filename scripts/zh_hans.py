@@ -353,7 +353,7 @@ GLOSSARY = {
     "Over max runtime": "超过最长运行时间",
     "Failed by tenderops, then finished": "被 tenderops 标记失败后又完成",
     "last sign of life": "最后生命迹象",
-    "observed by tenderops": "tenderops 的观察",
+    "observed by tenderops": "观察记录（tenderops）",
     "Not observed (tenderops observes pending and running runs).": "未观察（tenderops 只观察排队中和运行中的任务）。",
 }
 

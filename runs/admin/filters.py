@@ -202,6 +202,30 @@ class ProjectFilter(admin.SimpleListFilter):
             return queryset.filter(project_id=self.value())
         return queryset
 
+    def choices(self, changelist):
+        self.search = self.search_context(changelist)
+        yield from super().choices(changelist)
+
+    def search_context(self, changelist) -> dict[str, Any]:
+        """A select that the admin's autocomplete.js turns into a search box (the attributes
+        of an AutocompleteSelect of TenderRun.project), holding the chosen project."""
+        widget = AutocompleteSelect(TenderRun._meta.get_field("project"), admin.site)
+        attrs = widget.build_attrs({}, {"id": "project-search"})
+        attrs["data-placeholder"] = _("Search a project by name or id")
+        chosen = format_html_join(
+            "",
+            '<option value="{}" selected>{}</option>',
+            self.lookup_choices if self.value() else [],
+        )
+        keep = kept_parameters(changelist, [self.parameter_name])
+        select = format_html(
+            '<select name="{}"{}><option value=""></option>{}</select>',
+            self.parameter_name,
+            flatatt(attrs),
+            chosen,
+        )
+        return {"widget": select, "keep": keep}
+
 
 class LivenessFilter(admin.SimpleListFilter):
     """Signs of life (runs.maintenance.liveness): silent past the timeout, waiting, over the
@@ -252,30 +276,6 @@ class ActionFilter(admin.SimpleListFilter):
             return queryset.none()
         runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
         return queryset.filter(pk__in=runs)
-
-    def choices(self, changelist):
-        self.search = self.search_context(changelist)
-        yield from super().choices(changelist)
-
-    def search_context(self, changelist) -> dict[str, Any]:
-        """A select that the admin's autocomplete.js turns into a search box (the attributes
-        of an AutocompleteSelect of TenderRun.project), holding the chosen project."""
-        widget = AutocompleteSelect(TenderRun._meta.get_field("project"), admin.site)
-        attrs = widget.build_attrs({}, {"id": "project-search"})
-        attrs["data-placeholder"] = _("Search a project by name or id")
-        chosen = format_html_join(
-            "",
-            '<option value="{}" selected>{}</option>',
-            self.lookup_choices if self.value() else [],
-        )
-        keep = kept_parameters(changelist, [self.parameter_name])
-        select = format_html(
-            '<select name="{}"{}><option value=""></option>{}</select>',
-            self.parameter_name,
-            flatatt(attrs),
-            chosen,
-        )
-        return {"widget": select, "keep": keep}
 
 
 class ErrorFilter(admin.SimpleListFilter):
