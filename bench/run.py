@@ -110,6 +110,9 @@ def main() -> None:
         default=list(FIGURES),
         help="measure only these figures and print them (bench/results.md is left alone)",
     )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="seed the databases, measure nothing"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -124,6 +127,8 @@ def main() -> None:
     for size in args.sizes:
         url = database_url(base, size)
         prepare(url, size, args.reuse)
+        if args.prepare_only:
+            continue
         env = {**os.environ, "DATABASE_URL": url}
         worker_args = ["--worker", str(size), "--repeat", str(args.repeat), "--only", *args.only]
         figures = json.loads(run_child(worker_args, env))
@@ -145,8 +150,10 @@ def main() -> None:
 
 
 def database_url(base: str, size: int) -> str:
+    """``<BENCH_DB_PREFIX>_<size>`` (default ``tenderops_bench_1m`` ...) on ``base``'s server."""
     label = f"{size // 1_000_000}m" if size >= 1_000_000 else str(size)
-    return urlsplit(base)._replace(path=f"/tenderops_bench_{label}").geturl()
+    prefix = os.environ.get("BENCH_DB_PREFIX", "tenderops_bench")
+    return urlsplit(base)._replace(path=f"/{prefix}_{label}").geturl()
 
 
 def run_child(args: list[str], env: dict[str, str]) -> str:

@@ -42,15 +42,16 @@ class FailedRow(NamedTuple):
 
 
 def fail_and_audit(
-    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
+    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry, limit: int | None = None
 ) -> list[FailedRow]:
-    """Fail ``candidates`` and audit them; the caller holds the transaction."""
+    """Fail ``candidates`` (with ``limit``, the first so many in (started_at, id) order) and
+    audit them; the caller holds the transaction."""
     fail = _fail_and_audit_postgresql if is_postgresql() else _fail_and_audit_portable
-    return fail(candidates, error=error, audit=audit)
+    return fail(candidates, error=error, audit=audit, limit=limit)
 
 
 def _fail_and_audit_postgresql(
-    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
+    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry, limit: int | None
 ) -> list[FailedRow]:
     """One statement: lock, fail, and write the audit rows, in a single round trip.
 
@@ -75,6 +76,9 @@ def _fail_and_audit_postgresql(
             "finished_at",
         )
     )
+    if limit is not None:
+        # LockRows sits below the Limit: a row skipped or no longer stuck does not count.
+        locked = locked.order_by("started_at", "pk")[:limit]
     prev_sql, prev_params = locked.query.sql_with_params()
     now, now_params = now_sql()
     runs = TenderRun._meta.db_table
@@ -143,7 +147,7 @@ def _fail_and_audit_postgresql(
 
 
 def _fail_and_audit_portable(
-    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry
+    candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry, limit: int | None
 ) -> list[FailedRow]:
     """Elsewhere (the SQLite demo): read, update by id with the same guard, then audit.
 
@@ -151,7 +155,10 @@ def _fail_and_audit_portable(
     database's write lock from the read on, so nothing can change in between.
     """
     fields = ("id", "project_id", "run_kind", "started_at", "fail_reason", "last_sign_of_life")
-    previous = list(candidates.values(*fields, "status", "message", "error", "finished_at"))
+    values = candidates.values(*fields, "status", "message", "error", "finished_at")
+    if limit is not None:
+        values = values.order_by("started_at", "pk")[:limit]
+    previous = list(values)
     if audit.heartbeat:
         beat(audit.heartbeat, {"fixed_count": len(previous)})
     if not previous:
