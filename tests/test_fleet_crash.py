@@ -51,7 +51,9 @@ def test_batches_each_audited_fail_every_run_once_and_list_the_oldest(project):
     result = fail_stuck_runs(actor=Actor.CLI, batch_size=1_000)
     assert result.fixed_count == 2_500 and result.complete
     assert result.batches == 3
-    actions = list(MaintenanceAction.objects.order_by("pk").values_list("affected_count", flat=True))
+    actions = list(
+        MaintenanceAction.objects.order_by("pk").values_list("affected_count", flat=True)
+    )
     assert actions == [1_000, 1_000, 500]  # one audited action per batch
     assert audited_run_ids() == Counter(ids)  # every run audited exactly once
     assert not TenderRun.objects.filter(status="running").exists()
