@@ -6,7 +6,7 @@ statement on PostgreSQL, its portable twin elsewhere) is ``failing_statements``.
 The cleanup fails in batches, each its own transaction and its own audited action: a fleet
 restart that leaves 100,000 runs stuck never holds one transaction (and its row locks) for
 seconds, and a request that runs out of time keeps what it did. Batches follow
-``(started_at, id)``, each starting where the last ended; each re-checks the guard on every
+``started_at``, each starting where the last ended; each re-checks the guard on every
 locked row, so exactly-once and no-overwrite hold across batches and across cleanups running
 at once. The result lists at most ``LIST_LIMIT`` runs, with the full count.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models import CharField, QuerySet, Value
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -81,6 +81,7 @@ class CleanupResult:
     found_count: int | None = None  # all stuck runs found (dry run) or failed; None: listed
     complete: bool = True  # False: the deadline stopped the cleanup with runs left stuck
     batches: int = 0
+    longest_batch_seconds: float = 0.0  # the longest batch's transaction, commit included
 
     @property
     def total(self) -> int:
@@ -211,14 +212,18 @@ def fail_stuck_runs(
     )
     listed: list[StuckRun] = []
     fixed = batches = 0
+    longest = 0.0
     size = batch_size or BATCH_FIRST
-    after: tuple[datetime, str] | None = None
+    after: datetime | None = None
     began = time.monotonic()
     while True:
-        batch = candidates if after is None else candidates.filter(_after(*after))
+        # From the last batch's latest start on: runs it failed no longer match, and a run
+        # of the same start that it left is taken by this one.
+        batch = candidates if after is None else candidates.filter(started_at__gte=after)
         started = time.monotonic()
         rows = _fail_batch(batch, audit, limit=size)
         elapsed = time.monotonic() - started
+        longest = max(longest, elapsed)
         batches += 1
         fixed += len(rows)
         if list_limit is None or len(listed) < list_limit:
@@ -226,7 +231,7 @@ def fail_stuck_runs(
         full = len(rows) >= size
         if not full:
             break
-        after = max((row.started_at, row.id) for row in rows)
+        after = max(aware(row.started_at) for row in rows)
         if time.monotonic() - began >= deadline_seconds:
             break
         if batch_size is None:
@@ -242,12 +247,8 @@ def fail_stuck_runs(
         found_count=fixed,
         complete=not full,
         batches=batches,
+        longest_batch_seconds=longest,
     )
-
-
-def _after(started_at: datetime, run_id: str) -> Q:
-    """Runs after (started_at, run_id) in the batches' order (a range on the index first)."""
-    return Q(started_at__gte=started_at) & (Q(started_at__gt=started_at) | Q(pk__gt=run_id))
 
 
 def _next_batch_size(size: int, elapsed_seconds: float) -> int:
@@ -259,7 +260,7 @@ def _next_batch_size(size: int, elapsed_seconds: float) -> int:
 def _fail_batch(
     candidates: QuerySet[TenderRun], audit: AuditEntry, *, limit: int
 ) -> list[FailedRow]:
-    """One batch: the first ``limit`` candidates in (started_at, id) order, in a transaction
+    """One batch: the first ``limit`` candidates in started_at order, in a transaction
     of its own (inside a caller's transaction, part of it)."""
     with transaction.atomic(savepoint=False):
         return fail_and_audit(

@@ -77,8 +77,10 @@ def _fail_and_audit_postgresql(
         )
     )
     if limit is not None:
-        # LockRows sits below the Limit: a row skipped or no longer stuck does not count.
-        locked = locked.order_by("started_at", "pk")[:limit]
+        # LockRows sits below the Limit: a row skipped or no longer stuck does not count. By
+        # started_at alone, the order of the index on running runs: the scan stops after
+        # ``limit`` rows (a tie-break on id would sort every candidate left, each batch).
+        locked = locked.order_by("started_at")[:limit]
     prev_sql, prev_params = locked.query.sql_with_params()
     now, now_params = now_sql()
     runs = TenderRun._meta.db_table
@@ -157,7 +159,7 @@ def _fail_and_audit_portable(
     fields = ("id", "project_id", "run_kind", "started_at", "fail_reason", "last_sign_of_life")
     values = candidates.values(*fields, "status", "message", "error", "finished_at")
     if limit is not None:
-        values = values.order_by("started_at", "pk")[:limit]
+        values = values.order_by("started_at")[:limit]
     previous = list(values)
     if audit.heartbeat:
         beat(audit.heartbeat, {"fixed_count": len(previous)})
