@@ -13,10 +13,12 @@ at once. The result lists at most ``LIST_LIMIT`` runs, with the full count.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +29,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.maintenance.db import aware, minutes_between
-from runs.maintenance.failing_statements import AuditEntry, FailedRow, fail_and_audit
+from runs.maintenance.failing_statements import (
+    AuditEntry,
+    Candidates,
+    FailedRow,
+    fail_and_audit,
+)
 from runs.maintenance.heartbeat import beat
 from runs.maintenance.liveness import observe_active_runs
 from runs.maintenance.policy import StuckPolicy, check_kinds
@@ -192,13 +199,16 @@ def fail_stuck_runs(
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
     observe_active_runs()
-    candidates = stuck_runs_queryset(policy, kinds, run_ids)
+
+    def candidates() -> QuerySet[TenderRun]:
+        return stuck_runs_queryset(policy, kinds, run_ids)
+
     if dry_run:
         probe = None if list_limit is None else list_limit + 1
-        found = _list_runs(candidates, probe)
+        found = _list_runs(candidates(), probe)
         total = None
         if list_limit is not None and len(found) > list_limit:
-            found, total = found[:list_limit], candidates.count()
+            found, total = found[:list_limit], candidates().count()
         return CleanupResult(
             stuck_runs=found, fixed_count=0, dry_run=True, policy=policy, found_count=total
         )
@@ -210,6 +220,10 @@ def fail_stuck_runs(
         {"policy": policy.as_dict(), "kinds": kinds},
         heartbeat,
     )
+    # The first batch's SQL depends on nothing else (not on given run ids: those are params).
+    first_batch_key = None
+    if run_ids is None:
+        first_batch_key = (json.dumps(policy.as_dict(), sort_keys=True), tuple(kinds))
     listed: list[StuckRun] = []
     fixed = batches = 0
     longest = 0.0
@@ -219,9 +233,12 @@ def fail_stuck_runs(
     while True:
         # From the last batch's latest start on: runs it failed no longer match, and a run
         # of the same start that it left is taken by this one.
-        batch = candidates if after is None else candidates.filter(started_at__gte=after)
+        if after is None:
+            batch, key = candidates, first_batch_key
+        else:
+            batch, key = partial(_started_from, candidates, after), None
         started = time.monotonic()
-        rows = _fail_batch(batch, audit, limit=size)
+        rows = _fail_batch(batch, audit, limit=size, cache_key=key)
         elapsed = time.monotonic() - started
         longest = max(longest, elapsed)
         batches += 1
@@ -257,14 +274,24 @@ def _next_batch_size(size: int, elapsed_seconds: float) -> int:
     return int(max(BATCH_MIN, min(BATCH_MAX, 2 * size, paced)))
 
 
+def _started_from(
+    candidates: Callable[[], QuerySet[TenderRun]], after: datetime
+) -> QuerySet[TenderRun]:
+    return candidates().filter(started_at__gte=after)
+
+
 def _fail_batch(
-    candidates: QuerySet[TenderRun], audit: AuditEntry, *, limit: int
+    candidates: Candidates, audit: AuditEntry, *, limit: int, cache_key: Hashable | None
 ) -> list[FailedRow]:
     """One batch: the first ``limit`` candidates in started_at order, in a transaction
     of its own (inside a caller's transaction, part of it)."""
     with transaction.atomic(savepoint=False):
         return fail_and_audit(
-            candidates, error=settings.TENDEROPS_STUCK_ERROR, audit=audit, limit=limit
+            candidates,
+            error=settings.TENDEROPS_STUCK_ERROR,
+            audit=audit,
+            limit=limit,
+            cache_key=cache_key,
         )
 
 
