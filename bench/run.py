@@ -54,6 +54,7 @@ FIGURES = (
 ACTIVE = 2_000  # live runs whose progress changes between ticks (issue 13)
 FLEET = 100_000  # runs a fleet-wide crash leaves stuck at once (issue 16)
 FLEET_REPEAT = 3
+FLEET_PREFIX = "tr_z"  # the fleets' ids: never a seeded id (those are tr_ and hex digits)
 API_CLEANUP = "/api/apps/tender/admin/cleanup-stuck-runs"
 # Live runs that write their progress (1,500 running, 500 pending), started a minute ago.
 ACTIVE_SQL = """
@@ -83,7 +84,7 @@ RAW_GROUP_BY = "SELECT status, COALESCE(kind, run_type), count(*) FROM tender_ru
 STUCK_SQL = """
 INSERT INTO {table} (id, project_id, run_type, kind, status, started_at, meta_json, progress,
                      message)
-SELECT 'tr_' || md5('stuck' || %(round)s || '-' || g), p.ids[1 + g %% 100], 'risks',
+SELECT %(prefix)s || md5('stuck' || %(round)s || '-' || g), p.ids[1 + g %% 100], 'risks',
        CASE WHEN g %% 3 = 0 THEN NULL ELSE 'extract_risks' END, 'running',
        now() - interval '11 minutes' - g * %(step)s::interval, '{{}}'::jsonb, 0.5,
        '风险提取中...'
@@ -308,10 +309,15 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         monitor_tick()
         execute(RAW_TICK)
 
-    def add_stuck_runs(count: int = STUCK, step: str = "15 seconds") -> None:
+    def add_stuck_runs(count: int = STUCK, step: str = "15 seconds", prefix: str = "tr_") -> None:
         # New runs each time, as in production where a run gets stuck and is failed once;
         # resetting the same rows would churn the same index keys over and over.
-        params = {"round": f"{os.getpid()}-{next(rounds)}", "count": count, "step": step}
+        params = {
+            "round": f"{os.getpid()}-{next(rounds)}",
+            "count": count,
+            "step": step,
+            "prefix": prefix,
+        }
         for table in ("tender_runs", "tender_runs_backend"):
             execute(STUCK_SQL.format(table=table), params)
 
@@ -381,7 +387,7 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
 
         def fleet() -> None:
             start_ticks()
-            add_stuck_runs(FLEET, "0.1 seconds")
+            add_stuck_runs(FLEET, "0.1 seconds", FLEET_PREFIX)
             observe_active_runs()  # the ticks that saw them run (untimed)
 
         def api_answer(**options) -> Callable[[], bytes]:
@@ -425,8 +431,14 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         }
         spreads = repeat(FLEET_REPEAT, variants)
         extra["longest_batch_ms"] = longest
-        execute("VACUUM ANALYZE tender_runs")
-        execute("VACUUM ANALYZE tender_runs_backend")
+        # The fleets' runs go (the table keeps its size for the next figures and runs), then
+        # VACUUM, as autovacuum would after so many changed rows.
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(
+                f"DELETE FROM {table} WHERE id LIKE %s", [FLEET_PREFIX.replace("_", "\\_") + "%"]
+            )
+        for table in ("tender_runs", "tender_runs_backend", "tenderops_run_observation"):
+            execute(f"VACUUM ANALYZE {table}")
         return {**samples_of(spreads), **extra}
 
     def measure_prune() -> dict[str, list[float]]:
@@ -531,8 +543,8 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
     start_ticks()
     # Start from the tables as autovacuum leaves them, without the dead rows an earlier run
     # (--reuse) left behind.
-    execute("VACUUM ANALYZE tender_runs")
-    execute("VACUUM ANALYZE tender_runs_backend")
+    for table in ("tender_runs", "tender_runs_backend", "tenderops_run_observation"):
+        execute(f"VACUUM ANALYZE {table}")
     figures = {}
     for name, measure in sections.items():
         if name not in only:
@@ -568,13 +580,20 @@ def memory_probe() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             STUCK_SQL.format(table="tender_runs"),
-            {"round": f"memory-{os.getpid()}", "count": FLEET, "step": "0.1 seconds"},
+            {
+                "round": f"memory-{os.getpid()}",
+                "count": FLEET,
+                "step": "0.1 seconds",
+                "prefix": FLEET_PREFIX,
+            },
         )
     observe_active_runs()
     answer = client.post(API_CLEANUP, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert answer.status_code == 200 and answer.json()["fixed_count"] >= FLEET, answer.content[:200]
     after_fleet = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     observe_active_runs()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tender_runs WHERE id LIKE %s", [r"tr\_z%"])
     return {
         "start_kib": before,
         "after_stats_kib": after_stats,

@@ -348,3 +348,24 @@ class RunObservation(models.Model):
 
     def __str__(self) -> str:
         return self.run_id
+
+
+class StatsSnapshot(models.Model):
+    """The stats page's figures as last computed (runs.maintenance.stats_snapshot): one row,
+    refreshed by the cluster at most once per TENDEROPS_STATS_MAX_AGE_SECONDS and by staff on
+    demand; the page reads only this. A failed refresh keeps the last figures and says why."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    computed_at = models.DateTimeField(_("counts as of"), null=True, blank=True)
+    data = models.JSONField(_("figures"), default=dict)
+    seconds = models.FloatField(_("seconds to compute"), default=0)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+
+    class Meta:
+        db_table = "tenderops_stats_snapshot"
+        verbose_name = _("stats snapshot")
+        verbose_name_plural = _("stats snapshots")
+
+    def __str__(self) -> str:
+        return self.name

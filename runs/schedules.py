@@ -20,7 +20,8 @@ from django_q.models import Schedule
 MONITOR_SCHEDULE = "tenderops: fail stuck runs"
 RETENTION_SCHEDULE = "tenderops: prune old runs"
 LATE_FINISH_SCHEDULE = "tenderops: note late finishes"
-OWNED_SCHEDULES = (MONITOR_SCHEDULE, RETENTION_SCHEDULE, LATE_FINISH_SCHEDULE)
+STATS_SCHEDULE = "tenderops: refresh stats"
+OWNED_SCHEDULES = (MONITOR_SCHEDULE, RETENTION_SCHEDULE, LATE_FINISH_SCHEDULE, STATS_SCHEDULE)
 # Late finishes are counted off the monitor's path: a few minutes late is soon enough.
 LATE_FINISH_INTERVAL_MINUTES = 5
 
@@ -69,6 +70,13 @@ def wanted_schedules() -> list[WantedSchedule]:
             func="runs.tasks.note_late_finishes_task",
             schedule_type=Schedule.MINUTES,
             minutes=LATE_FINISH_INTERVAL_MINUTES,
+        ),
+        # Every minute, refreshing only when due (runs.maintenance.stats_snapshot).
+        WantedSchedule(
+            name=STATS_SCHEDULE,
+            func="runs.tasks.refresh_stats_task",
+            schedule_type=Schedule.MINUTES,
+            minutes=1,
         ),
     ]
     if settings.TENDEROPS_RETENTION_TIME is not None:

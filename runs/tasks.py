@@ -3,6 +3,7 @@
 import logging
 
 from runs.maintenance import late_finish_tick, monitor_tick, retention_tick
+from runs.maintenance.stats_snapshot import refresh_stats_snapshot_if_due
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +34,8 @@ def note_late_finishes_task() -> int:
     if noted:
         logger.warning("%d runs failed by tenderops were then finished by a worker", len(noted))
     return len(noted)
+
+
+def refresh_stats_task() -> bool:
+    """Every minute: refresh the stats page's snapshot when it falls due."""
+    return refresh_stats_snapshot_if_due() is not None

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 
 from runs.admin import charts
 from runs.admin.actions import MAX_CONFIRMED_RUNS, promise_for, promised_ids
-from runs.maintenance import collect_stats, fail_stuck_runs
+from runs.maintenance import fail_stuck_runs
+from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor
 
 
@@ -71,8 +72,14 @@ class MaintenanceViewsMixin:
     def stats_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        stats = collect_stats()
+        if request.method == "POST":  # staff's "refresh now"
+            refresh_stats_snapshot_now()
+            return HttpResponseRedirect(request.path)
+        # The snapshot, never a computation per view (runs.maintenance.stats_snapshot).
+        stats, as_of, stale = read_stats_snapshot()
         context = {
+            "as_of": as_of,
+            "stale": stale,
             **self.admin_site.each_context(request),
             "title": _("Tender run statistics"),
             "opts": self.model._meta,
