@@ -129,6 +129,13 @@ def size_rows(size: int, f: dict) -> list[str]:
                 f"| {rows} | stats snapshot refresh (off the request path, at most once per "
                 f"max age) | {spread(f['stats']['refresh'])} | – | – | – | – |"
             )
+    if "viewers" in f:
+        share = f["viewers"]["db_core_percent"]
+        lines.append(
+            f"| {rows} | ten viewers refreshing the list and the stats page every 10 s, two "
+            f"minutes: the database's busy time, % of one core | {spread(share)} % | – | – | "
+            f"< 20 % | {_mark(median(share) < 20)} |"
+        )
     if "health" in f:
         health = f["health"]["tenderops"]
         lines.append(

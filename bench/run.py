@@ -21,6 +21,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,11 +50,13 @@ FIGURES = (
     "prune",
     "list",
     "stats",
+    "viewers",
     "health",
 )
 ACTIVE = 2_000  # live runs whose progress changes between ticks (issue 13)
 FLEET = 100_000  # runs a fleet-wide crash leaves stuck at once (issue 16)
 FLEET_REPEAT = 3
+VIEWERS, VIEWER_ROUNDS, VIEWER_PERIOD_SECONDS = 10, 12, 10  # ten browsers, 2 minutes
 FLEET_PREFIX = "tr_z"  # the fleets' ids: never a seeded id (those are tr_ and hex digits)
 API_CLEANUP = "/api/apps/tender/admin/cleanup-stuck-runs"
 # Live runs that write their progress (1,500 running, 500 pending), started a minute ago.
@@ -287,6 +290,7 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
 
     from runs.demo_data import seeded_run_ids
     from runs.maintenance import fail_stuck_runs, monitor_tick, observe_active_runs, prune_runs
+    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
     from runs.models import Actor, TenderRun
 
     live_ids = seeded_run_ids("live", 50) + seeded_run_ids("pending", 30)
@@ -508,7 +512,10 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         )
 
     def measure_stats() -> dict[str, list[float]]:
-        return samples_of(
+        """The page (reading the snapshot) and the raw GROUP BY, interleaved; then the
+        snapshot's refresh, which the cluster pays at most about once per max age."""
+        refresh_stats_snapshot()
+        figures = samples_of(
             repeat(
                 repeat_,
                 {
@@ -517,6 +524,39 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
                 },
             )
         )
+        figures["refresh"] = list(time_n(refresh_stats_snapshot, 3).samples)
+        return figures
+
+    def measure_viewers() -> dict[str, list[float]]:
+        """Ten browsers refreshing the runs list and the stats page every 10 s for two
+        minutes: the same 240 requests, sent back to back, and the database's own busy time
+        for them (pg_stat_database.active_time), as a share of one core over two minutes."""
+        pages = [page("/admin/runs/tenderrun/"), page("/admin/runs/tenderrun/stats/")]
+
+        def active_ms() -> float:
+            # A backend flushes its time to pg_stat_database when it goes idle, at most once
+            # a second: wait that second, go idle once, then read.
+            time.sleep(1.2)
+            execute("SELECT 1")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute(
+                    "SELECT active_time FROM pg_stat_database WHERE datname = current_database()"
+                )
+                return cursor.fetchone()[0]
+
+        shares, walls = [], []
+        for _ in range(3):
+            before = active_ms()
+            began = time.perf_counter()
+            for _round in range(VIEWER_ROUNDS):
+                for _viewer in range(VIEWERS):
+                    for probe in pages:
+                        probe.run()
+            walls.append((time.perf_counter() - began) * 1000)
+            spent = active_ms() - before
+            shares.append(100 * spent / (VIEWER_ROUNDS * VIEWER_PERIOD_SECONDS * 1000))
+        return {"db_core_percent": shares, "wall_ms": walls}
 
     def measure_health() -> dict[str, list[float]]:
         monitor_tick()
@@ -532,6 +572,7 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         "prune": measure_prune,
         "list": measure_list,
         "stats": measure_stats,
+        "viewers": measure_viewers,
         "health": measure_health,
     }
     # Leftovers of an interrupted earlier run: expired rows, live runs left active.
