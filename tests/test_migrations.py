@@ -17,6 +17,7 @@ OWN_TABLES = {
     "tenderops_failed_run",
     "tenderops_heartbeat",
     "tenderops_run_observation",
+    "tenderops_stats_snapshot",
 }
 ADOPTED_TABLES = {"tender_projects", "tender_runs"}
 OWN_RUN_INDEXES = {
@@ -31,6 +32,7 @@ MIGRATIONS = [
     "0003_tender_runs_indexes",
     "0004_liveness",
     "0005_pending_index",
+    "0006_stats_snapshot",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
