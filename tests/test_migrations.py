@@ -22,6 +22,7 @@ OWN_TABLES = {
     "tenderops_alert_delivery",
     "tenderops_alert_attempt",
     "tenderops_counter",
+    "tenderops_stats_snapshot",
 }
 ADOPTED_TABLES = {"tender_projects", "tender_runs"}
 OWN_RUN_INDEXES = {
@@ -37,6 +38,7 @@ MIGRATIONS = [
     "0004_liveness",
     "0005_pending_index",
     "0006_alerts_and_counters",
+    "0007_stats_snapshot",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [

@@ -16,8 +16,9 @@ from runs.admin.actions import MAX_CONFIRMED_RUNS, promise_for, promised_ids
 from runs.admin.display import duration, short_time
 from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter
 from runs.admin.links import runs_list_url
-from runs.maintenance import RunStats, collect_stats, fail_stuck_runs
+from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.stats import PRUNED_KIND
+from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor
 from runs.vocabulary import KNOWN_KINDS, RunStatus
 
@@ -81,8 +82,14 @@ class MaintenanceViewsMixin:
     def stats_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        stats = collect_stats()
+        if request.method == "POST":  # staff's "refresh now"
+            refresh_stats_snapshot_now()
+            return HttpResponseRedirect(request.path)
+        # The snapshot, never a computation per view (runs.maintenance.stats_snapshot).
+        stats, as_of, stale = read_stats_snapshot()
         context = {
+            "as_of": as_of,
+            "stale": stale,
             **self.admin_site.each_context(request),
             "title": _("Tender run statistics"),
             "opts": self.model._meta,

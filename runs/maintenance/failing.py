@@ -2,23 +2,39 @@
 
 Which runs are stuck is ``TenderRun.objects.stuck(policy)``; how they are failed (one guarded
 statement on PostgreSQL, its portable twin elsewhere) is ``failing_statements``.
+
+The cleanup fails in batches, each its own transaction and its own audited action: a fleet
+restart that leaves 100,000 runs stuck never holds one transaction (and its row locks) for
+seconds, and a request that runs out of time keeps what it did. Batches follow
+``started_at``, each starting where the last ended; each re-checks the guard on every
+locked row, so exactly-once and no-overwrite hold across batches and across cleanups running
+at once. The result lists at most ``LIST_LIMIT`` runs, with the full count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+import time
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import CharField, QuerySet, Value
 from django.db.models.functions import Now
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.maintenance.db import aware, minutes_between
-from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
+from runs.maintenance.failing_statements import (
+    AuditEntry,
+    Candidates,
+    FailedRow,
+    fail_and_audit,
+)
 from runs.maintenance.heartbeat import beat
 from runs.maintenance.liveness import observe_active_runs
 from runs.maintenance.policy import StuckPolicy, check_kinds
@@ -48,13 +64,43 @@ class StuckRun:
         }
 
 
+# The most runs a cleanup's result lists (the API's ``stuck_runs``, the CLI's table); the
+# counts are always complete.
+LIST_LIMIT = 1_000
+# Batches of the cleanup: the first is small; each next one is sized from the last one's pace
+# to take about BATCH_TARGET_SECONDS, within [BATCH_MIN, BATCH_MAX], so that a slow or busy
+# machine gets smaller batches and no transaction comes near a second.
+BATCH_FIRST = 1_000
+BATCH_MIN = 200
+BATCH_MAX = 20_000
+BATCH_TARGET_SECONDS = 0.25
+# A cleanup starts no new batch after this long (under gunicorn's 30 s worker timeout); the
+# rest is left to the next tick or call, and the result says so (``complete`` false).
+CLEANUP_DEADLINE_SECONDS = 20.0
+
+
 @dataclass(frozen=True)
 class CleanupResult:
-    stuck_runs: list[StuckRun]
+    stuck_runs: list[StuckRun]  # at most LIST_LIMIT of them, in (started_at, id) order
     fixed_count: int
     dry_run: bool
     policy: StuckPolicy
     action_id: int | None = None  # the audit's action, when something was failed
+    found_count: int | None = None  # all stuck runs found (dry run) or failed; None: listed
+    complete: bool = True  # False: the deadline stopped the cleanup with runs left stuck
+    batches: int = 0
+    longest_batch_seconds: float = 0.0  # the longest batch's transaction, commit included
+
+    @property
+    def total(self) -> int:
+        """How many runs the result is about (failed, or found by a dry run), all of them."""
+        if self.found_count is not None:
+            return self.found_count
+        return len(self.stuck_runs) if self.dry_run else self.fixed_count
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.stuck_runs)
 
     @property
     def message(self) -> str:
@@ -62,17 +108,25 @@ class CleanupResult:
             return ngettext(
                 "Dry run: %(count)d stuck run found, nothing changed.",
                 "Dry run: %(count)d stuck runs found, nothing changed.",
-                len(self.stuck_runs),
-            ) % {"count": len(self.stuck_runs)}
-        return ngettext(
+                self.total,
+            ) % {"count": self.total}
+        text = ngettext(
             "Fixed %(count)d stuck run.", "Fixed %(count)d stuck runs.", self.fixed_count
         ) % {"count": self.fixed_count}
+        if not self.complete:
+            text += " " + _("Stopped at the time limit; run it again to fail the rest.")
+        return text
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON object that the API returns and ``cleanup_stuck_runs --json`` prints."""
+        """The JSON object that the API returns and ``cleanup_stuck_runs --json`` prints:
+        ``stuck_runs`` lists at most LIST_LIMIT runs (``truncated`` true when there were
+        more), ``fixed_count`` counts them all."""
         return {
             "fixed_count": self.fixed_count,
+            "stuck_count": self.total,
             "stuck_runs": [run.as_dict() for run in self.stuck_runs],
+            "truncated": self.truncated,
+            "complete": self.complete,
             "message": self.message,
             "dry_run": self.dry_run,
         }
@@ -103,9 +157,10 @@ def find_stuck_runs(
     return _list_runs(stuck_runs_queryset(policy, check_kinds(kinds)))
 
 
-def _list_runs(queryset: QuerySet[TenderRun]) -> list[StuckRun]:
+def _list_runs(queryset: QuerySet[TenderRun], limit: int | None = None) -> list[StuckRun]:
     rows = queryset.annotate(db_now=Now()).order_by("started_at", "pk")
     fields = ("id", "project_id", "run_kind", "started_at", "last_sign_of_life", "db_now")
+    values = rows.values(*fields, "fail_reason")
     return [
         StuckRun(
             id=row["id"],
@@ -116,7 +171,7 @@ def _list_runs(queryset: QuerySet[TenderRun]) -> list[StuckRun]:
             reason=row["fail_reason"],
             silent_minutes=minutes_between(row["last_sign_of_life"], row["db_now"]),
         )
-        for row in rows.values(*fields, "fail_reason")
+        for row in (values if limit is None else values[:limit])
     ]
 
 
@@ -129,36 +184,120 @@ def fail_stuck_runs(
     run_ids: Sequence[str] | None = None,
     dry_run: bool = False,
     heartbeat: str | None = None,
+    list_limit: int | None = LIST_LIMIT,
+    batch_size: int | None = None,
+    deadline_seconds: float = CLEANUP_DEADLINE_SECONDS,
 ) -> CleanupResult:
     """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck.
 
     Every active run is observed first (its signs of life), dry run or not: that writes
-    only tenderops' own table. ``heartbeat`` names a heartbeat to stamp in the same
-    transaction as the failing (the monitor's).
+    only tenderops' own table. Then batches of stuck runs are failed, each its own guarded,
+    audited transaction, while the last batch was full and ``deadline_seconds`` have not
+    passed. ``heartbeat`` names a heartbeat to stamp in each batch's transaction (the
+    monitor's). The result lists the first ``list_limit`` runs (None: all) and counts all.
+    ``batch_size`` fixes the batches' size (tests); by default they adapt to the pace.
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
     observe_active_runs()
-    candidates = stuck_runs_queryset(policy, kinds, run_ids)
+
+    def candidates() -> QuerySet[TenderRun]:
+        return stuck_runs_queryset(policy, kinds, run_ids)
+
     if dry_run:
-        found = _list_runs(candidates)
-        return CleanupResult(stuck_runs=found, fixed_count=0, dry_run=True, policy=policy)
-    failed, action_id = _fail_runs(
-        candidates,
-        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
-        actor=actor,
-        username=username,
-        message=settings.TENDEROPS_STUCK_MESSAGE,
-        parameters={"policy": policy.as_dict(), "kinds": kinds},
-        heartbeat=heartbeat,
+        probe = None if list_limit is None else list_limit + 1
+        found = _list_runs(candidates(), probe)
+        total = None
+        if list_limit is not None and len(found) > list_limit:
+            found, total = found[:list_limit], candidates().count()
+        return CleanupResult(
+            stuck_runs=found, fixed_count=0, dry_run=True, policy=policy, found_count=total
+        )
+    audit = AuditEntry(
+        MaintenanceAction.Kind.FAIL_STUCK,
+        actor,
+        username,
+        settings.TENDEROPS_STUCK_MESSAGE,
+        {"policy": policy.as_dict(), "kinds": kinds},
+        heartbeat,
     )
+    # The first batch's SQL depends on nothing else (not on given run ids: those are params).
+    first_batch_key = None
+    if run_ids is None:
+        first_batch_key = (json.dumps(policy.as_dict(), sort_keys=True), tuple(kinds))
+    listed: list[StuckRun] = []
+    first_action: int | None = None  # a cleanup in several batches writes an action each
+    fixed = batches = 0
+    longest = 0.0
+    size = batch_size or BATCH_FIRST
+    after: datetime | None = None
+    began = time.monotonic()
+    while True:
+        # From the last batch's latest start on: runs it failed no longer match, and a run
+        # of the same start that it left is taken by this one.
+        if after is None:
+            batch, key = candidates, first_batch_key
+        else:
+            batch, key = partial(_started_from, candidates, after), None
+        started = time.monotonic()
+        rows = _fail_batch(batch, audit, limit=size, cache_key=key)
+        elapsed = time.monotonic() - started
+        longest = max(longest, elapsed)
+        batches += 1
+        fixed += len(rows)
+        if rows and first_action is None:
+            first_action = rows[0].action_id
+        if list_limit is None or len(listed) < list_limit:
+            listed.extend(_stuck_runs(rows))
+        full = len(rows) >= size
+        if not full:
+            break
+        after = max(aware(row.started_at) for row in rows)
+        if time.monotonic() - began >= deadline_seconds:
+            break
+        if batch_size is None:
+            size = _next_batch_size(size, elapsed)
+    if heartbeat and batches > 1:
+        beat(heartbeat, {"fixed_count": fixed, "batches": batches})
+    listed.sort(key=lambda run: (run.started_at, run.id))
     return CleanupResult(
-        stuck_runs=failed,
-        fixed_count=len(failed),
+        stuck_runs=listed if list_limit is None else listed[:list_limit],
+        fixed_count=fixed,
         dry_run=False,
         policy=policy,
-        action_id=action_id,
+        found_count=fixed,
+        complete=not full,
+        batches=batches,
+        longest_batch_seconds=longest,
+        action_id=first_action,
     )
+
+
+def _next_batch_size(size: int, elapsed_seconds: float) -> int:
+    """The size that the last batch's pace says takes BATCH_TARGET_SECONDS, at most doubling."""
+    paced = size * BATCH_TARGET_SECONDS / max(elapsed_seconds, 1e-3)
+    return int(max(BATCH_MIN, min(BATCH_MAX, 2 * size, paced)))
+
+
+def _started_from(
+    candidates: Callable[[], QuerySet[TenderRun]], after: datetime
+) -> QuerySet[TenderRun]:
+    return candidates().filter(started_at__gte=after)
+
+
+def _fail_batch(
+    candidates: Candidates, audit: AuditEntry, *, limit: int, cache_key: Hashable | None
+) -> list[FailedRow]:
+    """One batch: the first ``limit`` candidates in started_at order, in a transaction
+    of its own (inside a caller's transaction, part of it)."""
+    with transaction.atomic(savepoint=False):
+        return fail_and_audit(
+            candidates,
+            error=settings.TENDEROPS_STUCK_ERROR,
+            audit=audit,
+            limit=limit,
+            cache_key=cache_key,
+        )
 
 
 def mark_runs_failed(
@@ -215,7 +354,12 @@ def _fail_runs(
     # No savepoint: inside a caller's transaction a failure undoes it all.
     with transaction.atomic(savepoint=False):
         rows = fail_and_audit(candidates, error=settings.TENDEROPS_STUCK_ERROR, audit=audit)
-    failed = (
+    action_id = rows[0].action_id if rows else None
+    return sorted(_stuck_runs(rows), key=lambda run: (run.started_at, run.id)), action_id
+
+
+def _stuck_runs(rows: list[FailedRow]) -> list[StuckRun]:
+    return [
         StuckRun(
             id=row.id,
             project_id=row.project_id,
@@ -226,16 +370,14 @@ def _fail_runs(
             silent_minutes=row.silent_minutes,
         )
         for row in rows
-    )
-    action_id = rows[0].action_id if rows else None
-    return sorted(failed, key=lambda run: (run.started_at, run.id)), action_id
+    ]
 
 
 def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:
     """Report mode (TENDEROPS_MONITOR_MODE=report): fail nothing, record what would have been
     failed. Each stuck run is recorded once, in a "would fail" audit action, so an operator
     can roll tenderops out on the live table in shadow first and read what it would do."""
-    preview = fail_stuck_runs(actor=Actor.SCHEDULE, dry_run=True)
+    preview = fail_stuck_runs(actor=Actor.SCHEDULE, dry_run=True, list_limit=None)
     recorded = set(
         FailedRunRecord.objects.filter(
             action__kind=MaintenanceAction.Kind.WOULD_FAIL,

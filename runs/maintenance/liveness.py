@@ -50,9 +50,15 @@ def observe_active_runs() -> Observation:
     return observe()
 
 
-def _active_fingerprints() -> tuple[str, list]:
-    active = TenderRun.objects.active().annotate(fp=fingerprint()).values("id", "fp")
-    return active.query.sql_with_params()
+_ACTIVE_SQL: dict[str, tuple[str, tuple]] = {}  # by database alias: it never changes
+
+
+def _active_fingerprints() -> tuple[str, tuple]:
+    if connection.alias not in _ACTIVE_SQL:
+        active = TenderRun.objects.active().annotate(fp=fingerprint()).values("id", "fp")
+        sql, params = active.query.sql_with_params()
+        _ACTIVE_SQL[connection.alias] = (sql, tuple(params))
+    return _ACTIVE_SQL[connection.alias]
 
 
 def _observe_postgresql() -> Observation:
@@ -60,12 +66,19 @@ def _observe_postgresql() -> Observation:
     now, now_params = now_sql()
     table = RunObservation._meta.db_table
     # A run first seen has no observed change yet: its last sign of life is its start.
-    # ON CONFLICT ... WHERE writes only a changed fingerprint, so a quiet tick writes nothing.
+    # Only runs new or changed reach the upsert (``changed``, one hash join): an upsert that
+    # meets an existing row locks it even when its WHERE then writes nothing, which cost a
+    # quiet tick 5 us per active run (2,000 active runs: 20 ms of 23, EXPLAIN ANALYZE).
     sql = f"""
         WITH active AS MATERIALIZED ({active_sql}),
+        changed AS (
+            SELECT active.id, active.fp FROM active
+            LEFT JOIN {table} AS known ON known.run_id = active.id
+            WHERE known.run_id IS NULL OR known.fingerprint <> active.fp
+        ),
         seen AS (
             INSERT INTO {table} AS o (run_id, fingerprint, first_seen_at, last_change_at, changes)
-            SELECT id, fp, {now}, NULL, 0 FROM active
+            SELECT id, fp, {now}, NULL, 0 FROM changed
             ON CONFLICT (run_id) DO UPDATE
             SET fingerprint = excluded.fingerprint, last_change_at = {now},
                 changes = o.changes + 1
@@ -82,8 +95,17 @@ def _observe_postgresql() -> Observation:
     # One observer at a time: two monitors upserting the same rows in different orders would
     # deadlock (seen in tests/test_races.py). One that finds another observing skips: that
     # observation is as fresh, and the failing statement's fingerprint guard covers the gap.
+    # Two settings for this transaction, in the same round trip. No JIT: the statement reads
+    # only the active runs, but the planner's estimate of them can be stale by a fleet's
+    # worth, and compiling then cost 11 ms of a 31 ms observation (EXPLAIN ANALYZE, 2,000
+    # active runs at 1 M). No merge joins: sorting run ids in the database's collation for
+    # the anti-join of ``forgotten`` cost 6 ms of 8 where a hash join costs 1.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [OBSERVER_LOCK])
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s), set_config('jit', 'off', true), "
+            "set_config('enable_mergejoin', 'off', true)",
+            [OBSERVER_LOCK],
+        )
         if not cursor.fetchone()[0]:
             return Observation(changed=0, forgotten=0, skipped=True)
         cursor.execute(sql, [*active_params, *now_params, *now_params])

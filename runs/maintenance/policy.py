@@ -76,8 +76,26 @@ class StuckPolicy:
             condition |= Q(run_kind=kind, **{f"{moment}__lt": ago(minutes)})
         return condition
 
+    def earliest_minutes(self) -> int:
+        """No run started less than this long ago can be stuck, whatever it wrote: its last
+        sign of life is never earlier than its start."""
+        minutes = [self.default_minutes, *self.per_kind_minutes.values()]
+        if self.rule != StuckRule.AGE:
+            minutes.append(self.max_run_minutes)
+            if self.fail_pending_after_minutes is not None:
+                minutes.append(self.fail_pending_after_minutes)
+        return min(minutes)
+
     def stuck_condition(self) -> Q:
-        """For ``TenderRun.objects.stuck``: on runs annotated by ``with_liveness``."""
+        """For ``TenderRun.objects.stuck``: on runs annotated by ``with_liveness``.
+
+        It starts with what it implies, ``started_at`` older than ``earliest_minutes``: a
+        range on the index of running runs, so that the runs started lately (most of the
+        live ones) are not even read, nor their observations looked up.
+        """
+        return Q(started_at__lt=ago(self.earliest_minutes())) & self._stuck_condition()
+
+    def _stuck_condition(self) -> Q:
         running = Q(status=RunStatus.RUNNING)
         if self.rule == StuckRule.AGE:
             return running & self.timed_out()

@@ -35,20 +35,19 @@ DIGEST_IDS = 5
 
 def monitor_tick() -> CleanupResult:
     """One run of the stuck-run monitor, as the schedule does it, with its heartbeat in the
-    same transaction (on PostgreSQL, the same statement). In report mode it fails nothing
-    and records what it would have failed. Its digest joins that transaction behind a
-    savepoint (an error there undoes the digest only), so a tick that alerts costs no more
-    commits than one that does not; a stale monitor's recovery is recorded after."""
-    reporting = settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT
-    with transaction.atomic():
-        if reporting:
-            result = report_stuck_runs(heartbeat=MONITOR)
-        else:
-            result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
-        if result.stuck_runs:
-            event = AlertEvent.STUCK_NOT_FAILED if reporting else AlertEvent.MONITOR_FAILED
-            _safely(lambda: raise_digest(event, *failed_digest(result)))
-        _safely(_raise_waiting)
+    same transaction as its failing (on PostgreSQL, the same statement; a fleet-wide crash
+    is failed in several such batches, each its own short transaction). In report mode it
+    fails nothing and records what it would have failed. What it tells people is recorded
+    after, never inside a batch's transaction; a stale monitor's recovery last."""
+    if settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT:
+        result = report_stuck_runs(heartbeat=MONITOR)
+        event = AlertEvent.STUCK_NOT_FAILED
+    else:
+        result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR)
+        event = AlertEvent.MONITOR_FAILED
+    if result.stuck_runs:
+        _safely(lambda: raise_digest(event, *failed_digest(result)))
+    _safely(_raise_waiting)
     _safely(lambda: resolve_alert(AlertEvent.MONITOR_STALE, facts={"source": "monitor"}))
     return result
 
@@ -73,7 +72,7 @@ def failed_digest(result: CleanupResult) -> tuple[dict, dict]:
     )
     reasons = {run.reason for run in result.stuck_runs}
     rule = "max_runtime" if reasons == {FailReason.MAX_RUNTIME} else str(result.policy.rule)
-    total = result.fixed_count or len(result.stuck_runs)
+    total = result.total
     return by_kind, {"total": total, "action_id": result.action_id, "rule": rule}
 
 

@@ -67,6 +67,11 @@ class Command(RoutineCommand):
         prompt_to = self.stderr if as_json else self.stdout
         if not as_json:
             self._print_table(preview.stuck_runs)
+        if preview.truncated:
+            prompt_to.write(
+                f"{preview.total} runs are stuck; only the {len(preview.stuck_runs)} listed "
+                "are failed from this prompt (--auto-fix fails them all)."
+            )
         prompt_to.write(f"Mark these {len(preview.stuck_runs)} runs failed? [y/N] ", ending="")
         prompt_to.flush()
         answer = sys.stdin.readline().strip().lower()
@@ -82,6 +87,11 @@ class Command(RoutineCommand):
             return
         if result.stuck_runs and show_table:
             self._print_table(result.stuck_runs)
+            if result.truncated:
+                self.stdout.write(
+                    f"... the first {len(result.stuck_runs)} of {result.total} runs "
+                    "(--json gives the same list and the full count)."
+                )
         style = self.style.SUCCESS if result.fixed_count else self.style.NOTICE
         self.stdout.write(style(result.message))
 

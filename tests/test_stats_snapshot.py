@@ -1,0 +1,121 @@
+"""The stats page reads a snapshot refreshed off the request path (issue 16): exact as of a
+moment it states, never recomputed per viewer, stale said so, deleted projects gone after the
+next refresh."""
+
+import re
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import DatabaseError, connection
+from django.db.models.functions import Now
+
+from runs.maintenance import collect_stats
+from runs.maintenance.stats_snapshot import (
+    read_stats_snapshot,
+    refresh_stats_snapshot,
+    refresh_stats_snapshot_if_due,
+    stats_from_json,
+    stats_to_json,
+)
+from runs.models import StatsSnapshot, TenderProject, TenderRun
+from tests.conftest import new_id
+from tests.processes import current_database_url
+from tests.test_admin import STATS, staff_client
+
+HOUR = timedelta(hours=1)
+
+
+def age_snapshot(by: timedelta) -> None:
+    StatsSnapshot.objects.update(computed_at=Now() - by)
+
+
+def table_counts(html: str) -> str:
+    return re.search(r'<table id="status-kind-table".*?</table>', html, re.S).group(0)
+
+
+def test_the_snapshot_survives_json_unchanged(make_run):
+    make_run(status="success", started_ago=2 * HOUR)
+    make_run(status="failed", started_ago=3 * HOUR, error="LLM 调用超时")
+    make_run(status="running", started_ago=HOUR)
+    stats = collect_stats()
+    assert stats_from_json(stats_to_json(stats)) == stats
+
+
+def test_viewers_read_the_snapshot_until_it_is_refreshed(make_run):
+    viewer = staff_client("view_tenderrun")
+    make_run(status="success", started_ago=2 * HOUR)
+    first = viewer.get(STATS).content.decode()  # the very first view computes it once
+    assert re.search(r"As of \d{2}:\d{2}:\d{2}", first)
+    make_run(status="failed", started_ago=HOUR, error="boom")
+    assert table_counts(viewer.get(STATS).content.decode()) == table_counts(first)
+    refresh_stats_snapshot()
+    assert table_counts(viewer.get(STATS).content.decode()) != table_counts(first)
+    stats, as_of, stale = read_stats_snapshot()
+    assert stats.count("failed", "extract_project_info") == 1 and not stale
+
+
+def test_staff_refresh_now_recomputes(make_run):
+    viewer = staff_client("view_tenderrun", csrf=False)
+    make_run(status="success", started_ago=2 * HOUR)
+    viewer.get(STATS)
+    make_run(status="failed", started_ago=HOUR)
+    age_snapshot(timedelta(minutes=1))
+    response = viewer.post(STATS, {"refresh": "1"})
+    assert response.status_code == 302
+    assert read_stats_snapshot().stats.count("failed", "extract_project_info") == 1
+
+
+def test_an_old_snapshot_says_it_is_stale(make_run, settings):
+    viewer = staff_client("view_tenderrun")
+    make_run(status="success")
+    refresh_stats_snapshot()
+    age_snapshot(timedelta(seconds=settings.TENDEROPS_STATS_MAX_AGE_SECONDS + 60))
+    assert read_stats_snapshot().stale
+    html = viewer.get(STATS).content.decode()
+    assert "could not be refreshed since" in html and 'class="errornote"' in html
+
+
+def test_the_schedule_refreshes_only_when_due(make_run, settings):
+    make_run(status="success")
+    assert refresh_stats_snapshot_if_due() is not None  # none yet
+    assert refresh_stats_snapshot_if_due() is None  # fresh: the cost is not paid again
+    age_snapshot(timedelta(seconds=settings.TENDEROPS_STATS_MAX_AGE_SECONDS - 30))
+    assert refresh_stats_snapshot_if_due() is not None  # would outlive its age before next
+
+
+def test_deleted_projects_leave_no_counts_after_the_next_refresh(make_run):
+    make_run(status="success")
+    other = TenderProject.objects.create(id=new_id("tp_"), kb_id="kb", name="gone")
+    TenderRun.objects.create(
+        id=new_id("tr_"),
+        project=other,
+        run_type="risks",
+        kind="extract_project_info",
+        status="failed",
+    )
+    refresh_stats_snapshot()
+    assert read_stats_snapshot().stats.count("failed", "extract_project_info") == 1
+    other.delete()  # the backend deletes a project; its runs go with it
+    refresh_stats_snapshot()
+    assert read_stats_snapshot().stats.count("failed", "extract_project_info") == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_refresh_keeps_the_figures_and_records_why(make_run):
+    """Another session holds the table (as a migration might): the refresh times out."""
+    make_run(status="success")
+    refresh_stats_snapshot()
+    kept = StatsSnapshot.objects.get()
+    with psycopg.connect(current_database_url()) as other, connection.cursor() as cursor:
+        other.execute("LOCK TABLE tender_runs IN ACCESS EXCLUSIVE MODE")
+        cursor.execute("SET lock_timeout = '100ms'")
+        try:
+            with pytest.raises(DatabaseError):
+                refresh_stats_snapshot()
+        finally:
+            cursor.execute("RESET lock_timeout")
+    after = StatsSnapshot.objects.get()
+    assert after.computed_at == kept.computed_at and after.data == kept.data
+    assert "lock" in after.last_error.lower() and after.last_attempt_at > kept.computed_at
