@@ -355,16 +355,6 @@ GLOSSARY = {
     "last sign of life": "最后生命迹象",
     "observed by tenderops": "观察记录（tenderops）",
     "Not observed (tenderops observes pending and running runs).": "未观察（tenderops 只观察排队中和运行中的任务）。",
-}
-
-ENTRY = re.compile(
-    r'^msgid ((?:".*"\n)+)(msgid_plural (?:".*"\n)+)?((?:msgstr(?:\[\d\])? (?:".*"\n)+)+)', re.M
-)
-HEADER = {
-    "Project-Id-Version": "tenderops",
-    "Language-Team": "tenderops",
-    "Last-Translator": "tenderops",
-    "Language": "zh_Hans",
     "These figures are as of %(when)s (%(age)s ago): they could not be refreshed since. Is python manage.py qcluster running?": "这些数字截至 %(when)s（%(age)s 前）：此后未能刷新。python manage.py qcluster 是否在运行？",
     "As of %(when)s": "截至 %(when)s",
     "Refresh now": "立即刷新",
@@ -376,6 +366,16 @@ HEADER = {
     "last error": "最近一次错误",
     "stats snapshot": "统计快照",
     "stats snapshots": "统计快照",
+}
+
+ENTRY = re.compile(
+    r'^msgid ((?:".*"\n)+)(msgid_plural (?:".*"\n)+)?((?:msgstr(?:\[\d\])? (?:".*"\n)+)+)', re.M
+)
+HEADER = {
+    "Project-Id-Version": "tenderops",
+    "Language-Team": "tenderops",
+    "Last-Translator": "tenderops",
+    "Language": "zh_Hans",
 }
 
 
