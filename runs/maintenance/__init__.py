@@ -32,7 +32,6 @@ from runs.maintenance.failing import (
     fail_stuck_runs,
     find_stuck_runs,
     mark_runs_failed,
-    report_stuck_runs,
     stuck_runs_queryset,
 )
 from runs.maintenance.gauges import ActiveRuns, active_runs, waiting_runs_by_kind
@@ -50,6 +49,7 @@ from runs.maintenance.policy import (
     check_kinds,
     check_timeout_minutes,
 )
+from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, expired_runs, prune_runs
 from runs.maintenance.spikes import check_failure_spikes, find_failure_spikes
 from runs.maintenance.stats import STATS_WINDOWS, RunStats, collect_stats

@@ -18,10 +18,11 @@ from django.db import connection, transaction
 from runs.maintenance.alerts import AlertEvent, raise_digest, resolve_alert
 from runs.maintenance.counters import LATE_FINISHES, increment
 from runs.maintenance.db import db_now
-from runs.maintenance.failing import CleanupResult, fail_stuck_runs, report_stuck_runs
+from runs.maintenance.failing import CleanupResult, fail_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
 from runs.maintenance.liveness import note_late_finishes, waiting_runs
 from runs.maintenance.policy import StuckPolicy
+from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, prune_runs
 from runs.maintenance.stats import MIN_SUGGESTED_MINUTES, SUGGESTION_HEADROOM
 from runs.models import Actor, FailedRunRecord, TenderRun

@@ -1,0 +1,142 @@
+"""tenderops' own tables: the audit log, heartbeats, observations of runs, the stats snapshot."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
+
+from runs.vocabulary import FailReason
+
+
+class Actor(models.TextChoices):
+    USER = "user", _("user")
+    SCHEDULE = "schedule", _("schedule")
+    CLI = "cli", _("command line")
+    API = "api", _("API")
+
+
+class MaintenanceAction(models.Model):
+    """One change made by a routine: who, when, with which parameters, how many rows."""
+
+    class Kind(models.TextChoices):
+        FAIL_STUCK = "fail_stuck", _("fail stuck runs")
+        WOULD_FAIL = "would_fail", _("would fail stuck runs (report mode)")
+        MARK_FAILED = "mark_failed", _("mark runs failed")
+        PRUNE = "prune", _("prune old runs")
+
+    kind = models.CharField(_("action"), max_length=20, choices=Kind.choices)
+    actor = models.CharField(_("actor"), max_length=20, choices=Actor.choices)
+    username = models.CharField(_("user"), max_length=150, blank=True, default="")
+    started_at = models.DateTimeField(_("started at"), db_default=Now())
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    parameters = models.JSONField(_("parameters"), default=dict)
+    reason = models.TextField(_("reason"), blank=True, default="")
+    affected_count = models.PositiveIntegerField(_("rows changed"), default=0)
+    completed = models.BooleanField(_("completed"), default=False)
+
+    class Meta:
+        db_table = "tenderops_maintenance_action"
+        verbose_name = _("maintenance action")
+        verbose_name_plural = _("maintenance actions")
+        indexes = [models.Index(fields=["kind", "started_at"], name="tenderops_action_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class FailedRunRecord(models.Model):
+    """What a failing overwrote on one run.
+
+    ``run_id`` is no foreign key: the history outlives the run's pruning.
+    """
+
+    # No database constraint: the only writer inserts the records in the same statement as
+    # their action, and the constraint's deferred check cost a lookup per audited run at commit
+    # (about 1 ms of a 200-run monitor tick on the bench's 10 M-run database).
+    action = models.ForeignKey(
+        MaintenanceAction,
+        on_delete=models.CASCADE,
+        related_name="failed_runs",
+        db_constraint=False,
+    )
+    run_id = models.TextField(_("run"))
+    previous_status = models.TextField(_("previous status"))
+    previous_message = models.TextField(_("previous message"), null=True, blank=True)
+    previous_error = models.TextField(_("previous error"), null=True, blank=True)
+    previous_finished_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(
+        _("why"), max_length=20, choices=FailReason.choices, default=FailReason.AGE
+    )
+    silent_minutes = models.FloatField(_("silent minutes"), null=True, blank=True)
+    # When a worker was seen setting the run to success after tenderops failed it.
+    finished_late_at = models.DateTimeField(_("finished late at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "tenderops_failed_run"
+        # Found by exact run id only: a plain index, without the LIKE twin that db_index adds
+        # to a text field and that every audited run would pay for.
+        indexes = [models.Index(fields=["run_id"], name="tenderops_failed_run_run")]
+        verbose_name = _("failed run record")
+        verbose_name_plural = _("failed run records")
+
+    def __str__(self) -> str:
+        return f"{self.run_id} ({self.previous_status} → failed)"
+
+
+class Heartbeat(models.Model):
+    """The last tick of a scheduled routine, read by the health endpoint and the stats page."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    last_finished_at = models.DateTimeField(_("last finished"))
+    last_result = models.JSONField(_("last result"), default=dict)
+
+    class Meta:
+        db_table = "tenderops_heartbeat"
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunObservation(models.Model):
+    """What tenderops last saw of one active run (pending or running): its fingerprint, when
+    it first saw the run, when it last saw the fingerprint change and how often it did.
+    Nothing is added to ``tender_runs``; rows of finished runs are removed by the next
+    observation (runs.maintenance.liveness)."""
+
+    run_id = models.TextField(_("run"), primary_key=True)
+    fingerprint = models.CharField(_("fingerprint"), max_length=32)
+    first_seen_at = models.DateTimeField(_("first seen"))
+    last_change_at = models.DateTimeField(_("last change seen"), null=True, blank=True)
+    changes = models.PositiveIntegerField(_("changes seen"), default=0)
+
+    class Meta:
+        db_table = "tenderops_run_observation"
+        verbose_name = _("run observation")
+        verbose_name_plural = _("run observations")
+
+    def __str__(self) -> str:
+        return self.run_id
+
+
+class StatsSnapshot(models.Model):
+    """The stats page's figures as last computed (runs.maintenance.stats_snapshot): one row,
+    refreshed by the cluster at most once per TENDEROPS_STATS_MAX_AGE_SECONDS and by staff on
+    demand; the page reads only this. A failed refresh keeps the last figures and says why."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    computed_at = models.DateTimeField(_("counts as of"), null=True, blank=True)
+    data = models.JSONField(_("figures"), default=dict)
+    seconds = models.FloatField(_("seconds to compute"), default=0)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+
+    class Meta:
+        db_table = "tenderops_stats_snapshot"
+        verbose_name = _("stats snapshot")
+        verbose_name_plural = _("stats snapshots")
+
+    def __str__(self) -> str:
+        return self.name
