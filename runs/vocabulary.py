@@ -44,6 +44,17 @@ class FailReason(models.TextChoices):
     MANUAL = "manual", _("marked failed by hand")
 
 
+class DeliveryStatus(models.TextChoices):
+    """Where an alert's delivery to one channel stands."""
+
+    PENDING = "pending", _("pending")
+    SENDING = "sending", _("sending")
+    RETRYING = "retrying", _("retrying")
+    SENT = "sent", _("sent")
+    FAILED = "failed", _("failed")
+    MISCONFIGURED = "misconfigured", _("configuration error")
+
+
 # Runs still in the workers' hands: observed, and the only ones a person may mark failed.
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
 FINISHED_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED)

@@ -284,7 +284,7 @@ GLOSSARY = {
     "These runs were alive: their kind's timeout is probably too short.": "这些任务其实仍在运行：该类型的超时阈值可能过短。",
     "Open the statistics": "查看统计",
     "%(kind)s is failing: %(rate)s in the last hour": "%(kind)s 失败率激增：最近一小时 %(rate)s",
-    "%(failed)s of %(finished)s finished runs failed in the last hour.": "最近一小时结束的 %(finished)s 个任务中有 %(failed)s 个失败。",
+    "%(failures)s of %(finished)s finished runs failed in the last hour.": "最近一小时结束的 %(finished)s 个任务中有 %(failures)s 个失败。",
     "Failure rate over the 7 days before: %(rate)s.": "此前 7 天的失败率：%(rate)s。",
     "Most frequent error: %(error)s": "最常见的错误：%(error)s",
     "Open the failed runs in the admin": "在管理后台查看失败的任务",

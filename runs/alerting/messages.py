@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.models import Alert, AlertEvent
+from runs.vocabulary import RunStatus
 
 SEVERITIES = {
     AlertEvent.MONITOR_FAILED: "warning",
@@ -181,7 +182,7 @@ def _monitor_failed(facts, kind):
     if facts.get("rule"):
         lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
     action = facts.get("action_id")
-    path = runs_list(action=action) if action else runs_list(status="failed")
+    path = runs_list(action=action) if action else runs_list(status=RunStatus.FAILED)
     return title, lines, (path, _("Open these runs in the admin"))
 
 
@@ -216,7 +217,11 @@ def _waiting(facts, kind):
 
     lines = list(kind_lines(kinds, oldest))
     lines.append(_("Are the workers running and taking runs from the queue?"))
-    return title, lines, (runs_list(status="pending"), _("Open the pending runs in the admin"))
+    return (
+        title,
+        lines,
+        (runs_list(status=RunStatus.PENDING), _("Open the pending runs in the admin")),
+    )
 
 
 def _late_finish(facts, kind):
@@ -245,14 +250,14 @@ def _failure_spike(facts, kind):
         "rate": percent(facts.get("hour_rate")),
     }
     lines = [
-        _("%(failed)s of %(finished)s finished runs failed in the last hour.")
-        % {"failed": facts.get("hour_failed", "?"), "finished": facts.get("hour_finished", "?")},
+        _("%(failures)s of %(finished)s finished runs failed in the last hour.")
+        % {"failures": facts.get("hour_failed", "?"), "finished": facts.get("hour_finished", "?")},
         _("Failure rate over the 7 days before: %(rate)s.")
         % {"rate": percent(facts.get("week_rate"))},
     ]
     if facts.get("top_error"):
         lines.append(_("Most frequent error: %(error)s") % {"error": clean(facts["top_error"])})
-    path = runs_list(status="failed", kind=kind, started="24h")
+    path = runs_list(status=RunStatus.FAILED, kind=kind, started="24h")
     return title, lines, (path, _("Open the failed runs in the admin"))
 
 

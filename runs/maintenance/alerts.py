@@ -42,6 +42,7 @@ from django.db import connection, transaction
 
 from runs.maintenance.db import db_now, is_postgresql
 from runs.models import Alert, AlertChannel, AlertDelivery, AlertEvent, AlertGate
+from runs.vocabulary import DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ QUEUE_DELIVERIES = f"""
     queued AS (
         INSERT INTO {DELIVERY} (alert_id, channel, status, attempts, next_attempt_at, answer,
                                 updated_at)
-        SELECT alert.id, channel, 'pending', 0, statement_timestamp(), '', statement_timestamp()
+        SELECT alert.id, channel, '{DeliveryStatus.PENDING.value}', 0, statement_timestamp(), '',
+               statement_timestamp()
         FROM alert CROSS JOIN unnest(%s::text[]) AS channel
     )
 """

@@ -32,7 +32,7 @@ TOP_ERRORS = 5
 ERROR_PREVIEW_CHARS = 200
 # The kind shown for an audited run that retention has pruned since.
 PRUNED_KIND = "?"
-# The actions in which tenderops overwrote an active run with "failed".
+# The actions in which tenderops failed an active run.
 FAILING_ACTIONS = (MaintenanceAction.Kind.FAIL_STUCK, MaintenanceAction.Kind.MARK_FAILED)
 SUGGESTION_HEADROOM = 1.2
 MIN_SUGGESTED_MINUTES = 5

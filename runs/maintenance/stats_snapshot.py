@@ -155,7 +155,7 @@ def stats_to_json(stats: RunStats) -> dict[str, Any]:
         "counts": [[status, kind, total] for (status, kind), total in stats.counts.items()],
         "statuses": stats.statuses,
         "kinds": stats.kinds,
-        "running": stats.running,
+        "running_count": stats.running,
         "stuck": stats.stuck,
         "durations": [asdict(item) for item in stats.durations],
         "failures": [
@@ -180,7 +180,7 @@ def stats_from_json(data: dict[str, Any]) -> RunStats:
         counts={(status, kind): total for status, kind, total in data["counts"]},
         statuses=list(data["statuses"]),
         kinds=list(data["kinds"]),
-        running=data["running"],
+        running=data["running_count"],
         stuck=data["stuck"],
         durations=[KindDurations(**item) for item in data["durations"]],
         failures=[

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
+from runs.vocabulary import DeliveryStatus
+
 
 class AlertEvent(models.TextChoices):
     """What tenderops tells people about (PRODUCT.md, "Alerts")."""
@@ -72,13 +74,7 @@ class AlertGate(models.Model):
 class AlertDelivery(models.Model):
     """One alert to one channel: its state and its last answer."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        SENDING = "sending", _("sending")
-        RETRYING = "retrying", _("retrying")
-        SENT = "sent", _("sent")
-        FAILED = "failed", _("failed")
-        MISCONFIGURED = "misconfigured", _("configuration error")
+    Status = DeliveryStatus
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(_("channel"), max_length=20, choices=AlertChannel.choices)
@@ -100,7 +96,13 @@ class AlertDelivery(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="tenderops_delivery_due",
-                condition=Q(status__in=["pending", "retrying", "sending"]),
+                condition=Q(
+                    status__in=[
+                        DeliveryStatus.PENDING,
+                        DeliveryStatus.RETRYING,
+                        DeliveryStatus.SENDING,
+                    ]
+                ),
             )
         ]
 

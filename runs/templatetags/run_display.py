@@ -35,7 +35,7 @@ def status_label(value: str) -> str:
 
 @register.simple_tag
 def runs_list_url(**filters) -> str:
-    """``{% runs_list_url status="failed" kind=kind %}``: the runs list filtered to exactly
+    """``{% runs_list_url status=status kind=kind %}``: the runs list filtered to exactly
     the runs a number counts (runs.admin.links.runs_list_url)."""
     return build_runs_list_url(**filters)
 
