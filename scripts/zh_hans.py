@@ -366,6 +366,14 @@ GLOSSARY = {
     "last error": "最近一次错误",
     "stats snapshot": "统计快照",
     "stats snapshots": "统计快照",
+    "Signs of life per kind": "各类型的生命迹象",
+    "silent": "静默",
+    "waiting": "等待中",
+    "late finishes, 24 h": "迟到完成（24 小时）",
+    "7 d": "7 天",
+    "30 d": "30 天",
+    "No run is silent or waiting, and none finished after tenderops failed it.": "没有静默或等待中的任务，也没有被 tenderops 标记失败后又完成的任务。",
+    "Silent: running with no change in status, progress or message for longer than its kind's timeout. Waiting: pending longer than TENDEROPS_PENDING_ALERT_MINUTES. A late finish is a run tenderops failed that its worker then finished: the worker was alive, so the kind's timeout is too short. Late finishes are successful runs, so the suggested timeout above already covers their durations.": "静默：运行中，但状态、进度和消息在超过其类型超时时间内都没有变化。等待中：排队时间超过 TENDEROPS_PENDING_ALERT_MINUTES。迟到完成：被 tenderops 标记失败后又被执行进程完成的任务，说明执行进程其实还活着，该类型的超时时间太短。迟到完成的任务算作成功任务，因此上面的建议超时已经包含了它们的耗时。",
 }
 
 ENTRY = re.compile(

@@ -398,3 +398,27 @@ def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
     assert "Last sign of life" in operator.get(LIST).content.decode()
     detail = operator.get(f"{LIST}{alive.pk}/change/").content.decode()
     assert "changes seen: 1" in detail and "first seen" in detail
+
+
+def test_the_stats_page_shows_signs_of_life_per_kind(operator, make_run, settings):
+    from runs.maintenance import fail_stuck_runs, observe_active_runs
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    make_run(started_ago=30 * MIN, kind="review", run_type="review")
+    make_run(status="pending", started_ago=45 * MIN, kind="review", run_type="review")
+    late = make_run(started_ago=30 * MIN, kind="generate_docx", run_type="docx")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
+    TenderRun.objects.filter(pk=late.pk).update(status="success")
+    observe_active_runs()
+    html = operator.get(STATS).content.decode()
+    table = html[
+        html.index('id="liveness-table"') : html.index(
+            "</table>", html.index('id="liveness-table"')
+        )
+    ]
+    assert (
+        "liveness=silent&amp;kind=review" in table and "liveness=waiting&amp;kind=review" in table
+    )
+    assert "generate_docx" in table
+    silent_list = operator.get(f"{LIST}?liveness=silent&kind=review").content.decode()
+    assert silent_list.count('class="action-select"') == 1

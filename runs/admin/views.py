@@ -17,6 +17,7 @@ from runs.admin.display import duration, short_time
 from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter
 from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
+from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.stats import PRUNED_KIND
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor
@@ -95,9 +96,28 @@ class MaintenanceViewsMixin:
             "opts": self.model._meta,
             "stats": stats,
             **stats_context(stats),
+            "liveness": liveness_rows(),
             "changelist_url": reverse("admin:runs_tenderrun_changelist"),
         }
         return TemplateResponse(request, "admin/runs/tenderrun/stats.html", context)
+
+
+def liveness_rows() -> list[dict[str, Any]]:
+    """Signs of life per kind, read live: they concern the active runs and the recent audit
+    only, both small however large the table (not part of the snapshot)."""
+    return [
+        {
+            "kind": kind,
+            "silent": entry.silent,
+            "silent_url": runs_list_url(liveness="silent", kind=kind),
+            "waiting": entry.waiting,
+            "waiting_url": runs_list_url(liveness="waiting", kind=kind),
+            "late_24h": entry.late.get("24h", 0),
+            "late_7d": entry.late.get("7d", 0),
+            "late_30d": entry.late.get("30d", 0),
+        }
+        for kind, entry in liveness_by_kind().items()
+    ]
 
 
 def stats_context(stats: RunStats) -> dict[str, Any]:
