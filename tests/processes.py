@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,17 +33,34 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> N
         time.sleep(0.25)
 
 
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Children started meanwhile take Ctrl-C as from a terminal. A test run started as a
+    background job (``make test &`` in a script) ignores SIGINT, every child inherits that,
+    and a shell cannot trap a signal ignored when it started (the demo's Ctrl-C test)."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if not ignored or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start(args: list[str], env: dict[str, str], log_path) -> subprocess.Popen:
     log = open(log_path, "wb")  # noqa: SIM115 - closed by the caller's stop()
-    return subprocess.Popen(
-        args,
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with interruptible():
+        return subprocess.Popen(
+            args,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop(process: subprocess.Popen, *, grace: float = 30) -> int | None:

@@ -30,6 +30,15 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def close_pages(browser: Browser) -> Iterator[None]:
+    """Each test's pages close with it: a page left open would go on refreshing itself
+    against a live server that is gone, or a port another test reuses."""
+    yield
+    for context in browser.contexts:
+        context.close()
+
+
 @pytest.fixture
 def artifacts():
     ARTIFACTS.mkdir(exist_ok=True)
