@@ -15,10 +15,13 @@ bench/data/ (not committed). Nothing outside bench/ is written.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import itertools
 import json
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import time
@@ -40,6 +43,11 @@ EXPIRED = 1_000_000
 PRUNE_REPEAT = 3
 BUDGET_SIZE = 10_000_000  # the issue sets every budget at 10 M runs
 TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the in-process client
+METRICS_TOKEN = "bench-metrics-token"  # noqa: S105 - a throwaway token for the client
+# Alerts "sent" by the alerting tick go to a channel nobody listens on: without a cluster the
+# delivery is only queued, which is all a tick ever does.
+UNHEARD_WEBHOOK = "http://127.0.0.1:9/tenderops-bench"
+EXPORT_ROWS = 10_000  # the CSV export probe: a filter of about this many rows (issue 16)
 
 FIGURES = (
     "tick_changing",
@@ -52,6 +60,9 @@ FIGURES = (
     "stats",
     "viewers",
     "health",
+    "metrics",
+    "alert_tick",
+    "export",
 )
 ACTIVE = 2_000  # live runs whose progress changes between ticks (issue 13)
 FLEET = 100_000  # runs a fleet-wide crash leaves stuck at once (issue 16)
@@ -147,6 +158,8 @@ def main() -> None:
     parser.add_argument("--memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    # Debug stays off, as in production (it keeps every query in memory); a throwaway key.
+    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{secrets.token_urlsafe(32)}")
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeat, set(args.only))))
         return
@@ -170,7 +183,7 @@ def main() -> None:
         SAVED.mkdir(exist_ok=True)
         (SAVED / f"bench-{size}.json").write_text(json.dumps(figures))
         print(f"--- {size:,} runs done", file=sys.stderr)
-    if set(args.only) != set(FIGURES):
+    if args.prepare_only or set(args.only) != set(FIGURES):
         return
     for size in args.with_saved:
         results.setdefault(size, json.loads((SAVED / f"bench-{size}.json").read_text()))
@@ -256,6 +269,7 @@ def prepare(url: str, size: int, reuse: bool) -> None:
 def django_setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenderops.settings")
     os.environ["TENDEROPS_API_TOKEN"] = TOKEN
+    os.environ["TENDEROPS_METRICS_TOKEN"] = METRICS_TOKEN
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
     import django
 
@@ -567,6 +581,70 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         health = page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
         return samples_of({"tenderops": time_n(health.work, repeat_, check=health.check)})
 
+    def measure_metrics() -> dict[str, list[float]]:
+        monitor_tick()
+        scrape = page("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+        return samples_of({"tenderops": time_n(scrape.work, repeat_, check=scrape.check)})
+
+    def measure_alert_tick() -> dict[str, list[float]]:
+        """The same 200-run tick, alerting (its digest recorded, a delivery queued for a
+        configured channel) and quiet (no channel, the kind in its cooldown: no alert)."""
+        from django.conf import settings
+
+        from runs.models import Alert, AlertGate
+
+        start_ticks()
+
+        def alerting() -> None:
+            add_stuck_runs()
+            settings.TENDEROPS_ALERT_WEBHOOK_URL = UNHEARD_WEBHOOK
+            AlertGate.objects.all().delete()  # out of its cooldown
+
+        def quiet() -> None:
+            add_stuck_runs()
+            settings.TENDEROPS_ALERT_WEBHOOK_URL = ""
+
+        before = Alert.objects.count()
+        spreads = repeat(
+            repeat_,
+            {
+                "alerting": Probe(monitor_tick, before=alerting, check=all_failed(STUCK)),
+                "quiet": Probe(monitor_tick, before=quiet, check=all_failed(STUCK)),
+            },
+        )
+        settings.TENDEROPS_ALERT_WEBHOOK_URL = ""
+        assert Alert.objects.count() - before == repeat_, "one alert per alerting tick"
+        execute("DELETE FROM django_q_ormq")  # the queued deliveries nobody will run
+        return samples_of(spreads)
+
+    def measure_export() -> dict[str, list[float]]:
+        """The CSV export of a filter: the fewest whole days, up to yesterday, that hold at
+        least EXPORT_ROWS failed runs (times per 10,000 rows, so that sizes compare)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT day, sum(n) OVER (ORDER BY day DESC) FROM (SELECT "
+                "(started_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM tender_runs "
+                "WHERE status = 'failed' AND started_at >= now() - interval '120 days' "
+                "AND started_at < current_date GROUP BY 1) AS days ORDER BY day DESC"
+            )
+            days = cursor.fetchall()
+        first, rows = next(((day, int(total)) for day, total in days if total >= EXPORT_ROWS))
+        last = days[0][0]
+        url = (
+            f"/admin/runs/tenderrun/export/?status=failed&started_from={first:%Y-%m-%d}"
+            f"&started_to={last:%Y-%m-%d}"
+        )
+
+        def download() -> int:
+            response = client.get(url)
+            assert response.status_code == 200, response.status_code
+            text = b"".join(response.streaming_content).decode("utf-8-sig")
+            return len(list(csv.reader(io.StringIO(text)))) - 1  # the header
+
+        spread = time_n(download, repeat_, check=expect_rows(rows))
+        per_10k = [ms * EXPORT_ROWS / rows for ms in spread.samples]
+        return {"tenderops": per_10k, "rows": [rows]}
+
     sections = {
         "tick_changing": measure_tick_changing,
         "tick_active": measure_tick_active,
@@ -578,6 +656,9 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         "stats": measure_stats,
         "viewers": measure_viewers,
         "health": measure_health,
+        "metrics": measure_metrics,
+        "alert_tick": measure_alert_tick,
+        "export": measure_export,
     }
     # Leftovers of an interrupted earlier run: expired rows, live runs left active.
     execute(RAW_DELETE)

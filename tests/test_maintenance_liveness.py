@@ -208,3 +208,29 @@ def test_liveness_by_kind_counts_silent_waiting_and_late(make_run, settings):
     by_kind = liveness_by_kind()
     assert (by_kind["review"].silent, by_kind["review"].waiting) == (1, 1)
     assert by_kind["generate_docx"].late == {"24h": 1, "7d": 1, "30d": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_observation_table_is_vacuumed_off_the_ticks_path(make_run):
+    from django.db import connection, transaction
+
+    from runs.maintenance.liveness import vacuum_observations
+
+    def vacuums() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT vacuum_count FROM pg_stat_user_tables "
+                "WHERE relname = 'tenderops_run_observation'"
+            )
+            return cursor.fetchone()[0]
+
+    run = make_run(started_ago=2 * MIN)
+    observe_active_runs()
+    write_progress(run, 0.5)
+    observe_active_runs()  # a dead row version left behind
+    before = vacuums()
+    late_finish_tick()
+    assert vacuums() == before + 1
+    with transaction.atomic():
+        assert vacuum_observations() is False  # VACUUM cannot run in a transaction

@@ -39,6 +39,7 @@ MIGRATIONS = [
     "0005_pending_index",
     "0006_alerts_and_counters",
     "0007_stats_snapshot",
+    "0008_observation_storage",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
@@ -69,6 +70,10 @@ def catalog(database: str) -> dict:
         "tender_runs_options": run_sql(
             database, "SELECT reloptions FROM pg_class WHERE oid = 'tender_runs'::regclass"
         )[0][0],
+        "observation_options": run_sql(
+            database,
+            "SELECT reloptions FROM pg_class WHERE relname = 'tenderops_run_observation'",
+        ),
         "runs_migrations": [
             name
             for (name,) in run_sql(
@@ -105,6 +110,14 @@ def test_migrate_runs_zero_takes_back_only_what_tenderops_added_then_forward_aga
         own_indexes = {index for index in full["indexes"] if index.startswith("tenderops_")}
         assert own_indexes >= OWN_RUN_INDEXES
         assert full["tender_runs_options"] == ["fillfactor=90"]
+        # The hot observation table: room for HOT updates, no text_pattern_ops index.
+        assert full["observation_options"] == [(["fillfactor=50"],)]
+        observation_indexes = [
+            definition
+            for index, definition in full["indexes"].items()
+            if "tenderops_run_observation" in definition
+        ]
+        assert len(observation_indexes) == 1 and "pattern_ops" not in observation_indexes[0]
         assert full["runs_migrations"] == MIGRATIONS
         run_sql(
             name,

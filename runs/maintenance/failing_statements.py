@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from runs.maintenance.counters import RUNS_FAILED, counter_cte, increment
-from runs.maintenance.db import aware, db_now, is_postgresql, minutes_between, now_sql
+from runs.maintenance.db import aware, compiled, db_now, is_postgresql, minutes_between, now_sql
 from runs.maintenance.heartbeat import beat, heartbeat_cte
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
@@ -47,12 +47,6 @@ class FailedRow(NamedTuple):
 
 Candidates = QuerySet[TenderRun] | Callable[[], QuerySet[TenderRun]]
 
-# The compiled locking sub-select by the caller's key (the monitor's: its policy): building and
-# compiling the stuck queryset took about 3 ms of a 10 ms quiet tick (cProfile), for SQL that
-# only changes with the policy. Bounded; cleared when full.
-_PREV_SQL: dict[Hashable, tuple[str, tuple]] = {}
-_PREV_SQL_SIZE = 64
-
 
 def fail_and_audit(
     candidates: Candidates,
@@ -77,35 +71,35 @@ def _resolve(candidates: Candidates) -> QuerySet[TenderRun]:
 
 
 def _locked_rows_sql(candidates: Candidates, limit: int | None, cache_key: Hashable | None):
-    key = None if cache_key is None else (connection.alias, cache_key, limit)
-    if key is not None and key in _PREV_SQL:
-        return _PREV_SQL[key]
-    locked = (
-        _resolve(candidates)
-        .select_for_update(skip_locked=True, of=("self",))
-        .annotate(row_address=RawSQL("ctid", ()))
-        .values(
-            "row_address",
-            "run_kind",
-            "fail_reason",
-            "last_sign_of_life",
-            "status",
-            "message",
-            "error",
-            "finished_at",
+    def build() -> QuerySet:
+        locked = (
+            _resolve(candidates)
+            .select_for_update(skip_locked=True, of=("self",))
+            .annotate(row_address=RawSQL("ctid", ()))
+            .values(
+                "row_address",
+                "run_kind",
+                "fail_reason",
+                "last_sign_of_life",
+                "status",
+                "message",
+                "error",
+                "finished_at",
+            )
         )
-    )
-    if limit is not None:
+        if limit is None:
+            return locked
         # LockRows sits below the Limit: a row skipped or no longer stuck does not count. By
         # started_at alone, the order of the index on running runs: the scan stops after
         # ``limit`` rows (a tie-break on id would sort every candidate left, each batch).
-        locked = locked.order_by("started_at")[:limit]
-    sql, params = locked.query.sql_with_params()
-    if key is not None:
-        if len(_PREV_SQL) >= _PREV_SQL_SIZE:
-            _PREV_SQL.clear()
-        _PREV_SQL[key] = (sql, tuple(params))
-    return sql, tuple(params)
+        return locked.order_by("started_at")[:limit]
+
+    if cache_key is None:
+        sql, params = build().query.sql_with_params()
+        return sql, tuple(params)
+    # The monitor's: building and compiling the stuck queryset took about 3 ms of a 10 ms
+    # quiet tick (cProfile), for SQL that only changes with the policy.
+    return compiled(("locked-stuck-runs", cache_key, limit), build)
 
 
 def _fail_and_audit_postgresql(

@@ -3,12 +3,14 @@ scrape never reads finished runs, however many the table holds)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Count, Min
 
-from runs.maintenance.db import db_now
+from runs.maintenance.db import aware, db_now, fetch_compiled
 from runs.maintenance.heartbeat import MONITOR
 from runs.maintenance.liveness import waiting_runs
 from runs.maintenance.policy import StuckPolicy
@@ -29,27 +31,36 @@ class ActiveRuns:
 
 def active_runs() -> ActiveRuns:
     now = db_now()
-    counts = (
-        TenderRun.objects.with_run_kind()
-        .active()
-        .order_by()
-        .values_list("status", "run_kind")
-        .annotate(total=Count("pk"))
+    counts = fetch_compiled(
+        "gauge-active",
+        lambda: (
+            TenderRun.objects.with_run_kind()
+            .active()
+            .order_by()
+            .values_list("status", "run_kind")
+            .annotate(total=Count("pk"))
+        ),
     )
-    oldest = dict(
-        TenderRun.objects.active()
-        .plausible()
-        .order_by()
-        .values_list("status")
-        .annotate(first=Min("started_at"))
+    oldest = fetch_compiled(
+        "gauge-oldest",
+        lambda: (
+            TenderRun.objects.active()
+            .plausible()
+            .order_by()
+            .values_list("status")
+            .annotate(first=Min("started_at"))
+        ),
     )
+    oldest_start = {status: aware(first) for status, first in oldest}
     beat = Heartbeat.objects.filter(name=MONITOR).values_list("last_finished_at", flat=True)
     return ActiveRuns(
         by_status_and_kind={(status, kind): total for status, kind, total in counts},
         stuck_by_kind=stuck_runs_by_kind(),
         waiting_by_kind=waiting_runs_by_kind(),
         oldest_seconds={
-            status: max(0.0, (now - oldest[status]).total_seconds()) if status in oldest else 0.0
+            status: max(0.0, (now - oldest_start[status]).total_seconds())
+            if status in oldest_start
+            else 0.0
             for status in ACTIVE_STATUSES
         },
         monitor_last_success=next(iter(beat), None),
@@ -57,11 +68,15 @@ def active_runs() -> ActiveRuns:
 
 
 def stuck_runs_by_kind() -> dict[str, int]:
-    rows = (
-        TenderRun.objects.stuck(StuckPolicy.configured())
-        .order_by()
-        .values_list("run_kind")
-        .annotate(total=Count("pk"))
+    policy = StuckPolicy.configured()
+    rows = fetch_compiled(
+        ("gauge-stuck", json.dumps(policy.as_dict(), sort_keys=True)),
+        lambda: (
+            TenderRun.objects.stuck(policy)
+            .order_by()
+            .values_list("run_kind")
+            .annotate(total=Count("pk"))
+        ),
     )
     return dict(rows)
 
@@ -69,5 +84,8 @@ def stuck_runs_by_kind() -> dict[str, int]:
 def waiting_runs_by_kind() -> dict[str, int]:
     """``tenderops_waiting_runs{kind}``: the waiting runs (``liveness.waiting_runs``: pending
     and silent longer than ``TENDEROPS_PENDING_ALERT_MINUTES``), per kind."""
-    rows = waiting_runs().order_by().values_list("run_kind").annotate(total=Count("pk"))
+    rows = fetch_compiled(
+        ("gauge-waiting", settings.TENDEROPS_PENDING_ALERT_MINUTES),
+        lambda: waiting_runs().order_by().values_list("run_kind").annotate(total=Count("pk")),
+    )
     return dict(rows)

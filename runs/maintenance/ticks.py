@@ -13,14 +13,14 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from runs.maintenance.alerts import AlertEvent, raise_digest, resolve_alert
 from runs.maintenance.counters import LATE_FINISHES, increment
-from runs.maintenance.db import db_now
+from runs.maintenance.db import aware, db_now, fetch_compiled
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
-from runs.maintenance.liveness import note_late_finishes, waiting_runs
+from runs.maintenance.liveness import note_late_finishes, vacuum_observations, waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, prune_runs
@@ -88,26 +88,34 @@ def _by_kind(runs: Iterable[tuple[str, str]], extra: Callable[[str], dict]) -> d
 
 
 def _raise_waiting() -> None:
-    waiting = list(
-        waiting_runs().order_by("started_at").values_list("run_kind", "pk", "last_sign_of_life")
+    threshold = settings.TENDEROPS_PENDING_ALERT_MINUTES
+    waiting = fetch_compiled(
+        ("tick-waiting", threshold),
+        lambda: (
+            waiting_runs().order_by("started_at").values_list("run_kind", "pk", "last_sign_of_life")
+        ),
     )
     if not waiting:
         return
     now = db_now()
     oldest = {}
     for kind, _pk, moment in waiting:
-        oldest.setdefault(kind, round((now - moment).total_seconds() / 60))
+        oldest.setdefault(kind, round((now - aware(moment)).total_seconds() / 60))
     by_kind = _by_kind(((kind, pk) for kind, pk, _m in waiting), lambda k: {})
     for kind, entry in by_kind.items():
         entry["oldest_minutes"] = oldest[kind]
-    threshold = settings.TENDEROPS_PENDING_ALERT_MINUTES
     raise_digest(AlertEvent.WAITING, by_kind, {"threshold_minutes": threshold})
 
 
 def late_finish_tick() -> list[FailedRunRecord]:
     """Note the runs failed in the last TENDEROPS_MAX_RUN_MINUTES (a worker alive longer would
     have been failed anyway) that a worker has since set to success: count them (the
-    ``tenderops_late_finishes_total`` counter) and tell people, with a suggested timeout."""
+    ``tenderops_late_finishes_total`` counter) and tell people, with a suggested timeout.
+    First, as housekeeping, the observation table is vacuumed."""
+    try:
+        vacuum_observations()  # housekeeping of the monitor's hot table, off its path
+    except DatabaseError:
+        logger.exception("could not vacuum the observation table")
     noted = note_late_finishes(timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES))
     if noted:
         with transaction.atomic():

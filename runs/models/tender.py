@@ -169,14 +169,16 @@ class TenderRunQuerySet(models.QuerySet):
         )
 
     def waiting(self, minutes: int) -> TenderRunQuerySet:
-        """Pending runs whose last sign of life is older than ``minutes``."""
+        """Pending runs whose last sign of life is older than ``minutes``. It starts with what
+        that implies, ``started_at`` as old (the last sign of life is never earlier): a range
+        on the index of pending runs, so that runs queued lately are not even read."""
+        threshold = Now() - timedelta(minutes=minutes)
         return (
             self.with_run_kind()
             .with_liveness()
             .plausible()
-            .filter(
-                status=RunStatus.PENDING, last_sign_of_life__lt=Now() - timedelta(minutes=minutes)
-            )
+            .filter(status=RunStatus.PENDING, started_at__lt=threshold)
+            .filter(last_sign_of_life__lt=threshold)
         )
 
     def expired(self, status: str, cutoff: datetime) -> TenderRunQuerySet:
