@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.load import background_load  # noqa: E402
 from bench.report import render  # noqa: E402
 from bench.timing import Probe, Spread, repeat, time_n, timed  # noqa: E402
 
@@ -174,7 +175,14 @@ def main() -> None:
             continue
         env = {**os.environ, "DATABASE_URL": url}
         worker_args = ["--worker", str(size), "--repeat", str(args.repeat), "--only", *args.only]
-        figures = json.loads(run_child(worker_args, env))
+        loadavg_before = os.getloadavg()[0]
+        with background_load(url, enabled=os.environ.get("BENCH_LOAD") == "1"):
+            figures = json.loads(run_child(worker_args, env))
+        figures["conditions"] = {
+            "load": os.environ.get("BENCH_LOAD") == "1",
+            "loadavg_before": loadavg_before,
+            "loadavg_after": os.getloadavg()[0],
+        }
         if set(args.only) != set(FIGURES):
             print(json.dumps(figures, indent=1))
             continue

@@ -106,27 +106,37 @@ def authorise_metrics(request: HttpRequest) -> None:
         raise ApiError(403, _("You do not have permission to view runs."))
 
 
+def answered(request: HttpRequest, methods: set[str], work: Callable[[], HttpResponse]):
+    """``work()``'s response, or the JSON error that says why not: a method not allowed
+    (405), what ``ApiError`` says, bad input (400), the database unavailable (503). No
+    traceback ever reaches the client."""
+    if request.method not in methods:
+        response = error_response(405, _("Method not allowed."))
+        response["Allow"] = ", ".join(sorted(methods))
+        return response
+    try:
+        return work()
+    except ApiError as error:
+        return error_response(error.status, error.message)
+    except InvalidParameter as error:
+        return error_response(400, str(error))
+    except DatabaseError:
+        logger.exception("database error in %s", request.path)
+        return error_response(503, _("The database is unavailable; try again."))
+
+
 def api_view(methods: set[str], *, read_only: bool = False) -> Callable:
-    """JSON in, JSON out: method check, auth, and no traceback ever reaching the client."""
+    """JSON in, JSON out: method check, auth, and the errors of ``answered``."""
 
     def decorate(view: Callable) -> Callable:
         @csrf_exempt  # the token path needs none; authorise() checks CSRF for sessions
         @wraps(view)
-        def wrapper(request: HttpRequest) -> JsonResponse:
-            if request.method not in methods:
-                response = error_response(405, _("Method not allowed."))
-                response["Allow"] = ", ".join(sorted(methods))
-                return response
-            try:
+        def wrapper(request: HttpRequest) -> HttpResponse:
+            def work() -> HttpResponse:
                 actor, username = authorise(request, read_only=read_only)
                 return view(request, actor, username)
-            except ApiError as error:
-                return error_response(error.status, error.message)
-            except InvalidParameter as error:
-                return error_response(400, str(error))
-            except DatabaseError:
-                logger.exception("database error in %s", request.path)
-                return error_response(503, _("The database is unavailable; try again."))
+
+            return answered(request, methods, work)
 
         return wrapper
 
@@ -213,19 +223,11 @@ def health(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
 @csrf_exempt  # read-only, GET only
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus' text format (or OpenMetrics, if the scraper asks for it)."""
-    if request.method not in {"GET", "HEAD"}:
-        response = error_response(405, _("Method not allowed."))
-        response["Allow"] = "GET, HEAD"
-        return response
-    try:
+
+    def work() -> HttpResponse:
         authorise_metrics(request)
         query_parameters(request, set())
         body, content_type = exposition(request.headers.get("Accept", ""))
-    except ApiError as error:
-        return error_response(error.status, error.message)
-    except InvalidParameter as error:
-        return error_response(400, str(error))
-    except DatabaseError:
-        logger.exception("database error in %s", request.path)
-        return error_response(503, _("The database is unavailable; try again."))
-    return HttpResponse(body, content_type=content_type)
+        return HttpResponse(body, content_type=content_type)
+
+    return answered(request, {"GET", "HEAD"}, work)
