@@ -205,6 +205,8 @@ def test_liveness_by_kind_counts_silent_waiting_and_late(make_run, settings):
     fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
     TenderRun.objects.filter(pk=late.pk).update(status="success")
     observe_active_runs()
+    assert "generate_docx" not in liveness_by_kind()  # not yet noted by the sweep
+    late_finish_tick()
     by_kind = liveness_by_kind()
     assert (by_kind["review"].silent, by_kind["review"].waiting) == (1, 1)
     assert by_kind["generate_docx"].late == {"24h": 1, "7d": 1, "30d": 1}
@@ -234,3 +236,28 @@ def test_the_observation_table_is_vacuumed_off_the_ticks_path(make_run):
     assert vacuums() == before + 1
     with transaction.atomic():
         assert vacuum_observations() is False  # VACUUM cannot run in a transaction
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_observation_table_left_large_by_a_fleet_is_rewritten_small(make_run):
+    from django.db import connection
+
+    from runs.maintenance.liveness import vacuum_observations
+
+    def pages() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_relation_size('tenderops_run_observation') / 8192")
+            return cursor.fetchone()[0]
+
+    kept = make_run(started_ago=2 * MIN)
+    observe_active_runs()
+    with connection.cursor() as cursor:  # a fleet's observations, then forgotten
+        cursor.execute(
+            "INSERT INTO tenderops_run_observation (run_id, fingerprint, first_seen_at, changes) "
+            "SELECT 'tr_fleet_' || g, 'x', now(), 0 FROM generate_series(1, 100000) AS g"
+        )
+    observe_active_runs()
+    assert pages() > 1_000
+    vacuum_observations()
+    assert pages() < 10
+    assert list(RunObservation.objects.values_list("run_id", flat=True)) == [kept.pk]

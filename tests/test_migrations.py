@@ -40,6 +40,7 @@ MIGRATIONS = [
     "0006_alerts_and_counters",
     "0007_stats_snapshot",
     "0008_observation_storage",
+    "0009_late_finish_index",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
