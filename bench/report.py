@@ -285,6 +285,14 @@ def _conditions(results: dict[int, dict]) -> str:
             f"{size:,} runs measured {how}, load average {c['loadavg_before']:.1f} before and "
             f"{c['loadavg_after']:.1f} after"
         )
+    for size, f in results.items():
+        for again in f.get("remeasured", []):
+            how = "under BENCH_LOAD=1" if again.get("load") else "no load of its own"
+            parts.append(
+                f"at {size:,} runs, measured again at {again['at']} ({how}, load average "
+                f"{again['loadavg_before']:.1f} before and {again['loadavg_after']:.1f} after): "
+                + ", ".join(again["figures"])
+            )
     return "; ".join(parts)
 
 

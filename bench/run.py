@@ -155,6 +155,12 @@ def main() -> None:
     parser.add_argument(
         "--prepare-only", action="store_true", help="seed the databases, measure nothing"
     )
+    parser.add_argument(
+        "--update-saved",
+        action="store_true",
+        help="with --only: put these figures into each size's saved run (bench/data/) and "
+        "write results.md from the saved runs, naming what was measured again",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -184,13 +190,23 @@ def main() -> None:
             "loadavg_after": os.getloadavg()[0],
         }
         if set(args.only) != set(FIGURES):
-            print(json.dumps(figures, indent=1))
+            if args.update_saved:
+                update_saved(size, figures)
+            else:
+                print(json.dumps(figures, indent=1))
             continue
         figures["memory"] = json.loads(run_child(["--memory", str(size)], env))
         results[size] = figures
         SAVED.mkdir(exist_ok=True)
         (SAVED / f"bench-{size}.json").write_text(json.dumps(figures))
         print(f"--- {size:,} runs done", file=sys.stderr)
+    if args.update_saved and set(args.only) != set(FIGURES):
+        saved = sorted(int(path.stem.split("-")[1]) for path in SAVED.glob("bench-*.json"))
+        results = {size: json.loads((SAVED / f"bench-{size}.json").read_text()) for size in saved}
+        report = render(results, args.repeat, [])
+        RESULTS.write_text(report, encoding="utf-8")
+        print(report)
+        return
     if args.prepare_only or set(args.only) != set(FIGURES):
         return
     for size in args.with_saved:
@@ -198,6 +214,23 @@ def main() -> None:
     report = render(dict(sorted(results.items())), args.repeat, [])
     RESULTS.write_text(report, encoding="utf-8")
     print(report)
+
+
+def update_saved(size: int, figures: dict) -> None:
+    """Replace these figures in the size's saved run, noting when and under what conditions
+    they were measured again (results.md names them)."""
+    path = SAVED / f"bench-{size}.json"
+    saved = json.loads(path.read_text())
+    conditions = figures.pop("conditions")
+    saved.update(figures)
+    saved.setdefault("remeasured", []).append(
+        {
+            "figures": sorted(figures),
+            "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            **conditions,
+        }
+    )
+    path.write_text(json.dumps(saved))
 
 
 def sizes_from_env(text: str) -> list[int]:
