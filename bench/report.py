@@ -280,14 +280,14 @@ def _conditions(results: dict[int, dict]) -> str:
         if not c:
             parts.append(f"{size:,}: conditions not recorded")
             continue
-        how = "under BENCH_LOAD=1 (bench/load.py)" if c.get("load") else "no load of its own"
+        how = "under BENCH_LOAD=1 (bench/load.py)" if c.get("load") else "without BENCH_LOAD"
         parts.append(
             f"{size:,} runs measured {how}, load average {c['loadavg_before']:.1f} before and "
             f"{c['loadavg_after']:.1f} after"
         )
     for size, f in results.items():
         for again in f.get("remeasured", []):
-            how = "under BENCH_LOAD=1" if again.get("load") else "no load of its own"
+            how = "under BENCH_LOAD=1" if again.get("load") else "without BENCH_LOAD"
             parts.append(
                 f"at {size:,} runs, measured again at {again['at']} ({how}, load average "
                 f"{again['loadavg_before']:.1f} before and {again['loadavg_after']:.1f} after): "
