@@ -140,18 +140,16 @@ def size_rows(size: int, f: dict) -> list[str]:
             f"minutes: the database's busy time, % of one core | {spread(share)} % | – | – | "
             f"< 20 % | {_mark(median(share) < 20)} |"
         )
-    if "health" in f:
-        health = f["health"]["tenderops"]
-        lines.append(
-            f"| {rows} | health endpoint | {spread(health)} | – | – | <= 50 ms | "
-            f"{_mark(median(health) <= 50)} |"
-        )
-    if "metrics" in f:
-        scrape = f["metrics"]["tenderops"]
-        lines.append(
-            f"| {rows} | /metrics scrape (metrics token) | {spread(scrape)} | – | – | "
-            f"<= 20 ms | {_mark(median(scrape) <= 20)} |"
-        )
+    for key, label, budget_ms in (
+        ("health", "health endpoint", 50),
+        ("metrics", "/metrics scrape (metrics token)", 20),
+    ):
+        if key in f:
+            values = f[key]["tenderops"]
+            lines.append(
+                f"| {rows} | {label} | {spread(values)} | – | – | <= {budget_ms} ms | "
+                f"{_mark(median(values) <= budget_ms)} |"
+            )
     if "alert_tick" in f:
         alerting, quiet = f["alert_tick"]["alerting"], f["alert_tick"]["quiet"]
         extra = median(alerting) - median(quiet)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,10 +16,6 @@ from runs.models import RunObservation, TenderProject, TenderRun
 REPO = Path(__file__).resolve().parent.parent
 # The live table's schema as the project carries it; the tests build their tables from it.
 LIVE_SCHEMA = REPO / "runs" / "tender_live.sql"
-# The product's own copy, beside the checkout on a developer's machine only.
-SHARED_SCHEMA = Path(
-    os.environ.get("TENDEROPS_LIVE_SCHEMA", REPO.parent / "shared" / "schema" / "tender_live.sql")
-)
 
 _ids = itertools.count(1)
 
