@@ -1,0 +1,64 @@
+"""Signs of life in the admin (runs.maintenance.liveness): the list's column and filter, the
+detail page's observation, the stats page's table per kind."""
+
+import pytest
+from django.test import Client
+
+from runs.models import Actor, TenderRun
+from tests.test_admin import LIST, MIN, STATS, staff_client
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    return staff_client("view_tenderrun", "mark_failed_tenderrun")
+
+
+def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
+    from runs.maintenance import fail_stuck_runs, observe_active_runs
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    silent = make_run(started_ago=30 * MIN)
+    waiting = make_run(status="pending", started_ago=45 * MIN)
+    alive = make_run(started_ago=30 * MIN, progress=0.1)
+    observe_active_runs()
+    TenderRun.objects.filter(pk=alive.pk).update(progress=0.2)
+    observe_active_runs()
+    late = make_run(started_ago=30 * MIN, kind="review", run_type="review")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    TenderRun.objects.filter(pk=late.pk).update(status="success")
+
+    def listed(query: str) -> set[str]:
+        html = operator.get(f"{LIST}?{query}").content.decode()
+        return {run.pk for run in (silent, waiting, alive, late) if run.pk in html}
+
+    assert listed("liveness=silent") == {silent.pk}
+    assert listed("liveness=waiting") == {waiting.pk}
+    assert listed("liveness=late") == {late.pk}
+    assert "Last sign of life" in operator.get(LIST).content.decode()
+    detail = operator.get(f"{LIST}{alive.pk}/change/").content.decode()
+    assert "changes seen: 1" in detail and "first seen" in detail
+
+
+def test_the_stats_page_shows_signs_of_life_per_kind(operator, make_run, settings):
+    from runs.maintenance import fail_stuck_runs, late_finish_tick, observe_active_runs
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    make_run(started_ago=30 * MIN, kind="review", run_type="review")
+    make_run(status="pending", started_ago=45 * MIN, kind="review", run_type="review")
+    late = make_run(started_ago=30 * MIN, kind="generate_docx", run_type="docx")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
+    TenderRun.objects.filter(pk=late.pk).update(status="success")
+    observe_active_runs()
+    late_finish_tick()  # the sweep notes the late finish the page counts
+    html = operator.get(STATS).content.decode()
+    table = html[
+        html.index('id="liveness-table"') : html.index(
+            "</table>", html.index('id="liveness-table"')
+        )
+    ]
+    assert (
+        "liveness=silent&amp;kind=review" in table and "liveness=waiting&amp;kind=review" in table
+    )
+    assert "generate_docx" in table
+    silent_list = operator.get(f"{LIST}?liveness=silent&kind=review").content.decode()
+    assert silent_list.count('class="action-select"') == 1
