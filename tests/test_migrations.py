@@ -41,6 +41,7 @@ MIGRATIONS = [
     "0007_stats_snapshot",
     "0008_observation_storage",
     "0009_late_finish_index",
+    "0010_observation_of_run",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [

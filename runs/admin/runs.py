@@ -110,7 +110,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         "started",
         "finished",
         "elapsed",
-        "observation",
+        "observed",
         "message_full",
         "error_full",
         "meta_pretty",
@@ -257,7 +257,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         )
 
     @admin.display(description=gettext_lazy("observed by tenderops"))
-    def observation(self, run: TenderRun) -> str:
+    def observed(self, run: TenderRun) -> str:
         seen = RunObservation.objects.filter(run_id=run.pk).first()
         if seen is None:
             return _("Not observed (tenderops observes pending and running runs).")

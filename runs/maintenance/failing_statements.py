@@ -75,7 +75,8 @@ def _locked_rows_sql(candidates: Candidates, limit: int | None, cache_key: Hasha
         locked = (
             _resolve(candidates)
             .select_for_update(skip_locked=True, of=("self",))
-            .annotate(row_address=RawSQL("ctid", ()))
+            # Qualified: the candidates join the observations, which have a ctid too.
+            .annotate(row_address=RawSQL('"tender_runs".ctid', ()))
             .values(
                 "row_address",
                 "run_kind",

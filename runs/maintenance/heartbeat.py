@@ -95,6 +95,16 @@ def heartbeat_cte(name: str | None, now: str) -> str:
     return f",\n        beat AS ({upsert})"
 
 
+def beat_when_none_stuck(name: str) -> tuple[str, list]:
+    """The upsert of heartbeat ``name`` as the observation's ``when_none`` (it reads the CTE
+    ``stuck``): the same stamp and result as a failing batch that failed nothing."""
+    now, now_params = now_sql()
+    upsert = heartbeat_upsert(
+        f"SELECT %s, {now}, jsonb_build_object('fixed_count', 0) FROM stuck WHERE NOT stuck.found"
+    )
+    return upsert, [name, *now_params]
+
+
 def heartbeat_upsert(row_sql: str) -> str:
     """Insert or update the heartbeat whose (name, finished at, result) ``row_sql`` yields."""
     return (

@@ -23,7 +23,7 @@ from runs.models.own import (
     StatsSnapshot,
 )
 from runs.models.tender import (
-    FingerprintHash,
+    Fingerprint,
     StripWhitespace,
     StuckJudge,
     TenderProject,
@@ -42,7 +42,7 @@ __all__ = [
     "AlertGate",
     "Counter",
     "FailedRunRecord",
-    "FingerprintHash",
+    "Fingerprint",
     "Heartbeat",
     "MaintenanceAction",
     "RunObservation",
