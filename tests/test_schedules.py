@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -114,6 +115,25 @@ def test_quiet_tick_writes_a_heartbeat_but_no_audit(make_run):
     monitor_tick()
     assert not MaintenanceAction.objects.exists()
     assert Heartbeat.objects.get(name=MONITOR).last_finished_at > first
+
+
+@pytest.mark.postgres
+def test_a_quiet_tick_is_one_statement_that_observes_and_beats(make_run):
+    """Nothing stuck: the observation's own statement finds so and stamps the heartbeat; no
+    failing statement runs."""
+    live = make_run(started_ago=MIN)
+    monitor_tick()
+    TenderRun.objects.filter(pk=live.pk).update(progress=0.5)
+    with CaptureQueriesContext(connection) as queries:
+        assert monitor_tick().fixed_count == 0
+    statements = [query["sql"] for query in queries.captured_queries]
+    beats = [sql for sql in statements if "tenderops_heartbeat" in sql]
+    assert len(beats) == 1 and "tenderops_run_observation" in beats[0]
+    assert not any("UPDATE tender_runs" in sql for sql in statements)
+    beat = Heartbeat.objects.get(name=MONITOR)
+    assert beat.last_result == {"fixed_count": 0}
+    assert db_now() - beat.last_finished_at < MIN
+    assert statuses(live) == ["running"]
 
 
 def test_retention_tick_prunes_as_schedule(make_run):
