@@ -6,10 +6,14 @@ it stops before changing anything.
 """
 
 import uuid
+from importlib import import_module
 
 import pytest
+from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
+from runs.maintenance import observe_active_runs
+from runs.models import RunObservation, TenderRun
 from tests.databases import manage, run_sql, scratch_database, server_url
 
 OWN_TABLES = {
@@ -42,6 +46,7 @@ MIGRATIONS = [
     "0008_observation_storage",
     "0009_late_finish_index",
     "0010_observation_of_run",
+    "0011_fingerprints_as_chained_hashes",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
@@ -192,3 +197,29 @@ def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db):
         finally:
             run_sql(name, f"DROP OWNED BY {role}")
             run_sql("postgres", f"DROP ROLE {role}")
+
+
+@pytest.mark.postgres
+def test_the_fingerprint_migration_keeps_unchanged_runs_unchanged(make_run):
+    """0011: an observation still matching its run the old way gets the new fingerprint (no
+    change counted); one whose run changed since keeps its value (the change is seen)."""
+    fingerprints = import_module("runs.migrations.0011_fingerprints_as_chained_hashes")
+    still, changed = make_run(progress=0.25, message="提取中..."), make_run(progress=0.5)
+    observe_active_runs()
+
+    def stored() -> dict[str, str]:
+        return dict(RunObservation.objects.values_list("run_id", "fingerprint"))
+
+    new = stored()
+    with connection.cursor() as cursor:  # the observations as the old code left them
+        cursor.execute(
+            f"UPDATE tenderops_run_observation AS o SET fingerprint = {fingerprints.OLD} "
+            "FROM tender_runs AS r WHERE r.id = o.run_id"
+        )
+    old = stored()
+    TenderRun.objects.filter(pk=changed.pk).update(progress=0.75)
+    with connection.schema_editor() as editor:
+        fingerprints.forwards(None, editor)
+    assert stored() == {still.pk: new[still.pk], changed.pk: old[changed.pk]}
+    assert old[still.pk] != new[still.pk]
+    assert observe_active_runs().changed == 1
