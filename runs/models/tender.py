@@ -68,9 +68,9 @@ class Fingerprint(models.Func):
     ``progress`` is never formatted (formatting and joining cost 3.4 ms of a 5.2 ms scan of
     2,080 active runs at 10 M; the chained hashes 0.4 ms). Elsewhere (the SQLite demo), the
     MD5 of the three joined. A changed fingerprint only needs to differ: a collision (2^-64)
-    would hide one change, and a ``progress`` of NaN reads as a missing one. Changing how the
-    fingerprint is made counts as one change of every active run, once (a sign of life at
-    the upgrade)."""
+    would hide one change, and a ``progress`` of NaN reads as a missing one. A change of how
+    the fingerprint is made needs a migration that carries the stored ones over (0011), or
+    every active run looks changed once."""
 
     output_field = models.CharField(max_length=32)
 
