@@ -21,8 +21,9 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from bench.run import PRUNE_DAYS, RAW_DELETE, prepare_expired_runs  # noqa: E402
+from bench.scenario import PRUNE_DAYS, RAW_DELETE  # noqa: E402
 from bench.timing import Stopwatch, timed  # noqa: E402
+from bench.worker import prepare_expired_runs  # noqa: E402
 from runs.maintenance import PruneResult, prune_runs  # noqa: E402
 from runs.models import Actor  # noqa: E402
 

@@ -29,8 +29,9 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from bench.run import EXPIRED_WHERE, RAW_DELETE, prepare_expired_runs  # noqa: E402
+from bench.scenario import EXPIRED_WHERE, RAW_DELETE  # noqa: E402
 from bench.timing import Samples  # noqa: E402
+from bench.worker import prepare_expired_runs  # noqa: E402
 
 
 def execute(sql: str, params=None) -> list[tuple]:

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{secrets.token_urlsafe(32)}")
 
-from bench.run import STUCK, STUCK_SQL, django_setup  # noqa: E402
+from bench.scenario import STUCK, STUCK_SQL, django_setup  # noqa: E402
 
 Log = list[tuple[float, str]]
 

@@ -1,0 +1,462 @@
+"""The measuring worker of bench/run.py: one process per size, inside Django, every figure
+measured several times with tenderops and its raw-SQL baseline interleaved (bench/timing.py).
+bench/run.py runs it as a child and reads the JSON it prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+
+from bench.scenario import (
+    ACTIVE,
+    ACTIVE_SQL,
+    EXPIRED,
+    EXPIRED_PAGES_SQL,
+    EXPIRED_SQL,
+    EXPORT_ROWS,
+    FLEET,
+    FLEET_PREFIX,
+    FLEET_REPEAT,
+    METRICS_TOKEN,
+    PRUNE_DAYS,
+    PRUNE_REPEAT,
+    RAW_DELETE,
+    RAW_GROUP_BY,
+    RAW_TICK,
+    STUCK,
+    STUCK_SQL,
+    TOKEN,
+    UNHEARD_WEBHOOK,
+    VIEWER_PERIOD_SECONDS,
+    VIEWER_ROUNDS,
+    VIEWERS,
+    django_setup,
+)
+from bench.timing import Probe, Spread, repeat, time_n, timed
+
+
+def samples_of(spreads: dict[str, Spread]) -> dict[str, list[float]]:
+    """What the worker reports (as JSON) and --with-saved reads back: the raw samples."""
+    return {name: list(spread.samples) for name, spread in spreads.items()}
+
+
+def prepare_expired_runs(execute: Callable[..., object], label: str) -> None:
+    """Insert 1 M expired runs as they stand before a prune (untimed, the same for both sides).
+
+    The first VACUUM frees the last prune's rows, so every round's rows take the same pages:
+    without it, tenderops's rounds and the baseline's alternate between two layouts (25,642
+    and 58,627 heap pages for the same 1 M rows at 10 M), and the ratio measures the layout.
+    Then, as before a real prune, autovacuum has been by (pages all-visible) and a checkpoint.
+    """
+    execute("VACUUM tender_runs")
+    execute(EXPIRED_SQL, {"round": label, "count": EXPIRED})
+    execute("VACUUM tender_runs")
+    execute("CHECKPOINT")
+
+
+def worker(size: int, repeat_: int, only: set[str]) -> dict:
+    django_setup()
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.http import JsonResponse
+    from django.test import Client
+
+    from runs.demo_data import seeded_run_ids
+    from runs.maintenance import fail_stuck_runs, monitor_tick, observe_active_runs, prune_runs
+    from runs.maintenance.liveness import vacuum_observations
+    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
+    from runs.models import Actor, TenderRun
+
+    live_ids = seeded_run_ids("live", 50) + seeded_run_ids("pending", 30)
+    rounds = iter(range(1_000_000))
+
+    def execute(sql: str, params=None) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def start_ticks() -> None:
+        """Keep the seeded live runs live, and fail what is stuck already (untimed)."""
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(
+                f"UPDATE {table} SET started_at = now() - interval '1 minute', "
+                "status = CASE WHEN id = ANY(%s) THEN 'running' ELSE 'pending' END, "
+                "finished_at = NULL WHERE id = ANY(%s)",
+                [live_ids[:50], live_ids],
+            )
+        monitor_tick()
+        execute(RAW_TICK)
+
+    def add_stuck_runs(count: int = STUCK, step: str = "15 seconds", prefix: str = "tr_") -> None:
+        # New runs each time, as in production where a run gets stuck and is failed once;
+        # resetting the same rows would churn the same index keys over and over.
+        params = {
+            "round": f"{os.getpid()}-{next(rounds)}",
+            "count": count,
+            "step": step,
+            "prefix": prefix,
+        }
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(STUCK_SQL.format(table=table), params)
+
+    def expect_rows(count: int) -> Callable[[int], None]:
+        def check(rowcount: int) -> None:
+            assert rowcount == count, rowcount
+
+        return check
+
+    def all_failed(count: int) -> Callable:
+        def check(result) -> None:
+            assert result.fixed_count == count, result.fixed_count
+
+        return check
+
+    active_ids: list[str] = []
+
+    def start_active_runs() -> None:
+        """2,000 live runs in tender_runs (the baseline's UPDATE scans the whole table anyway):
+        seen once by the monitor, as they would have been (untimed)."""
+        with connection.cursor() as cursor:
+            cursor.execute(ACTIVE_SQL, {"label": f"{os.getpid()}_{next(rounds)}", "count": ACTIVE})
+            active_ids[:] = [row[0] for row in cursor.fetchall()]
+        start_ticks()
+
+    def change_progress() -> None:
+        execute(
+            "UPDATE tender_runs SET progress = progress + 0.0001 WHERE id = ANY(%s)", [active_ids]
+        )
+
+    def finish_active_runs() -> None:
+        execute(
+            "UPDATE tender_runs SET status = 'success', finished_at = now() WHERE id = ANY(%s)",
+            [active_ids],
+        )
+        monitor_tick()  # forgets their observations (untimed)
+
+    def tick_pair(before: Callable[[], None], stuck: int) -> dict[str, list[float]]:
+        if not active_ids:
+            start_active_runs()
+
+        def between_ticks() -> None:
+            # Ticks are a minute apart in production: by the next one, autovacuum (or the
+            # late-finish sweep's housekeeping) has vacuumed the small observation table.
+            vacuum_observations()
+            before()
+
+        ours = Probe(monitor_tick, before=between_ticks, check=all_failed(stuck))
+        raw = Probe(lambda: execute(RAW_TICK), check=expect_rows(stuck))
+        return samples_of(repeat(repeat_, {"tenderops": ours, "baseline": raw}))
+
+    def measure_tick_changing() -> dict[str, list[float]]:
+        return tick_pair(lambda: (add_stuck_runs(), change_progress()), STUCK)
+
+    def measure_tick_active() -> dict[str, list[float]]:
+        return tick_pair(change_progress, 0)
+
+    def measure_tick() -> dict[str, list[float]]:
+        return tick_pair(add_stuck_runs, STUCK)
+
+    def measure_quiet_tick() -> dict[str, list[float]]:
+        return tick_pair(lambda: None, 0)
+
+    def measure_fleet() -> dict[str, list[float]]:
+        """100,000 runs stuck at once, failed by the API's routine in batches; the same by
+        one statement (the routine before issue 16) and by the runbook's UPDATE."""
+        extra: dict[str, list[float]] = {
+            "longest_batch_ms": [],
+            "batches": [],
+            "json_bytes": [],
+            "listed": [],
+            "forget_ms": [],
+        }
+
+        def fleet() -> None:
+            start_ticks()
+            add_stuck_runs(FLEET, "0.1 seconds", FLEET_PREFIX)
+            observe_active_runs()  # the ticks that saw them run (untimed)
+
+        def api_answer(**options) -> Callable[[], bytes]:
+            def work() -> bytes:
+                result = fail_stuck_runs(actor=Actor.API, **options)
+                return JsonResponse(result.as_dict(), json_dumps_params={"ensure_ascii": False})
+
+            return work
+
+        def checked(record: bool) -> Callable:
+            def check(response) -> None:
+                body = json.loads(response.content)
+                assert body["fixed_count"] == FLEET, body["fixed_count"]
+                assert body["truncated"] is (len(body["stuck_runs"]) < FLEET)
+                if record:
+                    extra["json_bytes"].append(len(response.content))
+                    extra["listed"].append(len(body["stuck_runs"]))
+                # The next tick's observation forgets the failed runs: one more transaction.
+                elapsed, _ = timed(observe_active_runs)
+                if record:
+                    extra["forget_ms"].append(elapsed)
+
+            return check
+
+        longest: list[float] = []
+
+        def batched() -> bytes:
+            result = fail_stuck_runs(actor=Actor.API)
+            longest.append(result.longest_batch_seconds * 1000)
+            extra["batches"].append(result.batches)
+            return JsonResponse(result.as_dict(), json_dumps_params={"ensure_ascii": False})
+
+        variants = {
+            "tenderops": Probe(batched, before=fleet, check=checked(True)),
+            "one_statement": Probe(
+                api_answer(batch_size=FLEET + 1, list_limit=None),
+                before=fleet,
+                check=checked(False),
+            ),
+            "baseline": Probe(lambda: execute(RAW_TICK), before=fleet, check=expect_rows(FLEET)),
+        }
+        spreads = repeat(FLEET_REPEAT, variants)
+        extra["longest_batch_ms"] = longest
+        # The fleets' runs go (the table keeps its size for the next figures and runs), then
+        # VACUUM, as autovacuum would after so many changed rows.
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(
+                f"DELETE FROM {table} WHERE id LIKE %s", [FLEET_PREFIX.replace("_", "\\_") + "%"]
+            )
+        for table in ("tender_runs", "tender_runs_backend"):
+            execute(f"VACUUM ANALYZE {table}")
+        vacuum_observations()  # as the late-finish sweep does within five minutes
+        return {**samples_of(spreads), **extra}
+
+    def measure_prune() -> dict[str, list[float]]:
+        extra: dict[str, list[float]] = {
+            "longest_batch_ms": [],
+            "tenderops_pages": [],
+            "baseline_pages": [],
+        }
+        labels = {side: itertools.count() for side in ("tenderops", "baseline")}
+
+        def expired_runs_for(side: str) -> Callable[[], None]:
+            def prepare() -> None:
+                prepare_expired_runs(execute, f"{side[0]}{next(labels[side])}")
+                extra[f"{side}_pages"].append(expired_pages())
+
+            return prepare
+
+        def pruned_all(result) -> None:
+            assert result.total == EXPIRED, result.deleted
+            extra["longest_batch_ms"].append(result.longest_batch_seconds * 1000)
+
+        ours = Probe(
+            lambda: prune_runs(actor=Actor.CLI, **PRUNE_DAYS),
+            before=expired_runs_for("tenderops"),
+            check=pruned_all,
+        )
+        raw = Probe(
+            lambda: execute(RAW_DELETE),
+            before=expired_runs_for("baseline"),
+            check=expect_rows(EXPIRED),
+        )
+        spreads = repeat(PRUNE_REPEAT, {"tenderops": ours, "baseline": raw})
+        # As autovacuum eventually does: until then, the dead index entries the prune left at
+        # the low end of started_at cost every query bounded by EARLIEST_START its planner's
+        # probe of the index end (health: 95 ms, 12.5 ms of planning a query, at 10 M; 25 ms
+        # after VACUUM). See README.md, findings.
+        execute("VACUUM ANALYZE tender_runs")
+        return {**samples_of(spreads), **extra}
+
+    def expired_pages() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(EXPIRED_PAGES_SQL)
+            return cursor.fetchone()[0]
+
+    client = Client()
+    client.force_login(
+        User.objects.filter(username="bench").first()
+        or User.objects.create_superuser("bench", "bench@example.invalid", "bench")
+    )
+
+    def page(url: str, **headers) -> Probe:
+        def answered(response) -> None:
+            assert response.status_code in {200, 503}, (url, response.status_code)
+
+        return Probe(lambda: client.get(url, **headers), check=answered)
+
+    def measure_list() -> dict[str, list[float]]:
+        some_run = seeded_run_ids("live", 1)[0]
+        some_project = TenderRun.objects.get(pk=some_run).project_id
+        return samples_of(
+            repeat(
+                repeat_,
+                {
+                    "unfiltered": page("/admin/runs/tenderrun/"),
+                    "status=running": page("/admin/runs/tenderrun/?status=running"),
+                    "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
+                    "stuck=yes": page("/admin/runs/tenderrun/?stuck=yes"),
+                    "a project's runs": page(f"/admin/runs/tenderrun/?project={some_project}"),
+                },
+            )
+        )
+
+    def measure_stats() -> dict[str, list[float]]:
+        """The page (reading the snapshot) and the raw GROUP BY, interleaved; then the
+        snapshot's refresh, which the cluster pays at most about once per max age."""
+        refresh_stats_snapshot()
+        figures = samples_of(
+            repeat(
+                repeat_,
+                {
+                    "tenderops": page("/admin/runs/tenderrun/stats/"),
+                    "baseline": lambda: execute(RAW_GROUP_BY),
+                },
+            )
+        )
+        figures["refresh"] = list(time_n(refresh_stats_snapshot, 3).samples)
+        return figures
+
+    def measure_viewers() -> dict[str, list[float]]:
+        """Ten browsers refreshing the runs list and the stats page every 10 s for two
+        minutes: the same 240 requests, sent back to back, and the database's own busy time
+        for them (pg_stat_database.active_time), as a share of one core over two minutes."""
+        pages = [page("/admin/runs/tenderrun/"), page("/admin/runs/tenderrun/stats/")]
+
+        def active_ms() -> float:
+            # A backend flushes its time to pg_stat_database when it goes idle, at most once
+            # a second: wait that second, go idle once, then read.
+            time.sleep(1.2)
+            execute("SELECT 1")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute(
+                    "SELECT active_time FROM pg_stat_database WHERE datname = current_database()"
+                )
+                return cursor.fetchone()[0]
+
+        shares, walls, ticks = [], [], []
+        if not active_ids:
+            start_active_runs()  # the monitor's live runs, as for the quiet tick figure
+        for _ in range(3):
+            before = active_ms()
+            began = time.perf_counter()
+            for _round in range(VIEWER_ROUNDS):
+                for _viewer in range(VIEWERS):
+                    for probe in pages:
+                        probe.run()
+                # The monitor ticks meanwhile (a quiet tick, after each round of requests).
+                ticks.append(timed(monitor_tick)[0])
+            walls.append((time.perf_counter() - began) * 1000)
+            spent = active_ms() - before
+            shares.append(100 * spent / (VIEWER_ROUNDS * VIEWER_PERIOD_SECONDS * 1000))
+        finish_active_runs()
+        active_ids.clear()
+        return {"db_core_percent": shares, "wall_ms": walls, "tick_ms": ticks}
+
+    def measure_health() -> dict[str, list[float]]:
+        monitor_tick()
+        health = page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        return samples_of({"tenderops": time_n(health.work, repeat_, check=health.check)})
+
+    def measure_metrics() -> dict[str, list[float]]:
+        monitor_tick()
+        scrape = page("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+        return samples_of({"tenderops": time_n(scrape.work, repeat_, check=scrape.check)})
+
+    def measure_alert_tick() -> dict[str, list[float]]:
+        """The same 200-run tick, alerting (its digest recorded, a delivery queued for a
+        configured channel) and quiet (no channel, the kind in its cooldown: no alert)."""
+        from django.conf import settings
+
+        from runs.models import Alert, AlertGate
+
+        start_ticks()
+
+        def alerting() -> None:
+            add_stuck_runs()
+            settings.TENDEROPS_ALERT_WEBHOOK_URL = UNHEARD_WEBHOOK
+            AlertGate.objects.all().delete()  # out of its cooldown
+
+        def quiet() -> None:
+            add_stuck_runs()
+            settings.TENDEROPS_ALERT_WEBHOOK_URL = ""
+
+        before = Alert.objects.count()
+        spreads = repeat(
+            repeat_,
+            {
+                "alerting": Probe(monitor_tick, before=alerting, check=all_failed(STUCK)),
+                "quiet": Probe(monitor_tick, before=quiet, check=all_failed(STUCK)),
+            },
+        )
+        settings.TENDEROPS_ALERT_WEBHOOK_URL = ""
+        assert Alert.objects.count() - before == repeat_, "one alert per alerting tick"
+        execute("DELETE FROM django_q_ormq")  # the queued deliveries nobody will run
+        return samples_of(spreads)
+
+    def measure_export() -> dict[str, list[float]]:
+        """The CSV export of a filter: the fewest whole days, up to yesterday, that hold at
+        least EXPORT_ROWS failed runs (times per 10,000 rows, so that sizes compare)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT day, sum(n) OVER (ORDER BY day DESC) FROM (SELECT "
+                "(started_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM tender_runs "
+                "WHERE status = 'failed' AND started_at >= now() - interval '120 days' "
+                "AND started_at < current_date GROUP BY 1) AS days ORDER BY day DESC"
+            )
+            days = cursor.fetchall()
+        first, rows = next(((day, int(total)) for day, total in days if total >= EXPORT_ROWS))
+        last = days[0][0]
+        url = (
+            f"/admin/runs/tenderrun/export/?status=failed&started_from={first:%Y-%m-%d}"
+            f"&started_to={last:%Y-%m-%d}"
+        )
+
+        def download() -> int:
+            response = client.get(url)
+            assert response.status_code == 200, response.status_code
+            text = b"".join(response.streaming_content).decode("utf-8-sig")
+            return len(list(csv.reader(io.StringIO(text)))) - 1  # the header
+
+        spread = time_n(download, repeat_, check=expect_rows(rows))
+        per_10k = [ms * EXPORT_ROWS / rows for ms in spread.samples]
+        return {"tenderops": per_10k, "rows": [rows]}
+
+    sections = {
+        "tick_changing": measure_tick_changing,
+        "tick_active": measure_tick_active,
+        "tick": measure_tick,
+        "quiet_tick": measure_quiet_tick,
+        "fleet": measure_fleet,
+        "prune": measure_prune,
+        "list": measure_list,
+        "stats": measure_stats,
+        "viewers": measure_viewers,
+        "health": measure_health,
+        "metrics": measure_metrics,
+        "alert_tick": measure_alert_tick,
+        "export": measure_export,
+    }
+    # Leftovers of an interrupted earlier run: expired rows, live runs left active.
+    execute(RAW_DELETE)
+    execute(
+        "UPDATE tender_runs SET status = 'success' WHERE id LIKE 'tr\\_act\\_%%' "
+        "AND status IN ('pending', 'running')"
+    )
+    start_ticks()
+    # Start from the tables as autovacuum leaves them, without the dead rows an earlier run
+    # (--reuse) left behind.
+    for table in ("tender_runs", "tender_runs_backend", "tenderops_run_observation"):
+        execute(f"VACUUM ANALYZE {table}")
+    figures = {}
+    for name, measure in sections.items():
+        if name not in only:
+            continue
+        if active_ids and not name.endswith("tick") and not name.startswith("tick"):
+            finish_active_runs()  # the live runs of the tick figures are done
+            active_ids.clear()
+        figures[name] = measure()
+    return figures
