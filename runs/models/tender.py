@@ -106,6 +106,22 @@ def fingerprint() -> Fingerprint:
     return Fingerprint()
 
 
+class Unestimated(models.Func):
+    """A value the planner cannot see: a one-row subquery, compared at run time (an index
+    condition all the same). For EARLIEST_START, which lies below every real start: given it
+    as a constant, PostgreSQL's planner (15) reads the oldest end of the ``started_at`` index
+    to refine its estimate, through every dead entry a prune left there until the table is
+    next vacuumed (10 M runs after a 1 M-row prune: 20 ms of planning and 3,165 buffers for
+    each query that names it, against 0.2 ms)."""
+
+    template = "(SELECT %(expressions)s)"
+    arity = 1
+
+
+def earliest_start() -> Unestimated:
+    return Unestimated(Value(EARLIEST_START, output_field=models.DateTimeField()))
+
+
 class TenderRunQuerySet(models.QuerySet):
     """The named sets of runs that the routines, the admin and the API speak of."""
 
@@ -121,10 +137,10 @@ class TenderRunQuerySet(models.QuerySet):
         """Runs whose ``started_at`` can be true: never before EARLIEST_START, never beyond
         the database's clock plus START_SKEW (so never +/-infinity). Only comparisons: no
         arithmetic on a stored timestamp, which raises on an infinite one."""
-        return self.filter(started_at__gte=EARLIEST_START, started_at__lt=Now() + START_SKEW)
+        return self.filter(started_at__gte=earliest_start(), started_at__lt=Now() + START_SKEW)
 
     def impossible_start(self) -> TenderRunQuerySet:
-        return self.filter(Q(started_at__lt=EARLIEST_START) | Q(started_at__gte=Now() + START_SKEW))
+        return self.filter(Q(started_at__lt=earliest_start()) | Q(started_at__gte=Now() + START_SKEW))
 
     def running(self) -> TenderRunQuerySet:
         return self.filter(status=RunStatus.RUNNING)
@@ -191,7 +207,7 @@ class TenderRunQuerySet(models.QuerySet):
     def expired(self, status: str, cutoff: datetime) -> TenderRunQuerySet:
         """Finished runs of ``status`` started before ``cutoff``: what retention deletes.
         Bounded below, so a run started at '-infinity' is never deleted by it."""
-        return self.filter(status=status, started_at__gte=EARLIEST_START, started_at__lt=cutoff)
+        return self.filter(status=status, started_at__gte=earliest_start(), started_at__lt=cutoff)
 
 
 class TenderRun(models.Model):
