@@ -187,8 +187,14 @@ def _fail_and_audit_postgresql(
         *([audit.heartbeat, *now_params] if audit.heartbeat else []),
     ]
     with connection.cursor() as cursor:
-        # No JIT for a statement over the active runs (see liveness.observe_active_runs).
-        cursor.execute("SELECT set_config('jit', 'off', true)")
+        # No JIT for a statement over the active runs (see liveness.observe_active_runs). No
+        # merge join, which nothing here wants: costing one for the candidates' join with
+        # their observations makes the planner read both ends of the runs' primary key, and
+        # every dead entry a mass delete left there (10 M runs, 100,000 deleted at one end:
+        # 12 ms of planning).
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true)"
+        )
         cursor.execute(sql, params)
         return [FailedRow(*row) for row in cursor.fetchall()]
 
