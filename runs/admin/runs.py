@@ -176,8 +176,12 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.startswith(("tr_", "tp_")):
-            return queryset.filter(Q(pk=term) | Q(project_id=term)), False
+        # One id, one index: "run id or project id" in one filter was estimated at a
+        # project's worth of runs and joined by hashing every project (24 ms at 50,000).
+        if term.startswith("tr_"):
+            return queryset.filter(pk=term), False
+        if term.startswith("tp_"):
+            return queryset.filter(project_id=term), False
         if not any(key in request.GET for key in ("started", "started_from", "started_to")):
             queryset = queryset.filter(started_at__gte=db_now() - SEARCH_WINDOW)
         matches = (
