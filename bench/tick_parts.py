@@ -3,12 +3,13 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tenderops_bench_10m \\
         .venv/bin/python bench/tick_parts.py quiet --ticks 21 --cold
 
-The figure is set up as bench/run.py sets it (its live runs and stuck runs; run it after a
-`make bench` or `bench/run.py --prepare-only`, whose live runs it reuses). Before each tick:
-`quiet` changes nothing, `tick` adds 200 stuck runs, `changing` adds them and changes the
-progress of every live run. ``--cold`` reads the backend's copy of the table between ticks,
-as the bench's interleaved baseline does (CPU caches cold, as a minute apart in production).
-Prints the tick's median and each statement's. Writes only what the bench itself writes.
+The figure is set up as bench/worker.py sets it, on a database `make bench` (or
+`bench/run.py --prepare-only`) seeded: 2,000 live runs added and seen once by a tick, then,
+before each tick, `quiet` changes nothing, `tick` adds 200 stuck runs, `changing` adds them
+and changes the progress of the live runs. ``--cold`` reads the backend's copy of the table
+between ticks, as the bench's interleaved baseline does (CPU caches cold, as a minute apart
+in production). Prints the tick's median and each statement's. The live runs are finished
+at the end; the stuck ones stay failed, as the bench leaves them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{secrets.token_urlsafe(32)}")
 
-from bench.scenario import STUCK, STUCK_SQL, django_setup  # noqa: E402
+from bench.scenario import ACTIVE, ACTIVE_SQL, STUCK, STUCK_SQL, django_setup  # noqa: E402
 
 Log = list[tuple[float, str]]
 
@@ -65,7 +66,9 @@ def main() -> None:
             log.append((time.perf_counter() - started, " ".join(sql.split())[:80]))
 
     BaseDatabaseWrapper._commit = timed_commit
-    before = _before(args.figure, execute)
+    label = f"parts_{os.getpid()}"
+    execute(ACTIVE_SQL, {"label": label, "count": ACTIVE})
+    before = _before(args.figure, execute, f"tr_act_{label}_%")
     monitor_tick()
     ticks, parts = [], {}
     for _ in range(args.ticks):
@@ -80,12 +83,16 @@ def main() -> None:
             ticks.append(time.perf_counter() - started)
         for position, (seconds, text) in enumerate(log):
             parts.setdefault((position, text), []).append(seconds)
+    execute(
+        "UPDATE tender_runs SET status = 'success', finished_at = now() WHERE id LIKE %s",
+        [f"tr_act_{label}_%"],
+    )
     print(f"{args.figure}: tick median {1000 * statistics.median(ticks):.2f} ms")
     for (_, text), seconds in sorted(parts.items()):
         print(f"{1000 * statistics.median(seconds):7.2f} ms  {text}")
 
 
-def _before(figure: str, execute: Callable[..., None]) -> Callable[[], None]:
+def _before(figure: str, execute: Callable[..., None], live: str) -> Callable[[], None]:
     rounds = iter(range(1_000_000))
 
     def add_stuck() -> None:
@@ -94,10 +101,7 @@ def _before(figure: str, execute: Callable[..., None]) -> Callable[[], None]:
         execute(STUCK_SQL.format(table="tender_runs"), params)
 
     def change_progress() -> None:
-        execute(
-            "UPDATE tender_runs SET progress = progress + 0.0001 "
-            "WHERE id LIKE 'tr\\_act\\_%%' AND status IN ('pending', 'running')"
-        )
+        execute("UPDATE tender_runs SET progress = progress + 0.0001 WHERE id LIKE %s", [live])
 
     return {
         "quiet": lambda: None,
