@@ -10,8 +10,16 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import Schedule
 
-from runs.maintenance import MONITOR, RETENTION, db_now, monitor_tick, retention_tick
-from runs.models import FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
+from runs.maintenance import (
+    MONITOR,
+    RETENTION,
+    AlertEvent,
+    db_now,
+    monitor_tick,
+    raise_alert,
+    retention_tick,
+)
+from runs.models import Alert, AlertGate, FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
 from runs.schedules import (
     DELIVERY_SCHEDULE,
     MONITOR_SCHEDULE,
@@ -126,14 +134,29 @@ def test_a_quiet_tick_is_one_statement_that_observes_and_beats(make_run):
     TenderRun.objects.filter(pk=live.pk).update(progress=0.5)
     with CaptureQueriesContext(connection) as queries:
         assert monitor_tick().fixed_count == 0
-    statements = [query["sql"] for query in queries.captured_queries]
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     beats = [sql for sql in statements if "tenderops_heartbeat" in sql]
     assert len(beats) == 1 and "tenderops_run_observation" in beats[0]
+    # The observer's lock, then the observation: nothing waits, no stale alert is open.
+    assert len(statements) == 2, statements
     assert not any("UPDATE tender_runs" in sql for sql in statements)
     beat = Heartbeat.objects.get(name=MONITOR)
     assert beat.last_result == {"fixed_count": 0}
     assert db_now() - beat.last_finished_at < MIN
     assert statuses(live) == ["running"]
+
+
+@pytest.mark.postgres
+def test_a_tick_still_tells_of_waiting_runs_and_resolves_a_stale_monitor(make_run, settings):
+    """What the observation's statement answered for the tick (a run waits, a stale alert is
+    open) is acted on: the waiting digest is recorded and the stale monitor resolved."""
+    settings.TENDEROPS_PENDING_ALERT_MINUTES = 30
+    make_run(status="pending", started_ago=45 * MIN)
+    raise_alert(AlertEvent.MONITOR_STALE, facts={"source": "health"}, announce=False)
+    assert monitor_tick().fixed_count == 0
+    events = set(Alert.objects.values_list("event", flat=True))
+    assert events == {"monitor_stale", "waiting", "monitor_recovered"}
+    assert not AlertGate.objects.filter(event="monitor_stale", open=True).exists()
 
 
 def test_retention_tick_prunes_as_schedule(make_run):

@@ -111,6 +111,12 @@ def raise_digest(
     return _raise(event, by_kind, facts or {}, digest=True, announce=announce)
 
 
+def open_incident_sql(event: AlertEvent, kind: str = "") -> tuple[str, tuple]:
+    """SQL that finds a row while the incident of (``event``, ``kind``) is open: a caller
+    that asks it first resolves only what there is to resolve."""
+    return f"SELECT 1 FROM {GATE} WHERE event = %s AND kind = %s AND open", (event, kind)
+
+
 def resolve_alert(
     event: AlertEvent,
     kind: str = "",

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -90,6 +90,7 @@ class CleanupResult:
     complete: bool = True  # False: the deadline stopped the cleanup with runs left stuck
     batches: int = 0
     longest_batch_seconds: float = 0.0  # the longest batch's transaction, commit included
+    answers: dict[str, bool] = field(default_factory=dict)  # the caller's questions, if asked
 
     @property
     def total(self) -> int:
@@ -187,6 +188,7 @@ def fail_stuck_runs(
     list_limit: int | None = LIST_LIMIT,
     batch_size: int | None = None,
     deadline_seconds: float = CLEANUP_DEADLINE_SECONDS,
+    questions: Mapping[str, tuple[str, tuple]] | None = None,
 ) -> CleanupResult:
     """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck.
 
@@ -196,6 +198,9 @@ def fail_stuck_runs(
     passed. ``heartbeat`` names a heartbeat to stamp in each batch's transaction (the
     monitor's). The result lists the first ``list_limit`` runs (None: all) and counts all.
     ``batch_size`` fixes the batches' size (tests); by default they adapt to the pace.
+    ``questions`` (name: SQL and params) are asked on the observation's snapshot where it
+    also checks for stuck runs (the monitor's tick); the result's ``answers`` say whether
+    each found a row, and lack the ones not asked.
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
@@ -209,12 +214,19 @@ def fail_stuck_runs(
         first_batch_key = (json.dumps(policy.as_dict(), sort_keys=True), tuple(kinds))
     check = None
     if first_batch_key is not None and not dry_run:
-        check = _stuck_check(candidates, first_batch_key, heartbeat)
-    if observe_active_runs(check).any_stuck is False:
+        check = _stuck_check(candidates, first_batch_key, heartbeat, questions or {})
+    observation = observe_active_runs(check)
+    answers = observation.answers
+    if observation.any_stuck is False:
         # Nothing to fail (and the heartbeat stamped by the observation's statement): the
         # quiet tick is one statement (the failing statement cost it 1.5 ms to find none).
         return CleanupResult(
-            stuck_runs=[], fixed_count=0, dry_run=False, policy=policy, found_count=0
+            stuck_runs=[],
+            fixed_count=0,
+            dry_run=False,
+            policy=policy,
+            found_count=0,
+            answers=answers,
         )
 
     if dry_run:
@@ -279,16 +291,21 @@ def fail_stuck_runs(
         batches=batches,
         longest_batch_seconds=longest,
         action_id=first_action,
+        answers=answers,
     )
 
 
 def _stuck_check(
-    candidates: Callable[[], QuerySet[TenderRun]], key: Hashable, heartbeat: str | None
+    candidates: Callable[[], QuerySet[TenderRun]],
+    key: Hashable,
+    heartbeat: str | None,
+    questions: Mapping[str, tuple[str, tuple]],
 ) -> StuckCheck:
-    """Whether any run is stuck, asked of the observation; when none, it stamps
-    ``heartbeat`` as a batch that failed nothing would."""
+    """Whether any run is stuck, asked of the observation with ``questions``; when none is,
+    it stamps ``heartbeat`` as a batch that failed nothing would."""
     found = compiled(("any-stuck", key), lambda: candidates().values("pk"))
-    return StuckCheck(found, beat_when_none_stuck(heartbeat) if heartbeat else None)
+    when_none = beat_when_none_stuck(heartbeat) if heartbeat else None
+    return StuckCheck(found, when_none, tuple(questions.items()))
 
 
 def _next_batch_size(size: int, elapsed_seconds: float) -> int:

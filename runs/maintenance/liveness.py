@@ -39,6 +39,7 @@ class Observation:
     forgotten: int  # observations of runs that are no longer active
     skipped: bool = False  # another monitor was observing at that very moment
     any_stuck: bool | None = None  # what a StuckCheck found; None: not asked
+    answers: dict[str, bool] = field(default_factory=dict)  # its questions, answered
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class StuckCheck:
 
     candidates: tuple[str, tuple]
     when_none: tuple[str, tuple] | None = None
+    # More yes-or-no questions on the same snapshot, by name: whether each SQL finds a row.
+    questions: tuple[tuple[str, tuple[str, tuple]], ...] = ()
 
 
 # The transaction-level advisory lock that the observers take in turn (an arbitrary key).
@@ -76,6 +79,9 @@ def _active_fingerprints() -> tuple[str, tuple]:
 def _observe_postgresql(check: StuckCheck | None) -> Observation:
     active_sql, active_params = _active_fingerprints()
     check_sql, check_params = _stuck_check_sql(check)
+    questions = check.questions if check else ()
+    asked_sql = "".join(f", EXISTS ({sql})" for _name, (sql, _params) in questions)
+    asked_params = [param for _name, (_sql, params) in questions for param in params]
     now, now_params = now_sql()
     table = RunObservation._meta.db_table
     # One hash full join of the active runs with the observations keeps only what differs:
@@ -114,6 +120,7 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
         ){check_sql}
         SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted),
                (SELECT count(*) FROM forgotten), {"(SELECT found FROM stuck)" if check else "NULL"}
+               {asked_sql}
     """
     # One observer at a time: two monitors upserting the same rows in different orders would
     # deadlock (seen in tests/test_races.py). One that finds another observing skips: that
@@ -138,9 +145,12 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
         )
         if not cursor.fetchone()[0]:
             return Observation(changed=0, forgotten=0, skipped=True)
-        cursor.execute(sql, [*active_params, *now_params, *now_params, *check_params])
-        changed, forgotten, any_stuck = cursor.fetchone()
-    return Observation(changed=changed, forgotten=forgotten, any_stuck=any_stuck)
+        cursor.execute(
+            sql, [*active_params, *now_params, *now_params, *check_params, *asked_params]
+        )
+        changed, forgotten, any_stuck, *answers = cursor.fetchone()
+    named = {name: bool(answer) for (name, _q), answer in zip(questions, answers, strict=True)}
+    return Observation(changed=changed, forgotten=forgotten, any_stuck=any_stuck, answers=named)
 
 
 def _stuck_check_sql(check: StuckCheck | None) -> tuple[str, list]:
