@@ -125,3 +125,8 @@ class Stopwatch:
         now = time.perf_counter()
         elapsed, self._last = (now - self._last) * 1000, now
         return elapsed
+
+
+def samples_of(spreads: dict[str, Spread]) -> dict[str, list[float]]:
+    """What the worker reports (as JSON) and --with-saved reads back: the raw samples."""
+    return {name: list(spread.samples) for name, spread in spreads.items()}

@@ -5,8 +5,6 @@ bench/run.py runs it as a child and reads the JSON it prints.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import os
@@ -19,31 +17,22 @@ from bench.scenario import (
     EXPIRED,
     EXPIRED_PAGES_SQL,
     EXPIRED_SQL,
-    EXPORT_ROWS,
     FLEET,
     FLEET_PREFIX,
     FLEET_REPEAT,
-    METRICS_TOKEN,
     PRUNE_DAYS,
     PRUNE_REPEAT,
     RAW_DELETE,
-    RAW_GROUP_BY,
     RAW_TICK,
     STUCK,
     STUCK_SQL,
-    TOKEN,
     UNHEARD_WEBHOOK,
     VIEWER_PERIOD_SECONDS,
     VIEWER_ROUNDS,
     VIEWERS,
     django_setup,
 )
-from bench.timing import Probe, Spread, repeat, time_n, timed
-
-
-def samples_of(spreads: dict[str, Spread]) -> dict[str, list[float]]:
-    """What the worker reports (as JSON) and --with-saved reads back: the raw samples."""
-    return {name: list(spread.samples) for name, spread in spreads.items()}
+from bench.timing import Probe, repeat, samples_of, timed
 
 
 def prepare_expired_runs(execute: Callable[..., object], label: str) -> None:
@@ -62,16 +51,14 @@ def prepare_expired_runs(execute: Callable[..., object], label: str) -> None:
 
 def worker(size: int, repeat_: int, only: set[str]) -> dict:
     django_setup()
-    from django.contrib.auth.models import User
     from django.db import connection
     from django.http import JsonResponse
-    from django.test import Client
 
+    from bench.pages import Pages
     from runs.demo_data import seeded_run_ids
     from runs.maintenance import fail_stuck_runs, monitor_tick, observe_active_runs, prune_runs
     from runs.maintenance.liveness import vacuum_observations
-    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
-    from runs.models import Actor, TenderRun
+    from runs.models import Actor
 
     live_ids = seeded_run_ids("live", 50) + seeded_run_ids("pending", 30)
     rounds = iter(range(1_000_000))
@@ -275,55 +262,14 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
             cursor.execute(EXPIRED_PAGES_SQL)
             return cursor.fetchone()[0]
 
-    client = Client()
-    client.force_login(
-        User.objects.filter(username="bench").first()
-        or User.objects.create_superuser("bench", "bench@example.invalid", "bench")
-    )
-
-    def page(url: str, **headers) -> Probe:
-        def answered(response) -> None:
-            assert response.status_code in {200, 503}, (url, response.status_code)
-
-        return Probe(lambda: client.get(url, **headers), check=answered)
-
-    def measure_list() -> dict[str, list[float]]:
-        some_run = seeded_run_ids("live", 1)[0]
-        some_project = TenderRun.objects.get(pk=some_run).project_id
-        return samples_of(
-            repeat(
-                repeat_,
-                {
-                    "unfiltered": page("/admin/runs/tenderrun/"),
-                    "status=running": page("/admin/runs/tenderrun/?status=running"),
-                    "search run id": page(f"/admin/runs/tenderrun/?q={some_run}"),
-                    "stuck=yes": page("/admin/runs/tenderrun/?stuck=yes"),
-                    "a project's runs": page(f"/admin/runs/tenderrun/?project={some_project}"),
-                },
-            )
-        )
-
-    def measure_stats() -> dict[str, list[float]]:
-        """The page (reading the snapshot) and the raw GROUP BY, interleaved; then the
-        snapshot's refresh, which the cluster pays at most about once per max age."""
-        refresh_stats_snapshot()
-        figures = samples_of(
-            repeat(
-                repeat_,
-                {
-                    "tenderops": page("/admin/runs/tenderrun/stats/"),
-                    "baseline": lambda: execute(RAW_GROUP_BY),
-                },
-            )
-        )
-        figures["refresh"] = list(time_n(refresh_stats_snapshot, 3).samples)
-        return figures
-
     def measure_viewers() -> dict[str, list[float]]:
         """Ten browsers refreshing the runs list and the stats page every 10 s for two
         minutes: the same 240 requests, sent back to back, and the database's own busy time
         for them (pg_stat_database.active_time), as a share of one core over two minutes."""
-        pages = [page("/admin/runs/tenderrun/"), page("/admin/runs/tenderrun/stats/")]
+        refreshed = [
+            pages.probe("/admin/runs/tenderrun/"),
+            pages.probe("/admin/runs/tenderrun/stats/"),
+        ]
 
         def active_ms() -> float:
             # A backend flushes its time to pg_stat_database when it goes idle, at most once
@@ -345,7 +291,7 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
             began = time.perf_counter()
             for _round in range(VIEWER_ROUNDS):
                 for _viewer in range(VIEWERS):
-                    for probe in pages:
+                    for probe in refreshed:
                         probe.run()
                 # The monitor ticks meanwhile (a quiet tick, after each round of requests).
                 ticks.append(timed(monitor_tick)[0])
@@ -355,16 +301,6 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         finish_active_runs()
         active_ids.clear()
         return {"db_core_percent": shares, "wall_ms": walls, "tick_ms": ticks}
-
-    def measure_health() -> dict[str, list[float]]:
-        monitor_tick()
-        health = page("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
-        return samples_of({"tenderops": time_n(health.work, repeat_, check=health.check)})
-
-    def measure_metrics() -> dict[str, list[float]]:
-        monitor_tick()
-        scrape = page("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
-        return samples_of({"tenderops": time_n(scrape.work, repeat_, check=scrape.check)})
 
     def measure_alert_tick() -> dict[str, list[float]]:
         """The same 200-run tick, alerting (its digest recorded, a delivery queued for a
@@ -397,34 +333,7 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         execute("DELETE FROM django_q_ormq")  # the queued deliveries nobody will run
         return samples_of(spreads)
 
-    def measure_export() -> dict[str, list[float]]:
-        """The CSV export of a filter: the fewest whole days, up to yesterday, that hold at
-        least EXPORT_ROWS failed runs (times per 10,000 rows, so that sizes compare)."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT day, sum(n) OVER (ORDER BY day DESC) FROM (SELECT "
-                "(started_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM tender_runs "
-                "WHERE status = 'failed' AND started_at >= now() - interval '120 days' "
-                "AND started_at < current_date GROUP BY 1) AS days ORDER BY day DESC"
-            )
-            days = cursor.fetchall()
-        first, rows = next(((day, int(total)) for day, total in days if total >= EXPORT_ROWS))
-        last = days[0][0]
-        url = (
-            f"/admin/runs/tenderrun/export/?status=failed&started_from={first:%Y-%m-%d}"
-            f"&started_to={last:%Y-%m-%d}"
-        )
-
-        def download() -> int:
-            response = client.get(url)
-            assert response.status_code == 200, response.status_code
-            text = b"".join(response.streaming_content).decode("utf-8-sig")
-            return len(list(csv.reader(io.StringIO(text)))) - 1  # the header
-
-        spread = time_n(download, repeat_, check=expect_rows(rows))
-        per_10k = [ms * EXPORT_ROWS / rows for ms in spread.samples]
-        return {"tenderops": per_10k, "rows": [rows]}
-
+    pages = Pages(repeat_, execute)
     sections = {
         "tick_changing": measure_tick_changing,
         "tick_active": measure_tick_active,
@@ -432,13 +341,13 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
         "quiet_tick": measure_quiet_tick,
         "fleet": measure_fleet,
         "prune": measure_prune,
-        "list": measure_list,
-        "stats": measure_stats,
+        "list": pages.list,
+        "stats": pages.stats,
         "viewers": measure_viewers,
-        "health": measure_health,
-        "metrics": measure_metrics,
+        "health": pages.health,
+        "metrics": pages.metrics,
         "alert_tick": measure_alert_tick,
-        "export": measure_export,
+        "export": pages.export,
     }
     # Leftovers of an interrupted earlier run: expired rows, live runs left active.
     execute(RAW_DELETE)

@@ -84,6 +84,23 @@ def back_to_running(*run_ids: str) -> None:
     RunObservation.objects.filter(run_id__in=run_ids).delete()
 
 
+def silent_waiting_and_late(make_run: RunFactory) -> TenderRun:
+    """A review run running for 30 minutes, another pending for 45, and a generate_docx run
+    that the CLI failed and its worker then finished (a late finish, returned), all observed.
+    """
+    from runs.maintenance import fail_stuck_runs, observe_active_runs
+    from runs.models import Actor
+
+    minutes = timedelta(minutes=1)
+    make_run(started_ago=30 * minutes, kind="review", run_type="review")
+    make_run(status="pending", started_ago=45 * minutes, kind="review", run_type="review")
+    late = make_run(started_ago=30 * minutes, kind="generate_docx", run_type="docx")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
+    TenderRun.objects.filter(pk=late.pk).update(status="success")
+    observe_active_runs()
+    return late
+
+
 def statuses(*runs: TenderRun) -> list[str]:
     by_id = dict(TenderRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("pk", "status"))
     return [by_id.get(r.pk, "<deleted>") for r in runs]

@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 
 from runs.models import Actor, TenderRun
+from tests.conftest import silent_waiting_and_late
 from tests.test_admin import LIST, MIN, STATS, staff_client
 
 
@@ -40,15 +41,10 @@ def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
 
 
 def test_the_stats_page_shows_signs_of_life_per_kind(operator, make_run, settings):
-    from runs.maintenance import fail_stuck_runs, late_finish_tick, observe_active_runs
+    from runs.maintenance import late_finish_tick
 
     settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
-    make_run(started_ago=30 * MIN, kind="review", run_type="review")
-    make_run(status="pending", started_ago=45 * MIN, kind="review", run_type="review")
-    late = make_run(started_ago=30 * MIN, kind="generate_docx", run_type="docx")
-    fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
-    TenderRun.objects.filter(pk=late.pk).update(status="success")
-    observe_active_runs()
+    silent_waiting_and_late(make_run)
     late_finish_tick()  # the sweep notes the late finish the page counts
     html = operator.get(STATS).content.decode()
     table = html[

@@ -23,7 +23,7 @@ from runs.maintenance.failing import _fail_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
-from tests.conftest import statuses
+from tests.conftest import silent_waiting_and_late, statuses
 
 MIN = timedelta(minutes=1)
 
@@ -199,12 +199,7 @@ def test_a_run_failed_then_finished_by_its_worker_is_a_late_finish(make_run, set
 
 def test_liveness_by_kind_counts_silent_waiting_and_late(make_run, settings):
     settings.TENDEROPS_STUCK_RULE = "age"
-    make_run(started_ago=30 * MIN, kind="review", run_type="review")
-    make_run(status="pending", started_ago=45 * MIN, kind="review", run_type="review")
-    late = make_run(started_ago=30 * MIN, kind="generate_docx", run_type="docx")
-    fail_stuck_runs(actor=Actor.CLI, kinds=["generate_docx"])
-    TenderRun.objects.filter(pk=late.pk).update(status="success")
-    observe_active_runs()
+    silent_waiting_and_late(make_run)
     assert "generate_docx" not in liveness_by_kind()  # not yet noted by the sweep
     late_finish_tick()
     by_kind = liveness_by_kind()
