@@ -142,6 +142,28 @@ def test_observations_follow_the_active_runs_only(make_run):
     assert done.pk not in set(RunObservation.objects.values_list("run_id", flat=True))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_observer_that_finds_another_observing_writes_nothing(make_run):
+    """The observer's lock, taken by the statement sent with the observation: while another
+    transaction holds it, the observation skips, writes no row and answers nothing; once it
+    is released, the next one observes."""
+    import psycopg
+
+    from runs.maintenance.liveness import OBSERVER_LOCK, StuckCheck
+    from tests.processes import current_database_url
+
+    run = make_run(started_ago=MIN)
+    check = StuckCheck(("SELECT 1", ()), questions=(("asked", ("SELECT 1", ())),))
+    with psycopg.connect(current_database_url()) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [OBSERVER_LOCK])
+        skipped = observe_active_runs(check)
+    assert skipped.skipped and (skipped.any_stuck, skipped.answers) == (None, {})
+    assert not RunObservation.objects.exists()
+    observed = observe_active_runs(check)
+    assert not observed.skipped and (observed.any_stuck, observed.answers) == (True, {"asked": True})
+    assert list(RunObservation.objects.values_list("run_id", flat=True)) == [run.pk]
+
+
 def test_waiting_runs_are_counted_and_failed_only_when_asked(make_run, settings):
     settings.TENDEROPS_PENDING_ALERT_MINUTES = 30
     waiting = make_run(status="pending", started_ago=45 * MIN)

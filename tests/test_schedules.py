@@ -137,8 +137,9 @@ def test_a_quiet_tick_is_one_statement_that_observes_and_beats(make_run):
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     beats = [sql for sql in statements if "tenderops_heartbeat" in sql]
     assert len(beats) == 1 and "tenderops_run_observation" in beats[0]
-    # The observer's lock, then the observation: nothing waits, no stale alert is open.
-    assert len(statements) == 2, statements
+    # The observer's lock and settings sent with the observation, in one round trip: nothing
+    # waits, no stale alert is open.
+    assert len(statements) == 1, statements
     assert not any("UPDATE tender_runs" in sql for sql in statements)
     beat = Heartbeat.objects.get(name=MONITOR)
     assert beat.last_result == {"fixed_count": 0}

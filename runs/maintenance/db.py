@@ -5,7 +5,7 @@ Time is always the database's, never the app server's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
+from psycopg import ClientCursor
 
 from runs.models import TenderRun
 
@@ -101,6 +102,27 @@ def local_settings(**settings: str) -> Iterator[None]:
 def set_local(cursor: Any, settings: Mapping[str, str]) -> None:
     for name, value in settings.items():
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def execute_after(cursor: Any, prelude: str, statement: str, params: Sequence[Any]) -> None:
+    """Execute ``prelude`` (a SELECT setting this transaction's settings) and then ``statement``
+    in one round trip, as one transaction (outside a transaction, PostgreSQL's implicit one),
+    the cursor left on ``statement``'s result. ``params`` are both's, in order.
+
+    Statements sent together are planned one after the other, so ``statement`` is planned
+    with the settings ``prelude`` set. A separate round trip for the settings, and BEGIN
+    and COMMIT for a transaction of its own, cost about 0.45 ms of a 5 ms monitor tick.
+    It needs client-side binding (psycopg 3 with Django's default, ``server_side_binding``
+    off); otherwise it executes them one after the other, in a transaction.
+    """
+    if isinstance(cursor.cursor, ClientCursor):
+        cursor.execute(f"{prelude};\n{statement}", params)
+        cursor.nextset()
+        return
+    split = prelude.count("%s")
+    with transaction.atomic():
+        cursor.execute(prelude, params[:split])
+        cursor.execute(statement, params[split:])
 
 
 def commit_without_flush_wait() -> None:

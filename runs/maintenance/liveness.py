@@ -21,7 +21,14 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Now
 
-from runs.maintenance.db import compiled, db_now, is_postgresql, local_settings, now_sql
+from runs.maintenance.db import (
+    compiled,
+    db_now,
+    execute_after,
+    is_postgresql,
+    local_settings,
+    now_sql,
+)
 from runs.maintenance.policy import StuckPolicy, ago
 from runs.models import (
     FailedRunRecord,
@@ -55,8 +62,10 @@ class StuckCheck:
     questions: tuple[tuple[str, tuple[str, tuple]], ...] = ()
 
 
-# The transaction-level advisory lock that the observers take in turn (an arbitrary key).
+# The transaction-level advisory lock that the observers take in turn (an arbitrary key),
+# and whether this transaction got it, as its prelude recorded.
 OBSERVER_LOCK = 7_451_900_001
+_OBSERVING = "current_setting('tenderops.observing')::boolean"
 
 
 def observe_active_runs(check: StuckCheck | None = None) -> Observation:
@@ -98,7 +107,8 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
         WITH differences AS MATERIALIZED (
             SELECT active.id, active.fp, o.run_id AS observed_id
             FROM ({active_sql}) AS active FULL JOIN {table} AS o ON o.run_id = active.id
-            WHERE active.id IS NULL OR o.run_id IS NULL OR o.fingerprint <> active.fp
+            WHERE (active.id IS NULL OR o.run_id IS NULL OR o.fingerprint <> active.fp)
+              AND {_OBSERVING}
         ),
         updated AS (
             UPDATE {table} AS o
@@ -118,37 +128,37 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
             WHERE d.id IS NULL AND o.run_id = d.observed_id
             RETURNING 1
         ){check_sql}
-        SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted),
+        SELECT {_OBSERVING}, (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted),
                (SELECT count(*) FROM forgotten), {"(SELECT found FROM stuck)" if check else "NULL"}
                {asked_sql}
     """
     # One observer at a time: two monitors upserting the same rows in different orders would
     # deadlock (seen in tests/test_races.py). One that finds another observing skips: that
     # observation is as fresh, and the failing statement's fingerprint guard covers the gap.
-    # Settings for this transaction, in the same round trip. No JIT: the statement reads only
+    # The lock is taken by the prelude, sent with the statement in one round trip (one
+    # transaction; db.execute_after), and the statement does nothing when it was not got.
+    # The prelude's settings hold for this transaction. No JIT: the statement reads only
     # the active runs, but the planner's estimate of them can be stale by a fleet's worth,
     # and compiling then cost 11 ms of a 31 ms observation (EXPLAIN ANALYZE, 2,000 active
     # runs at 1 M). No merge join: the full join would sort run ids in the database's
     # collation (6 ms of 8 where a hash join costs 1). Nested loops stay allowed: a full
     # join cannot be one, and the few differences and the stuck check probe the primary
     # keys (the check with nested loops off cost 1.2 ms, a hash of every observation, against
-    # 0.05 ms). No wait for the
-    # commit's WAL flush (about 1 ms): a crash can only lose the last observations, and the
-    # next one then sees those changes again, later, which makes runs look alive longer and
-    # never fails one sooner; a failing transaction's own commit flushes them anyway.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(%s), set_config('jit', 'off', true), "
-            "set_config('enable_mergejoin', 'off', true), "
-            "set_config('synchronous_commit', 'off', true)",
-            [OBSERVER_LOCK],
-        )
-        if not cursor.fetchone()[0]:
-            return Observation(changed=0, forgotten=0, skipped=True)
-        cursor.execute(
-            sql, [*active_params, *now_params, *now_params, *check_params, *asked_params]
-        )
-        changed, forgotten, any_stuck, *answers = cursor.fetchone()
+    # 0.05 ms). No wait for the commit's WAL flush (about 1 ms): a crash can only lose the
+    # last observations, and the next one then sees those changes again, later, which makes
+    # runs look alive longer and never fails one sooner; a failing transaction's own commit
+    # flushes them anyway.
+    prelude = (
+        "SELECT set_config('tenderops.observing', pg_try_advisory_xact_lock(%s)::text, true), "
+        "set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true), "
+        "set_config('synchronous_commit', 'off', true)"
+    )
+    params = [OBSERVER_LOCK, *active_params, *now_params, *now_params]
+    with connection.cursor() as cursor:
+        execute_after(cursor, prelude, sql, [*params, *check_params, *asked_params])
+        observing, changed, forgotten, any_stuck, *answers = cursor.fetchone()
+    if not observing:
+        return Observation(changed=0, forgotten=0, skipped=True)
     named = {name: bool(answer) for (name, _q), answer in zip(questions, answers, strict=True)}
     return Observation(changed=changed, forgotten=forgotten, any_stuck=any_stuck, answers=named)
 
@@ -158,7 +168,7 @@ def _stuck_check_sql(check: StuckCheck | None) -> tuple[str, list]:
     if check is None:
         return "", []
     candidates, params = check.candidates
-    sql = f",\n        stuck AS MATERIALIZED (SELECT EXISTS ({candidates}) AS found)"
+    sql = f",\n        stuck AS MATERIALIZED (SELECT EXISTS ({candidates}) AS found WHERE {_OBSERVING})"
     params = list(params)
     if check.when_none is not None:
         when_none, when_none_params = check.when_none
