@@ -160,7 +160,8 @@ def test_an_observer_that_finds_another_observing_writes_nothing(make_run):
     assert skipped.skipped and (skipped.any_stuck, skipped.answers) == (None, {})
     assert not RunObservation.objects.exists()
     observed = observe_active_runs(check)
-    assert not observed.skipped and (observed.any_stuck, observed.answers) == (True, {"asked": True})
+    assert not observed.skipped
+    assert (observed.any_stuck, observed.answers) == (True, {"asked": True})
     assert list(RunObservation.objects.values_list("run_id", flat=True)) == [run.pk]
 
 

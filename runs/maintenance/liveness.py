@@ -168,7 +168,8 @@ def _stuck_check_sql(check: StuckCheck | None) -> tuple[str, list]:
     if check is None:
         return "", []
     candidates, params = check.candidates
-    sql = f",\n        stuck AS MATERIALIZED (SELECT EXISTS ({candidates}) AS found WHERE {_OBSERVING})"
+    found = f"SELECT EXISTS ({candidates}) AS found WHERE {_OBSERVING}"
+    sql = f",\n        stuck AS MATERIALIZED ({found})"
     params = list(params)
     if check.when_none is not None:
         when_none, when_none_params = check.when_none
