@@ -42,13 +42,15 @@ def failed_ids(run_ids: list[str]) -> set[str]:
     )
 
 
-def blocked_node(url: str) -> str | None:
-    """The node whose monitor tick waits for a lock right now, if any."""
+def node_blocked_by(url: str, holder_pid: int) -> str | None:
+    """The node whose monitor tick waits for a lock that backend ``holder_pid`` holds, if any.
+    Only that wait counts: the nodes also wait on each other for a moment (django-q2's
+    scheduler locks its schedules), and such a wait is gone before it could be acted on."""
     with psycopg.connect(url, autocommit=True) as observer:
         row = observer.execute(
             "SELECT application_name FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND application_name = ANY(%s) LIMIT 1",
-            [list(NODES)],
+            "AND application_name = ANY(%s) AND %s = ANY(pg_blocking_pids(pid)) LIMIT 1",
+            [list(NODES), holder_pid],
         ).fetchone()
     return row[0] if row else None
 
@@ -70,8 +72,15 @@ def test_two_nodes_on_redis_fail_once_and_survive_a_node_killed_mid_tick(
             holder.execute(
                 "SELECT 1 FROM tenderops_heartbeat WHERE name = %s FOR UPDATE", [MONITOR]
             )
-            wait_until(lambda: blocked_node(url) is not None, timeout=150, what="a tick to block")
-            killed = blocked_node(url)
+            blocked: list[str] = []
+
+            def a_tick_blocks() -> bool:
+                name = node_blocked_by(url, holder.info.backend_pid)
+                blocked.extend([name] if name else [])
+                return bool(blocked)
+
+            wait_until(a_tick_blocks, timeout=150, what="a tick to block on the heartbeat")
+            killed = blocked[0]
             os.killpg(nodes[killed].pid, signal.SIGKILL)
             nodes[killed].wait(timeout=30)
             holder.rollback()

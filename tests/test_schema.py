@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from runs.maintenance import fail_stuck_runs, find_stuck_runs, prune_runs
@@ -126,9 +126,15 @@ def large_table(transactional_db):
 
 
 def plans_of(statements: list[str]) -> list[str]:
+    """Each statement's plan. A statement sent after its prelude in one round trip
+    (``db.execute_after``) is explained after the prelude has run, as it is planned."""
     plans = []
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         for sql in statements:
+            prelude, separator, statement = sql.partition(";\n")
+            if separator and prelude.startswith("SELECT set_config("):
+                cursor.execute(prelude)
+                sql = statement
             cursor.execute(f"EXPLAIN {sql}")
             plans.append("\n".join(row[0] for row in cursor.fetchall()))
     return plans
