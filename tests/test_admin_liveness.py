@@ -1,7 +1,10 @@
 """Signs of life in the admin (runs.maintenance.liveness): the list's column and filter, the
 detail page's observation, the stats page's table per kind."""
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import F
 from django.test import Client
 
 from runs.models import Actor, TenderRun
@@ -58,3 +61,23 @@ def test_the_stats_page_shows_signs_of_life_per_kind(operator, make_run, setting
     assert "generate_docx" in table
     silent_list = operator.get(f"{LIST}?liveness=silent&kind=review").content.decode()
     assert silent_list.count('class="action-select"') == 1
+
+
+def test_the_late_filter_lists_what_the_sweep_counts_once_the_failing_is_old(
+    operator, make_run, settings
+):
+    """Past the sweep's window (TENDEROPS_MAX_RUN_MINUTES), the filter lists the late
+    finishes the sweep noted, as the stats page counts them, and no longer the audited runs
+    that finished too late to be noted."""
+    from runs.maintenance import fail_stuck_runs, late_finish_tick
+    from runs.models import MaintenanceAction
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    noted, unnoted = (make_run(started_ago=30 * MIN, kind="review") for _ in range(2))
+    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    TenderRun.objects.filter(pk=noted.pk).update(status="success")
+    assert [record.run_id for record in late_finish_tick()] == [noted.pk]
+    MaintenanceAction.objects.update(started_at=F("started_at") - timedelta(days=2))
+    TenderRun.objects.filter(pk=unnoted.pk).update(status="success")
+    html = operator.get(f"{LIST}?liveness=late").content.decode()
+    assert noted.pk in html and unnoted.pk not in html

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Value
@@ -24,7 +25,7 @@ from runs.maintenance import (
     STATS_WINDOWS,
     StuckPolicy,
     db_now,
-    late_finishes,
+    late_finished_run_ids,
     over_max_runtime,
     silent_runs,
     waiting_runs,
@@ -251,9 +252,8 @@ class LivenessFilter(admin.SimpleListFilter):
         if chosen is not None:
             return queryset.filter(pk__in=chosen().values("pk"))
         if self.value() == "late":
-            return queryset.filter(
-                status=RunStatus.SUCCESS, pk__in=late_finishes().values("run_id")
-            )
+            window = timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES)
+            return queryset.filter(status=RunStatus.SUCCESS, pk__in=late_finished_run_ids(window))
         return queryset
 
 

@@ -37,6 +37,7 @@ from runs.maintenance.failing import (
 from runs.maintenance.gauges import ActiveRuns, active_runs, waiting_runs_by_kind
 from runs.maintenance.heartbeat import MONITOR, RETENTION, MonitorHealth, monitor_health
 from runs.maintenance.liveness import (
+    late_finished_run_ids,
     late_finishes,
     observe_active_runs,
     over_max_runtime,
@@ -82,6 +83,7 @@ __all__ = [
     "find_failure_spikes",
     "find_stuck_runs",
     "report_stuck_runs",
+    "late_finished_run_ids",
     "late_finishes",
     "increment",
     "late_finishes_by_kind",
