@@ -18,7 +18,15 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from runs.maintenance.counters import RUNS_FAILED, counter_cte, increment
-from runs.maintenance.db import aware, compiled, db_now, is_postgresql, minutes_between, now_sql
+from runs.maintenance.db import (
+    aware,
+    compiled,
+    db_now,
+    execute_after,
+    is_postgresql,
+    minutes_between,
+    now_sql,
+)
 from runs.maintenance.heartbeat import beat, heartbeat_cte
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
@@ -101,6 +109,11 @@ def _locked_rows_sql(candidates: Candidates, limit: int | None, cache_key: Hasha
     # The monitor's: building and compiling the stuck queryset took about 3 ms of a 10 ms
     # quiet tick (cProfile), for SQL that only changes with the policy.
     return compiled(("locked-stuck-runs", cache_key, limit), build)
+
+
+FAILING_SETTINGS = (
+    "SELECT set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true)"
+)
 
 
 def _fail_and_audit_postgresql(
@@ -191,11 +204,8 @@ def _fail_and_audit_postgresql(
         # merge join, which nothing here wants: costing one for the candidates' join with
         # their observations makes the planner read both ends of the runs' primary key, and
         # every dead entry a mass delete left there (10 M runs, 100,000 deleted at one end:
-        # 12 ms of planning).
-        cursor.execute(
-            "SELECT set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true)"
-        )
-        cursor.execute(sql, params)
+        # 12 ms of planning). The settings go with the statement, in one round trip.
+        execute_after(cursor, FAILING_SETTINGS, sql, params)
         return [FailedRow(*row) for row in cursor.fetchall()]
 
 
