@@ -72,6 +72,8 @@ def parse_switch(raw: str, name: str) -> bool:
 # About 100 years: every duration stays far from datetime overflow.
 TIMEOUT_MINUTES = Limit(1, 52_560_000)
 RETENTION_DAYS = Limit(1, 36_500)
+# tenderops' own history: at least the stats page's longest window of late finishes (30 days).
+HISTORY_RETENTION_DAYS = Limit(31, 36_500)
 PRUNE_BATCH_SIZE = Limit(1, 1_000_000)
 # django-q2 stores a schedule's minutes in a smallint; a day is plenty for a monitor.
 MONITOR_INTERVAL_MINUTES = Limit(1, 1_440)

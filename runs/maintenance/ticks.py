@@ -20,6 +20,7 @@ from runs.maintenance.counters import LATE_FINISHES, increment
 from runs.maintenance.db import aware, compiled, db_now, fetch_compiled
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
+from runs.maintenance.history import prune_history
 from runs.maintenance.liveness import note_late_finishes, vacuum_observations, waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.reporting import report_stuck_runs
@@ -163,6 +164,8 @@ def _late_by_kind(noted: list[FailedRunRecord]) -> dict:
 
 
 def retention_tick() -> PruneResult:
+    """The daily retention: expired runs, then tenderops' own history."""
     result = prune_runs(actor=Actor.SCHEDULE)
-    beat(RETENTION, {"deleted": result.deleted})
+    history = prune_history()
+    beat(RETENTION, {"deleted": result.deleted, "history": history.as_dict()})
     return result
