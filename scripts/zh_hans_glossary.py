@@ -364,4 +364,8 @@ GLOSSARY = {
     "30 d": "30 天",
     "No run is silent or waiting, and none finished after tenderops failed it.": "没有静默或等待中的任务，也没有被 tenderops 标记失败后又完成的任务。",
     "Silent: running with no change in status, progress or message for longer than its kind's timeout. Waiting: pending longer than TENDEROPS_PENDING_ALERT_MINUTES. A late finish is a run tenderops failed that its worker then finished: the worker was alive, so the kind's timeout is too short. Late finishes are successful runs, so the suggested timeout above already covers their durations.": "静默：运行中，但状态、进度和消息在超过其类型超时时间内都没有变化。等待中：排队时间超过 TENDEROPS_PENDING_ALERT_MINUTES。迟到完成：被 tenderops 标记失败后又被执行进程完成的任务，说明执行进程其实还活着，该类型的超时时间太短。迟到完成的任务算作成功任务，因此上面的建议超时已经包含了它们的耗时。",
+    "show its runs": "查看其任务",
+    "A running run is stuck when it has changed neither its progress nor its message for longer than its timeout (%(minutes)s minutes), or has run longer than %(maximum)s minutes whatever it writes.": "运行中的任务在超过其超时时间（%(minutes)s 分钟）仍未更新进度或消息，或者运行时间已超过 %(maximum)s 分钟（无论是否仍在写入）时，视为卡住。",
+    "%(counter)s of them is running and not stuck by the monitor's rule: its worker may still be alive.": "其中 %(counter)s 个正在运行，按巡检规则并未卡住：其执行进程可能仍在工作。",
+    "Minutes. The rule is silence: a run that keeps writing progress is failed only after TENDEROPS_MAX_RUN_MINUTES (%(maximum)s), whatever its kind's timeout. The suggestion, the longest successful run plus 20 %%, is marked where that maximum would have failed a healthy run. A kind's timeout is how long a run may stay silent: late finishes (below) say when it is too short.": "单位：分钟。当前规则为静默：持续写入进度的任务，无论其类型的超时时间是多少，只有运行超过 TENDEROPS_MAX_RUN_MINUTES（%(maximum)s）才会被标记失败。建议值为最长成功任务耗时加 20 %%；若该最长运行时间会误杀正常任务，建议值会被标红。类型的超时时间是任务可以保持静默的时长：下方的迟到完成说明它是否太短。",
 }

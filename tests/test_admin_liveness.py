@@ -81,3 +81,43 @@ def test_the_late_filter_lists_what_the_sweep_counts_once_the_failing_is_old(
     TenderRun.objects.filter(pk=unnoted.pk).update(status="success")
     html = operator.get(f"{LIST}?liveness=late").content.decode()
     assert noted.pk in html and unnoted.pk not in html
+
+
+def test_the_console_states_the_rule_in_force(operator, make_run, settings):
+    """The cleanup page and the stats page's suggested timeouts say what the configured rule
+    does: under silence a run that keeps writing is failed only past the maximum runtime."""
+    from django.db.models.functions import Now
+
+    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
+    from tests.test_admin import CLEANUP
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    # A successful review run of 40 minutes: longer than the timeout, within the maximum.
+    done = make_run(started_ago=40 * MIN, kind="review", run_type="review", status="success")
+    TenderRun.objects.filter(pk=done.pk).update(finished_at=Now())
+    make_run(started_ago=30 * MIN)  # silent since its start
+    refresh_stats_snapshot()
+
+    cleanup = operator.get(CLEANUP).content.decode()
+    assert "changed neither its progress nor its message" in cleanup
+    assert "longer than 60 minutes whatever it writes" in cleanup
+    assert "silent minutes" in cleanup
+    stats = operator.get(STATS).content.decode()
+    assert 'id="suggestion-silence"' in stats and "stat-warn" not in table_of(stats)
+
+    settings.TENDEROPS_STUCK_RULE = "age"
+    cleanup = operator.get(CLEANUP).content.decode()
+    assert "running longer than its timeout: 10 minutes" in cleanup
+    stats = operator.get(STATS).content.decode()
+    assert 'id="suggestion-silence"' not in stats and "stat-warn" in table_of(stats)
+
+
+def table_of(html: str) -> str:
+    start = html.index('id="duration-table"')
+    return html[start : html.index("</table>", start)]
+
+
+def test_a_projects_runs_link_says_what_it_opens(operator, project):
+    html = operator.get("/admin/runs/tenderproject/").content.decode()
+    assert f"?project={project.pk}" in html and "show its runs" in html

@@ -79,9 +79,10 @@ class TenderProjectAdmin(ReadOnlyAdmin):
     def updated(self, project: TenderProject) -> str:
         return short_time(project.updated_at)
 
-    @admin.display(description=gettext_lazy("runs"))
+    @admin.display(description=gettext_lazy("tender runs"))
     def runs_link(self, project: TenderProject) -> str:
-        return format_html('<a href="{}">{}</a>', runs_list_url(project=project.pk), _("runs"))
+        link = _("show its runs")
+        return format_html('<a href="{}">{}</a>', runs_list_url(project=project.pk), link)
 
     @admin.display(description=gettext_lazy("recent runs"))
     def recent_runs(self, project: TenderProject) -> str:

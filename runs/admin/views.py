@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,7 +22,7 @@ from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.stats import PRUNED_KIND
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor
-from runs.vocabulary import KNOWN_KINDS, RunStatus
+from runs.vocabulary import KNOWN_KINDS, RunStatus, StuckRule
 
 
 class MaintenanceViewsMixin:
@@ -97,6 +98,8 @@ class MaintenanceViewsMixin:
             "stats": stats,
             **stats_context(stats),
             "liveness": liveness_rows(),
+            "silence_rule": settings.TENDEROPS_STUCK_RULE == StuckRule.SILENCE,
+            "max_run_minutes": settings.TENDEROPS_MAX_RUN_MINUTES,
             "changelist_url": reverse("admin:runs_tenderrun_changelist"),
         }
         return TemplateResponse(request, "admin/runs/tenderrun/stats.html", context)
