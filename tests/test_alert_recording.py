@@ -265,3 +265,17 @@ def test_every_event_raised_directly_renders_in_both_languages_within_each_robot
         assert len(wecom.encode()) <= 4_096 and len(dingtalk.encode()) <= 4_000
     assert titles["zh-hans"] != titles["en"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in titles["zh-hans"].replace("很长的类型", ""))
+
+
+def test_without_a_public_url_the_link_is_a_named_path_and_the_webhook_has_none(db, settings):
+    settings.TENDEROPS_PUBLIC_URL = ""
+    alert = Alert.objects.get(pk=raise_alert(AlertEvent.TEST, "", {"requested_by": "admin"}))
+    message = render(alert, "en")
+    assert message.link.startswith("/admin/") and not message.is_absolute
+    assert CHANNELS["webhook"].request(alert, message)[1]["link"] is None
+    wecom = CHANNELS["wecom"].request(alert, message)[1]["markdown"]["content"]
+    assert wecom.endswith(f"{message.link_text}: {message.link}")
+    settings.TENDEROPS_PUBLIC_URL = "https://ops.example.com"
+    message = render(alert, "en")
+    assert CHANNELS["webhook"].request(alert, message)[1]["link"] == message.link
+    assert message.link.startswith("https://ops.example.com/admin/")

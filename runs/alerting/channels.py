@@ -135,7 +135,7 @@ def webhook_document(alert: Alert, message: Message) -> dict[str, Any]:
         "language": settings.TENDEROPS_ALERT_LANGUAGE,
         "title": message.title,
         "text": message.text(WEBHOOK_TEXT_BYTES),
-        "link": message.link or None,
+        "link": message.link if message.is_absolute else None,  # none without a public URL
         "facts": facts,
     }
 
@@ -197,10 +197,10 @@ class FeishuChannel(Channel):
 def feishu_post(message: Message) -> dict[str, Any]:
     language = "zh_cn" if settings.TENDEROPS_ALERT_LANGUAGE == "zh-hans" else "en_us"
     body = message.body(FEISHU_TEXT_BYTES).split("\n")  # the title has its own field
-    if message.link.startswith("http"):
+    if message.is_absolute:
         body = body[:-1]  # the link's line, sent as a link instead
     content = [[{"tag": "text", "text": line}] for line in body]
-    if message.link.startswith("http"):
+    if message.is_absolute:
         content.append([{"tag": "a", "text": message.link_text, "href": message.link}])
     return {language: {"title": message.title, "content": content}}
 

@@ -54,17 +54,24 @@ class Message:
         if colour and self.severity in {"critical", "warning"}:
             title = f'<font color="warning">{title}</font>'
         head = f"### {title}"
-        tail = f"[{self.link_text}]({self.link})" if self.link.startswith("http") else self.link
+        # Without TENDEROPS_PUBLIC_URL the link is the admin's path: shown, named, not linked.
+        tail = f"[{self.link_text}]({self.link})" if self.is_absolute else self.body_tail
         return fit(head, [f"- {line}" for line in self.lines], tail, limit)
 
     def text(self, limit: int) -> str:
-        tail = f"{self.link_text}: {self.link}" if self.link else ""
-        return fit(self.title, self.lines, tail, limit)
+        return fit(self.title, self.lines, self.body_tail, limit)
 
     def body(self, limit: int) -> str:
         """The text without its title (a mail's subject)."""
-        tail = f"{self.link_text}: {self.link}" if self.link else ""
-        return fit("", self.lines, tail, limit)
+        return fit("", self.lines, self.body_tail, limit)
+
+    @property
+    def is_absolute(self) -> bool:
+        return self.link.startswith("http")
+
+    @property
+    def body_tail(self) -> str:
+        return f"{self.link_text}: {self.link}" if self.link else ""
 
 
 def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
