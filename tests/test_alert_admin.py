@@ -173,3 +173,17 @@ def test_the_health_endpoint_alerts_once_while_stale_and_once_on_recovery(settin
         requests = robot.wait_for(2, timeout=20)
         assert [r.json["event"] for r in requests] == ["monitor_stale", "monitor_recovered"]
     assert Alert.objects.count() == 2
+
+
+def test_an_alert_shows_its_time_as_every_page_does_and_a_digests_kinds(db, superuser_client):
+    from runs.admin.display import short_time
+    from runs.maintenance import raise_digest
+
+    alert_id = raise_digest(AlertEvent.WAITING, {"review": {"count": 2}, "risks": {"count": 1}})
+    alert = Alert.objects.get(pk=alert_id)
+    assert alert.kind == ""  # a digest of two kinds
+    listed = superuser_client.get(ALERTS).content.decode()
+    detail = superuser_client.get(f"{ALERTS}{alert_id}/change/").content.decode()
+    for page in (listed, detail):
+        assert short_time(alert.raised_at) in page  # 2026-12-04 18:26:36, seconds included
+        assert "review, risks" in page

@@ -45,12 +45,20 @@ class AlertToolsMixin:
 
 class AlertAttemptInline(admin.TabularInline):
     model = AlertAttempt
-    fields = ["number", "started_at", "finished_at", "result", "http_status", "answer"]
+    fields = ["number", "started", "finished", "result", "http_status", "answer"]
     readonly_fields = fields
     extra = 0
     max_num = 0
     can_delete = False
     ordering = ["number"]
+
+    @admin.display(description=gettext_lazy("started at"))
+    def started(self, attempt: AlertAttempt) -> str:
+        return short_time(attempt.started_at)
+
+    @admin.display(description=gettext_lazy("finished at"))
+    def finished(self, attempt: AlertAttempt) -> str:
+        return short_time(attempt.finished_at)
 
 
 @admin.register(AlertDelivery)
@@ -117,11 +125,12 @@ class AlertDeliveryInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
-    list_display = ["raised_at", "event", "kinds", "title", "deliveries_display"]
+    list_display = ["raised", "event", "kinds", "title", "deliveries_display"]
     list_filter = ["event"]
     ordering = ["-raised_at", "-pk"]
     show_full_result_count = False
-    fields = ["event", "kind", "raised_at", "title", "facts_pretty"]
+    # The times as every other page shows them; a digest's kinds, not its empty ``kind``.
+    fields = ["event", "kinds", "raised", "title", "facts_pretty"]
     readonly_fields = fields
     inlines = [AlertDeliveryInline]
 
@@ -146,6 +155,10 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("kind"))
     def kinds(self, alert: Alert) -> str:
         return alert_kinds(alert)
+
+    @admin.display(description=gettext_lazy("raised at"), ordering="raised_at")
+    def raised(self, alert: Alert) -> str:
+        return short_time(alert.raised_at)
 
     @admin.display(description=gettext_lazy("message"))
     def title(self, alert: Alert) -> str:
