@@ -48,10 +48,17 @@ class Limit:
     def parse(self, raw: str, name: str) -> int:
         """The whole number written in ``raw`` (text from a flag, a URL or the environment)."""
         text = raw.strip()
-        if not text.lstrip("+-").isdigit() or len(text) > 20:
+        digits = text[1:] if text[:1] in ("+", "-") else text
+        # ASCII only: int() also reads other scripts' digits (full-width "１０").
+        if not (digits.isascii() and digits.isdigit()):
             raise InvalidParameter(
                 _("%(name)s must be a whole number, got %(value)s.")
                 % {"name": name, "value": repr(raw[:40])}
+            )
+        if len(digits.lstrip("0")) > 20:  # far beyond every bound; not worth converting
+            raise InvalidParameter(
+                _("%(name)s must be between %(minimum)d and %(maximum)d.")
+                % {"name": name, "minimum": self.minimum, "maximum": self.maximum}
             )
         return self.check(int(text), name)
 

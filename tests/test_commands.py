@@ -113,6 +113,8 @@ def test_on_a_terminal_anything_but_yes_changes_nothing(answer, stuck_and_live, 
         (["--timeout", "1e3", "--auto-fix"], "whole number"),
         (["--timeout", "99999999999", "--auto-fix"], "between 1 and"),
         (["--timeout", "", "--auto-fix"], "whole number"),
+        (["--timeout", "１０", "--auto-fix"], "whole number"),  # full-width digits
+        (["--timeout", "9" * 30, "--auto-fix"], "between 1 and"),
         (["--kind", "", "--auto-fix"], "kind"),
         (["--kind", "x" * 201, "--auto-fix"], "kind"),
         (["--dry-run", "--auto-fix"], "not allowed with"),
