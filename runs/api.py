@@ -163,10 +163,15 @@ def query_parameters(
         raise InvalidParameter(_("This endpoint takes no body; pass parameters in the URL."))
     parameters = dict(request.GET.lists())
     unknown = sorted(set(parameters) - allowed)
+    if unknown and not allowed:
+        raise InvalidParameter(
+            _("Unknown parameter %(name)s; this endpoint takes no parameters.")
+            % {"name": repr(unknown[0][:40])}
+        )
     if unknown:
         raise InvalidParameter(
             _("Unknown parameter %(name)s; this endpoint accepts: %(allowed)s.")
-            % {"name": repr(unknown[0][:40]), "allowed": ", ".join(sorted(allowed)) or "-"}
+            % {"name": repr(unknown[0][:40]), "allowed": ", ".join(sorted(allowed))}
         )
     for name, values in parameters.items():
         if name not in repeatable and len(set(values)) > 1:

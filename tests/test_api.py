@@ -274,7 +274,9 @@ def test_repeating_a_parameter_with_the_same_value_is_fine(client, bearer, stuck
 
 
 def test_health_refuses_unknown_parameters(client, bearer, db):
-    assert client.get(f"{HEALTH}?verbose=1", **bearer).status_code == 400
+    response = client.get(f"{HEALTH}?verbose=1", **bearer)
+    assert response.status_code == 400
+    assert "this endpoint takes no parameters" in response.content.decode()
 
 
 @pytest.mark.parametrize(
