@@ -370,4 +370,5 @@ GLOSSARY = {
     "Minutes. The rule is silence: a run that keeps writing progress is failed only after TENDEROPS_MAX_RUN_MINUTES (%(maximum)s), whatever its kind's timeout. The suggestion, the longest successful run plus 20 %%, is marked where that maximum would have failed a healthy run. A kind's timeout is how long a run may stay silent: late finishes (below) say when it is too short.": "单位：分钟。当前规则为静默：持续写入进度的任务，无论其类型的超时时间是多少，只有运行超过 TENDEROPS_MAX_RUN_MINUTES（%(maximum)s）才会被标记失败。建议值为最长成功任务耗时加 20 %%；若该最长运行时间会误杀正常任务，建议值会被标红。类型的超时时间是任务可以保持静默的时长：下方的迟到完成说明它是否太短。",
     "%(name)s must be between %(minimum)d and %(maximum)d.": "%(name)s 必须在 %(minimum)d 到 %(maximum)d 之间。",
     "Unknown parameter %(name)s; this endpoint takes no parameters.": "未知参数 %(name)s；此接口不接受任何参数。",
+    "longest run × 1.2": "最长耗时 × 1.2",
 }

@@ -105,6 +105,7 @@ def test_the_console_states_the_rule_in_force(operator, make_run, settings):
     assert "silent minutes" in cleanup
     stats = operator.get(STATS).content.decode()
     assert 'id="suggestion-silence"' in stats and "stat-warn" not in table_of(stats)
+    assert "longest run × 1.2" in table_of(stats)
 
     settings.TENDEROPS_STUCK_RULE = "age"
     cleanup = operator.get(CLEANUP).content.decode()
