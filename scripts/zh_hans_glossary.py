@@ -65,6 +65,9 @@ GLOSSARY = {
     "Last 7 days": "最近 7 天",
     "Last 30 days": "最近 30 天",
     "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
+    "Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.": (
+        "已忽略筛选条件“%(filter)s”的值 %(value)s：它不在可选项中。"
+    ),
     "Reason": "原因",
     "Written to each run's message and kept in the audit log.": "写入每个任务的消息，并保存在审计日志中。",
     "A run id (tr_…) or project id (tp_…) matches exactly; other text searches project names, messages and errors of runs started in the last 30 days (or the chosen range).": "任务 ID（tr_…）或项目 ID（tp_…）精确匹配；其他文字搜索最近 30 天（或所选时间范围）内任务的项目名称、消息和错误。",

@@ -122,3 +122,13 @@ def table_of(html: str) -> str:
 def test_a_projects_runs_link_says_what_it_opens(operator, project):
     html = operator.get("/admin/runs/tenderproject/").content.decode()
     assert f"?project={project.pk}" in html and "show its runs" in html
+
+
+@pytest.mark.parametrize("query", ["liveness=bogus", "stuck=maybe", "started=yesterday-ish"])
+def test_a_filter_value_it_does_not_offer_is_ignored_and_said(operator, make_run, query):
+    runs = {make_run(started_ago=30 * MIN).pk, make_run(status="success").pk}
+    response = operator.get(f"{LIST}?{query}")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "it is not one of its choices" in html and query.split("=")[1] in html
+    assert all(pk in html for pk in runs)  # the filter is ignored, not half-applied

@@ -88,7 +88,7 @@ class StuckFilter(admin.SimpleListFilter):
         return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request, queryset):
-        if self.value() not in {"yes", "no"}:
+        if not known_choice(request, self):
             return queryset
         stuck = TenderRun.objects.stuck(StuckPolicy.configured()).values("pk")
         if self.value() == "yes":
@@ -127,6 +127,7 @@ class StartedFilter(admin.SimpleListFilter):
         return [("today", _("Today")), *windows, ("impossible", _("Impossible start time"))]
 
     def queryset(self, request, queryset):
+        known_choice(request, self)
         if self.value() == "impossible":
             queryset = queryset.impossible_start()
         elif self.value() == "today":
@@ -160,6 +161,22 @@ class StartedFilter(admin.SimpleListFilter):
     def custom_range_context(self, changelist) -> dict[str, Any]:
         keep = kept_parameters(changelist, self.expected_parameters())
         return {"started_from": self.started_from, "started_to": self.started_to, "keep": keep}
+
+
+def known_choice(request, list_filter: admin.SimpleListFilter) -> bool:
+    """Whether ``list_filter`` has one of the values it offers; another (a hand-edited URL)
+    is ignored, and the operator told so, instead of silently listing every run under a
+    filter that looks set."""
+    value = list_filter.value()
+    if value in {choice for choice, _label in list_filter.lookups(request, None)}:
+        return True
+    if value:
+        messages.warning(
+            request,
+            _("Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.")
+            % {"value": truncate(value, 40), "filter": list_filter.title},
+        )
+    return False
 
 
 def kept_parameters(changelist, replaced: list[str]) -> dict[str, str]:
@@ -244,6 +261,8 @@ class LivenessFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
+        if not known_choice(request, self):
+            return queryset
         chosen = {
             "silent": silent_runs,
             "waiting": waiting_runs,
