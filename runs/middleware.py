@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 # Longer query values are refused: no filter, search or parameter of tenderops needs more.
 MAX_QUERY_VALUE_LENGTH = 2_000
 API_PREFIX = "/api/"
+EXPORT_SUFFIX = "/export/"
 
 
 class RejectUnreadableRequests:
@@ -69,6 +70,9 @@ def readable_address(request: HttpRequest) -> str | None:
     except TooManyFieldsSent:
         query = []
     path = request.path.replace("\x00", "")
+    if path.endswith(EXPORT_SUFFIX):
+        # An export without the ignored filter would write more runs than asked: the page.
+        path = path.removesuffix(EXPORT_SUFFIX) + "/"
     return f"{path}?{urlencode(query)}" if query else path
 
 

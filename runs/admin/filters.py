@@ -146,7 +146,7 @@ class StartedFilter(admin.SimpleListFilter):
                 continue
             day = _parse_day(raw)
             if day is None:
-                messages.warning(
+                ignore_input(
                     request, _("Ignored the date %(value)s: use YYYY-MM-DD.") % {"value": raw[:40]}
                 )
                 continue
@@ -171,12 +171,21 @@ def known_choice(request, list_filter: admin.SimpleListFilter) -> bool:
     if value in {choice for choice, _label in list_filter.lookups(request, None)}:
         return True
     if value:
-        messages.warning(
+        ignore_input(
             request,
             _("Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.")
             % {"value": truncate(value, 40), "filter": list_filter.title},
         )
     return False
+
+
+def ignore_input(request, message: str) -> None:
+    """Tell the operator that part of the list's address was ignored, and mark the request:
+    a CSV export must not then write more runs than the operator asked for (it goes back to
+    the list instead, which says it)."""
+    request.tenderops_ignored_input = True
+    if not getattr(request, "runs_export", False):
+        messages.warning(request, message)
 
 
 def kept_parameters(changelist, replaced: list[str]) -> dict[str, str]:
@@ -335,7 +344,12 @@ class AuditFilter(admin.SimpleListFilter):
     parameter_name = "audit"
 
     def __init__(self, request, params, model, model_admin):
-        self.audit_day = _parse_day(params.pop("audit_day", [""])[-1])
+        raw_day = params.pop("audit_day", [""])[-1]
+        self.audit_day = _parse_day(raw_day)
+        if raw_day and self.audit_day is None:
+            ignore_input(
+                request, _("Ignored the date %(value)s: use YYYY-MM-DD.") % {"value": raw_day[:40]}
+            )
         super().__init__(request, params, model, model_admin)
 
     def expected_parameters(self):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+
+from runs.admin.readonly import DeclaredFiltersChangeList
 
 # Above this many rows an unfiltered list shows the planner's estimate, not an exact count.
 ESTIMATE_ABOVE = 50_000
@@ -47,7 +48,7 @@ def _estimated_rows(table: str) -> int | None:
     return row[0] if row and row[0] >= 0 else None
 
 
-class RunChangeList(ChangeList):
+class RunChangeList(DeclaredFiltersChangeList):
     """Tells the pagination template whether its count is an estimate or a cap. For the CSV
     export (``request.runs_export``) it only filters, searches and orders: no count, no page."""
 

@@ -1,6 +1,37 @@
-"""The base of every admin here: nothing is added, changed or deleted through a form."""
+"""The base of every admin here: nothing is added, changed or deleted through a form, and a
+list filters only by the filters it shows."""
 
-from django.contrib import admin
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext as _
+
+from runs.admin.display import truncate
+
+
+class UndeclaredLookups(Exception):
+    """Query parameters that no filter of the list reads (``?message__regex=(``)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+class DeclaredFiltersChangeList(ChangeList):
+    """Django filters a list by any lookup on a model's own fields left in its address: a
+    regular expression the database cannot compile is a 500, a ``message__icontains`` a
+    whole-table scan, for anyone who may view the list. Here only the list's filters read
+    the address; anything else left is refused before a query runs."""
+
+    def get_filters(self, request: HttpRequest):
+        specs, has_filters, remaining, may_have_duplicates, active = super().get_filters(request)
+        if remaining:
+            raise UndeclaredLookups(sorted(remaining))
+        return specs, has_filters, remaining, may_have_duplicates, active
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -15,3 +46,40 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_changelist(self, request, **kwargs):
+        return DeclaredFiltersChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            response = super().changelist_view(request, extra_context)
+        except UndeclaredLookups as undeclared:
+            return without_undeclared(request, undeclared)
+        if _is_error_redirect(request, response):
+            # Django's own answer to a parameter a filter could not read (a page number that
+            # is no number, a date that is no date): the bare list, without a word.
+            messages.warning(request, _("The list's address was not understood: showing all."))
+        return response
+
+
+def without_undeclared(request: HttpRequest, undeclared: UndeclaredLookups) -> HttpResponse:
+    """The same list without the parameters no filter reads, saying which were ignored."""
+    names = ", ".join(truncate(name, 40) for name in undeclared.names[:3])
+    messages.warning(
+        request, _("Ignored %(names)s: the list has no such filter.") % {"names": names}
+    )
+    kept = [
+        (name, value)
+        for name, values in request.GET.lists()
+        if name not in undeclared.names
+        for value in values
+    ]
+    return HttpResponseRedirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
+
+
+def _is_error_redirect(request: HttpRequest, response: HttpResponse) -> bool:
+    return (
+        isinstance(response, HttpResponseRedirect)
+        and response.url.endswith(f"?{ERROR_FLAG}=1")
+        and request.method == "GET"
+    )
