@@ -15,9 +15,12 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", _("failed")
 
     @classmethod
-    def label_of(cls, status: str) -> str:
-        """The translated label of a known status, the raw value of any other."""
-        return str(cls(status).label) if status in cls.values else status
+    def label_of(cls, status: str | None) -> str:
+        """The translated label of a known status; any other quoted, with its spaces and
+        control characters visible (``'running '``), never to be taken for a known one."""
+        if status in cls.values:
+            return str(cls(status).label)
+        return "–" if status is None else repr(status)
 
 
 class StuckRule(models.TextChoices):

@@ -66,6 +66,7 @@ GLOSSARY = {
     "Last 30 days": "最近 30 天",
     "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",
+    "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
     "The list's address was not understood: showing all.": "无法理解列表的地址参数：显示全部。",
     "Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.": (
         "已忽略筛选条件“%(filter)s”的值 %(value)s：它不在可选项中。"

@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
 from runs.maintenance import collect_stats, fail_stuck_runs, monitor_tick, prune_runs
+from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import Actor, TenderRun
 from tests.conftest import new_id, statuses
+from tests.console import LIST, STATS, staff_client
 
 MIN = timedelta(minutes=1)
 CLEANUP = "/api/apps/tender/admin/cleanup-stuck-runs"
@@ -167,3 +169,16 @@ def test_odd_values_of_every_column_break_no_entry_point(data, project, make_run
     assert normal_stuck.id in out.getvalue()
     monitor_tick()
     assert statuses(normal_stuck) == ["failed"]
+
+
+def test_an_unknown_status_that_looks_known_is_shown_as_unknown(db, make_run):
+    viewer = staff_client("viewer", "view_tenderrun")
+    make_run(status="running")
+    odd = make_run(status="running ")
+    list_html = viewer.get(LIST).content.decode()
+    assert "run-status-unknown" in list_html and "&#x27;running &#x27;" in list_html
+    refresh_stats_snapshot()
+    stats_html = viewer.get(STATS).content.decode()
+    assert "&#x27;running &#x27;" in stats_html  # its own row, not a second "running"
+    filtered = viewer.get(f"{LIST}?status=running%20").content.decode()
+    assert odd.pk in filtered and "&#x27;running &#x27;" in filtered

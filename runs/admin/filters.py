@@ -50,7 +50,7 @@ class StatusFilter(admin.SimpleListFilter):
         if self.value() == FINISHED:  # linked from the stats page's failure windows
             choices.append((FINISHED, _("finished (success or failed)")))
         elif self.value() and self.value() not in {value for value, _label in choices}:
-            choices.append((self.value(), truncate(self.value(), 30)))
+            choices.append((self.value(), truncate(RunStatus.label_of(self.value()), 32)))
         return choices
 
     def queryset(self, request, queryset):

@@ -230,8 +230,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
             )
         return format_html(
             '<span class="run-status run-status-unknown" title="{}">{}</span>',
-            run.status,
-            truncate(run.status, 20),
+            _("unknown status, never touched by tenderops"),
+            truncate(RunStatus.label_of(run.status), 22),
         )
 
     @admin.display(description=gettext_lazy("progress"))
