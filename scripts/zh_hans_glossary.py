@@ -67,6 +67,10 @@ GLOSSARY = {
     "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",
     "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
+    "– (finished before it started)": "–（结束时间早于开始时间）",
+    "Nothing to mark failed: none of the selected runs is pending or running.": (
+        "没有可标记为失败的任务：所选任务都不在等待中或运行中。"
+    ),
     "The list's address was not understood: showing all.": "无法理解列表的地址参数：显示全部。",
     "Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.": (
         "已忽略筛选条件“%(filter)s”的值 %(value)s：它不在可选项中。"

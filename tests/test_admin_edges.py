@@ -64,6 +64,16 @@ def test_mark_failed_from_a_runs_page(operator, make_run):
     assert "1 run marked failed" in operator.get(detail(run)).content.decode()
 
 
+def test_a_selection_with_nothing_to_fail_gets_no_confirmation_page(operator, make_run):
+    finished, paused = make_run(status="success"), make_run(status="paused")
+    post = {"action": "mark_failed", "index": "0", "_selected_action": [finished.pk, paused.pk]}
+    response = operator.post(f"{LIST}?o=1", post)
+    assert response.status_code == 302  # back to the list, no button to fail nothing
+    html = operator.get(response["Location"]).content.decode()
+    assert "Nothing to mark failed: none of the selected runs is pending or running." in html
+    assert statuses(finished, paused) == ["success", "paused"]
+
+
 def test_no_button_without_the_permission_or_for_a_finished_run(viewer, operator, make_run):
     running, done = make_run(), make_run(status="success")
     assert 'id="mark-failed-button"' not in viewer.get(detail(running)).content.decode()

@@ -182,3 +182,16 @@ def test_an_unknown_status_that_looks_known_is_shown_as_unknown(db, make_run):
     assert "&#x27;running &#x27;" in stats_html  # its own row, not a second "running"
     filtered = viewer.get(f"{LIST}?status=running%20").content.decode()
     assert odd.pk in filtered and "&#x27;running &#x27;" in filtered
+
+
+def test_a_run_finished_before_it_started_gets_no_negative_duration(make_run):
+    from django.db.models import F
+
+    viewer = staff_client("viewer", "view_tenderrun")
+    run = make_run(status="success")
+    TenderRun.objects.filter(pk=run.pk).update(finished_at=F("started_at") - timedelta(hours=2))
+    html = viewer.get(f"{LIST}{run.pk}/change/").content.decode()
+    assert "finished before it started" in html and "not started yet" not in html
+    export = viewer.get(f"/admin/runs/tenderrun/export/?q={run.pk}")
+    rows = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
+    assert run.pk in rows[1] and "-7200" not in rows[1]

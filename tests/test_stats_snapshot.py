@@ -119,3 +119,17 @@ def test_a_failed_refresh_keeps_the_figures_and_records_why(make_run):
     after = StatsSnapshot.objects.get()
     assert after.computed_at == kept.computed_at and after.data == kept.data
     assert "lock" in after.last_error.lower() and after.last_attempt_at > kept.computed_at
+
+
+def test_the_monitor_card_reads_the_heartbeat_now_not_the_snapshot(db):
+    from runs.maintenance.heartbeat import MONITOR, beat
+    from runs.models import Heartbeat
+
+    beat(MONITOR, {"fixed_count": 0})
+    refresh_stats_snapshot()  # the snapshot saw a healthy monitor, just run
+    # The monitor then stopped: its last run is an hour old, the snapshot still fresh.
+    Heartbeat.objects.filter(name=MONITOR).update(last_finished_at=Now() - timedelta(hours=1))
+    html = staff_client("viewer", "view_tenderrun").get(STATS).content.decode()
+    card = re.search(r'id="monitor-health">(.*?)</div>', html, re.S).group(1)
+    assert "stale" in card and "OK" not in card
+    assert "60 min" in card or "1 h" in card  # "last run … (1 h 00 min ago)", not "0 s ago"

@@ -18,7 +18,7 @@ from django.contrib import admin, messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -139,9 +139,17 @@ class MarkFailedMixin:
         self.message_user(request, notice, messages.WARNING)
         return None
 
-    def _confirmation(self, request, queryset, form) -> TemplateResponse:
+    def _confirmation(self, request, queryset, form) -> HttpResponse | None:
         selected = queryset.order_by()
         to_fail = active_ids(selected)
+        if not to_fail:  # no confirmation page offering to fail nothing
+            self.message_user(
+                request,
+                _("Nothing to mark failed: none of the selected runs is pending or running."),
+                messages.WARNING,
+            )
+            back = single_run_page(request)
+            return HttpResponseRedirect(back) if back else None
         too_many = len(to_fail) > MAX_CONFIRMED_RUNS
         fail_count = len(to_fail)
         total = selected.count()

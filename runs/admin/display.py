@@ -32,9 +32,12 @@ def short_time(moment: datetime | None) -> str:
 
 
 def span_between(start: datetime, end: datetime) -> str:
-    """The duration from ``start`` to ``end``; "–" when either is infinite."""
+    """The duration from ``start`` to ``end``; "–" when either is infinite, and said when
+    ``end`` comes first (a run the backend says finished before it started)."""
     if is_infinite(start) or is_infinite(end):
         return "–"
+    if end < start:
+        return _("– (finished before it started)")
     return duration(end - start)
 
 

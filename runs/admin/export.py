@@ -68,8 +68,8 @@ def time_cell(moment: datetime | None, zone: tzinfo) -> str:
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> str:
-    if start is None or end is None or is_infinite(start) or is_infinite(end):
-        return ""
+    if start is None or end is None or is_infinite(start) or is_infinite(end) or end < start:
+        return ""  # no duration rather than a negative one
     return str(int((end - start).total_seconds()))
 
 

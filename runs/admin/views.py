@@ -19,7 +19,7 @@ from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter
 from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
-from runs.maintenance.stats import PRUNED_KIND
+from runs.maintenance.stats import PRUNED_KIND, with_live_monitor
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor
 from runs.vocabulary import KNOWN_KINDS, RunStatus, StuckRule
@@ -89,6 +89,7 @@ class MaintenanceViewsMixin:
             return HttpResponseRedirect(request.path)
         # The snapshot, never a computation per view (runs.maintenance.stats_snapshot).
         stats, as_of, stale = read_stats_snapshot()
+        stats = with_live_monitor(stats)
         context = {
             "as_of": as_of,
             "stale": stale,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,9 +72,7 @@ class MonitorHealth:
 def monitor_health() -> MonitorHealth:
     beat = Heartbeat.objects.filter(name=MONITOR).first()
     return MonitorHealth(
-        checked_at=db_now(),
-        last_run_at=beat.last_finished_at if beat else None,
-        last_result=beat.last_result if beat else {},
+        **_last_beat(beat),
         interval_minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
         running_count=TenderRun.objects.running().count(),
         stuck_count=TenderRun.objects.stuck(StuckPolicy.configured()).count(),
@@ -82,6 +80,21 @@ def monitor_health() -> MonitorHealth:
         waiting_count=waiting_runs().count(),
         oldest_silence_seconds=oldest_silence_seconds(),
     )
+
+
+def with_live_heartbeat(health: MonitorHealth) -> MonitorHealth:
+    """``health`` as a stats snapshot kept it, with the monitor's heartbeat read now (one
+    row): a snapshot may be minutes old, and a monitor that stopped since must not be shown
+    as healthy, nor its last run as "0 s ago"."""
+    return replace(health, **_last_beat(Heartbeat.objects.filter(name=MONITOR).first()))
+
+
+def _last_beat(beat: Heartbeat | None) -> dict[str, Any]:
+    return {
+        "checked_at": db_now(),
+        "last_run_at": beat.last_finished_at if beat else None,
+        "last_result": beat.last_result if beat else {},
+    }
 
 
 def heartbeat_cte(name: str | None, now: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from django.db import connection
@@ -16,7 +16,7 @@ from django_q.models import Schedule
 
 from runs.limits import EARLIEST_START, START_SKEW
 from runs.maintenance.db import db_now, is_postgresql, local_settings
-from runs.maintenance.heartbeat import MonitorHealth, monitor_health
+from runs.maintenance.heartbeat import MonitorHealth, monitor_health, with_live_heartbeat
 from runs.maintenance.policy import StuckPolicy
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from runs.schedules import MONITOR_SCHEDULE
@@ -134,6 +134,12 @@ def collect_stats() -> RunStats:
         monitor_starting=_monitor_starting(health),
         impossible_starts=TenderRun.objects.impossible_start().count(),
     )
+
+
+def with_live_monitor(stats: RunStats) -> RunStats:
+    """``stats`` (a snapshot) with the monitor's health as of now."""
+    health = with_live_heartbeat(stats.health)
+    return replace(stats, health=health, monitor_starting=_monitor_starting(health))
 
 
 def _monitor_starting(health: MonitorHealth) -> bool:
