@@ -18,12 +18,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found
 
 from runs import limits
 from runs.alerting.delivery import alert_on_health
 from runs.limits import InvalidParameter, parse_switch
 from runs.maintenance import fail_stuck_runs, monitor_health
 from runs.metrics import exposition
+from runs.middleware import API_PREFIX
 from runs.models import Actor
 
 logger = logging.getLogger(__name__)
@@ -149,9 +151,9 @@ FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 def has_body(request: HttpRequest) -> bool:
     """Whether the request carries content: form fields, files, or any other non-blank body
     (an empty form, as some clients send with every POST, is no content)."""
-    if request.content_type in FORM_TYPES:
+    if request.method == "POST" and request.content_type in FORM_TYPES:
         return bool(request.POST or request.FILES)
-    return bool(request.body.strip())
+    return bool(request.body.strip())  # Django parses no form but a POST's: a GET's is here
 
 
 def query_parameters(
@@ -236,3 +238,15 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(body, content_type=content_type)
 
     return answered(request, {"GET", "HEAD"}, work)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 404: under ``/api/`` a JSON answer like every other of the API (a client
+    reading ``error`` gets one), elsewhere Django's page."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(
+            {"error": _("No such endpoint: %(path)s") % {"path": request.path[:200]}},
+            status=404,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    return page_not_found(request, exception)

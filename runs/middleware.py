@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http.multipartparser import MultiPartParserError
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -91,6 +92,8 @@ def unreadable(request: HttpRequest) -> str | None:
         }
     except RequestDataTooBig:
         return _("The request body is too large.")
+    except MultiPartParserError:
+        return _("The request body could not be read as the form it says it is.")
     for name, values in [*query, *form]:
         if "\x00" in name or any("\x00" in value for value in values):
             return _("A parameter contains a NUL byte.")

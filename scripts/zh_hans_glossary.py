@@ -67,6 +67,8 @@ GLOSSARY = {
     "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",
     "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
+    "No such endpoint: %(path)s": "没有这个接口：%(path)s",
+    "The request body could not be read as the form it says it is.": "无法按请求声明的表单格式读取请求体。",
     "– (finished before it started)": "–（结束时间早于开始时间）",
     "Nothing to mark failed: none of the selected runs is pending or running.": (
         "没有可标记为失败的任务：所选任务都不在等待中或运行中。"

@@ -9,3 +9,5 @@ urlpatterns = [
     path("metrics", api.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = api.not_found

@@ -268,6 +268,28 @@ def test_a_body_is_refused_and_changes_nothing(client, bearer, stuck):
     assert statuses(stuck) == ["running"]
 
 
+def test_a_body_the_server_cannot_parse_is_a_json_400(client, bearer, stuck):
+    response = client.generic(
+        "POST", CLEANUP, b"--x\r\n", content_type="multipart/form-data", **bearer
+    )  # no boundary: Django cannot read it as a form
+    assert response.status_code == 400 and "error" in response.json()
+    assert statuses(stuck) == ["running"]
+
+
+def test_a_get_with_a_form_body_is_refused_too(client, bearer, db):
+    response = client.generic(
+        "GET", HEALTH, b"a=1", content_type="application/x-www-form-urlencoded", **bearer
+    )
+    assert response.status_code == 400 and "takes no body" in response.json()["error"]
+
+
+@pytest.mark.parametrize("path", [f"{HEALTH}/", "/api/apps/tender/admin/nope", "/api/"])
+def test_an_unknown_api_address_is_a_json_404(client, bearer, db, path):
+    response = client.get(path, **bearer)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert "No such endpoint" in response.json()["error"]
+
+
 def test_repeating_a_parameter_with_the_same_value_is_fine(client, bearer, stuck):
     response = client.post(f"{CLEANUP}?dry_run=1&dry_run=1&kind=a&kind=b", **bearer)
     assert response.status_code == 200
