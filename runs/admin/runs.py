@@ -48,6 +48,8 @@ from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80
 RUN_ID_CHARS = 12
+# A kind longer than any the backend knows (extract_project_info) is cut short in the list.
+KIND_SHOWN_CHARS = 20
 # The cause of a failure: the first line of its error, at most this long.
 CAUSE_CHARS = 120
 SEARCH_WINDOW = timedelta(days=30)
@@ -218,7 +220,10 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
 
     @admin.display(description=gettext_lazy("kind"))
     def kind_display(self, run: TenderRun) -> str:
-        return run.display_kind
+        kind = run.display_kind
+        if len(kind) <= KIND_SHOWN_CHARS:  # every kind the backend knows
+            return kind
+        return format_html('<span title="{}">{}</span>', kind, truncate(kind, KIND_SHOWN_CHARS))
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, run: TenderRun) -> str:

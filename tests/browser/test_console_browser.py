@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db.models import F
+from django.utils import timezone
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
@@ -42,6 +43,31 @@ def runs(make_run):
     made.append(make_run(started_ago=25 * MIN, message="生成中..."))  # stuck now
     made.append(make_run(started_ago=2 * MIN, message="提取中..."))  # running, young
     return made
+
+
+def odd_rows_on_the_first_page(project: TenderProject) -> None:
+    """What a live table holds now and then (seen by an operator trying the demo): a start
+    in the future, a project name of markup, a message of 100,000 characters, a status that
+    looks known, an unbroken kind."""
+    odd = TenderProject.objects.create(
+        id="tp_odd", kb_id="kb", name='<script>alert("xss")</script> 😀 表情项目 ' * 3
+    )
+    later = timezone.now() + timedelta(days=400)
+    fields = {"run_type": "review", "started_at": later, "progress": 0.5}
+    TenderRun.objects.bulk_create(
+        [
+            TenderRun(id="tr_odd_future", project=project, status="running", **fields),
+            TenderRun(id="tr_odd_markup", project=odd, status="running ", **fields),
+            TenderRun(
+                id="tr_odd_long",
+                project=project,
+                status="running",
+                message="长" * 100_000,
+                **fields,
+            ),
+            TenderRun(id="tr_odd_kind", project=project, status="pending", kind="k" * 60, **fields),
+        ]
+    )
 
 
 def row(page, run):
@@ -225,6 +251,7 @@ def test_mark_a_run_failed_from_its_page(browser, live_server, superuser, make_r
 @pytest.mark.parametrize("width", [1440, 1920])
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_the_runs_list_fits_the_screen(browser, live_server, superuser, runs, locale, width):
+    odd_rows_on_the_first_page(runs[0].project)
     page = signed_in(browser, live_server.url, locale, width=width)
     for query in ("", "?status=failed"):
         page.goto(f"{live_server.url}{LIST}{query}")
