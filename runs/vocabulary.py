@@ -46,6 +46,10 @@ class FailReason(models.TextChoices):
     WAITING = "waiting", _("pending too long")
     MANUAL = "manual", _("marked failed by hand")
 
+    @classmethod
+    def label_of(cls, reason: str) -> str:
+        return str(cls(reason).label) if reason in cls.values else reason
+
 
 class DeliveryStatus(models.TextChoices):
     """Where an alert's delivery to one channel stands."""

@@ -140,9 +140,12 @@ def test_the_monitor_is_starting_not_stale_in_its_first_interval(viewer, make_ru
 def test_a_dry_run_without_stuck_runs_is_not_an_alarm(operator, make_run):
     make_run(started_ago=MIN)
     calm = operator.get(CLEANUP).content.decode()
-    assert 'class="run-calm">Dry run: 0 stuck runs found' in calm
+    assert 'class="run-calm">No run is stuck now: nothing to clean up.' in calm
     make_run(started_ago=30 * MIN)
-    assert 'class="run-alarm">Dry run: 1 stuck run found' in operator.get(CLEANUP).content.decode()
+    alarm = operator.get(CLEANUP).content.decode()
+    assert 'class="run-alarm">1 run is stuck now and will be marked failed.' in alarm
+    assert "Dry run" not in alarm  # the API's word; here the page is the preview
+    assert "市政道路改造工程" in alarm and "silent too long" in alarm  # the project, the why
 
 
 def test_the_cleanup_sentence_is_one_translated_sentence(operator, make_run, settings):

@@ -19,10 +19,14 @@ from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter
 from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
+from runs.maintenance.outcomes import StuckRun
 from runs.maintenance.stats import PRUNED_KIND, with_live_monitor
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
-from runs.models import Actor
-from runs.vocabulary import KNOWN_KINDS, RunStatus, StuckRule
+from runs.models import Actor, TenderProject
+from runs.vocabulary import KNOWN_KINDS, FailReason, RunStatus, StuckRule
+
+# The cleanup page lists at most this many of the stuck runs it fails.
+CLEANUP_ROWS_SHOWN = 200
 
 
 class MaintenanceViewsMixin:
@@ -77,6 +81,7 @@ class MaintenanceViewsMixin:
             ),
             "promise": promise_for(listed_ids),
             "listed_count": len(listed_ids),
+            "rows": cleanup_rows(preview.stuck_runs[:CLEANUP_ROWS_SHOWN]),
             "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)
@@ -104,6 +109,20 @@ class MaintenanceViewsMixin:
             "changelist_url": reverse("admin:runs_tenderrun_changelist"),
         }
         return TemplateResponse(request, "admin/runs/tenderrun/stats.html", context)
+
+
+def cleanup_rows(runs: list[StuckRun]) -> list[tuple[StuckRun, str, str]]:
+    """Each stuck run shown with its project's name (the run knows its id only) and why it
+    is stuck, in words."""
+    names = dict(
+        TenderProject.objects.filter(pk__in={run.project_id for run in runs}).values_list(
+            "pk", "name"
+        )
+    )
+    return [
+        (run, names.get(run.project_id) or run.project_id, FailReason.label_of(run.reason))
+        for run in runs
+    ]
 
 
 def liveness_rows() -> list[dict[str, Any]]:
