@@ -119,6 +119,7 @@ def test_on_a_terminal_anything_but_yes_changes_nothing(answer, stuck_and_live, 
         (["--kind", "x" * 201, "--auto-fix"], "kind"),
         (["--dry-run", "--auto-fix"], "not allowed with"),
         (["--auto-fix", "--bogus"], "unrecognized"),
+        (["--timeout", "10", "--timeout", "20", "--auto-fix"], "more than once"),
     ],
 )
 def test_bad_cleanup_arguments_change_nothing(args, complaint, stuck_and_live):
@@ -135,6 +136,13 @@ def expired_runs(make_run):
         make_run(status="success", started_ago=timedelta(days=100)),
         make_run(status="success", started_ago=timedelta(days=50)),
     ]
+
+
+def test_prune_refuses_a_flag_given_twice_with_different_values(expired_runs):
+    with pytest.raises(CommandError, match="--failed-days is given more than once"):
+        run_command("prune_runs", "--failed-days", "31", "--failed-days", "400")
+    assert len(statuses(*expired_runs)) == 3 and "<deleted>" not in statuses(*expired_runs)
+    run_command("prune_runs", "--failed-days", "400", "--failed-days", "400", "--dry-run")
 
 
 def test_prune_command_defaults_and_flags(expired_runs):
@@ -218,7 +226,9 @@ def test_real_process_exit_codes_without_terminal():
         text=True,
         timeout=60,
     )
-    assert bad.returncode == 2 and "--timeout" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    (line,) = bad.stderr.strip().splitlines()  # one line, no usage block before it
+    assert "error: --timeout must be between 1 and" in line and "argument --timeout" not in line
 
 
 def test_seed_appends_again_and_again_on_the_same_table(db):

@@ -2,6 +2,7 @@
 handling of a database that is not there."""
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +32,43 @@ def kind(raw: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+class GivenOnce(argparse.Action):
+    """Stores the flag's value; the same flag again with another value is an error (which
+    one was meant?), as the API refuses a parameter given twice with different values."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if getattr(self, "given", False) and getattr(namespace, self.dest) != values:
+            parser.error(f"{option_string} is given more than once with different values.")
+        self.given = True
+        setattr(namespace, self.dest, values)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Bad usage on a terminal: one line and exit code 2, not argparse's usage block first.
+    Called from code (``call_command``), Django's CommandError as before."""
+    usage_error = parser.error
+
+    def error(message: str) -> None:
+        # argparse prefixes the flag to a type's message, which names it already.
+        message = re.sub(r"^argument (\S+): \1 ", r"\1 ", message)
+        if getattr(parser, "called_from_command_line", False):
+            parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
+        usage_error(message)
+
+    parser.error = error
+
+
 EXIT_DATABASE_UNAVAILABLE = 3
 
 
 class RoutineCommand(BaseCommand):
     """A command that calls a routine: an unreachable or unmigrated database is one clear
     line and exit code 3 (1 means "declined", 2 bad usage), never a traceback."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        one_line_errors(parser)
+        return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:
         try:

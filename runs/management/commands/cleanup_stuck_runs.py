@@ -9,7 +9,7 @@ from runs.maintenance import (
     StuckRun,
     fail_stuck_runs,
 )
-from runs.management.commands._arguments import RoutineCommand, bounded_int, kind
+from runs.management.commands._arguments import GivenOnce, RoutineCommand, bounded_int, kind
 from runs.models import Actor
 
 EXIT_DECLINED = 1
@@ -26,6 +26,7 @@ class Command(RoutineCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--timeout",
+            action=GivenOnce,
             type=bounded_int("--timeout", limits.TIMEOUT_MINUTES),
             metavar="MINUTES",
             help="Timeout for every kind (default: TENDEROPS_STUCK_TIMEOUT_MINUTES and "

@@ -4,7 +4,7 @@ from django.core.management.base import CommandParser
 
 from runs import limits
 from runs.maintenance import PruneResult, prune_runs
-from runs.management.commands._arguments import RoutineCommand, bounded_int
+from runs.management.commands._arguments import GivenOnce, RoutineCommand, bounded_int
 from runs.models import Actor
 
 
@@ -17,18 +17,21 @@ class Command(RoutineCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--failed-days",
+            action=GivenOnce,
             type=bounded_int("--failed-days", limits.RETENTION_DAYS),
             metavar="N",
             help="Keep failed runs this many days (default TENDEROPS_RETENTION_FAILED_DAYS).",
         )
         parser.add_argument(
             "--success-days",
+            action=GivenOnce,
             type=bounded_int("--success-days", limits.RETENTION_DAYS),
             metavar="N",
             help="Keep successful runs this many days (default TENDEROPS_RETENTION_SUCCESS_DAYS).",
         )
         parser.add_argument(
             "--batch-size",
+            action=GivenOnce,
             type=bounded_int("--batch-size", limits.PRUNE_BATCH_SIZE),
             metavar="N",
             help="Rows per transaction (default TENDEROPS_PRUNE_BATCH_SIZE).",
