@@ -6,7 +6,9 @@ from django.utils.translation import gettext_lazy as _
 
 class RunsConfig(AppConfig):
     name = "runs"
-    verbose_name = _("Tender runs")
+    # The admin groups runs, projects, alerts and the audit under it: "Home › Operations ›
+    # Tender runs", not "Tender runs" twice.
+    verbose_name = _("Operations")
 
     def ready(self) -> None:
         from runs.infinite_timestamps import tolerate_infinite_timestamps

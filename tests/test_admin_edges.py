@@ -166,3 +166,12 @@ def test_run_page_shows_a_dash_for_an_empty_error_and_keeps_seconds(operator, ma
     assert '<div class="readonly">–</div>' in error
     started = timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
     assert started in html
+
+
+def test_the_unfiltered_list_offers_no_show_all_and_names_its_place(viewer, make_run):
+    make_run()
+    html = viewer.get(LIST).content.decode()
+    assert "(Show all)" not in re.sub(r"<[^>]+>", "", html)  # it shows all already
+    assert "Operations" in html and "Tender runs</a> &rsaquo; Tender runs" not in html
+    searched = re.sub(r"<[^>]+>", "", viewer.get(f"{LIST}?status=failed").content.decode())
+    assert "0 results (Show all)" in searched  # filtered, Django's way back to all

@@ -27,6 +27,13 @@ class DeclaredFiltersChangeList(ChangeList):
     whole-table scan, for anyone who may view the list. Here only the list's filters read
     the address; anything else left is refused before a query runs."""
 
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        if self.full_result_count is None and not self.has_active_filters and not self.query:
+            # Unfiltered, the count is the whole list's: Django's "3010 results (Show all)"
+            # offered to show what is shown.
+            self.full_result_count = self.result_count
+
     def get_filters(self, request: HttpRequest):
         specs, has_filters, remaining, may_have_duplicates, active = super().get_filters(request)
         if remaining:
