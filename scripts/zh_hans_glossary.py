@@ -68,7 +68,6 @@ GLOSSARY = {
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",
     "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
     "No such endpoint: %(path)s": "没有这个接口：%(path)s",
-    "Operations": "运维",
     "No run is stuck now: nothing to clean up.": "目前没有卡住的任务：无需清理。",
     "%(counter)s run is stuck now and will be marked failed.": "%(counter)s 个任务当前卡住，将被标记为失败。",
     "The request body could not be read as the form it says it is.": "无法按请求声明的表单格式读取请求体。",
