@@ -29,7 +29,7 @@ GLOSSARY = {
     "about %(count)s": "约 %(count)s",
     "more than %(count)s": "超过 %(count)s",
     "Show all": "显示全部",
-    " By %(filter_title)s ": " 以 %(filter_title)s ",
+    " By %(filter_title)s ": " 按%(filter_title)s ",
     "From": "从",
     "To": "到",
     "Apply": "应用",
