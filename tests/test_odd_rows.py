@@ -195,3 +195,11 @@ def test_a_run_finished_before_it_started_gets_no_negative_duration(make_run):
     export = viewer.get(f"/admin/runs/tenderrun/export/?q={run.pk}")
     rows = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
     assert run.pk in rows[1] and "-7200" not in rows[1]
+
+
+def test_bidirectional_controls_are_shown_not_obeyed(make_run):
+    viewer = staff_client("viewer", "view_tenderrun")
+    run = make_run(message="\u202etext override", status="failed")
+    html = viewer.get(f"{LIST}?status=failed").content.decode()
+    assert run.pk in html and "&lt;U+202E&gt;text override" in html
+    assert "\u202e" not in html

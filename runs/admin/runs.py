@@ -24,6 +24,7 @@ from runs.admin.display import (
     short_time,
     span_between,
     truncate,
+    visible,
 )
 from runs.admin.export import MAX_EXPORT_ROWS, ExportMixin
 from runs.admin.filters import (
@@ -313,7 +314,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
     def message_preview(self, run: TenderRun) -> str:
         """The message, and for a run with an error the error's first line: the cause behind
         a generic message such as 任务失败."""
-        text = getattr(run, "message_start", None) or ""
+        text = visible(getattr(run, "message_start", None) or "")
         if len(text) > MESSAGE_PREVIEW_CHARS:
             message = format_html('<span title="{}">{}…</span>', text, text[:MESSAGE_PREVIEW_CHARS])
         else:
