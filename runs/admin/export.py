@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from runs.admin.display import percent, short_time
-from runs.admin.readonly import UndeclaredLookups
+from runs.admin.readonly import DroppedParameters
 from runs.admin.site import time_zone_label
 from runs.infinite_timestamps import is_infinite
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
@@ -197,11 +197,9 @@ class ExportMixin:
         request.runs_export = True  # RunChangeList: no count, no page; filters and ordering
         try:
             changelist = self.get_changelist_instance(request)
-        except (IncorrectLookupParameters, UndeclaredLookups):  # the list says what is wrong
-            return HttpResponseRedirect(back)
-        if getattr(request, "tenderops_ignored_input", False):
-            # A filter that ignored its value would export more runs than asked: back to the
-            # list, which says what it ignores.
+        except (IncorrectLookupParameters, DroppedParameters):
+            # Exporting without what the list cannot read would export more than asked: back
+            # to the list, which says what it drops.
             return HttpResponseRedirect(back)
         queryset = changelist.queryset
         if too_many(queryset):

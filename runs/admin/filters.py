@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Value
 from django.db.models.functions import Coalesce, Left
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.display import truncate
+from runs.admin.readonly import DroppedParameters
 from runs.maintenance import (
     STATS_WINDOWS,
     StuckPolicy,
@@ -88,7 +89,7 @@ class StuckFilter(admin.SimpleListFilter):
         return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request, queryset):
-        if not known_choice(request, self):
+        if not known_choice(self):
             return queryset
         stuck = TenderRun.objects.stuck(StuckPolicy.configured()).values("pk")
         if self.value() == "yes":
@@ -127,7 +128,7 @@ class StartedFilter(admin.SimpleListFilter):
         return [("today", _("Today")), *windows, ("impossible", _("Impossible start time"))]
 
     def queryset(self, request, queryset):
-        known_choice(request, self)
+        known_choice(self)
         if self.value() == "impossible":
             queryset = queryset.impossible_start()
         elif self.value() == "today":
@@ -138,20 +139,18 @@ class StartedFilter(admin.SimpleListFilter):
         return self._custom_range(request, queryset)
 
     def _custom_range(self, request, queryset):
-        for raw, lookup, day_offset in (
-            (self.started_from, "started_at__gte", 0),
-            (self.started_to, "started_at__lt", 1),
+        bounds = {"started_from": self.started_from, "started_to": self.started_to}
+        bad = [name for name, raw in bounds.items() if raw and _parse_day(raw) is None]
+        if bad:
+            raise DroppedParameters(bad, bad_date(bounds[bad[0]]))
+        for name, lookup, day_offset in (
+            ("started_from", "started_at__gte", 0),
+            ("started_to", "started_at__lt", 1),
         ):
-            if not raw:
-                continue
-            day = _parse_day(raw)
-            if day is None:
-                ignore_input(
-                    request, _("Ignored the date %(value)s: use YYYY-MM-DD.") % {"value": raw[:40]}
-                )
-                continue
-            start = datetime.combine(day + timedelta(days=day_offset), time.min)
-            queryset = queryset.filter(**{lookup: timezone.make_aware(start)})
+            if bounds[name]:
+                day = _parse_day(bounds[name]) + timedelta(days=day_offset)
+                moment = timezone.make_aware(datetime.combine(day, time.min))
+                queryset = queryset.filter(**{lookup: moment})
         return queryset
 
     def choices(self, changelist):
@@ -163,29 +162,23 @@ class StartedFilter(admin.SimpleListFilter):
         return {"started_from": self.started_from, "started_to": self.started_to, "keep": keep}
 
 
-def known_choice(request, list_filter: admin.SimpleListFilter) -> bool:
-    """Whether ``list_filter`` has one of the values it offers; another (a hand-edited URL)
-    is ignored, and the operator told so, instead of silently listing every run under a
-    filter that looks set."""
+def known_choice(list_filter: admin.SimpleListFilter) -> bool:
+    """Whether ``list_filter`` has a value, one of those it offers; another (a hand-edited
+    URL) is dropped from the address, with a message (readonly.DroppedParameters)."""
     value = list_filter.value()
-    if value in {choice for choice, _label in list_filter.lookups(request, None)}:
-        return True
-    if value:
-        ignore_input(
-            request,
-            _("Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.")
-            % {"value": truncate(value, 40), "filter": list_filter.title},
+    if not value:
+        return False
+    if value not in {choice for choice, _label in list_filter.lookups(None, None)}:
+        message = _("Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.")
+        raise DroppedParameters(
+            [list_filter.parameter_name],
+            message % {"value": truncate(value, 40), "filter": list_filter.title},
         )
-    return False
+    return True
 
 
-def ignore_input(request, message: str) -> None:
-    """Tell the operator that part of the list's address was ignored, and mark the request:
-    a CSV export must not then write more runs than the operator asked for (it goes back to
-    the list instead, which says it)."""
-    request.tenderops_ignored_input = True
-    if not getattr(request, "runs_export", False):
-        messages.warning(request, message)
+def bad_date(raw: str) -> str:
+    return _("Ignored the date %(value)s: use YYYY-MM-DD.") % {"value": truncate(raw, 40)}
 
 
 def kept_parameters(changelist, replaced: list[str]) -> dict[str, str]:
@@ -270,7 +263,7 @@ class LivenessFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if not known_choice(request, self):
+        if not known_choice(self):
             return queryset
         chosen = {
             "silent": silent_runs,
@@ -347,9 +340,7 @@ class AuditFilter(admin.SimpleListFilter):
         raw_day = params.pop("audit_day", [""])[-1]
         self.audit_day = _parse_day(raw_day)
         if raw_day and self.audit_day is None:
-            ignore_input(
-                request, _("Ignored the date %(value)s: use YYYY-MM-DD.") % {"value": raw_day[:40]}
-            )
+            raise DroppedParameters(["audit_day"], bad_date(raw_day))
         super().__init__(request, params, model, model_admin)
 
     def expected_parameters(self):

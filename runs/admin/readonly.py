@@ -13,12 +13,16 @@ from django.utils.translation import gettext as _
 from runs.admin.display import truncate
 
 
-class UndeclaredLookups(Exception):
-    """Query parameters that no filter of the list reads (``?message__regex=(``)."""
+class DroppedParameters(Exception):
+    """Parameters of a list's address it will not read: a lookup no filter reads
+    (``?message__regex=(``), or a value its filter does not offer (``?liveness=bogus``). The
+    list is shown again without them, saying so; nothing is listed, exported or acted on
+    under a filter that only looks set, nor are they carried into the list's links."""
 
-    def __init__(self, names: list[str]) -> None:
-        super().__init__(", ".join(names))
+    def __init__(self, names: list[str], message: str) -> None:
+        super().__init__(message)
         self.names = names
+        self.message = message
 
 
 class DeclaredFiltersChangeList(ChangeList):
@@ -38,7 +42,9 @@ class DeclaredFiltersChangeList(ChangeList):
         specs, has_filters, remaining, may_have_duplicates, active = super().get_filters(request)
         undeclared = sorted(name for name in remaining if not self._equals_a_filter(name))
         if undeclared:
-            raise UndeclaredLookups(undeclared)
+            shown = ", ".join(truncate(name, 40) for name in undeclared[:3])
+            message = _("Ignored %(names)s: the list has no such filter.") % {"names": shown}
+            raise DroppedParameters(undeclared, message)
         return specs, has_filters, remaining, may_have_duplicates, active
 
     def _equals_a_filter(self, name: str) -> bool:
@@ -69,8 +75,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         try:
             response = super().changelist_view(request, extra_context)
-        except UndeclaredLookups as undeclared:
-            return without_undeclared(request, undeclared)
+        except DroppedParameters as dropped:
+            messages.warning(request, dropped.message)
+            return redirect_without(request, dropped.names)
         if _is_error_redirect(request, response):
             # Django's own answer to a parameter a filter could not read (a page number that
             # is no number, a date that is no date): the bare list, without a word.
@@ -78,16 +85,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return response
 
 
-def without_undeclared(request: HttpRequest, undeclared: UndeclaredLookups) -> HttpResponse:
-    """The same list without the parameters no filter reads, saying which were ignored."""
-    names = ", ".join(truncate(name, 40) for name in undeclared.names[:3])
-    messages.warning(
-        request, _("Ignored %(names)s: the list has no such filter.") % {"names": names}
-    )
+def redirect_without(request: HttpRequest, names: list[str]) -> HttpResponse:
+    """The same address without the parameters ``names``."""
     kept = [
         (name, value)
         for name, values in request.GET.lists()
-        if name not in undeclared.names
+        if name not in names
         for value in values
     ]
     return HttpResponseRedirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
