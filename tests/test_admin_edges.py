@@ -134,7 +134,7 @@ def test_the_monitor_is_starting_not_stale_in_its_first_interval(viewer, make_ru
     refresh_stats_snapshot()
     html = viewer.get(STATS).content.decode()
     assert ">OK<" in monitor_card(html) and "ago)" in monitor_card(html)
-    assert re.search(r"last run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(0 min \d\d s ago\)", html)
+    assert re.search(r"last run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(0\smin \d\d\ss ago\)", html)
 
 
 def test_a_dry_run_without_stuck_runs_is_not_an_alarm(operator, make_run):

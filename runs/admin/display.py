@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,20 +76,26 @@ def duration_formats() -> list[dict[str, Any]]:
     return [
         {
             "from": 48 * HOUR,
-            "pattern": _("%(days)d d %(hours)d h"),
+            "pattern": unbroken(_("%(days)d d %(hours)d h")),
             "fields": [("days", DAY), ("hours", HOUR)],
         },
         {
             "from": HOUR,
-            "pattern": _("%(hours)d h %(minutes)02d min"),
+            "pattern": unbroken(_("%(hours)d h %(minutes)02d min")),
             "fields": [("hours", HOUR), ("minutes", MINUTE)],
         },
         {
             "from": 0,
-            "pattern": _("%(minutes)d min %(seconds)02d s"),
+            "pattern": unbroken(_("%(minutes)d min %(seconds)02d s")),
             "fields": [("minutes", MINUTE), ("seconds", 1)],
         },
     ]
+
+
+def unbroken(pattern: str) -> str:
+    """``pattern`` with a no-break space between each number and its unit: a narrow column
+    wraps "1 min / 01 s", never "1 min 01 / s"."""
+    return re.sub(r"(%\(\w+\)0?\d*d) ", "\\1\u00a0", pattern)
 
 
 def format_seconds(seconds: int, formats: list[dict[str, Any]]) -> str:

@@ -103,8 +103,9 @@ def test_chinese_browser_gets_a_chinese_admin(browser, live_server, operator, ru
 @pytest.mark.parametrize(
     "locale, language, shape, foreign_units",
     [
-        ("zh-CN", "zh-hans", r"^\d+ 分 \d{2} 秒$", ["min", " s"]),
-        ("en-US", "en", r"^\d+ min \d{2} s$", ["分", "秒"]),
+        # A no-break space between a number and its unit (display.unbroken).
+        ("zh-CN", "zh-hans", r"^\d+\u00a0分 \d{2}\u00a0秒$", ["min", "\u00a0s"]),
+        ("en-US", "en", r"^\d+\u00a0min \d{2}\u00a0s$", ["分", "秒"]),
     ],
 )
 def test_live_counter_ticks_in_the_language_of_the_page(
