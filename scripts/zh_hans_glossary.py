@@ -69,6 +69,9 @@ GLOSSARY = {
     "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
     "No such endpoint: %(path)s": "没有这个接口：%(path)s",
     "No run is stuck now: nothing to clean up.": "目前没有卡住的任务：无需清理。",
+    "%(counter)s of them has been pending for less than %(minutes)s minutes: a worker may still pick it up.": (
+        "其中 %(counter)s 个任务排队不足 %(minutes)s 分钟：仍可能被工作进程领取。"
+    ),
     "%(counter)s run is stuck now and will be marked failed.": "%(counter)s 个任务当前卡住，将被标记为失败。",
     "The request body could not be read as the form it says it is.": "无法按请求声明的表单格式读取请求体。",
     "– (finished before it started)": "–（结束时间早于开始时间）",

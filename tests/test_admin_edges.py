@@ -90,9 +90,13 @@ def test_confirmation_warns_about_running_runs_that_are_not_stuck(operator, make
     ids = [r.pk for r in (*young, stuck, pending)]
     html = operator.post(LIST, {**post, "_selected_action": ids}).content.decode()
     assert "2 of them are running and not stuck" in html
-    assert html.count('class="run-not-stuck"') == 2
-    calm = operator.post(LIST, {**post, "_selected_action": [stuck.pk]}).content.decode()
-    assert 'id="young-running"' not in calm
+    # The pending run of a minute: a worker may still pick it up (waiting means 30 min).
+    assert "1 of them has been pending for less than 30 minutes" in html
+    assert html.count('class="run-not-stuck"') == 3
+    waiting = make_run(status="pending", started_ago=45 * MIN)
+    calm = operator.post(LIST, {**post, "_selected_action": [stuck.pk, waiting.pk]})
+    assert 'id="young-running"' not in calm.content.decode()
+    assert 'id="young-pending"' not in calm.content.decode()
 
 
 def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, make_run):

@@ -24,8 +24,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset
+from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset, waiting_runs
 from runs.models import Actor, TenderRun
+from runs.vocabulary import RunStatus
 
 CONFIRMATION_SAMPLE = 100
 MAX_REASON_LENGTH = 2000
@@ -62,6 +63,14 @@ def running_not_stuck(run_ids: list[str]) -> set[str]:
     running = TenderRun.objects.filter(pk__in=run_ids).running().values_list("pk", flat=True)
     stuck = stuck_runs_queryset(StuckPolicy.configured(), run_ids=run_ids).values("pk")
     return set(running.exclude(pk__in=stuck))
+
+
+def pending_not_waiting(run_ids: list[str]) -> set[str]:
+    """Of ``run_ids``, the pending runs not yet waiting too long: a worker may still pick
+    them up (TENDEROPS_PENDING_ALERT_MINUTES)."""
+    pending = TenderRun.objects.filter(pk__in=run_ids, status=RunStatus.PENDING)
+    waiting = waiting_runs().filter(pk__in=run_ids).values("pk")
+    return set(pending.exclude(pk__in=waiting).values_list("pk", flat=True))
 
 
 def single_run_page(request: HttpRequest) -> str | None:
@@ -159,8 +168,9 @@ class MarkFailedMixin:
             .order_by("-started_at")[:CONFIRMATION_SAMPLE]
         )
         young = set() if too_many else running_not_stuck(to_fail)
+        queued = set() if too_many else pending_not_waiting(to_fail)
         for run in sample:
-            run.not_stuck = run.pk in young
+            run.not_stuck = run.pk in young or run.pk in queued
         context = {
             **self.admin_site.each_context(request),
             "title": _("Mark runs failed?"),
@@ -172,6 +182,8 @@ class MarkFailedMixin:
             "promise": "" if too_many else promise_for(to_fail),
             "skip_count": total - fail_count,
             "young_count": len(young),
+            "queued_count": len(queued),
+            "pending_alert_minutes": settings.TENDEROPS_PENDING_ALERT_MINUTES,
             "sample": sample,
             "sample_limit": CONFIRMATION_SAMPLE,
             "select_across": request.POST.get("select_across", "0"),
