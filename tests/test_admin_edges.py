@@ -13,7 +13,7 @@ from django_q.models import Schedule
 
 from runs.maintenance.heartbeat import MONITOR, beat
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
-from runs.models import MaintenanceAction
+from runs.models import MaintenanceAction, TenderRun
 from runs.schedules import MONITOR_SCHEDULE
 from tests.conftest import statuses
 from tests.console import CLEANUP, LIST, STATS, staff_client
@@ -179,3 +179,14 @@ def test_the_unfiltered_list_offers_no_show_all_and_names_its_place(viewer, make
     assert "Operations" in html and "Tender runs</a> &rsaquo; Tender runs" not in html
     searched = re.sub(r"<[^>]+>", "", viewer.get(f"{LIST}?status=failed").content.decode())
     assert "0 results (Show all)" in searched  # filtered, Django's way back to all
+
+
+def test_a_runs_page_gives_its_finish_time_in_full(viewer, make_run):
+    from django.db.models import F
+
+    run = make_run(status="failed")
+    TenderRun.objects.filter(pk=run.pk).update(finished_at=F("started_at") + 3 * MIN)
+    run.refresh_from_db()
+    html = viewer.get(detail(run)).content.decode()
+    finished = re.search(r'field-finished_in_full.*?<div class="readonly">(.*?)</div>', html, re.S)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", finished.group(1).strip())

@@ -111,7 +111,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         "progress_bar",
         "model_id",
         "started",
-        "finished",
+        "finished_in_full",
         "elapsed",
         "observed",
         "message_full",
@@ -309,6 +309,11 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         return format_html(
             '<span title="{}">{}</span>', full, full[11 if full[:10] == start[:10] else 5 :]
         )
+
+    @admin.display(description=gettext_lazy("finished at"))
+    def finished_in_full(self, run: TenderRun) -> str:
+        """The run's page has the room the list lacks: the whole time."""
+        return short_time(run.finished_at)
 
     @admin.display(description=gettext_lazy("message / cause"))
     def message_preview(self, run: TenderRun) -> str:
