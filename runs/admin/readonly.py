@@ -79,8 +79,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
             messages.warning(request, dropped.message)
             return redirect_without(request, dropped.names)
         if _is_error_redirect(request, response):
-            # Django's own answer to a parameter a filter could not read (a page number that
-            # is no number, a date that is no date): the bare list, without a word.
+            # Django's own answer to an address it could not serve (a page past the last, a
+            # value a field's filter cannot compare): the bare list, without a word.
             messages.warning(request, _("The list's address was not understood: showing all."))
         return response
 
