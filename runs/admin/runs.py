@@ -12,6 +12,7 @@ from django.db.models.functions import Left
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -222,9 +223,12 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
     @admin.display(description=gettext_lazy("kind"))
     def kind_display(self, run: TenderRun) -> str:
         kind = run.display_kind
+        # A narrow column wraps extract_project_info at its underscores, not inside a word.
+        words = truncate(kind, KIND_SHOWN_CHARS).split("_")
+        shown = format_html_join(mark_safe("_<wbr>"), "{}", ((word,) for word in words))
         if len(kind) <= KIND_SHOWN_CHARS:  # every kind the backend knows
-            return kind
-        return format_html('<span title="{}">{}</span>', kind, truncate(kind, KIND_SHOWN_CHARS))
+            return shown
+        return format_html('<span title="{}">{}</span>', kind, shown)
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, run: TenderRun) -> str:

@@ -45,7 +45,11 @@ PAGE_TEXT = """() => {
     const texts = [document.title];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (!node.parentElement.closest("script, style, pre, code, template")) {
+        if (node.parentElement.closest("script, style, pre, code, template")) continue;
+        // A kind's <wbr>s split it into text nodes; its reader sees one word.
+        if (node.previousSibling && node.previousSibling.nodeName === "WBR") {
+            texts[texts.length - 1] += node.textContent;
+        } else {
             texts.push(node.textContent);
         }
     }
