@@ -74,7 +74,14 @@ def test_a_page_past_the_end_is_said(db, make_run):
 
 @pytest.mark.parametrize(
     "query",
-    ["started_from=bad", "liveness=bogus", "audit=any&audit_day=notaday", "message__regex=("],
+    [
+        "started_from=bad",
+        "liveness=bogus",
+        "audit=any&audit_day=notaday",
+        "message__regex=(",
+        "action=abc",  # Django skips a filter that offers nothing: this exported every run
+        "audit=bogus",
+    ],
 )
 def test_an_export_with_an_ignored_filter_goes_back_to_the_list(db, make_run, query):
     viewer = staff_client("viewer", "view_tenderrun")

@@ -125,7 +125,16 @@ def test_a_projects_runs_link_says_what_it_opens(operator, project):
 
 
 @pytest.mark.parametrize(
-    "query", ["liveness=bogus", "stuck=maybe", "started=yesterday-ish", "started_from=2026-13-01"]
+    "query",
+    [
+        "liveness=bogus",
+        "stuck=maybe",
+        "started=yesterday-ish",
+        "started_from=2026-13-01",
+        "action=-1",
+        "action=１０",
+        "audit=all",
+    ],
 )
 def test_a_filter_value_it_does_not_offer_is_dropped_and_said(operator, make_run, query):
     runs = {make_run(started_ago=30 * MIN).pk, make_run(status="success").pk}

@@ -6,7 +6,7 @@ maintenance action, where an alert links)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.contrib import admin
@@ -169,12 +169,21 @@ def known_choice(list_filter: admin.SimpleListFilter) -> bool:
     if not value:
         return False
     if value not in {choice for choice, _label in list_filter.lookups(None, None)}:
-        message = _("Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.")
-        raise DroppedParameters(
-            [list_filter.parameter_name],
-            message % {"value": truncate(value, 40), "filter": list_filter.title},
-        )
+        refuse(list_filter)
     return True
+
+
+def refuse(list_filter: admin.SimpleListFilter) -> NoReturn:
+    """Drop ``list_filter``'s value from the address, with a message."""
+    message = _("Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.")
+    raise DroppedParameters(
+        [list_filter.parameter_name],
+        message % {"value": truncate(list_filter.value(), 40), "filter": list_filter.title},
+    )
+
+
+def is_action_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 18
 
 
 def bad_date(raw: str) -> str:
@@ -285,16 +294,21 @@ class ActionFilter(admin.SimpleListFilter):
     title = gettext_lazy("maintenance action")
     parameter_name = "action"
 
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # Django skips a filter that offers nothing: "?action=abc" would list (and export)
+        # every run.
+        if self.value() and not is_action_id(self.value()):
+            refuse(self)
+
     def lookups(self, request, model_admin):
         value = self.value()
-        return [(value, f"#{value}")] if value and value.isdigit() else []
+        return [(value, f"#{value}")] if value else []
 
     def queryset(self, request, queryset):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit() or len(value) > 18:
-            return queryset.none()
         runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
         return queryset.filter(pk__in=runs)
 
@@ -342,6 +356,8 @@ class AuditFilter(admin.SimpleListFilter):
         if raw_day and self.audit_day is None:
             raise DroppedParameters(["audit_day"], bad_date(raw_day))
         super().__init__(request, params, model, model_admin)
+        if self.value() and self.value() != "any" and not is_action_id(self.value()):
+            refuse(self)
 
     def expected_parameters(self):
         return [self.parameter_name, "audit_day"]
@@ -364,8 +380,7 @@ class AuditFilter(admin.SimpleListFilter):
             return queryset
         records = FailedRunRecord.objects.filter(action__kind__in=FAILING_ACTIONS)
         if self.value() != "any":
-            action_id = self.value() if self.value().isdigit() else "0"
-            records = records.filter(action_id=int(action_id[:18]))
+            records = records.filter(action_id=int(self.value()))
         if self.audit_day:
             start = timezone.make_aware(datetime.combine(self.audit_day, time.min))
             records = records.filter(
