@@ -4,12 +4,14 @@ A fresh registry per scrape holds one collector; nothing is counted in the proce
 multiprocess mode is needed under gunicorn. A scrape reads the active runs (by index) and
 tenderops' own small tables, never the finished runs. Counters live in a table retention
 never prunes (``runs.maintenance.counters``): they never go down. No series is labelled by a
-run or a project.
+run or a project. Label values are the backend's kinds as they read (controls written out,
+cut to LABEL_CHARS): series whose kinds read the same then add up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -18,6 +20,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from runs.maintenance import active_runs, late_finishes_by_kind
 from runs.maintenance.counters import ALERTS_SENT, RUNS_FAILED, RUNS_PRUNED, read
+from runs.shown_text import shortened
 from runs.vocabulary import ACTIVE_STATUSES
 
 # Counters read as they are stored: name, help, label names.
@@ -28,14 +31,18 @@ COUNTERS = (
 )
 
 
+# A 5,000-character kind would fail a scrape whose job sets label_value_length_limit.
+LABEL_CHARS = 100
+
+
 class TenderopsCollector:
     def collect(self) -> Iterator[Metric]:
         runs = active_runs()
         by_status = GaugeMetricFamily(
             "tenderops_runs", "Pending and running runs, by kind.", labels=["status", "kind"]
         )
-        for (status, kind), count in sorted(runs.by_status_and_kind.items()):
-            by_status.add_metric([status, kind], count)
+        for labels, count in _series(runs.by_status_and_kind.items()):
+            by_status.add_metric(labels, count)
         yield by_status
         yield _by_kind(
             "tenderops_stuck_runs", "Running runs past their timeout.", runs.stuck_by_kind
@@ -64,25 +71,37 @@ class TenderopsCollector:
         )
         for name, documentation, labels in COUNTERS:
             counter = CounterMetricFamily(name, documentation, labels=list(labels))
-            for series, value in sorted(read(name).items()):
-                values = dict(series)
-                counter.add_metric([values.get(label, "") for label in labels], value)
+            stored = read(name).items()
+            as_labels = (
+                (tuple(dict(series).get(label, "") for label in labels), value)
+                for series, value in stored
+            )
+            for values, value in _series(as_labels):
+                counter.add_metric(values, value)
             yield counter
         late = CounterMetricFamily(
             "tenderops_late_finishes_total",
             "Runs tenderops failed that a worker later set to success, by kind.",
             labels=["kind"],
         )
-        for kind, value in sorted(late_finishes_by_kind().items()):
-            late.add_metric([kind], value)
+        for labels, value in _series(((kind,), n) for kind, n in late_finishes_by_kind().items()):
+            late.add_metric(labels, value)
         yield late
 
 
 def _by_kind(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
     gauge = GaugeMetricFamily(name, documentation, labels=["kind"])
-    for kind, count in sorted(counts.items()):
-        gauge.add_metric([kind], count)
+    for labels, count in _series(((kind,), count) for kind, count in counts.items()):
+        gauge.add_metric(labels, count)
     return gauge
+
+
+def _series(counts: Iterable[tuple[tuple[str, ...], int]]) -> list[tuple[list[str], int]]:
+    """Label values as they read, each series once (summed), in order."""
+    summed: Counter[tuple[str, ...]] = Counter()
+    for values, count in counts:
+        summed[tuple(shortened(value, LABEL_CHARS, one_line=True) for value in values)] += count
+    return [(list(values), count) for values, count in sorted(summed.items())]
 
 
 def exposition(accept: str) -> tuple[bytes, str]:

@@ -74,6 +74,7 @@ def test_list_shows_every_odd_row_sanely(operator, odd_runs):
         assert run.id in page
     assert "cancelled" in page and "not started yet" in page
     assert "<script>alert(1)</script>" not in page
+    assert '<span class="run-odd-value">(7.5)</span>' in page  # the bar at 100 %, the value kept
     assert len(response.content) < 500_000  # the 1 MB message is previewed, not shipped
 
 

@@ -194,3 +194,18 @@ def test_openmetrics_is_served_when_asked_for(client, world):
     )
     assert response["Content-Type"].startswith("application/openmetrics-text")
     assert response.content.decode().rstrip().endswith("# EOF")
+
+
+@pytest.mark.postgres
+def test_a_kind_is_a_label_as_it_reads(client, make_run):
+    long_prefix = "k" * 150
+    make_run(started_ago=2 * MIN, kind=long_prefix + "a")
+    make_run(started_ago=2 * MIN, kind=long_prefix + "b")
+    make_run(started_ago=2 * MIN, kind="rev\u202eiew")
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    text = response.content.decode()
+    assert "\u202e" not in text and max(len(line) for line in text.splitlines()) < 300
+    samples = scrape()
+    cut = "k" * 99 + "…"
+    assert samples[("tenderops_runs", (("kind", cut), ("status", "running")))] == 2
+    assert samples[("tenderops_runs", (("kind", "rev<U+202E>iew"), ("status", "running")))] == 1

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
 from runs.maintenance import collect_stats, fail_stuck_runs, monitor_tick, prune_runs
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
-from runs.models import Actor, TenderRun
+from runs.models import Actor, FailedRunRecord, TenderRun
 from tests.conftest import new_id, statuses
 from tests.console import LIST, STATS, staff_client
 
@@ -203,3 +203,43 @@ def test_bidirectional_controls_are_shown_not_obeyed(make_run):
     html = viewer.get(f"{LIST}?status=failed").content.decode()
     assert run.pk in html and "&lt;U+202E&gt;text override" in html
     assert "\u202e" not in html
+
+
+def test_escape_sequences_and_a_huge_kind_reach_no_terminal(make_run, capsys):
+    escapes = make_run(started_ago=2 * 60 * MIN, kind="\x1b]0;PWNED\x07\x1b[1;41mEVIL\x9b")
+    huge = make_run(started_ago=2 * 60 * MIN, kind="k" * 5000)
+    call_command("cleanup_stuck_runs", "--dry-run")
+    out = capsys.readouterr().out
+    assert escapes.pk in out and huge.pk in out
+    assert "<U+001B>]0;PWNED<U+0007>" in out
+    assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in out)
+    assert max(len(line) for line in out.splitlines()) < 200
+
+
+def test_bidirectional_controls_are_shown_not_obeyed_on_every_page(make_run, settings):
+    settings.TENDEROPS_STATS_MAX_AGE_SECONDS = 0
+    viewer = staff_client(
+        "viewer", "view_tenderrun", "view_maintenanceaction", "view_failedrunrecord"
+    )
+    run = make_run(kind="rev\u202eiew", message="\u202egnp.exe", started_ago=2 * 60 * MIN)
+    assert fail_stuck_runs(actor=Actor.CLI).fixed_count == 1
+    refresh_stats_snapshot()
+    action = FailedRunRecord.objects.get(run_id=run.pk).action_id
+    audit = f"/admin/runs/maintenanceaction/{action}/change/"
+    for page in (f"{LIST}{run.pk}/change/", STATS, f"{LIST}?status=failed", audit):
+        response = viewer.get(page)
+        html = response.content.decode()
+        assert response.status_code == 200 and "\u202e" not in html, page
+        assert "&lt;U+202E&gt;" in html, page
+
+
+@pytest.mark.parametrize("preset", ["today", "24h", "7d", "30d"])
+def test_an_impossible_start_is_in_no_recent_window(preset, make_run):
+    viewer = staff_client("viewer", "view_tenderrun")
+    recent = make_run(started_ago=timedelta(0))  # "today" even a second after midnight
+    odd = {literal: make_run() for literal in ("infinity", "2999-01-01")}
+    for literal, run in odd.items():
+        set_started_at(run, literal)
+    html = viewer.get(f"{LIST}?started={preset}").content.decode()
+    assert recent.pk in html
+    assert not any(run.pk in html for run in odd.values())

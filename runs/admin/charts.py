@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from runs.shown_text import shortened
 from runs.vocabulary import DISPLAY_ORDER, RunStatus
 
 STATUS_ORDER = DISPLAY_ORDER
@@ -136,7 +137,7 @@ def failed_by_kind(daily, kinds: Sequence[str], link) -> SafeString:
         daily,
         order=kinds,
         css_class=kind_class(kinds),
-        label=str,
+        label=lambda kind: shortened(kind, 40),
         link=link,
         title=_("Runs failed by tenderops per day and kind"),
         css_id="failed-by-tenderops-chart",
@@ -205,7 +206,7 @@ def duration_bars(durations) -> SafeString:
                 "<title>{} {}</title></line>",
                 label_w - 8,
                 y + 16,
-                d.kind,
+                shortened(d.kind, 24),  # what fits left of the bars
                 label_w,
                 y + 2,
                 _n(d.max_minutes * scale),

@@ -13,24 +13,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from runs.infinite_timestamps import INFINITY, is_infinite
-
-# Bidirectional controls (U+202A-U+202E, U+2066-U+2069) in the backend's text would turn
-# what follows them around on the page ("txet edirrevo"): shown as their code points instead.
-BIDI_CONTROLS = {
-    code: f"<U+{code:04X}>" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
-}
-
-
-def visible(text: str) -> str:
-    """``text`` as a page shows it: bidirectional controls written out, not obeyed."""
-    return text.translate(BIDI_CONTROLS)
+from runs.shown_text import shortened
 
 
 def truncate(text: str | None, limit: int) -> str:
-    if not text:
-        return ""
-    text = visible(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """The backend's text as a page shows it (runs.shown_text), cut to ``limit``."""
+    return shortened(text, limit)
 
 
 def short_time(moment: datetime | None) -> str:

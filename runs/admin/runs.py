@@ -25,7 +25,6 @@ from runs.admin.display import (
     short_time,
     span_between,
     truncate,
-    visible,
 )
 from runs.admin.export import MAX_EXPORT_ROWS, ExportMixin
 from runs.admin.filters import (
@@ -46,6 +45,7 @@ from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.maintenance import db_now
 from runs.models import FailedRunRecord, RunObservation, TenderRun
+from runs.shown_text import visible
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80
@@ -107,7 +107,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         "run_id_full",
         "project_detail",
         "run_type",
-        "kind",
+        "kind_full",
         "status_badge",
         "progress_bar",
         "model_id",
@@ -248,13 +248,17 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
     def progress_bar(self, run: TenderRun) -> str:
         share = percent(run.progress)
         if share is None:
-            return "–" if run.progress is None else format_html("<span>{}</span>", run.progress)
-        return format_html(
+            return "–" if run.progress is None else "NaN"
+        bar = format_html(
             '<span class="run-progress" title="{}%"><span style="width: {}%"></span></span> {}%',
             share,
             share,
             share,
         )
+        if 0.0 <= run.progress <= 1.0:
+            return bar
+        # The bar stops at its ends; the value the backend wrote stays readable.
+        return format_html('{} <span class="run-odd-value">({})</span>', bar, f"{run.progress:g}")
 
     @admin.display(description=gettext_lazy("last sign of life"))
     def last_sign_of_life(self, run: TenderRun) -> str:
@@ -341,17 +345,21 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
     def run_id_full(self, run: TenderRun) -> str:
         return run.pk
 
+    @admin.display(description=gettext_lazy("kind"))
+    def kind_full(self, run: TenderRun) -> str:
+        return visible(run.kind) if run.kind else "–"
+
     @admin.display(description=gettext_lazy("message"))
     def message_full(self, run: TenderRun) -> str:
         if not (run.message or "").strip():
             return "–"
-        return format_html('<pre class="run-text">{}</pre>', run.message)
+        return format_html('<pre class="run-text">{}</pre>', visible(run.message))
 
     @admin.display(description=gettext_lazy("error"))
     def error_full(self, run: TenderRun) -> str:
         if not (run.error or "").strip():
             return "–"
-        return format_html('<pre class="run-text">{}</pre>', run.error)
+        return format_html('<pre class="run-text">{}</pre>', visible(run.error))
 
     @admin.display(description=gettext_lazy("meta"))
     def meta_pretty(self, run: TenderRun) -> str:

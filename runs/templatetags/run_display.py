@@ -1,4 +1,5 @@
-"""Template filters for the runs admin: counts and times written the way the admin writes them."""
+"""Template filters for the runs admin: counts, times and the backend's text written the way
+the admin writes them."""
 
 from datetime import datetime
 
@@ -7,6 +8,7 @@ from django import template
 from runs.admin.display import short_time
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
+from runs.shown_text import shortened
 from runs.vocabulary import RunStatus
 
 register = template.Library()
@@ -25,6 +27,13 @@ def grouped(value) -> str:
 def moment(value: datetime | None) -> str:
     """A time in the admin's zone with its seconds; "infinity" for PostgreSQL's infinities."""
     return short_time(value)
+
+
+@register.filter
+def shown(value: str | None, limit: int = 40) -> str:
+    """The backend's text (a kind, a message) cut to ``limit`` characters, its control and
+    bidirectional characters written out (runs.shown_text)."""
+    return shortened(value, int(limit))
 
 
 @register.filter

@@ -11,6 +11,7 @@ from runs.maintenance import (
 )
 from runs.management.commands._arguments import GivenOnce, RoutineCommand, bounded_int, kind
 from runs.models import Actor
+from runs.shown_text import shortened
 
 EXIT_DECLINED = 1
 EXIT_NEEDS_DECISION = 2
@@ -98,11 +99,13 @@ class Command(RoutineCommand):
 
     def _print_table(self, runs: list[StuckRun]) -> None:
         header = ("id", "project", "kind", "started (UTC)", "why", "silent min", "running min")
+        # The backend's text as it reads: a kind of escape sequences would retitle or recolour
+        # the operator's terminal, a 5,000-character kind would widen every line.
         rows = [
             (
-                run.id,
-                run.project_id,
-                run.kind,
+                shortened(run.id, 64, one_line=True),
+                shortened(run.project_id, 64, one_line=True),
+                shortened(run.kind, 40, one_line=True),
                 run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(run.reason),
                 "" if run.silent_minutes is None else f"{run.silent_minutes:.1f}",

@@ -1,0 +1,32 @@
+"""The backend's free text where it would be obeyed instead of read, written out instead.
+
+Control characters are a terminal's escape sequences (a run's kind that retitles the
+operator's terminal) and a page's invisible boxes; bidirectional controls turn what follows
+them around ("gnp.exe" shown as "exe.png"). Each is shown as its code point, ``<U+202E>``.
+The admin, the command line and /metrics all show the backend's text through here.
+"""
+
+from __future__ import annotations
+
+_WRITTEN_OUT = (
+    *range(0x00, 0x20),  # C0 controls: ESC, BEL, backspace...
+    0x7F,
+    *range(0x80, 0xA0),  # C1 controls: 0x9B starts an escape sequence on some terminals
+    *range(0x202A, 0x202F),  # embeddings and overrides
+    *range(0x2066, 0x206A),  # isolates
+)
+_ON_ONE_LINE = {code: f"<U+{code:04X}>" for code in _WRITTEN_OUT}
+_WITH_LINES = {code: shown for code, shown in _ON_ONE_LINE.items() if chr(code) not in "\t\n\r"}
+
+
+def visible(text: str, *, one_line: bool = False) -> str:
+    """``text`` with its controls written out; tabs and line breaks kept unless ``one_line``."""
+    return text.translate(_ON_ONE_LINE if one_line else _WITH_LINES)
+
+
+def shortened(text: str | None, limit: int, *, one_line: bool = False) -> str:
+    """``visible(text)`` cut to ``limit`` characters, the last one "…" when cut."""
+    if not text:
+        return ""
+    text = visible(text, one_line=one_line)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

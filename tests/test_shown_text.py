@@ -1,0 +1,23 @@
+"""The backend's text as tenderops shows it: controls written out, never obeyed."""
+
+from runs.shown_text import shortened, visible
+
+
+def test_controls_are_written_out_and_lines_kept_where_asked():
+    text = "\x1b]0;PWNED\x07\x1b[1;41mEVIL\u202egnp.exe\x9b2J\nnext\tline"
+    shown = visible(text)
+    assert shown == (
+        "<U+001B>]0;PWNED<U+0007><U+001B>[1;41mEVIL<U+202E>gnp.exe<U+009B>2J\nnext\tline"
+    )
+    assert visible(text, one_line=True).endswith("2J<U+000A>next<U+0009>line")
+
+
+def test_plain_text_is_left_as_it_is():
+    assert visible("提取中... review 🔥 <b>") == "提取中... review 🔥 <b>"
+
+
+def test_shortened_cuts_after_writing_out():
+    assert shortened(None, 5) == "" and shortened("", 5) == ""
+    assert shortened("abcdef", 6) == "abcdef"
+    assert shortened("abcdefg", 6) == "abcde…"
+    assert shortened("\x1bxyz", 6) == "<U+00…"
