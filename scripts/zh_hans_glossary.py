@@ -65,6 +65,7 @@ GLOSSARY = {
     "Last 7 days": "最近 7 天",
     "Last 30 days": "最近 30 天",
     "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
+    "The range from %(first)s to %(last)s is empty: its end comes first.": "从 %(first)s 到 %(last)s 的范围为空：结束日期早于开始日期。",
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",
     "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
     "No such endpoint: %(path)s": "没有这个接口：%(path)s",

@@ -99,3 +99,12 @@ def test_the_date_range_form_keeps_the_other_filters_search_and_order(operator, 
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
     assert hidden == {"status": "running", "q": "提取", "o": "-7"}
     assert 'name="started_from" value="2026-01-01"' in form
+
+
+def test_a_range_that_ends_before_it_starts_says_so(operator, make_run):
+    run = make_run()
+    html = operator.get(f"{LIST}?started_from=2026-03-02&started_to=2026-03-01").content.decode()
+    assert "The range from 2026-03-02 to 2026-03-01 is empty: its end comes first." in html
+    assert run.pk not in html
+    plain = operator.get(f"{LIST}?started_from=2026-03-01&started_to=2026-03-01").content.decode()
+    assert "is empty" not in plain

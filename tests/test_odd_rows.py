@@ -243,3 +243,13 @@ def test_an_impossible_start_is_in_no_recent_window(preset, make_run):
     html = viewer.get(f"{LIST}?started={preset}").content.decode()
     assert recent.pk in html
     assert not any(run.pk in html for run in odd.values())
+
+
+def test_a_run_started_in_1970_shows_no_running_time(make_run):
+    viewer = staff_client("viewer", "view_tenderrun")
+    run = make_run()
+    set_started_at(run, "1970-01-01")
+    html = viewer.get(f"{LIST}?started=impossible").content.decode()
+    assert run.pk in html
+    assert html.count('<span class="run-odd-value" title="Impossible start time">–</span>') == 2
+    assert 'class="run-live"' not in html  # the page's clock would count 20,000 days

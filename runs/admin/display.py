@@ -42,11 +42,34 @@ def span_between(start: datetime, end: datetime) -> str:
     return duration(end - start)
 
 
+def impossible_start() -> str:
+    """In place of a run's 20,000 days since 1970: it is never judged stuck, nor late."""
+    return format_html(
+        '<span class="run-odd-value" title="{}">–</span>', _("Impossible start time")
+    )
+
+
 def percent(share: float | None) -> int | None:
     """A progress share as a whole percentage within 0..100; None for none or NaN."""
     if share is None or math.isnan(share):
         return None
     return round(min(max(share, 0.0), 1.0) * 100)
+
+
+def progress_bar(progress: float | None) -> str:
+    share = percent(progress)
+    if share is None:
+        return "–" if progress is None else "NaN"
+    bar = format_html(
+        '<span class="run-progress" title="{}%"><span style="width: {}%"></span></span> {}%',
+        share,
+        share,
+        share,
+    )
+    if 0.0 <= progress <= 1.0:
+        return bar
+    # The bar stops at its ends; the value the backend wrote stays readable.
+    return format_html('{} <span class="run-odd-value">({})</span>', bar, f"{progress:g}")
 
 
 MINUTE, HOUR, DAY = 60, 3600, 86400

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NoReturn
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Value
 from django.db.models.functions import Coalesce, Left
@@ -145,6 +145,10 @@ class StartedFilter(admin.SimpleListFilter):
         bad = [name for name, raw in bounds.items() if raw and _parse_day(raw) is None]
         if bad:
             raise DroppedParameters(bad, bad_date(bounds[bad[0]]))
+        first, last = (_parse_day(bounds[name]) if bounds[name] else None for name in bounds)
+        if first and last and first > last:
+            message = _("The range from %(first)s to %(last)s is empty: its end comes first.")
+            messages.warning(request, message % {"first": first, "last": last})
         for name, lookup, day_offset in (
             ("started_from", "started_at__gte", 0),
             ("started_to", "started_at__lt", 1),

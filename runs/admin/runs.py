@@ -20,8 +20,9 @@ from runs.admin.actions import MarkFailedMixin
 from runs.admin.display import (
     duration,
     duration_formats,
-    percent,
+    impossible_start,
     pretty_json,
+    progress_bar,
     short_time,
     span_between,
     truncate,
@@ -43,6 +44,7 @@ from runs.admin.pagination import EstimatedCountPaginator, RunChangeList
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
+from runs.limits import EARLIEST_START
 from runs.maintenance import db_now
 from runs.models import FailedRunRecord, RunObservation, TenderRun
 from runs.shown_text import visible
@@ -246,19 +248,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
 
     @admin.display(description=gettext_lazy("progress"))
     def progress_bar(self, run: TenderRun) -> str:
-        share = percent(run.progress)
-        if share is None:
-            return "–" if run.progress is None else "NaN"
-        bar = format_html(
-            '<span class="run-progress" title="{}%"><span style="width: {}%"></span></span> {}%',
-            share,
-            share,
-            share,
-        )
-        if 0.0 <= run.progress <= 1.0:
-            return bar
-        # The bar stops at its ends; the value the backend wrote stays readable.
-        return format_html('{} <span class="run-odd-value">({})</span>', bar, f"{run.progress:g}")
+        return progress_bar(run.progress)
 
     @admin.display(description=gettext_lazy("last sign of life"))
     def last_sign_of_life(self, run: TenderRun) -> str:
@@ -267,6 +257,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         moment = getattr(run, "last_sign_of_life", None)
         if run.status not in ACTIVE_STATUSES or moment is None or is_infinite(moment):
             return "–"
+        if moment < EARLIEST_START:
+            return impossible_start()
         return format_html(
             '<span class="run-live" data-started="{}" title="{}">{}</span>',
             moment.isoformat(),
@@ -295,6 +287,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
             return span_between(run.started_at, run.finished_at)
         if run.status not in ACTIVE_STATUSES or is_infinite(run.started_at):
             return "–"
+        if run.started_at < EARLIEST_START:
+            return impossible_start()
         started = run.started_at
         return format_html(
             '<span class="run-live" data-started="{}">{}</span>',
