@@ -49,3 +49,35 @@ def test_odd_rows_are_shown_sanely(browser, live_server, odd_rows, artifacts, lo
     page.screenshot(path=artifacts / f"odd-rows-{suffix}.png", full_page=False)
     detail = page.goto(f"{live_server.url}/admin/runs/tenderrun/{odd_rows['infinite'].pk}/change/")
     assert detail.status == 200
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_huge_or_reversing_kind_keeps_the_pages_on_the_screen(
+    browser, live_server, transactional_db, make_run, artifacts, locale
+):
+    from datetime import timedelta
+
+    from runs.maintenance import fail_stuck_runs
+    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
+    from runs.models import Actor
+
+    hours = timedelta(hours=2)
+    huge = make_run(kind="k" * 5000, started_ago=hours)
+    make_run(kind="rev\u202eiew", started_ago=hours)
+    make_run(kind="risks", status="success", started_ago=hours, finished_at=None)
+    assert fail_stuck_runs(actor=Actor.CLI).fixed_count == 2
+    make_run(kind="k" * 5000)  # running, not stuck
+    refresh_stats_snapshot()
+    User.objects.create_superuser("operator", "op@example.invalid", PASSWORD)
+    page = new_page(browser, locale=locale)
+    log_in(page, live_server.url, "operator", PASSWORD)
+    for address in ("stats/", "", f"{huge.pk}/change/"):
+        page.goto(f"{live_server.url}/admin/runs/tenderrun/{address}")
+        wider = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        assert wider <= 0, (address, wider)
+        assert "\u202e" not in page.inner_text("body"), address
+    page.goto(f"{live_server.url}/admin/runs/tenderrun/stats/")
+    by_kind = page.locator(".chart-legend").filter(has=page.locator("[class*=chart-kind]"))
+    legend = by_kind.inner_text()
+    assert "rev<U+202E>iew" in legend and "risks" not in legend  # risks failed nothing
+    page.screenshot(path=artifacts / f"odd-kinds-stats-{locale}.png", full_page=True)
