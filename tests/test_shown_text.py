@@ -21,3 +21,11 @@ def test_shortened_cuts_after_writing_out():
     assert shortened("abcdef", 6) == "abcdef"
     assert shortened("abcdefg", 6) == "abcde…"
     assert shortened("\x1bxyz", 6) == "<U+00…"
+
+
+def test_the_admin_filter_shows_a_dash_for_blanks():
+    from runs.templatetags.run_display import shown
+
+    assert shown(None) == shown("") == shown("   ") == "–"
+    assert shown("rev\u202eiew") == "rev<U+202E>iew"
+    assert shown("k" * 50) == "k" * 39 + "…" and shown("k" * 50, 10) == "k" * 9 + "…"

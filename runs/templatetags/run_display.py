@@ -32,8 +32,8 @@ def moment(value: datetime | None) -> str:
 @register.filter
 def shown(value: str | None, limit: int = 40) -> str:
     """The backend's text (a kind, a message) cut to ``limit`` characters, its control and
-    bidirectional characters written out (runs.shown_text)."""
-    return shortened(value, int(limit))
+    bidirectional characters written out (runs.shown_text); "–" for none or blanks."""
+    return shortened(value, int(limit)) if value and value.strip() else "–"
 
 
 @register.filter
