@@ -247,7 +247,8 @@ def test_every_event_raised_directly_renders_in_both_languages_within_each_robot
     }:
         alert_id = raise_digest(event, MANY_KINDS, RICH_FACTS[event])
     else:
-        alert_id = raise_alert(event, "review<font color=x>[x](http://evil)", RICH_FACTS[event])
+        odd_kind = "review<font color=x>[x](http://evil)\u202e\x1b[31m"
+        alert_id = raise_alert(event, odd_kind, RICH_FACTS[event])
     alert = Alert.objects.get(pk=alert_id)
     titles = {}
     for language in ("zh-hans", "en"):
@@ -259,6 +260,7 @@ def test_every_event_raised_directly_renders_in_both_languages_within_each_robot
             _url, payload = CHANNELS[channel].request(alert, message)
             text = str(payload)
             assert "<font color=x>" not in text and "](http://evil)" not in text
+            assert "\u202e" not in text and "\x1b" not in text
         assert CHANNELS["webhook"].request(alert, message)[1]["text"] == message.text(16_000)
         wecom = CHANNELS["wecom"].request(alert, message)[1]["markdown"]["content"]
         dingtalk = CHANNELS["dingtalk"].request(alert, message)[1]["markdown"]["text"]

@@ -4,7 +4,8 @@ each fitted to its channel's size limit.
 
 Every title starts with "tenderops", so a DingTalk or Feishu robot secured by the keyword
 ``tenderops`` accepts every message. Values from the database (kinds, ids, error texts) are
-flattened to one line, shortened, and stripped of markup characters.
+flattened to one line, shortened, stripped of markup characters and their controls written
+out (runs.shown_text).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.models import Alert, AlertEvent
+from runs.shown_text import visible
 from runs.vocabulary import RunStatus
 
 SEVERITIES = {
@@ -92,8 +94,9 @@ def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
 
 
 def clean(value: Any, chars: int = VALUE_CHARS) -> str:
-    """A database value fit for a message line: one line, short, no markup."""
-    text = " ".join(str(value).split()).translate(MARKUP)
+    """A database value fit for a message line: one line, short, no markup, its controls
+    written out (a reversing kind would turn the rest of the line around)."""
+    text = visible(" ".join(str(value).split()), one_line=True).translate(MARKUP)
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
