@@ -1,6 +1,7 @@
 """Raising alerts: once per cooldown per event and kind, digests, incidents and recoveries,
 the monitor's digest, the failure-spike rule, and every event's message in both languages."""
 
+import json
 import threading
 from datetime import timedelta
 
@@ -260,7 +261,8 @@ def test_every_event_raised_directly_renders_in_both_languages_within_each_robot
             _url, payload = CHANNELS[channel].request(alert, message)
             text = str(payload)
             assert "<font color=x>" not in text and "](http://evil)" not in text
-            assert "\u202e" not in text and "\x1b" not in text
+            raw = json.dumps(payload, ensure_ascii=False)  # str() would escape them
+            assert "\u202e" not in raw and "\x1b" not in raw
         assert CHANNELS["webhook"].request(alert, message)[1]["text"] == message.text(16_000)
         wecom = CHANNELS["wecom"].request(alert, message)[1]["markdown"]["content"]
         dingtalk = CHANNELS["dingtalk"].request(alert, message)[1]["markdown"]["text"]
