@@ -133,3 +133,32 @@ def test_the_monitor_card_reads_the_heartbeat_now_not_the_snapshot(db):
     card = re.search(r'id="monitor-health">(.*?)</div>', html, re.S).group(1)
     assert "stale" in card and "OK" not in card
     assert re.search(r"\(1\sh 00\smin ago\)", card)  # not "0 min 00 s ago"
+
+
+# Each refresh in its own transaction, as in production: a snapshot is as of its start.
+@pytest.mark.django_db(transaction=True)
+def test_after_a_tick_the_cards_are_live_and_the_tables_say_what_they_miss(make_run):
+    from runs.maintenance import monitor_tick
+
+    for minutes in (30, 40):
+        make_run(started_ago=timedelta(minutes=minutes))  # stuck
+    make_run(started_ago=timedelta(minutes=1))  # running, young
+    refresh_stats_snapshot()  # as of now: 3 running, 2 stuck
+    viewer = staff_client("viewer", "view_tenderrun")
+    before = viewer.get(STATS).content.decode()
+    assert 'id="failed-since"' not in before
+    assert (
+        'id="stuck-now"><a href="/admin/runs/tenderrun/?stuck=yes" class="count-link" data-count="2">'
+        in before
+    )
+    assert monitor_tick().fixed_count == 2
+    html = viewer.get(STATS).content.decode()
+    assert 'data-count="0">0</a></span><span>stuck now' in html
+    assert (
+        'id="running-now"><a href="/admin/runs/tenderrun/?status=running" class="count-link" data-count="1">'
+        in html
+    )
+    assert "Since then tenderops has failed 2 runs" in html
+    assert table_counts(html) == table_counts(before)  # counted at the next refresh
+    refresh_stats_snapshot()
+    assert 'id="failed-since"' not in viewer.get(STATS).content.decode()

@@ -20,7 +20,7 @@ from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import StuckRun
-from runs.maintenance.stats import PRUNED_KIND, with_live_monitor
+from runs.maintenance.stats import PRUNED_KIND, failed_since, with_live_cards
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor, TenderProject
 from runs.vocabulary import KNOWN_KINDS, FailReason, RunStatus, StuckRule
@@ -94,10 +94,11 @@ class MaintenanceViewsMixin:
             return HttpResponseRedirect(request.path)
         # The snapshot, never a computation per view (runs.maintenance.stats_snapshot).
         stats, as_of, stale = read_stats_snapshot()
-        stats = with_live_monitor(stats)
+        stats = with_live_cards(stats)
         context = {
             "as_of": as_of,
             "stale": stale,
+            "failed_since": failed_since(as_of),
             **self.admin_site.each_context(request),
             "title": _("Tender run statistics"),
             "opts": self.model._meta,

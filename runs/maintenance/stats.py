@@ -9,7 +9,17 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import (
+    Count,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    TextField,
+    Value,
+)
 from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 from django.utils import timezone
 from django_q.models import Schedule
@@ -136,10 +146,24 @@ def collect_stats() -> RunStats:
     )
 
 
-def with_live_monitor(stats: RunStats) -> RunStats:
-    """``stats`` (a snapshot) with the monitor's health as of now."""
+def with_live_cards(stats: RunStats) -> RunStats:
+    """``stats`` (a snapshot) with what its cards call "now" read now: the monitor's health
+    and the running and stuck runs (counted by index, as the health endpoint does). After a
+    tick failed runs, a "12 stuck now" minutes old beside the monitor's "OK" told operators
+    the monitor had not worked."""
     health = with_live_heartbeat(stats.health)
-    return replace(stats, health=health, monitor_starting=_monitor_starting(health))
+    running = TenderRun.objects.running().count()
+    stuck = TenderRun.objects.stuck(StuckPolicy.configured()).count()
+    health = replace(health, running_count=running, stuck_count=stuck)
+    starting = _monitor_starting(health)
+    return replace(stats, health=health, running=running, stuck=stuck, monitor_starting=starting)
+
+
+def failed_since(moment: datetime) -> int:
+    """How many runs tenderops failed after ``moment`` (a snapshot's): runs its figures do
+    not count yet."""
+    actions = MaintenanceAction.objects.filter(kind__in=FAILING_ACTIONS, started_at__gt=moment)
+    return actions.aggregate(total=Sum("affected_count"))["total"] or 0
 
 
 def _monitor_starting(health: MonitorHealth) -> bool:
