@@ -342,6 +342,7 @@ GLOSSARY = {
     "silent minutes": "静默分钟数",
     "finished late at": "迟到完成于",
     "fingerprint": "指纹",
+    "%(label)s: %(value)s": "%(label)s：%(value)s",
     "first seen": "首次看到",
     "last change seen": "最后一次看到变化",
     "changes seen": "看到的变化次数",

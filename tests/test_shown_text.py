@@ -29,3 +29,13 @@ def test_the_admin_filter_shows_a_dash_for_blanks():
     assert shown(None) == shown("") == shown("   ") == "–"
     assert shown("rev\u202eiew") == "rev<U+202E>iew"
     assert shown("k" * 50) == "k" * 39 + "…" and shown("k" * 50, 10) == "k" * 9 + "…"
+
+
+def test_a_label_takes_its_languages_colon():
+    from django.utils import translation
+
+    from runs.admin.display import labelled
+
+    assert labelled("first seen", "08:00") == "first seen: 08:00"
+    with translation.override("zh-hans"):
+        assert labelled("首次看到", "08:00") == "首次看到：08:00"

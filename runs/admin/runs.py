@@ -21,6 +21,7 @@ from runs.admin.display import (
     duration,
     duration_formats,
     impossible_start,
+    labelled,
     pretty_json,
     progress_bar,
     short_time,
@@ -271,15 +272,12 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         seen = RunObservation.objects.filter(run_id=run.pk).first()
         if seen is None:
             return _("Not observed (tenderops observes pending and running runs).")
-        return format_html(
-            "{}: {} · {}: {} · {}: {}",
-            _("first seen"),
-            short_time(seen.first_seen_at),
-            _("last change seen"),
-            short_time(seen.last_change_at),
-            _("changes seen"),
-            seen.changes,
+        facts = (
+            (_("first seen"), short_time(seen.first_seen_at)),
+            (_("last change seen"), short_time(seen.last_change_at)),
+            (_("changes seen"), seen.changes),
         )
+        return " · ".join(labelled(label, value) for label, value in facts)
 
     @admin.display(description=gettext_lazy("running / elapsed"))
     def elapsed(self, run: TenderRun) -> str:
