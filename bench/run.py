@@ -91,6 +91,10 @@ def main() -> None:
 
         print(json.dumps(memory_probe()))
         return
+    unsaved = [size for size in args.sizes if not (SAVED / f"bench-{size}.json").exists()]
+    if args.update_saved and unsaved:
+        # Checked before measuring: a fresh clone has no saved runs (bench/data is not kept).
+        parser.error(f"--update-saved: no saved run of {unsaved[0]:,} runs; run make bench first")
     results = {}
     for size in args.sizes:
         url = database_url(base, size)
