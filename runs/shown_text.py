@@ -8,6 +8,8 @@ The admin, the command line and /metrics all show the backend's text through her
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 _WRITTEN_OUT = (
     *range(0x00, 0x20),  # C0 controls: ESC, BEL, backspace...
     0x7F,
@@ -30,3 +32,8 @@ def shortened(text: str | None, limit: int, *, one_line: bool = False) -> str:
         return ""
     text = visible(text, one_line=one_line)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def labelled(label: str, value: object) -> str:
+    """Label and value joined by the active language's colon (full width in Chinese)."""
+    return _("%(label)s: %(value)s") % {"label": label, "value": value}

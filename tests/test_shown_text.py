@@ -34,7 +34,7 @@ def test_the_admin_filter_shows_a_dash_for_blanks():
 def test_a_label_takes_its_languages_colon():
     from django.utils import translation
 
-    from runs.admin.display import labelled
+    from runs.shown_text import labelled
 
     assert labelled("first seen", "08:00") == "first seen: 08:00"
     with translation.override("zh-hans"):

@@ -42,11 +42,6 @@ def span_between(start: datetime, end: datetime) -> str:
     return duration(end - start)
 
 
-def labelled(label: str, value: object) -> str:
-    """Label and value joined by the active language's colon (full width in Chinese)."""
-    return _("%(label)s: %(value)s") % {"label": label, "value": value}
-
-
 def impossible_start() -> str:
     """In place of a run's 20,000 days since 1970: it is never judged stuck, nor late."""
     return format_html(

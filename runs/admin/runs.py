@@ -21,7 +21,6 @@ from runs.admin.display import (
     duration,
     duration_formats,
     impossible_start,
-    labelled,
     pretty_json,
     progress_bar,
     short_time,
@@ -48,7 +47,7 @@ from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
 from runs.maintenance import db_now
 from runs.models import FailedRunRecord, RunObservation, TenderRun
-from runs.shown_text import visible
+from runs.shown_text import labelled, visible
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80

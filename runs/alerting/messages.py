@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.models import Alert, AlertEvent
-from runs.shown_text import visible
+from runs.shown_text import labelled, visible
 from runs.vocabulary import RunStatus
 
 SEVERITIES = {
@@ -50,22 +50,27 @@ class Message:
     lines: list[str] = field(default_factory=list)
     link: str = ""
     link_text: str = ""
+    # What it is written in: a channel formats it later, outside render's language.
+    language: str = "en"
 
     def markdown(self, limit: int, *, colour: bool = False) -> str:
         title = self.title
         if colour and self.severity in {"critical", "warning"}:
             title = f'<font color="warning">{title}</font>'
         head = f"### {title}"
-        # Without TENDEROPS_PUBLIC_URL the link is the admin's path: shown, named, not linked.
-        tail = f"[{self.link_text}]({self.link})" if self.is_absolute else self.body_tail
-        return fit(head, [f"- {line}" for line in self.lines], tail, limit)
+        with translation.override(self.language):
+            # Without TENDEROPS_PUBLIC_URL the link is the admin's path: shown, not linked.
+            tail = f"[{self.link_text}]({self.link})" if self.is_absolute else self.body_tail
+            return fit(head, [f"- {line}" for line in self.lines], tail, limit)
 
     def text(self, limit: int) -> str:
-        return fit(self.title, self.lines, self.body_tail, limit)
+        with translation.override(self.language):
+            return fit(self.title, self.lines, self.body_tail, limit)
 
     def body(self, limit: int) -> str:
         """The text without its title (a mail's subject)."""
-        return fit("", self.lines, self.body_tail, limit)
+        with translation.override(self.language):
+            return fit("", self.lines, self.body_tail, limit)
 
     @property
     def is_absolute(self) -> bool:
@@ -73,7 +78,7 @@ class Message:
 
     @property
     def body_tail(self) -> str:
-        return f"{self.link_text}: {self.link}" if self.link else ""
+        return labelled(self.link_text, self.link) if self.link else ""
 
 
 def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
@@ -101,7 +106,8 @@ def clean(value: Any, chars: int = VALUE_CHARS) -> str:
 
 
 def render(alert: Alert, language: str | None = None) -> Message:
-    with translation.override(language or settings.TENDEROPS_ALERT_LANGUAGE):
+    language = language or settings.TENDEROPS_ALERT_LANGUAGE
+    with translation.override(language):
         builder = BUILDERS.get(alert.event, _unknown)
         title, lines, (path, link_text) = builder(alert.facts or {}, alert.kind)
         return Message(
@@ -111,6 +117,7 @@ def render(alert: Alert, language: str | None = None) -> Message:
             lines=lines,
             link=absolute(path),
             link_text=link_text,
+            language=language,
         )
 
 
