@@ -142,10 +142,11 @@ class StartedFilter(admin.SimpleListFilter):
 
     def _custom_range(self, request, queryset):
         bounds = {"started_from": self.started_from, "started_to": self.started_to}
-        bad = [name for name, raw in bounds.items() if raw and _parse_day(raw) is None]
+        days = {name: _parse_day(raw) if raw else None for name, raw in bounds.items()}
+        bad = [name for name, raw in bounds.items() if raw and days[name] is None]
         if bad:
             raise DroppedParameters(bad, bad_date(bounds[bad[0]]))
-        first, last = (_parse_day(bounds[name]) if bounds[name] else None for name in bounds)
+        first, last = days["started_from"], days["started_to"]
         if first and last and first > last:
             message = _("The range from %(first)s to %(last)s is empty: its end comes first.")
             messages.warning(request, message % {"first": first, "last": last})
@@ -153,8 +154,8 @@ class StartedFilter(admin.SimpleListFilter):
             ("started_from", "started_at__gte", 0),
             ("started_to", "started_at__lt", 1),
         ):
-            if bounds[name]:
-                day = _parse_day(bounds[name]) + timedelta(days=day_offset)
+            if days[name]:
+                day = days[name] + timedelta(days=day_offset)
                 moment = timezone.make_aware(datetime.combine(day, time.min))
                 queryset = queryset.filter(**{lookup: moment})
         return queryset

@@ -74,12 +74,19 @@ def monitor_health() -> MonitorHealth:
     return MonitorHealth(
         **_last_beat(beat),
         interval_minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
-        running_count=TenderRun.objects.running().count(),
-        stuck_count=TenderRun.objects.stuck(StuckPolicy.configured()).count(),
+        **running_and_stuck(),
         silent_count=silent_runs().count(),
         waiting_count=waiting_runs().count(),
         oldest_silence_seconds=oldest_silence_seconds(),
     )
+
+
+def running_and_stuck() -> dict[str, int]:
+    """The running runs and the stuck ones now, each counted by index."""
+    return {
+        "running_count": TenderRun.objects.running().count(),
+        "stuck_count": TenderRun.objects.stuck(StuckPolicy.configured()).count(),
+    }
 
 
 def with_live_heartbeat(health: MonitorHealth) -> MonitorHealth:

@@ -26,7 +26,12 @@ from django_q.models import Schedule
 
 from runs.limits import EARLIEST_START, START_SKEW
 from runs.maintenance.db import db_now, is_postgresql, local_settings
-from runs.maintenance.heartbeat import MonitorHealth, monitor_health, with_live_heartbeat
+from runs.maintenance.heartbeat import (
+    MonitorHealth,
+    monitor_health,
+    running_and_stuck,
+    with_live_heartbeat,
+)
 from runs.maintenance.policy import StuckPolicy
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from runs.schedules import MONITOR_SCHEDULE
@@ -151,12 +156,14 @@ def with_live_cards(stats: RunStats) -> RunStats:
     and the running and stuck runs (counted by index, as the health endpoint does). After a
     tick failed runs, a "12 stuck now" minutes old beside the monitor's "OK" told operators
     the monitor had not worked."""
-    health = with_live_heartbeat(stats.health)
-    running = TenderRun.objects.running().count()
-    stuck = TenderRun.objects.stuck(StuckPolicy.configured()).count()
-    health = replace(health, running_count=running, stuck_count=stuck)
-    starting = _monitor_starting(health)
-    return replace(stats, health=health, running=running, stuck=stuck, monitor_starting=starting)
+    health = replace(with_live_heartbeat(stats.health), **running_and_stuck())
+    return replace(
+        stats,
+        health=health,
+        running=health.running_count,
+        stuck=health.stuck_count,
+        monitor_starting=_monitor_starting(health),
+    )
 
 
 def failed_since(moment: datetime) -> int:
