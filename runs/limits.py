@@ -95,6 +95,9 @@ HSTS_SECONDS = Limit(0, 63_072_000)
 SEED_ROWS = Limit(1, 100_000_000)
 SEED_GROUP = Limit(0, 1_000_000)
 SEED_DAYS = Limit(1, 3_650)
+# The demo's stand-in workers: seconds between their rounds, and how many rounds.
+DEMO_INTERVAL_SECONDS = Limit(1, 3_600)
+DEMO_ROUNDS = Limit(1, 1_000_000)
 # Alerts: the same alert (event and kind) is not repeated sooner than this; a week at most.
 ALERT_COOLDOWN_MINUTES = Limit(1, 10_080)
 # One HTTP or SMTP attempt of a delivery; a robot that hangs longer is cut off.

@@ -82,5 +82,6 @@ def test_demo_serves_the_admin_and_its_cluster_fixes_stuck_runs(tmp_path):
     assert left_running == []
     log = (tmp_path / "demo.log").read_text()
     assert "Admin login: admin / " in log
+    assert "Demo workers: 3 live runs wrote progress" in log  # the stand-ins started
     assert "Stopped." in log
     assert login_page_status(port) is None
