@@ -149,11 +149,23 @@ FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 
 def has_body(request: HttpRequest) -> bool:
-    """Whether the request carries content: form fields, files, or any other non-blank body
-    (an empty form, as some clients send with every POST, is no content)."""
-    if request.method == "POST" and request.content_type in FORM_TYPES:
-        return bool(request.POST or request.FILES)
-    return bool(request.body.strip())  # Django parses no form but a POST's: a GET's is here
+    """Whether the request carries content: form fields, files, or any other non-blank body.
+    An empty form, as some clients send with every POST, is no content; a multipart body
+    whose parts Django drops (a part without a name) is content all the same."""
+    form = request.method == "POST" and request.content_type in FORM_TYPES
+    if form and (request.POST or request.FILES):
+        return True
+    # Read before any form parsing (runs.middleware), so here still, and for a GET too.
+    body = request.body.strip()
+    return bool(body) and body != _closing_boundary(request)
+
+
+def _closing_boundary(request: HttpRequest) -> bytes | None:
+    """The body of an empty multipart form: its closing boundary alone."""
+    boundary = request.content_params.get("boundary")
+    if request.content_type != "multipart/form-data" or not boundary:
+        return None
+    return b"--" + boundary.encode("latin-1", "replace") + b"--"
 
 
 def query_parameters(

@@ -14,7 +14,12 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -92,7 +97,9 @@ def unreadable(request: HttpRequest) -> str | None:
         }
     except RequestDataTooBig:
         return _("The request body is too large.")
-    except MultiPartParserError:
+    except (MultiPartParserError, BadRequest, SuspiciousOperation):
+        # A form in another charset than UTF-8, too many files, a malformed multipart body:
+        # each would raise again wherever the form is read (CSRF, the view, the debug page).
         return _("The request body could not be read as the form it says it is.")
     for name, values in [*query, *form]:
         if "\x00" in name or any("\x00" in value for value in values):

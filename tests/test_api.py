@@ -276,6 +276,62 @@ def test_a_body_the_server_cannot_parse_is_a_json_400(client, bearer, stuck):
     assert statuses(stuck) == ["running"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A part without a name: Django's form has no field, the body is there all the same.
+        b"--xx\r\nContent-Disposition: form-data\r\nContent-Type: application/json\r\n\r\n"
+        b'{"dry_run": true}\r\n--xx--\r\n',
+        b"garbage",
+    ],
+)
+def test_a_multipart_body_without_fields_is_refused_too(client, bearer, stuck, body):
+    response = client.generic(
+        "POST", CLEANUP, body, content_type="multipart/form-data; boundary=xx", **bearer
+    )
+    assert response.status_code == 400 and "takes no body" in response.json()["error"]
+    assert statuses(stuck) == ["running"]
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_an_empty_multipart_form_is_no_body(client, bearer, stuck):
+    response = client.generic(
+        "POST",
+        f"{CLEANUP}?dry_run=1",
+        b"--xx--\r\n",
+        content_type="multipart/form-data; boundary=xx",
+        **bearer,
+    )
+    assert response.status_code == 200 and response.json()["dry_run"] is True
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "gbk", "iso-8859-1", "UTF8"])
+def test_a_form_in_another_charset_is_a_json_400(client, bearer, stuck, charset, settings):
+    settings.DEBUG = True  # the README's try-it setup: once a 500 from the debug page
+    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+    response = client.generic("POST", CLEANUP, b"a=1", content_type=content_type, **bearer)
+    assert response.status_code == 400 and "could not be read" in response.json()["error"]
+    assert statuses(stuck) == ["running"]
+
+
+def test_too_many_files_are_a_json_400(client, bearer, stuck, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    parts = b"".join(
+        b'--xx\r\nContent-Disposition: form-data; name="f%d"; filename="f%d.txt"\r\n\r\nx\r\n'
+        % (n, n)
+        for n in range(3)
+    )
+    response = client.generic(
+        "POST",
+        CLEANUP,
+        parts + b"--xx--\r\n",
+        content_type="multipart/form-data; boundary=xx",
+        **bearer,
+    )
+    assert response.status_code == 400 and "could not be read" in response.json()["error"]
+    assert statuses(stuck) == ["running"]
+
+
 def test_a_get_with_a_form_body_is_refused_too(client, bearer, db):
     response = client.generic(
         "GET", HEALTH, b"a=1", content_type="application/x-www-form-urlencoded", **bearer
