@@ -208,6 +208,19 @@ def test_confirming_never_fails_runs_the_page_did_not_show(operator, make_run):
     assert statuses(*shown, *newcomers) == ["failed", "success", "failed"] + ["failed"] * 50
 
 
+def test_the_confirmation_page_lists_every_run_it_promises(operator, make_run):
+    runs = [make_run(started_ago=(30 + n) * MIN) for n in range(150)]
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [runs[0].pk]
+    page = operator.post(f"{LIST}?status=running", post).content.decode()
+    assert "150 runs will be marked failed" in page
+    assert all(run.pk in page for run in runs)  # once only a sample of 100 was listed
+    assert "most recent" not in page
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    final = operator.post(f"{LIST}?status=running", confirm, follow=True)
+    assert "150 runs marked failed" in final.content.decode()
+
+
 def test_a_tampered_or_missing_promise_changes_nothing(operator, make_run):
     run = make_run(started_ago=30 * MIN)
     other = make_run(started_ago=30 * MIN)

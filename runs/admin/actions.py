@@ -28,6 +28,7 @@ from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset,
 from runs.models import Actor, TenderRun
 from runs.vocabulary import RunStatus
 
+# A page with more runs than one confirmation may fail shows this many of them.
 CONFIRMATION_SAMPLE = 100
 MAX_REASON_LENGTH = 2000
 MAX_CONFIRMED_RUNS = 1_000
@@ -162,10 +163,11 @@ class MarkFailedMixin:
         too_many = len(to_fail) > MAX_CONFIRMED_RUNS
         fail_count = len(to_fail)
         total = selected.count()
+        # Every run the page promises is listed; a page that cannot be confirmed (too many)
+        # shows a sample.
+        shown = CONFIRMATION_SAMPLE if too_many else fail_count
         sample = list(
-            self.get_queryset(request)
-            .filter(pk__in=to_fail)
-            .order_by("-started_at")[:CONFIRMATION_SAMPLE]
+            self.get_queryset(request).filter(pk__in=to_fail).order_by("-started_at")[:shown]
         )
         young = set() if too_many else running_not_stuck(to_fail)
         queued = set() if too_many else pending_not_waiting(to_fail)
@@ -185,7 +187,7 @@ class MarkFailedMixin:
             "queued_count": len(queued),
             "pending_alert_minutes": settings.TENDEROPS_PENDING_ALERT_MINUTES,
             "sample": sample,
-            "sample_limit": CONFIRMATION_SAMPLE,
+            "sample_limit": shown,
             "select_across": request.POST.get("select_across", "0"),
             "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
             "action_index": request.POST.get("index", "0"),
