@@ -31,7 +31,13 @@ def shortened(text: str | None, limit: int, *, one_line: bool = False) -> str:
     if not text:
         return ""
     text = visible(text, one_line=one_line)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    marker = head.rfind("<U+")
+    if marker != -1 and ">" not in head[marker:]:
+        head = head[:marker]  # never half a written-out character
+    return head + "…"
 
 
 def labelled(label: str, value: object) -> str:

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from runs.models import TenderProject
+from runs.models import TenderProject, TenderRun
 from tests.console import LIST, staff_client
 
 AUTOCOMPLETE = "/admin/autocomplete/?app_label=runs&model_name=tenderrun&field_name=project"
@@ -85,3 +85,23 @@ def test_projects_are_read_only_and_need_a_view_permission(projects):
     assert viewer.get("/admin/runs/tenderproject/").status_code == 200
     assert viewer.post(f"/admin/runs/tenderproject/{road.pk}/change/", {}).status_code == 403
     assert viewer.get("/admin/runs/tenderproject/add/").status_code == 403
+
+
+def test_a_projects_name_and_its_runs_kinds_are_shown_never_obeyed(viewer, make_run):
+    odd = TenderProject.objects.create(
+        id="tp_odd", kb_id="kb\x1b[2J", name="Odd project \u202eevil\u202c 🧨 <script>x</script>"
+    )
+    run = make_run(kind="kind\x1b[31mRED\u202eevil")
+    TenderRun.objects.filter(pk=run.pk).update(project=odd)
+    pages = [
+        viewer.get("/admin/runs/tenderproject/tp_odd/change/").content.decode(),
+        viewer.get("/admin/runs/tenderproject/").content.decode(),
+        json.dumps(search(viewer, "Odd"), ensure_ascii=False),
+    ]
+    for page in pages:
+        assert "\u202e" not in page and "\x1b" not in page
+        assert "Odd project <U+202E>evil<U+202C> 🧨" in page.replace("&lt;", "<").replace(
+            "&gt;", ">"
+        )
+    assert "<script>x" not in pages[0] + pages[1]  # escaped in HTML; select2 escapes its text
+    assert "kind<U+001B>[31mRED<U+202E>evil" in pages[0].replace("&lt;", "<").replace("&gt;", ">")

@@ -20,7 +20,9 @@ def test_shortened_cuts_after_writing_out():
     assert shortened(None, 5) == "" and shortened("", 5) == ""
     assert shortened("abcdef", 6) == "abcdef"
     assert shortened("abcdefg", 6) == "abcde…"
-    assert shortened("\x1bxyz", 6) == "<U+00…"
+    # Never half a written-out character: "<U+00…" reads as neither.
+    assert shortened("ab\x1bxyz", 8) == "ab…"
+    assert shortened("ab\x1bxyz", 12) == "ab<U+001B>x…"
 
 
 def test_the_admin_filter_shows_a_dash_for_blanks():

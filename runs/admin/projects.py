@@ -28,7 +28,7 @@ RECENT_RUNS = 20
 @admin.register(TenderProject)
 class TenderProjectAdmin(ReadOnlyAdmin):
     # The backend's own project status is left out: its words are not tenderops' to translate.
-    list_display = ["name", "project_id", "created", "runs_link"]
+    list_display = ["project_name", "project_id", "created", "runs_link"]
     search_fields = ["=id", "name"]
     search_help_text = gettext_lazy(
         "A project id (tp_…) matches exactly; other text searches names."
@@ -38,7 +38,15 @@ class TenderProjectAdmin(ReadOnlyAdmin):
     empty_value_display = "–"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    fields = ["project_id", "name", "knowledge_base", "owner", "created", "updated", "recent_runs"]
+    fields = [
+        "project_id",
+        "project_name",
+        "knowledge_base",
+        "owner",
+        "created",
+        "updated",
+        "recent_runs",
+    ]
     readonly_fields = fields
 
     def _may_view(self, request) -> bool:
@@ -59,17 +67,21 @@ class TenderProjectAdmin(ReadOnlyAdmin):
             return queryset.filter(pk=term), False
         return queryset.filter(name__icontains=term), False
 
+    @admin.display(description=gettext_lazy("name"), ordering="name")
+    def project_name(self, project: TenderProject) -> str:
+        return truncate(project.name, 200) or "–"
+
     @admin.display(description=gettext_lazy("project id"))
     def project_id(self, project: TenderProject) -> str:
         return project.pk
 
     @admin.display(description=gettext_lazy("knowledge base id"))
     def knowledge_base(self, project: TenderProject) -> str:
-        return project.kb_id
+        return truncate(project.kb_id, 200) or "–"
 
     @admin.display(description=gettext_lazy("owner id"))
     def owner(self, project: TenderProject) -> str:
-        return project.owner_id or "–"
+        return truncate(project.owner_id, 200) or "–"
 
     @admin.display(description=gettext_lazy("created at"), ordering="created_at")
     def created(self, project: TenderProject) -> str:
@@ -105,8 +117,8 @@ class TenderProjectAdmin(ReadOnlyAdmin):
             (
                 (
                     reverse("admin:runs_tenderrun_change", args=[run.pk]),
-                    run.pk,
-                    run.display_kind,
+                    truncate(run.pk, 80),
+                    truncate(run.display_kind, 80) or "–",
                     truncate(RunStatus.label_of(run.status), 20),
                     short_time(run.started_at),
                     short_time(run.finished_at),

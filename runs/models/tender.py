@@ -16,6 +16,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Greatest, Now, Nu
 from django.utils.translation import gettext_lazy as _
 
 from runs.limits import EARLIEST_START, START_SKEW
+from runs.shown_text import visible
 from runs.vocabulary import ACTIVE_STATUSES, WHITESPACE, RunStatus, run_kind
 
 
@@ -40,7 +41,9 @@ class TenderProject(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        # Wherever Django shows a project (title, breadcrumbs, the project filter's search),
+        # its name is read, not obeyed (runs.shown_text).
+        return visible(self.name or "", one_line=True) or self.id
 
 
 class StripWhitespace(models.Func):
