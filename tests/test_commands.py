@@ -91,8 +91,18 @@ def test_without_terminal_it_refuses_with_exit_2(stuck_and_live, monkeypatch):
 def test_on_a_terminal_yes_fails_the_listed_runs(stuck_and_live, monkeypatch):
     monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
     out = run_command("cleanup_stuck_runs")
-    assert "Mark these 1 runs failed? [y/N]" in out
+    assert "Mark this run failed? [y/N]" in out
     assert statuses(*stuck_and_live) == ["failed", "running"]
+
+
+def test_the_prompt_counts_several_runs_and_shows_a_blank_kind_as_a_dash(make_run, monkeypatch):
+    for _ in range(2):
+        make_run(started_ago=45 * MIN, kind=None, run_type="")
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
+    out = run_command("cleanup_stuck_runs")
+    assert "Mark these 2 runs failed? [y/N]" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("tr_")]
+    assert len(rows) == 2 and all(row[2] == "-" for row in rows)
 
 
 @pytest.mark.parametrize("answer", ["n\n", "\n", ""])

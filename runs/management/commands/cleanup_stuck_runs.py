@@ -74,7 +74,9 @@ class Command(RoutineCommand):
                 f"{preview.total} runs are stuck; only the {len(preview.stuck_runs)} listed "
                 "are failed from this prompt (--auto-fix fails them all)."
             )
-        prompt_to.write(f"Mark these {len(preview.stuck_runs)} runs failed? [y/N] ", ending="")
+        count = len(preview.stuck_runs)
+        these = "this run" if count == 1 else f"these {count} runs"
+        prompt_to.write(f"Mark {these} failed? [y/N] ", ending="")
         prompt_to.flush()
         answer = sys.stdin.readline().strip().lower()
         if answer not in {"y", "yes"}:
@@ -105,7 +107,7 @@ class Command(RoutineCommand):
             (
                 shortened(run.id, 64, one_line=True),
                 shortened(run.project_id, 64, one_line=True),
-                shortened(run.kind, 40, one_line=True),
+                shortened(run.kind, 40, one_line=True) or "-",
                 run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(run.reason),
                 "" if run.silent_minutes is None else f"{run.silent_minutes:.1f}",

@@ -12,7 +12,7 @@ from runs.models import TenderRun
 
 class Command(RoutineCommand):
     help = (
-        "Fill tender_projects and tender_runs with realistic demo runs: ~95%% finished over "
+        "Fill tender_projects and tender_runs with realistic demo runs: ~95% finished over "
         "--days days, some stuck, live running and pending, NULL kind on a third. Refuses a "
         "table that already has runs unless --append (never point it at the live database)."
     )
