@@ -50,6 +50,7 @@ GLOSSARY = {
     "Minutes. The suggested timeout is the longest successful run plus 20 %%: a timeout below it would have failed healthy runs. Set per-kind timeouts with TENDEROPS_STUCK_TIMEOUTS.": "单位：分钟。建议超时为最长成功任务耗时加 20 %%：低于该值会误杀正常任务。按类型设置超时请用 TENDEROPS_STUCK_TIMEOUTS。",
     "Failures": "失败情况",
     "(no error text)": "（无错误信息）",
+    "(no kind)": "（无类型）",
     "No failures.": "没有失败。",
     "pending": "排队中",
     "running": "运行中",

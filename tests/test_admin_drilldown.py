@@ -73,6 +73,24 @@ def test_every_count_on_the_stats_page_links_to_a_list_of_that_many_runs(viewer,
         assert list_count(page.content.decode()) == count, href
 
 
+def test_counts_of_runs_without_a_kind_link_to_exactly_those_runs(viewer, make_run):
+    """Neither kind nor run_type: shown "–", counted apart, and its links keep that apart
+    (they once dropped the kind and listed every run of the status)."""
+    for status in ("running", "running", "success"):
+        make_run(status=status, kind=None, run_type="", started_ago=40 * MIN)
+    for status in ("running", "success", "success"):
+        make_run(status=status, kind="review", run_type="review", started_ago=40 * MIN)
+    TenderRun.objects.filter(status="success").update(finished_at=F("started_at") + MIN)
+    html = viewer.get(STATS).content.decode()
+    links = count_links(html)
+    kindless = [(href, n) for href, n in links if "kind=__none__" in href.replace("&amp;", "&")]
+    assert len(kindless) >= 4, links  # the table's cells and total, the silent count
+    for href, count in links:
+        assert list_count(viewer.get(href).content.decode()) == count, href
+    page = viewer.get(runs_list_url(status="running", kind="__none__")).content.decode()
+    assert list_count(page) == 2 and "(no kind)" in page
+
+
 def test_status_kind_table_has_totals_per_status_and_kind(viewer, busy_day):
     stats = collect_stats()
     assert stats.status_total("success") == 6

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.db.models import Value
+from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, Left
 from django.forms.utils import flatatt
 from django.utils import timezone
@@ -40,6 +40,8 @@ OTHER_STATUS = "__other__"
 FINISHED = "__finished__"
 # The error filter's value for runs without an error text.
 NO_ERROR = "__none__"
+# The kind filter's value for runs with neither kind nor run_type (shown "–").
+NO_KIND = "__none__"
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -73,12 +75,20 @@ class KindFilter(admin.SimpleListFilter):
         kinds = dict.fromkeys((*KNOWN_KINDS, *KNOWN_RUN_TYPES))
         if self.value():
             kinds.setdefault(self.value())
-        return [(kind, truncate(kind, 40)) for kind in kinds]
+        return [(kind, _("(no kind)") if kind == NO_KIND else truncate(kind, 40)) for kind in kinds]
 
     def queryset(self, request, queryset):
+        if self.value() == NO_KIND:
+            no_kind = Q(run_kind="") | Q(run_kind__isnull=True)
+            return queryset.with_run_kind().filter(no_kind)
         if self.value():
             return queryset.with_run_kind().filter(run_kind=self.value())
         return queryset
+
+
+def kind_parameter(kind: str | None) -> str:
+    """The kind filter's value for ``kind`` as the stats count it (blank: no kind)."""
+    return kind or NO_KIND
 
 
 class StuckFilter(admin.SimpleListFilter):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from runs.admin import charts
 from runs.admin.actions import MAX_CONFIRMED_RUNS, promise_for, promised_ids
 from runs.admin.display import duration, short_time
-from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter
+from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter, kind_parameter
 from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
@@ -133,9 +133,9 @@ def liveness_rows() -> list[dict[str, Any]]:
         {
             "kind": kind,
             "silent": entry.silent,
-            "silent_url": runs_list_url(liveness="silent", kind=kind),
+            "silent_url": runs_list_url(liveness="silent", kind=kind_parameter(kind)),
             "waiting": entry.waiting,
-            "waiting_url": runs_list_url(liveness="waiting", kind=kind),
+            "waiting_url": runs_list_url(liveness="waiting", kind=kind_parameter(kind)),
             "late_24h": entry.late.get("24h", 0),
             "late_7d": entry.late.get("7d", 0),
             "late_30d": entry.late.get("30d", 0),
@@ -158,14 +158,20 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
                 "label": RunStatus.label_of(status),
                 "url": runs_list_url(status=status),
                 "cells": [
-                    (stats.count(status, kind), runs_list_url(status=status, kind=kind))
+                    (
+                        stats.count(status, kind),
+                        runs_list_url(status=status, kind=kind_parameter(kind)),
+                    )
                     for kind in stats.kinds
                 ],
                 "total": stats.status_total(status),
             }
             for status in stats.statuses
         ],
-        "kind_totals": [(stats.kind_total(kind), runs_list_url(kind=kind)) for kind in stats.kinds],
+        "kind_totals": [
+            (stats.kind_total(kind), runs_list_url(kind=kind_parameter(kind)))
+            for kind in stats.kinds
+        ],
         "all_runs_url": runs_list_url(),
         "running_url": runs_list_url(status=RunStatus.RUNNING),
         "stuck_url": runs_list_url(stuck="yes"),
@@ -195,7 +201,7 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
             for window in stats.failures
         ],
         "durations": [
-            (d, runs_list_url(status=RunStatus.SUCCESS, kind=d.kind, started="30d"))
+            (d, runs_list_url(status=RunStatus.SUCCESS, kind=kind_parameter(d.kind), started="30d"))
             for d in stats.durations
         ],
         "daily_chart": charts.runs_per_day(
@@ -215,7 +221,7 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
             link=lambda day, kind: (
                 None
                 if kind == PRUNED_KIND
-                else runs_list_url(audit="any", audit_day=day, kind=kind)
+                else runs_list_url(audit="any", audit_day=day, kind=kind_parameter(kind))
             ),
         ),
         "failed_legend": [(charts.kind_class(failed_kinds)(kind), kind) for kind in failed_kinds],
