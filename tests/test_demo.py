@@ -57,7 +57,9 @@ def test_demo_serves_the_admin_and_its_cluster_fixes_stuck_runs(tmp_path):
     port = free_port()
     database = tmp_path / "demo.sqlite3"
     env = {
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DEMO_DATABASE_URL": f"sqlite:///{database}",
+        # An operator's shell pointing at production: the demo must not go there.
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:1/production",
         "DEMO_PORT": str(port),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
@@ -82,6 +84,17 @@ def test_demo_serves_the_admin_and_its_cluster_fixes_stuck_runs(tmp_path):
     assert left_running == []
     log = (tmp_path / "demo.log").read_text()
     assert "Admin login: admin / " in log
+    assert f"Ignoring DATABASE_URL: the demo runs on sqlite:///{database}." in log
     assert "Demo workers: 3 live runs wrote progress" in log  # the stand-ins started
     assert "Stopped." in log
     assert login_page_status(port) is None
+
+
+def test_the_demo_refuses_a_database_other_than_sqlite(tmp_path):
+    env = {
+        "DEMO_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    demo = start(["bash", "scripts/demo"], env, tmp_path / "demo.log")
+    assert demo.wait(timeout=30) == 2
+    assert "DEMO_DATABASE_URL must be sqlite:///PATH" in (tmp_path / "demo.log").read_text()
