@@ -96,10 +96,15 @@ def env_time_of_day(name: str, default: str) -> time | None:
     if value.lower() == "off":
         return None
     hours, sep, minutes = value.partition(":")
-    well_formed = sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+    # ASCII digits only: isdigit() also takes "²" (which int() refuses) and other scripts'.
+    well_formed = sep and _ascii_digits(hours) and _ascii_digits(minutes) and len(minutes) == 2
     if well_formed and int(hours) < 24 and int(minutes) < 60:
         return time(int(hours), int(minutes))
     raise ImproperlyConfigured(f"{name} must be HH:MM (24-hour clock) or off, got {value!r}")
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def env_url(name: str, max_length: int) -> str:

@@ -253,3 +253,14 @@ def test_no_secret_reaches_an_answer_or_a_log_line(db, settings, caplog):
         assert all(secret not in text for text in stored)
         assert secret not in caplog.text
     assert "[redacted]" in delivery.answer
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("120", 120), (" 5 ", 5), ("999999", 3_600), (None, 60), ("soon", 60), ("²", 60)]
+    + [("9" * 5_000, 60), ("١٢", 60)],  # int() refuses both; a webhook answer must not crash
+)
+def test_a_throttled_answers_retry_after_is_read_safely(header, seconds):
+    from runs.alerting.channels import retry_seconds
+
+    assert retry_seconds(header) == seconds

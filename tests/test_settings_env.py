@@ -127,10 +127,20 @@ def test_the_documented_production_environment_passes_the_deploy_check():
     assert all(name in documented for name in PRODUCTION)
 
 
-@pytest.mark.parametrize("name", ["TENDEROPS_TIME_ZONE", "TENDEROPS_RETENTION_TIME"])
-def test_time_settings_are_checked(name):
-    result = manage_check(**{name: "Mars/Olympus" if name.endswith("ZONE") else "25:00"})
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TENDEROPS_TIME_ZONE", "Mars/Olympus"),
+        ("TENDEROPS_RETENTION_TIME", "25:00"),
+        ("TENDEROPS_RETENTION_TIME", "²:00"),  # isdigit() says yes, int() says no
+        ("TENDEROPS_RETENTION_TIME", "03:²0"),
+        ("TENDEROPS_RETENTION_TIME", "٣:٠٠"),
+    ],
+)
+def test_time_settings_are_checked(name, value):
+    result = manage_check(**{name: value})
     assert result.returncode == 2 and name in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_bad_webhook_address_is_refused_without_showing_its_key():

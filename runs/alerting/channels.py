@@ -312,6 +312,9 @@ def answer_code(body: str) -> int | None:
 
 
 def retry_seconds(header: str | None) -> int:
-    if header and header.strip().isdigit():
-        return min(int(header.strip()), 3_600)
+    seconds = (header or "").strip()
+    # ASCII digits, and few: isdigit() takes "²", which int() refuses, and int() refuses
+    # more than 4,300 digits.
+    if seconds.isascii() and seconds.isdigit() and len(seconds) <= 9:
+        return min(int(seconds), 3_600)
     return 60
