@@ -256,7 +256,13 @@ def test_seed_with_a_seed_already_used_refuses_and_adds_nothing(db):
 
 
 @pytest.mark.parametrize(
-    "command", [["cleanup_stuck_runs", "--dry-run"], ["prune_runs", "--dry-run"]]
+    "command",
+    [
+        ["cleanup_stuck_runs", "--dry-run"],
+        ["prune_runs", "--dry-run"],
+        ["tenderops_schedules"],  # once a traceback
+        ["demo_admin"],
+    ],
 )
 def test_a_database_without_the_tables_is_one_line_and_exit_3(command, tmp_path):
     empty = tmp_path / "empty.sqlite3"
@@ -289,7 +295,7 @@ def test_an_unreachable_database_is_exit_3(tmp_path):
 
 def test_the_demo_and_the_commands_share_one_default_database():
     demo = (REPO / "scripts" / "demo").read_text()
-    assert "DATABASE_URL=" not in demo.replace("# No DATABASE_URL", "")
+    assert "DEMO_DATABASE_URL:-sqlite:///$PWD/var/tenderops.sqlite3" in demo
     result = subprocess.run(
         [sys.executable, "-c", "from tenderops import settings; print(settings.DATABASES)"],
         cwd=REPO,

@@ -1,7 +1,7 @@
 """Take the operations guide's screenshots from a freshly started demo, at 1440 px, in English
 and in Chinese.
 
-    rm -f var/demo.sqlite3
+    rm -f var/tenderops.sqlite3
     TENDEROPS_TIME_ZONE=Asia/Shanghai DEMO_PORT=8123 make demo      # note the admin password
     .venv/bin/python docs/screenshots/take.py http://127.0.0.1:8123 <password>
 

@@ -1,10 +1,11 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+
+from runs.management.commands._arguments import RoutineCommand
 
 
-class Command(BaseCommand):
+class Command(RoutineCommand):
     help = "Create (or reset) the demo superuser 'admin' with a fresh password, printed once."
 
     def handle(self, *args, **options) -> None:

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django_q.models import Schedule
 
+from runs.management.commands._arguments import RoutineCommand
 from runs.schedules import sync_schedules, wanted_schedules
 
 
-class Command(BaseCommand):
+class Command(RoutineCommand):
     help = "Show tenderops' django-q2 schedules; with --sync, make them match the settings."
 
     def add_arguments(self, parser: CommandParser) -> None:
