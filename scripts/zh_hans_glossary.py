@@ -65,7 +65,7 @@ GLOSSARY = {
     "Last 24 hours": "最近 24 小时",
     "Last 7 days": "最近 7 天",
     "Last 30 days": "最近 30 天",
-    "Ignored the date %(value)s: use YYYY-MM-DD.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式。",
+    "Ignored the date %(value)s: use YYYY-MM-DD, a year from 1900 to 9998.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式，年份在 1900 到 9998 之间。",
     "Since then tenderops has failed %(counter)s run: the tables below count it at the next refresh. The cards are live.": "此后 tenderops 又标记失败了 %(counter)s 个任务：下方表格将在下次刷新时计入。上方卡片为实时数据。",
     "The range from %(first)s to %(last)s is empty: its end comes first.": "从 %(first)s 到 %(last)s 的范围为空：结束日期早于开始日期。",
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",

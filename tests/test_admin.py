@@ -132,6 +132,8 @@ def test_invalid_custom_dates_are_ignored_with_a_warning(operator, odd_runs):
     response = operator.get(f"{LIST}?started_from=2026-13-45&started_to=yesterday", follow=True)
     assert response.status_code == 200
     assert "Ignored the date 2026-13-45" in response.content.decode()
+    ancient = operator.get(f"{LIST}?started_from=0001-01-01", follow=True).content.decode()
+    assert "Ignored the date 0001-01-01: use YYYY-MM-DD, a year from 1900 to 9998." in ancient
 
 
 def test_project_filter_and_link(operator, odd_runs, make_run):

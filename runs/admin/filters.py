@@ -204,7 +204,9 @@ def is_action_id(value: str) -> bool:
 
 
 def bad_date(raw: str) -> str:
-    return _("Ignored the date %(value)s: use YYYY-MM-DD.") % {"value": truncate(raw, 40)}
+    return _("Ignored the date %(value)s: use YYYY-MM-DD, a year from 1900 to 9998.") % {
+        "value": truncate(raw, 40)
+    }
 
 
 def kept_parameters(changelist, replaced: list[str]) -> dict[str, str]:
