@@ -65,6 +65,13 @@ def test_the_project_filter_is_a_search_box_with_the_chosen_project(viewer, proj
     assert "学校扩建工程" not in html  # no list of recent projects any more
 
 
+def test_a_project_that_is_not_there_gets_no_project_page_link(viewer, projects):
+    html = viewer.get(f"{LIST}?project=tp_gone").content.decode()
+    assert 'id="project-page-link"' not in html and "tp_gone" in html
+    road, _schools = projects
+    assert 'id="project-page-link"' in viewer.get(f"{LIST}?project={road.pk}").content.decode()
+
+
 def test_a_projects_page_lists_its_runs_and_each_run_links_back(viewer, projects, make_run):
     road, _schools = projects
     runs = [make_run(message=f"第 {n} 个") for n in range(3)]

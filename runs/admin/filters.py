@@ -233,6 +233,7 @@ class ProjectFilter(admin.SimpleListFilter):
     title = gettext_lazy("project")
     parameter_name = "project"
     template = "admin/runs/tenderrun/project_filter.html"
+    project_exists = False
 
     def has_output(self) -> bool:
         return True
@@ -240,7 +241,8 @@ class ProjectFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         if not self.value():
             return []
-        chosen = TenderProject.objects.filter(pk=self.value()).values_list("pk", "name")
+        chosen = list(TenderProject.objects.filter(pk=self.value()).values_list("pk", "name"))
+        self.project_exists = bool(chosen)  # else no link to a project page that is not there
         return [(pk, truncate(name, 40) or pk) for pk, name in chosen] or [
             (self.value(), truncate(self.value(), 40))
         ]
