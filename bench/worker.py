@@ -217,7 +217,12 @@ def worker(size: int, repeat_: int, only: set[str]) -> dict:
             )
         for table in ("tender_runs", "tender_runs_backend"):
             execute(f"VACUUM ANALYZE {table}")
-        vacuum_observations()  # as the late-finish sweep does within five minutes
+        # The next tick forgets the last fleet's observations, then the late-finish sweep
+        # vacuums their table within five minutes. In the other order the table kept the
+        # 100,000 observations' 5,502 pages for 80 rows, and every later quiet tick read them
+        # all (the ticks beside the viewers: 7.9 ms, not 4.9).
+        observe_active_runs()
+        vacuum_observations()
         return {**samples_of(spreads), **extra}
 
     def measure_prune() -> dict[str, list[float]]:

@@ -31,7 +31,8 @@ class Command(RoutineCommand):
             type=bounded_int("--timeout", limits.TIMEOUT_MINUTES),
             metavar="MINUTES",
             help="Timeout for every kind (default: TENDEROPS_STUCK_TIMEOUT_MINUTES and "
-            "the per-kind TENDEROPS_STUCK_TIMEOUTS).",
+            "the per-kind TENDEROPS_STUCK_TIMEOUTS). Runs over TENDEROPS_MAX_RUN_MINUTES "
+            "are stuck whatever it says.",
         )
         parser.add_argument(
             "--kind",
