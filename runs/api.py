@@ -151,7 +151,10 @@ FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 def has_body(request: HttpRequest) -> bool:
     """Whether the request carries content: form fields, files, or any other non-blank body.
     An empty form, as some clients send with every POST, is no content; a multipart body
-    whose parts Django drops (a part without a name) is content all the same."""
+    whose parts Django drops (a part without a name) is content all the same, and so is a
+    chunked body: Django reads only what a Content-Length announces, so it would see none."""
+    if request.META.get("HTTP_TRANSFER_ENCODING"):
+        return True
     form = request.method == "POST" and request.content_type in FORM_TYPES
     if form and (request.POST or request.FILES):
         return True

@@ -1,5 +1,7 @@
 """The HTTP API: every status code, both auth paths, and no 500 for any input."""
 
+import http.client
+import json
 from datetime import timedelta
 
 import pytest
@@ -266,6 +268,29 @@ def test_a_body_is_refused_and_changes_nothing(client, bearer, stuck):
     form = client.post(CLEANUP, data={"dry_run": "1"}, **bearer)
     assert form.status_code == 400
     assert statuses(stuck) == ["running"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_is_refused_and_changes_nothing(live_server, stuck):
+    """Streaming clients send a body in chunks, without Content-Length: Django's request
+    then reads as empty, and a {"dry_run": true} body ran a real cleanup."""
+    host, port = live_server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = b'{"dry_run": true}'
+    connection.putrequest("POST", CLEANUP)
+    for name, value in {
+        "Authorization": f"Bearer {TOKEN}",
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+    }.items():
+        connection.putheader(name, value)
+    connection.endheaders(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 400 and "takes no body" in answer["error"]
+    assert statuses(stuck) == ["running"]
+    assert not MaintenanceAction.objects.exists()
 
 
 def test_a_body_the_server_cannot_parse_is_a_json_400(client, bearer, stuck):
