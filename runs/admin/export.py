@@ -145,8 +145,8 @@ def run_rows(queryset: QuerySet[TenderRun], labels: dict) -> Iterator[list[str]]
     ) in rows.iterator(chunk_size=EXPORT_CHUNK):
         share = percent(progress)
         yield [
-            pk,
-            project_id,
+            text_cell(pk),
+            text_cell(project_id),
             text_cell(name),
             text_cell((kind or "").strip() or run_type),
             labels.get(status, text_cell(status)),
@@ -234,8 +234,8 @@ def audit_rows(action: MaintenanceAction, labels: dict) -> Iterator[list[str]]:
         chunk_size=EXPORT_CHUNK
     ):
         yield [
-            run_id,
-            project_id or "",
+            text_cell(run_id),
+            text_cell(project_id),
             text_cell(kind),
             labels.get(previous, text_cell(previous)),
             text_cell(msg),
