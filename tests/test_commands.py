@@ -114,6 +114,19 @@ def test_on_a_terminal_anything_but_yes_changes_nothing(answer, stuck_and_live, 
     assert statuses(*stuck_and_live) == ["running", "running"]
 
 
+class InterruptedTerminal(Terminal):
+    def readline(self, *args) -> str:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_at_the_prompt_aborts_in_one_line(stuck_and_live, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", InterruptedTerminal())
+    with pytest.raises(CommandError, match="Aborted: nothing was changed") as aborted:
+        run_command("cleanup_stuck_runs")
+    assert aborted.value.returncode == 1
+    assert statuses(*stuck_and_live) == ["running", "running"]
+
+
 @pytest.mark.parametrize(
     "args, complaint",
     [
@@ -239,6 +252,28 @@ def test_real_process_exit_codes_without_terminal():
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     (line,) = bad.stderr.strip().splitlines()  # one line, no usage block before it
     assert "error: --timeout must be between 1 and" in line and "argument --timeout" not in line
+
+
+def test_a_kind_that_is_not_utf8_is_a_usage_error():
+    """A byte that is not UTF-8 arrives as a lone surrogate: it was a traceback, exit 1."""
+    for mode in (b"--dry-run", b"--auto-fix"):
+        bad = subprocess.run(
+            [
+                sys.executable.encode(),
+                b"manage.py",
+                b"cleanup_stuck_runs",
+                b"--kind",
+                b"rev\xff",
+                mode,
+            ],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+        (line,) = bad.stderr.strip().splitlines()
+        assert b"--kind must be UTF-8 text" in line
 
 
 def test_seed_appends_again_and_again_on_the_same_table(db):

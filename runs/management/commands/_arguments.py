@@ -27,6 +27,11 @@ def bounded_int(name: str, limit: Limit) -> Callable[[str], int]:
 
 def kind(raw: str) -> str:
     try:
+        # A byte that is not UTF-8 reaches argv as a lone surrogate, which no query can send.
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("--kind must be UTF-8 text.") from None
+    try:
         return check_kinds([raw])[0]
     except InvalidParameter as error:
         raise argparse.ArgumentTypeError(str(error)) from None

@@ -79,7 +79,11 @@ class Command(RoutineCommand):
         these = "this run" if count == 1 else f"these {count} runs"
         prompt_to.write(f"Mark {these} failed? [y/N] ", ending="")
         prompt_to.flush()
-        answer = sys.stdin.readline().strip().lower()
+        try:
+            answer = sys.stdin.readline().strip().lower()
+        except KeyboardInterrupt:
+            prompt_to.write("")  # end the prompt's line
+            answer = ""
         if answer not in {"y", "yes"}:
             raise CommandError("Aborted: nothing was changed.", returncode=EXIT_DECLINED)
         # Only the runs shown, and only those still stuck now: the statement re-checks both.
