@@ -12,7 +12,7 @@ import os
 STUCK = 200
 EXPIRED = 1_000_000
 PRUNE_REPEAT = 3
-TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the in-process client
+TOKEN = "bench-token-for-the-client"  # noqa: S105 - a throwaway token for the in-process client
 METRICS_TOKEN = "bench-metrics-token"  # noqa: S105 - a throwaway token for the client
 # Alerts "sent" by the alerting tick go to a channel nobody listens on: without a cluster the
 # delivery is only queued, which is all a tick ever does.

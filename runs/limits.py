@@ -114,6 +114,10 @@ SMTP_PORT = Limit(1, 65_535)
 MAX_URL_LENGTH = 2_000
 MAX_ALERT_EMAILS = 50
 MAX_KIND_LENGTH = 200
+# Bearer tokens (TENDEROPS_API_TOKEN, TENDEROPS_METRICS_TOKEN): long enough not to be guessed,
+# short enough for any proxy's header limit.
+MIN_TOKEN_LENGTH = 16
+MAX_TOKEN_LENGTH = 1_000
 
 # A run's ``started_at`` outside [EARLIEST_START, database now + START_SKEW] is impossible
 # (PostgreSQL also stores +/-infinity): such a run is shown and counted, never failed or pruned.

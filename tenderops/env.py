@@ -11,11 +11,40 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
-from runs.limits import InvalidParameter, Limit, parse_switch
+from runs.limits import (
+    MAX_TOKEN_LENGTH,
+    MIN_TOKEN_LENGTH,
+    InvalidParameter,
+    Limit,
+    parse_switch,
+)
 
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def env_token(name: str, other: tuple[str, str] | None = None) -> str:
+    """A bearer token, or "" (its auth off) while unset or blank. Surrounding whitespace (a
+    secrets file's newline) is dropped; what is left must be visible ASCII, which is all an
+    HTTP header carries intact, of a guessable-proof length, and differ from ``other`` (name,
+    value): the read-only metrics token must not open the cleanup."""
+    token = os.environ.get(name, "").strip()
+    if not token:
+        return ""
+    if not all("!" <= character <= "~" for character in token):
+        raise ImproperlyConfigured(
+            f"{name} must be visible ASCII characters only (letters, digits, punctuation): "
+            "an Authorization header carries nothing else intact"
+        )
+    if not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH:
+        raise ImproperlyConfigured(
+            f"{name} must be {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} characters long, got "
+            f"{len(token)}; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if other is not None and token == other[1]:
+        raise ImproperlyConfigured(f"{name} must differ from {other[0]}")
+    return token
 
 
 def _raw(name: str) -> str | None:

@@ -18,6 +18,7 @@ from tenderops.env import (
     env_str,
     env_time_of_day,
     env_time_zone,
+    env_token,
     env_url,
 )
 
@@ -179,7 +180,7 @@ TENDEROPS_STATS_MAX_AGE_SECONDS = env_int(
 TENDEROPS_MONITOR_INTERVAL_MINUTES = env_int(
     "TENDEROPS_MONITOR_INTERVAL_MINUTES", 1, limits.MONITOR_INTERVAL_MINUTES
 )
-TENDEROPS_API_TOKEN = env_str("TENDEROPS_API_TOKEN")
+TENDEROPS_API_TOKEN = env_token("TENDEROPS_API_TOKEN")
 # Daily retention at this time of day in TIME_ZONE; "off": no retention schedule.
 TENDEROPS_RETENTION_TIME = env_time_of_day("TENDEROPS_RETENTION_TIME", "03:00")
 
@@ -208,7 +209,9 @@ TENDEROPS_SPIKE_MIN_FAILURES = env_int("TENDEROPS_SPIKE_MIN_FAILURES", 5, limits
 # Where operators open tenderops: alerts link to the admin under it (no link while unset).
 TENDEROPS_PUBLIC_URL = env_url("TENDEROPS_PUBLIC_URL", limits.MAX_URL_LENGTH).rstrip("/")
 # Read-only bearer token: opens /metrics and the health endpoint, nothing that changes data.
-TENDEROPS_METRICS_TOKEN = env_str("TENDEROPS_METRICS_TOKEN")
+TENDEROPS_METRICS_TOKEN = env_token(
+    "TENDEROPS_METRICS_TOKEN", ("TENDEROPS_API_TOKEN", TENDEROPS_API_TOKEN)
+)
 
 # Alert mail goes through SMTP whatever EMAIL_BACKEND says (the test runner swaps that one).
 TENDEROPS_ALERT_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -91,7 +91,8 @@ def failed_count(server: PrivateServer, label: str) -> int:
 HEALTH_PROBE = """
 import django; django.setup()
 from django.test import Client
-response = Client().get("/api/apps/tender/admin/health", HTTP_AUTHORIZATION="Bearer outage")
+bearer = "Bearer outage-token-16ch"
+response = Client().get("/api/apps/tender/admin/health", HTTP_AUTHORIZATION=bearer)
 print(response.status_code)
 """
 
@@ -115,7 +116,7 @@ def test_cluster_survives_a_database_outage_and_catches_up(tmp_path):
         **os.environ,
         "DATABASE_URL": server.url,
         "DJANGO_SETTINGS_MODULE": "tenderops.settings",
-        "TENDEROPS_API_TOKEN": "outage",
+        "TENDEROPS_API_TOKEN": "outage-token-16ch",
         "DJANGO_ALLOWED_HOSTS": "testserver",
     }
     try:

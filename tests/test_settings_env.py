@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from runs import limits
-from tenderops.env import env_int
+from tenderops.env import env_int, env_token
 from tests.conftest import REPO
 
 INTEGER_VARIABLES = {
@@ -70,6 +70,11 @@ def out_of_range_cases():
     ):
         yield pytest.param(name, "ftp://example.com/hook?key=k", id=f"{name}-scheme")
         yield pytest.param(name, "https://" + "a" * 2_100, id=f"{name}-too-long")
+    for name in ("TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"):
+        yield pytest.param(name, "x", id=f"{name}-short")
+        yield pytest.param(name, "tökén-long-enough-to-pass", id=f"{name}-not-ascii")
+        yield pytest.param(name, "two words long enough to pass", id=f"{name}-space")
+        yield pytest.param(name, "t" * 1_001, id=f"{name}-too-long")
 
 
 @pytest.mark.parametrize(("name", "value"), list(out_of_range_cases()))
@@ -78,6 +83,21 @@ def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
     assert result.returncode == 2
     assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_metrics_token_must_not_open_the_cleanup():
+    same = "the-same-token-for-both"
+    result = manage_check(TENDEROPS_API_TOKEN=same, TENDEROPS_METRICS_TOKEN=same)
+    assert result.returncode == 2 and "TENDEROPS_METRICS_TOKEN must differ" in result.stderr
+    assert same not in result.stderr
+
+
+def test_a_token_read_from_a_secrets_file_loses_its_newline(monkeypatch):
+    """Sent tokens are stripped: an expected one with its file's newline matched none."""
+    monkeypatch.setenv("TENDEROPS_API_TOKEN", "token-from-a-secrets-file\n")
+    assert env_token("TENDEROPS_API_TOKEN") == "token-from-a-secrets-file"
+    monkeypatch.setenv("TENDEROPS_API_TOKEN", "  ")
+    assert env_token("TENDEROPS_API_TOKEN") == ""
 
 
 def test_a_good_environment_passes_the_check():
@@ -166,7 +186,7 @@ def test_every_alert_setting_together_passes_the_check():
         TENDEROPS_FEISHU_SECRET="fs",
         TENDEROPS_ALERT_LANGUAGE="EN",
         TENDEROPS_PUBLIC_URL="https://tenderops.example.com/",
-        TENDEROPS_METRICS_TOKEN="m",
+        TENDEROPS_METRICS_TOKEN="metrics-token-for-the-check",
         EMAIL_HOST="smtp.example.com",
         EMAIL_PORT="587",
         EMAIL_USE_TLS="true",
