@@ -42,6 +42,12 @@ def runs_failed_by_schedule(database: Path) -> int:
     return row[0]
 
 
+def actions_finished_before_they_started(database: Path) -> int:
+    with sqlite3.connect(database, timeout=5) as conn:
+        query = "SELECT count(*) FROM tenderops_maintenance_action WHERE finished_at < started_at"
+        return conn.execute(query).fetchone()[0]
+
+
 def demo_processes(port: int) -> list[int]:
     """The live processes of the demo on ``port``, found by the environment it was given."""
     marker = f"DEMO_PORT={port}".encode()
@@ -82,6 +88,7 @@ def test_demo_serves_the_admin_and_its_cluster_fixes_stuck_runs(tmp_path):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     assert left_running == []
+    assert actions_finished_before_they_started(database) == 0
     log = (tmp_path / "demo.log").read_text()
     assert "Admin login: admin / " in log
     assert f"Ignoring DATABASE_URL: the demo runs on sqlite:///{database}." in log

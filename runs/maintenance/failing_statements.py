@@ -238,6 +238,7 @@ def _fail_and_audit_portable(
         reason=audit.reason,
         affected_count=len(previous),
         completed=True,
+        started_at=now,  # its default, the clock at the INSERT, came after ``now``
         finished_at=now,
     )
     rows = [
