@@ -26,6 +26,12 @@ def visible(text: str, *, one_line: bool = False) -> str:
     return text.translate(_ON_ONE_LINE if one_line else _WITH_LINES)
 
 
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds a character ``visible`` would write out (tabs and line breaks
+    aside): text tenderops writes where others show it as it is must not."""
+    return text != visible(text)
+
+
 def shortened(text: str | None, limit: int, *, one_line: bool = False) -> str:
     """``visible(text)`` cut to ``limit`` characters, the last one "…" when cut."""
     if not text:

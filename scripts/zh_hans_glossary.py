@@ -392,4 +392,5 @@ GLOSSARY = {
     "%(name)s must be between %(minimum)d and %(maximum)d.": "%(name)s 必须在 %(minimum)d 到 %(maximum)d 之间。",
     "Unknown parameter %(name)s; this endpoint takes no parameters.": "未知参数 %(name)s；此接口不接受任何参数。",
     "longest run × 1.2": "最长耗时 × 1.2",
+    "The reason must not contain control characters (escape, bidirectional or invisible ones): it is shown to users as it is written.": "原因不能包含控制字符（转义字符、双向控制字符或不可见字符）：它会原样显示给用户。",
 }

@@ -163,6 +163,9 @@ TENDEROPS_FAIL_PENDING_AFTER_MINUTES = env_optional_int(
 )
 TENDEROPS_STUCK_ERROR = env_str("TENDEROPS_STUCK_ERROR") or "任务超时未完成"
 TENDEROPS_STUCK_MESSAGE = env_str("TENDEROPS_STUCK_MESSAGE") or "任务异常终止：超时未完成"
+# What "mark failed" by an operator writes: not a timeout, which the run may never have had.
+TENDEROPS_MARK_FAILED_ERROR = env_str("TENDEROPS_MARK_FAILED_ERROR") or "运维人员手动标记为失败"
+TENDEROPS_MARK_FAILED_MESSAGE = env_str("TENDEROPS_MARK_FAILED_MESSAGE") or "任务已被运维人员终止"
 TENDEROPS_RETENTION_FAILED_DAYS = env_int(
     "TENDEROPS_RETENTION_FAILED_DAYS", 30, limits.RETENTION_DAYS
 )

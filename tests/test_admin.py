@@ -300,6 +300,35 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
     assert TenderRun.objects.get(pk=stuck[0].pk).message == "worker pod restarted"
 
 
+def test_a_run_marked_failed_by_hand_is_not_said_to_have_timed_out(operator, make_run, settings):
+    """A live run an operator fails never timed out: the stuck texts would tell its user so."""
+    live = make_run(started_ago=MIN)
+    confirm = operator.post(
+        LIST, {"action": "mark_failed", "index": "0", "_selected_action": [live.pk]}
+    )
+    html = confirm.content.decode()
+    textarea = html[html.index("<textarea") : html.index("</textarea>")]
+    assert textarea.endswith(f">\n{settings.TENDEROPS_MARK_FAILED_MESSAGE}"), textarea  # offered
+    post = confirmed_mark_failed(live.pk, reason=settings.TENDEROPS_MARK_FAILED_MESSAGE)
+    operator.post(LIST, post)
+    run = TenderRun.objects.get(pk=live.pk)
+    assert (run.status, run.error, run.message) == (
+        "failed",
+        "运维人员手动标记为失败",
+        "任务已被运维人员终止",
+    )
+
+
+@pytest.mark.parametrize("reason", ["pod\u202erestarted", "line\x1b[2Jcleared"])
+def test_a_reason_the_frontend_would_obey_is_refused(operator, make_run, reason):
+    """The reason becomes the backend's message, which its frontend shows users as it is."""
+    run = make_run(started_ago=30 * MIN)
+    response = operator.post(LIST, confirmed_mark_failed(run.pk, reason=reason))
+    assert response.status_code == 200
+    assert "control characters" in response.content.decode()
+    assert statuses(run) == ["running"]
+
+
 def test_empty_reason_is_refused(operator, make_run):
     run = make_run(started_ago=30 * MIN)
     response = operator.post(LIST, confirmed_mark_failed(run.pk, reason="  "))

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset, waiting_runs
 from runs.models import Actor, TenderRun
+from runs.shown_text import has_controls
 from runs.vocabulary import RunStatus
 
 # A page with more runs than one confirmation may fail shows this many of them.
@@ -90,6 +91,18 @@ class MarkFailedForm(forms.Form):
         help_text=gettext_lazy("Written to each run's message and kept in the audit log."),
     )
 
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"]
+        if has_controls(reason):
+            # The backend's frontend shows a run's message as it is, to its users.
+            raise forms.ValidationError(
+                _(
+                    "The reason must not contain control characters (escape, bidirectional "
+                    "or invisible ones): it is shown to users as it is written."
+                )
+            )
+        return reason
+
 
 class MarkFailedMixin:
     """For the runs' ModelAdmin: the action, its permission, and a 403 for those without it."""
@@ -127,7 +140,7 @@ class MarkFailedMixin:
             back = single_run_page(request)
             return HttpResponseRedirect(back) if back else None
         if not form.is_bound:
-            form = MarkFailedForm(initial={"reason": settings.TENDEROPS_STUCK_MESSAGE})
+            form = MarkFailedForm(initial={"reason": settings.TENDEROPS_MARK_FAILED_MESSAGE})
         return self._confirmation(request, queryset, form)
 
     def _kept_promise(self, request, queryset) -> set[str] | None:

@@ -268,7 +268,7 @@ def mark_runs_failed(
 
     With ``run_ids`` (what a confirmation page promised), only those of them.
     """
-    reason = reason.strip() or settings.TENDEROPS_STUCK_MESSAGE
+    reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
     selected = runs.order_by().values("pk")
     total = selected.count()
     candidates = (
@@ -309,7 +309,7 @@ def _fail_runs(
     audit = AuditEntry(action_kind, actor, username, message, parameters, heartbeat)
     # No savepoint: inside a caller's transaction a failure undoes it all.
     with transaction.atomic(savepoint=False):
-        rows = fail_and_audit(candidates, error=settings.TENDEROPS_STUCK_ERROR, audit=audit)
+        rows = fail_and_audit(candidates, error=settings.TENDEROPS_MARK_FAILED_ERROR, audit=audit)
     action_id = rows[0].action_id if rows else None
     return sorted(_stuck_runs(rows), key=lambda run: (run.started_at, run.id)), action_id
 
