@@ -2,13 +2,16 @@
 break, reported; every normal run still judged as usual."""
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
+from django.db.models.functions import Now
 from django.test import Client
+from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -231,6 +234,49 @@ def test_bidirectional_controls_are_shown_not_obeyed_on_every_page(make_run, set
         html = response.content.decode()
         assert response.status_code == 200 and "\u202e" not in html, page
         assert "&lt;U+202E&gt;" in html, page
+
+
+def test_every_text_column_of_a_run_is_shown_not_obeyed(project, settings):
+    """Ids, run type, model, platform job id and JSON are the backend's text as well."""
+    obeyed = "\u202e\x1b[2J"
+    project.id = f"tp_{obeyed}"
+    project.save()
+    run = TenderRun.objects.create(
+        id=f"tr_{obeyed}",
+        project=project,
+        run_type=f"rt{obeyed}",
+        kind=f"a_kind_longer_than_the_column{obeyed}",
+        status="running",
+        model_id=f"model{obeyed}",
+        platform_job_id=f"job{obeyed}",
+        meta_json={"a": obeyed},
+        result_json=[obeyed],
+    )
+    TenderRun.objects.filter(pk=run.pk).update(started_at=Now() - 2 * 60 * MIN)
+    operator = staff_client(
+        "operator",
+        "view_tenderrun",
+        "mark_failed_tenderrun",
+        "view_maintenanceaction",
+        "view_failedrunrecord",
+    )
+    mark = {"action": "mark_failed", "index": "0", "_selected_action": [run.pk]}
+    pages = {
+        "list": operator.get(LIST),
+        "detail": operator.get(reverse("admin:runs_tenderrun_change", args=[run.pk])),
+        "cleanup": operator.get(f"{LIST}cleanup/"),
+        "confirmation": operator.post(LIST, mark),
+    }
+    fail_stuck_runs(actor=Actor.CLI)
+    action = FailedRunRecord.objects.get(run_id=run.pk).action_id
+    pages["audit"] = operator.get(reverse("admin:runs_maintenanceaction_change", args=[action]))
+    for name, response in pages.items():
+        # A form's value carries the id as it is, to act on it: no one reads it there.
+        html = re.sub(r' value="[^"]*"', "", response.content.decode())
+        assert response.status_code == 200, name
+        spots = [html[max(0, i - 150) : i + 20] for i, c in enumerate(html) if c in "\u202e\x1b"]
+        assert not spots, (name, spots[:4])
+        assert "&lt;U+202E&gt;" in html, name
 
 
 @pytest.mark.parametrize("preset", ["today", "24h", "7d", "30d"])

@@ -10,6 +10,7 @@ from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.maintenance.stats import FAILING_ACTIONS
 from runs.models import FailedRunRecord, MaintenanceAction
+from runs.shown_text import visible
 
 
 class FailedRunRecordInline(admin.TabularInline):
@@ -47,7 +48,7 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         "started",
         "finished",
         "parameters_pretty",
-        "reason",
+        "reason_shown",
         "affected_count",
         "completed",
     ]
@@ -69,6 +70,10 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("finished at"))
     def finished(self, action: MaintenanceAction) -> str:
         return short_time(action.finished_at)
+
+    @admin.display(description=gettext_lazy("reason"))
+    def reason_shown(self, action: MaintenanceAction) -> str:
+        return visible(action.reason) or "–"
 
     @admin.display(description=gettext_lazy("parameters"))
     def parameters_pretty(self, action: MaintenanceAction) -> str:

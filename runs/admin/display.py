@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from runs.infinite_timestamps import INFINITY, is_infinite
-from runs.shown_text import shortened
+from runs.shown_text import shortened, visible
 
 
 def truncate(text: str | None, limit: int) -> str:
@@ -128,6 +128,6 @@ def duration(span: timedelta) -> str:
 def pretty_json(value: Any) -> str:
     if value is None:
         return "–"
-    return format_html(
-        '<pre class="run-json">{}</pre>', json.dumps(value, ensure_ascii=False, indent=2)
-    )
+    # JSON escapes C0 controls itself; bidirectional and C1 ones are written out here.
+    text = visible(json.dumps(value, ensure_ascii=False, indent=2))
+    return format_html('<pre class="run-json">{}</pre>', text)

@@ -108,11 +108,11 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
     fields = [
         "run_id_full",
         "project_detail",
-        "run_type",
+        "run_type_full",
         "kind_full",
         "status_badge",
         "progress_bar",
-        "model_id",
+        "model_full",
         "started",
         "finished_in_full",
         "elapsed",
@@ -121,7 +121,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         "error_full",
         "meta_pretty",
         "result_pretty",
-        "platform_job_id",
+        "platform_job_full",
         "audit_history",
     ]
     readonly_fields = fields
@@ -199,15 +199,16 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
     def run_id(self, run: TenderRun) -> str:
         """The id's first characters (enough to tell runs apart on a page; the whole id is
         its title and on the detail page): the list then fits 1440 pixels."""
-        return format_html('<span title="{}">{}</span>', run.pk, truncate(run.pk, RUN_ID_CHARS))
+        shown = truncate(run.pk, RUN_ID_CHARS)
+        return format_html('<span title="{}">{}</span>', visible(run.pk, one_line=True), shown)
 
     @admin.display(description=gettext_lazy("project"), ordering="project__name")
     def project_link(self, run: TenderRun) -> str:
         return format_html(
             '<a href="{}" title="{}">{}</a>',
             runs_list_url(project=run.project_id),
-            run.project_id,
-            truncate(run.project.name, 30) or run.project_id,
+            visible(run.project_id, one_line=True),
+            truncate(run.project.name, 30) or truncate(run.project_id, 30),
         )
 
     @admin.display(description=gettext_lazy("project"))
@@ -216,8 +217,8 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
             '<a href="{}" id="run-project-page">{}</a> <code>{}</code> · '
             '<a href="{}" id="run-project-runs">{}</a>',
             reverse("admin:runs_tenderproject_change", args=[run.project_id]),
-            truncate(run.project.name, 80) or run.project_id,
-            run.project_id,
+            truncate(run.project.name, 80) or truncate(run.project_id, 80),
+            visible(run.project_id, one_line=True),
             runs_list_url(project=run.project_id),
             _("all runs of this project"),
         )
@@ -230,7 +231,7 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
         shown = format_html_join(mark_safe("_<wbr>"), "{}", ((word,) for word in words))
         if len(kind) <= KIND_SHOWN_CHARS:  # every kind the backend knows
             return shown
-        return format_html('<span title="{}">{}</span>', kind, shown)
+        return format_html('<span title="{}">{}</span>', visible(kind, one_line=True), shown)
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, run: TenderRun) -> str:
@@ -334,7 +335,20 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
 
     @admin.display(description=gettext_lazy("run id"))
     def run_id_full(self, run: TenderRun) -> str:
-        return run.pk
+        return visible(run.pk, one_line=True)
+
+    # The backend's other text columns, read as the rest (runs.shown_text).
+    @admin.display(description=gettext_lazy("run type"))
+    def run_type_full(self, run: TenderRun) -> str:
+        return visible(run.run_type, one_line=True) or "–"
+
+    @admin.display(description=gettext_lazy("model"))
+    def model_full(self, run: TenderRun) -> str:
+        return visible(run.model_id or "", one_line=True) or "–"
+
+    @admin.display(description=gettext_lazy("platform job id"))
+    def platform_job_full(self, run: TenderRun) -> str:
+        return visible(run.platform_job_id or "", one_line=True) or "–"
 
     @admin.display(description=gettext_lazy("kind"))
     def kind_full(self, run: TenderRun) -> str:

@@ -269,7 +269,8 @@ class TenderRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.id
+        # Wherever Django names a run (title, breadcrumbs), its id is read, not obeyed.
+        return visible(self.id, one_line=True)
 
     @property
     def display_kind(self) -> str:
