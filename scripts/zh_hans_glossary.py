@@ -210,7 +210,7 @@ GLOSSARY = {
     "Runs the monitor, the cleanup or an operator failed: more of them means workers die more often.": "由监控、清理或运维人员标记为失败的任务：数量上升说明执行进程异常退出更频繁。",
     "tenderops failed no runs in the last 30 days.": "最近 30 天 tenderops 没有将任何任务标记为失败。",
     "max": "最大",
-    "That confirmation page had expired; please check the runs again.": "该确认页面已过期，请重新核对任务。",
+    "That confirmation page is no longer valid (expired or altered); please check the runs again.": "该确认页面已失效（已过期或被改动），请重新核对任务。",
     "%(count)d more run matches the selection than the page showed; please check again.": "符合所选条件的任务比页面显示的多 %(count)d 个，请重新核对。",
     "%(minutes)s min": "%(minutes)s 分钟",
     "Runs failed by tenderops per day and kind": "tenderops 每日按类型标记失败的任务",

@@ -44,6 +44,15 @@ def test_dry_run_lists_and_changes_nothing(stuck_and_live):
     assert not MaintenanceAction.objects.exists()
 
 
+def test_the_tables_minutes_line_up_on_the_right(make_run):
+    for minutes in (45, 125):
+        make_run(started_ago=minutes * MIN)
+    header, *rows = run_command("cleanup_stuck_runs", "--dry-run").splitlines()[:3]
+    for title in ("silent min", "running min"):
+        end = header.index(title) + len(title)
+        assert all(row[end - 1].isdigit() and row[end : end + 1] in ("", " ") for row in rows)
+
+
 def test_auto_fix_fails_and_audits_as_cli(stuck_and_live):
     stuck, live = stuck_and_live
     out = run_command("cleanup_stuck_runs", "--auto-fix")

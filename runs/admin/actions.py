@@ -41,6 +41,11 @@ def promise_for(run_ids: Iterable[str]) -> str:
     return signing.dumps(sorted(run_ids), salt=PROMISE_SALT, compress=True)
 
 
+BROKEN_PROMISE = gettext_lazy(
+    "That confirmation page is no longer valid (expired or altered); please check the runs again."
+)
+
+
 def promised_ids(token: str) -> set[str] | None:
     """The ids a confirmation page promised; None if it was altered or is too old."""
     try:
@@ -148,7 +153,7 @@ class MarkFailedMixin:
         message saying why the operator sees a new confirmation page."""
         promised = promised_ids(request.POST.get("promise", ""))
         if promised is None:
-            notice = _("That confirmation page had expired; please check the runs again.")
+            notice = str(BROKEN_PROMISE)
         else:
             added = set(active_ids(queryset)) - promised
             if not added:

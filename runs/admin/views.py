@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from runs.admin import charts
-from runs.admin.actions import MAX_CONFIRMED_RUNS, promise_for, promised_ids
+from runs.admin.actions import BROKEN_PROMISE, MAX_CONFIRMED_RUNS, promise_for, promised_ids
 from runs.admin.display import duration, short_time
 from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter, kind_parameter
 from runs.admin.links import runs_list_url
@@ -65,7 +65,7 @@ class MaintenanceViewsMixin:
                 return HttpResponseRedirect(changelist)
             self.message_user(
                 request,
-                _("That confirmation page had expired; please check the runs again."),
+                BROKEN_PROMISE,
                 messages.WARNING,
             )
         preview = fail_stuck_runs(actor=Actor.USER, dry_run=True)

@@ -123,6 +123,10 @@ class Command(RoutineCommand):
         widths = [
             max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)
         ]
+        numbers = len(header) - 2  # minutes, right-aligned
         for line in (header, *rows):
-            cells = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=False)]
-            self.stdout.write("  ".join([*cells, line[-1].rjust(widths[-1])]))
+            cells = [
+                cell.rjust(width) if column >= numbers else cell.ljust(width)
+                for column, (cell, width) in enumerate(zip(line, widths, strict=True))
+            ]
+            self.stdout.write("  ".join(cells).rstrip())
