@@ -367,7 +367,7 @@ GLOSSARY = {
     "observed by tenderops": "观察记录（tenderops）",
     "Not observed (tenderops observes pending and running runs).": "未观察（tenderops 只观察排队中和运行中的任务）。",
     "These figures are as of %(when)s (%(age)s ago): they could not be refreshed since. Is python manage.py qcluster running?": "这些数字截至 %(when)s（%(age)s 前）：此后未能刷新。python manage.py qcluster 是否在运行？",
-    "As of %(when)s": "截至 %(when)s",
+    "Tables as of %(when)s; the cards below are live.": "表格数据截至 %(when)s；下方卡片为实时数据。",
     "Refresh now": "立即刷新",
     "Stopped at the time limit; run it again to fail the rest.": "已到时间上限而停止；再运行一次以处理其余任务。",
     "counts as of": "统计时间",
