@@ -110,6 +110,12 @@ def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, m
     operators_index = operator.get("/admin/").content.decode()
     assert "Scheduler" not in operators_index and "Tender runs" in operators_index
     assert operator.get("/admin/django_q/schedule/").status_code == 403
+    # In Chinese the scheduler's jobs are 后台作业: 任务 are tender runs on every other page.
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+    index = superuser.get("/admin/", **zh).content.decode()
+    assert "失败的后台作业" in index and "失败的任务" not in index
+    schedules = superuser.get("/admin/django_q/schedule/", **zh).content.decode()
+    assert "名称" in schedules and "函数" in schedules and ">Name<" not in schedules
 
 
 def set_monitor_schedule(next_run) -> None:

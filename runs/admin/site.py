@@ -34,6 +34,44 @@ DJANGO_ADMIN_WORDS = [
     gettext_noop("Error:"),
 ]
 
+# django-q2's words on the scheduler's pages: its catalogue leaves its column headers in
+# English and calls its jobs 任务, the word tenderops' pages use for tender runs (失败的任务
+# read as failed runs and opened failed background jobs). Translated here, they come first.
+DJANGO_Q_WORDS = [
+    gettext_noop("Task"),
+    gettext_noop("Tasks"),
+    gettext_noop("Successful task"),
+    gettext_noop("Successful tasks"),
+    gettext_noop("Failed task"),
+    gettext_noop("Failed tasks"),
+    gettext_noop("Scheduled task"),
+    gettext_noop("Scheduled tasks"),
+    gettext_noop("Queued task"),
+    gettext_noop("Queued tasks"),
+    gettext_noop("Resubmit selected tasks to queue"),
+    gettext_noop("Task id"),
+    gettext_noop("Name"),
+    gettext_noop("Function"),
+    gettext_noop("Hook"),
+    gettext_noop("Arguments"),
+    gettext_noop("Keyword arguments"),
+    gettext_noop("Result"),
+    gettext_noop("Group"),
+    gettext_noop("Cluster"),
+    gettext_noop("Started at"),
+    gettext_noop("Stopped at"),
+    gettext_noop("Attempt count"),
+    gettext_noop("Time Taken"),
+    gettext_noop("Short result"),
+    gettext_noop("Schedule Type"),
+    gettext_noop("Repeats"),
+    gettext_noop("Next Run"),
+    gettext_noop("Last task id"),
+    gettext_noop("Cluster key"),
+    gettext_noop("Payload"),
+    gettext_noop("Lock until"),
+]
+
 
 def time_zone_label(moment: datetime | None = None) -> str:
     """The zone every time in the admin is shown in, as operators read it: its IANA name and
