@@ -425,4 +425,5 @@ GLOSSARY = {
     "Cluster key": "集群键",
     "Payload": "载荷",
     "Lock until": "锁定至",
+    "There is no page %(page)s of this list: showing the first.": "列表没有第 %(page)s 页：显示第一页。",
 }

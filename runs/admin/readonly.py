@@ -78,6 +78,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         except DroppedParameters as dropped:
             messages.warning(request, dropped.message)
             return redirect_without(request, dropped.names)
+        if _is_error_redirect(request, response) and "p" in request.GET:
+            # Most likely a page past the last (the list shrank): the same list, from its start.
+            page = request.GET["p"][:20]
+            messages.warning(
+                request,
+                _("There is no page %(page)s of this list: showing the first.") % {"page": page},
+            )
+            return redirect_without(request, ["p"])
         if _is_error_redirect(request, response):
             # Django's own answer to an address it could not serve (a page past the last, a
             # value a field's filter cannot compare): the bare list, without a word.
