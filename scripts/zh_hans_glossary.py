@@ -426,4 +426,5 @@ GLOSSARY = {
     "Payload": "载荷",
     "Lock until": "锁定至",
     "There is no page %(page)s of this list: showing the first.": "列表没有第 %(page)s 页：显示第一页。",
+    "%(count)d run the page listed is no longer in the table (deleted meanwhile).": "页面列出的任务中有 %(count)d 个已不在表中（期间已被删除）。",
 }

@@ -223,6 +223,20 @@ def test_the_confirmation_page_lists_every_run_it_promises(operator, make_run):
     assert "150 runs marked failed" in final.content.decode()
 
 
+def test_runs_deleted_before_the_confirmation_are_said_to_be_gone(operator, make_run):
+    """The backend deletes a project's runs with it, between the page and its confirmation."""
+    runs = [make_run(started_ago=30 * MIN) for _ in range(2)]
+    project = runs[0].project_id
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [runs[0].pk]
+    page = operator.post(f"{LIST}?project={project}", post).content.decode()
+    TenderRun.objects.filter(pk__in=[run.pk for run in runs]).delete()
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    html = operator.post(f"{LIST}?project={project}", confirm, follow=True).content.decode()
+    assert "0 runs marked failed" in html
+    assert "2 runs the page listed are no longer in the table" in html
+
+
 def test_a_tampered_or_missing_promise_changes_nothing(operator, make_run):
     run = make_run(started_ago=30 * MIN)
     other = make_run(started_ago=30 * MIN)
