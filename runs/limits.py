@@ -113,6 +113,8 @@ SMTP_PORT = Limit(1, 65_535)
 # no robot's.
 MAX_URL_LENGTH = 2_000
 MAX_ALERT_EMAILS = 50
+# The longest kind an API or CLI filter takes, and the most of a kind that tenderops keys its
+# own rows on (counters' labels, alert cooldowns): a btree entry holds at most 2,704 bytes.
 MAX_KIND_LENGTH = 200
 # Bearer tokens (TENDEROPS_API_TOKEN, TENDEROPS_METRICS_TOKEN): long enough not to be guessed,
 # short enough for any proxy's header limit.

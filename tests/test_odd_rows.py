@@ -2,6 +2,7 @@
 break, reported; every normal run still judged as usual."""
 
 import io
+import random
 import re
 from datetime import timedelta
 
@@ -17,9 +18,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
-from runs.maintenance import collect_stats, fail_stuck_runs, monitor_tick, prune_runs
+from runs.maintenance import collect_stats, counters, fail_stuck_runs, monitor_tick, prune_runs
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
-from runs.models import Actor, FailedRunRecord, TenderRun
+from runs.models import Actor, Alert, FailedRunRecord, TenderRun
 from tests.conftest import new_id, statuses
 from tests.console import LIST, STATS, staff_client
 
@@ -40,6 +41,25 @@ def set_started_at(run: TenderRun, literal: str) -> None:
 @pytest.fixture
 def normal_stuck(make_run) -> TenderRun:
     return make_run(started_ago=2 * 60 * MIN)
+
+
+def test_kinds_too_long_for_an_index_stop_no_rescue_and_no_alert(make_run, settings):
+    """Random CJK text barely compresses: a kind of 1,000 characters overflowed the unique
+    indexes of the counters and the alert cooldowns, and every tick failed whole."""
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    rng = random.Random(7)
+    long_kind = "".join(chr(0x4E00 + rng.randrange(20_000)) for _ in range(10_000))
+    twins = [long_kind[:1_000] + "甲", long_kind[:1_000] + "乙"]  # the same first 200
+    runs = [make_run(started_ago=2 * 60 * MIN, kind=kind) for kind in [long_kind, *twins]]
+    result = monitor_tick()
+    assert result.fixed_count == 3 and statuses(*runs) == ["failed"] * 3
+    (alert,) = Alert.objects.filter(event="monitor_failed")
+    assert set(alert.facts["kinds"]) == {long_kind, *twins}
+    failed = counters.read(counters.RUNS_FAILED)
+    assert failed == {(("actor", "schedule"), ("kind", long_kind[:200])): 3}
+    again = [make_run(started_ago=2 * 60 * MIN, kind=kind) for kind in twins]
+    assert monitor_tick().fixed_count == 2 and statuses(*again) == ["failed"] * 2
+    assert Alert.objects.filter(event="monitor_failed").count() == 1  # in its cooldown
 
 
 @pytest.mark.parametrize("literal", ["-infinity", "infinity", "1970-01-01", "2999-01-01"])

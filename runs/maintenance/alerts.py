@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
+from runs.limits import MAX_KIND_LENGTH
 from runs.maintenance.db import db_now, is_postgresql
 from runs.models import Alert, AlertChannel, AlertDelivery, AlertEvent, AlertGate
 from runs.vocabulary import DeliveryStatus
@@ -81,6 +82,12 @@ QUEUE_DELIVERIES = f"""
 """
 
 
+def gate_kind(kind: str) -> str:
+    """The part of a kind its cooldown is kept under (the gate's key is a btree entry, which
+    a kind of a thousand random CJK characters overflowed, failing every alert of it)."""
+    return kind[:MAX_KIND_LENGTH]
+
+
 def configured_channels() -> list[str]:
     return [channel for channel, name in CHANNEL_SETTINGS.items() if getattr(settings, name)]
 
@@ -114,7 +121,10 @@ def raise_digest(
 def open_incident_sql(event: AlertEvent, kind: str = "") -> tuple[str, tuple]:
     """SQL that finds a row while the incident of (``event``, ``kind``) is open: a caller
     that asks it first resolves only what there is to resolve."""
-    return f"SELECT 1 FROM {GATE} WHERE event = %s AND kind = %s AND open", (event, kind)
+    return (
+        f"SELECT 1 FROM {GATE} WHERE event = %s AND kind = %s AND open",
+        (event, gate_kind(kind)),
+    )
 
 
 def resolve_alert(
@@ -142,11 +152,11 @@ def resolve_alert(
                 ),{QUEUE_DELIVERIES}
                 SELECT id FROM alert
                 """,
-                [event, kind, recovery, _json(facts or {}), channels],
+                [event, gate_kind(kind), recovery, _json(facts or {}), channels],
             )
         else:
             deleted, _by_model = AlertGate.objects.filter(
-                event=event, kind=kind, open=True
+                event=event, kind=gate_kind(kind), open=True
             ).delete()
             alert_id = _insert(recovery, kind, dict(facts or {}), channels) if deleted else None
         return _announced(alert_id, announce and bool(channels))
@@ -178,7 +188,9 @@ def _raise(
                 f"""
                 WITH gate AS (
                     INSERT INTO {GATE} (event, kind, last_raised_at, open)
-                    SELECT %s, kind, statement_timestamp(), %s FROM unnest(%s::text[]) AS kind
+                    SELECT %s, kind, statement_timestamp(), %s
+                    FROM (SELECT DISTINCT left(kind, {MAX_KIND_LENGTH}) AS kind
+                          FROM unnest(%s::text[]) AS kind) AS kinds
                     ON CONFLICT (event, kind) DO UPDATE
                     SET last_raised_at = excluded.last_raised_at, open = excluded.open
                     WHERE {GATE}.last_raised_at
@@ -190,7 +202,8 @@ def _raise(
                     SELECT %s, CASE WHEN count(*) = 1 THEN min(kind) ELSE '' END,
                            %s::jsonb || CASE WHEN %s THEN jsonb_build_object('kinds', (
                                SELECT jsonb_object_agg(key, value) FROM jsonb_each(%s::jsonb)
-                               WHERE key IN (SELECT kind FROM gate))) ELSE '{{}}'::jsonb END,
+                               WHERE left(key, {MAX_KIND_LENGTH}) IN (SELECT kind FROM gate)))
+                           ELSE '{{}}'::jsonb END,
                            statement_timestamp()
                     FROM gate HAVING count(*) > 0
                     RETURNING id
@@ -227,7 +240,7 @@ def _raise_portable(
     now = db_now()
     cutoff = now - timedelta(minutes=settings.TENDEROPS_ALERT_COOLDOWN_MINUTES)
     passed = []
-    for kind in by_kind:
+    for kind in dict.fromkeys(gate_kind(kind) for kind in by_kind):
         updated = AlertGate.objects.filter(
             event=event, kind=kind, last_raised_at__lte=cutoff
         ).update(last_raised_at=now, open=incident)
@@ -239,7 +252,7 @@ def _raise_portable(
         return None
     recorded = dict(facts)
     if digest:
-        recorded["kinds"] = {kind: by_kind[kind] for kind in sorted(passed)}
+        recorded["kinds"] = {k: by_kind[k] for k in sorted(by_kind) if gate_kind(k) in passed}
     return _insert(event, passed[0] if len(passed) == 1 else "", recorded, channels)
 
 

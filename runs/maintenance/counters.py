@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from django.db import connection
 
+from runs.limits import MAX_KIND_LENGTH
 from runs.maintenance.db import is_postgresql
 from runs.models import Counter
 
@@ -50,8 +51,11 @@ def increment(name: str, labels: Mapping[str, str], by: int = 1) -> None:
 
 
 def canonical_labels(labels: Mapping[str, str]) -> str:
-    """Labels as stored: a JSON object with sorted keys (on SQLite the text is the key)."""
-    return json.dumps({key: str(value) for key, value in labels.items()}, sort_keys=True)
+    """Labels as stored: a JSON object with sorted keys (on SQLite the text is the key), each
+    value cut to MAX_KIND_LENGTH characters: the labels are a unique index's key, and a kind
+    of a thousand random CJK characters did not fit one (every failing statement failed)."""
+    cut = {key: str(value)[:MAX_KIND_LENGTH] for key, value in labels.items()}
+    return json.dumps(cut, sort_keys=True)
 
 
 def counter_cte(actor_param: str = "%s") -> str:
@@ -59,8 +63,9 @@ def counter_cte(actor_param: str = "%s") -> str:
     ``RUNS_FAILED`` (the actor is a parameter), so the counter commits with the failing."""
     return (
         f"counted AS (INSERT INTO {COUNTER_TABLE} (name, labels, value) "
-        f"SELECT '{RUNS_FAILED}', jsonb_build_object('kind', kind, 'actor', {actor_param}::text), "
-        "count(*) FROM failed GROUP BY kind "
+        f"SELECT '{RUNS_FAILED}', "
+        f"jsonb_build_object('kind', left(kind, {MAX_KIND_LENGTH}), 'actor', {actor_param}::text), "
+        f"count(*) FROM failed GROUP BY left(kind, {MAX_KIND_LENGTH}) "
         f"ON CONFLICT (name, labels) DO UPDATE SET value = {COUNTER_TABLE}.value + excluded.value)"
     )
 
