@@ -2,8 +2,12 @@
 the signature and the time window as the vendor does) and an SMTP server (aiosmtpd)."""
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db.models import F
@@ -183,6 +187,54 @@ def test_a_hanging_webhook_is_cut_off_at_the_timeout(db, settings):
         elapsed = time.monotonic() - began
     assert elapsed < 10
     assert (delivery.status, delivery.answer) == ("retrying", "timed out")
+
+
+@contextmanager
+def trickling_robot(total_bytes: int = 100) -> Iterator[tuple[str, dict]]:
+    """Answers 200 at once, then its body a byte every half second: a read timeout never
+    fires, and the answer would take 50 seconds."""
+    seen: dict = {"sent": 0, "stopped": threading.Event()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", str(total_bytes))
+            self.end_headers()
+            try:
+                for _ in range(total_bytes):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    seen["sent"] += 1
+                    time.sleep(0.5)  # the slow server itself, not a synchronisation
+            except OSError:
+                pass  # the client hung up
+            finally:
+                seen["stopped"].set()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_trickled_past_the_timeout_is_cut_off_whole(db, settings):
+    """The timeout bounds the whole exchange, not each read: an attempt that outlived its
+    lease was claimed again, and the alert posted twice."""
+    settings.TENDEROPS_ALERT_TIMEOUT_SECONDS = 1
+    with trickling_robot() as (url, seen):
+        settings.TENDEROPS_ALERT_WEBHOOK_URL = url
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+        assert seen["stopped"].wait(60), "the robot never saw the client hang up"
+    assert (delivery.status, delivery.answer) == ("retrying", "timed out")
+    assert seen["sent"] < 100
 
 
 def test_the_rate_limit_holds_back_what_would_exceed_it(db, settings):

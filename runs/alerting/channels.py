@@ -1,8 +1,8 @@
 """The channels: what each is sent, how its answer is read, how often it may be sent to.
 
-HTTP goes through the standard library (``urllib``): one POST, a timeout, no redirect
-followed (a webhook that redirects is misconfigured, and its key must not travel on). An
-answer is read up to 64 KB and recorded redacted and shortened; a channel's address and
+HTTP goes through the standard library (``runs.alerting.http``): one POST within a deadline
+for the whole exchange, no redirect followed (a webhook that redirects is misconfigured, and
+its key must not travel on). An answer is read up to 64 KB and recorded redacted and shortened; a channel's address and
 secrets never appear in an answer, a log line or an error.
 
 How answers are read (what the vendors document):
@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import json
 import smtplib
-import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
+from runs.alerting.http import describe, post_json
 from runs.alerting.messages import Message
 from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
@@ -38,7 +36,6 @@ from runs.models import Alert, AlertAttempt, AlertChannel
 
 Result = AlertAttempt.Result
 ANSWER_CHARS = 500
-MAX_ANSWER_BYTES = 65_536
 # What each robot accepts (bytes of message text); the JSON webhook and mail keep theirs
 # short enough for any chat program too.
 WECOM_MARKDOWN_BYTES = 4_096
@@ -251,45 +248,6 @@ CHANNELS: dict[str, Channel] = {
         FeishuChannel(),
     )
 }
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # the 3xx is answered as it is
-
-
-OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def post_json(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, str, str | None]:
-    """POST ``payload``; return the HTTP status, the answer's text and ``Retry-After``.
-    A network error or timeout is answered as status 0 with its description."""
-    data = json.dumps(payload, ensure_ascii=False).encode()
-    request = urllib.request.Request(  # noqa: S310 - only http(s) addresses pass settings
-        url,
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "tenderops"},
-    )
-    try:
-        with OPENER.open(request, timeout=timeout) as response:
-            return response.status, read_body(response), None
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, read_body(error), error.headers.get("Retry-After")
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        return 0, describe(error), None
-
-
-def read_body(response: Any) -> str:
-    return response.read(MAX_ANSWER_BYTES).decode("utf-8", errors="replace")
-
-
-def describe(error: BaseException) -> str:
-    reason = getattr(error, "reason", error)
-    if isinstance(reason, socket.timeout | TimeoutError):
-        return "timed out"
-    return f"{type(reason).__name__}: {reason}"
 
 
 def shorten(text: str) -> str:
