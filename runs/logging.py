@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit
 
 from django.conf import settings
 from django.views.debug import SafeExceptionReporterFilter
@@ -67,13 +67,19 @@ def secret_values() -> list[str]:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of a webhook address that are keys: query values and the last path segment."""
+    """The parts of a webhook address that are keys: query values and the last path segment,
+    each as written, decoded and encoded again (an answer may echo any of them: a key written
+    ``DING%2Bplus`` came back as it was written and was not redacted)."""
     parts = urlsplit(url)
-    keys = [value for _name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    written = [pair.partition("=")[2] for pair in parts.query.split("&")]
     last_segment = parts.path.rstrip("/").rpartition("/")[2]
     if parts.query == "" and last_segment:
-        keys.append(last_segment)
-    return keys
+        written.append(last_segment)
+    keys = set()
+    for key in written:
+        plain = unquote_plus(key)
+        keys.update((key, plain, quote(plain, safe=""), quote_plus(plain, safe="")))
+    return sorted((key for key in keys if key), key=len, reverse=True)
 
 
 def mask_url(url: str) -> str:

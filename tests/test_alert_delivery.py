@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlencode
 
 import pytest
 from django.db.models import F
@@ -102,6 +103,20 @@ def test_every_channel_gets_one_verified_message(settings):
         (channel, "sent"): 1 for channel in ("dingtalk", "email", "feishu", "webhook", "wecom")
     }
     assert deliver_due() == 0  # nothing left to send
+
+
+def test_a_key_echoed_percent_encoded_is_redacted_too(db, settings):
+    def echo(request):  # a gateway that repeats the address it was called at, encoded
+        return 400, {"errcode": 40001, "echo": f"{request.path}?{urlencode(request.query, True)}"}
+
+    with receiver(echo) as robot:
+        settings.TENDEROPS_DINGTALK_WEBHOOK_URL = robot.url(
+            "/robot/send", "access_token=DINGTOKEN%2Bplus%2Fslash"
+        )
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    stored = [delivery.answer, *AlertAttempt.objects.values_list("answer", flat=True)]
+    assert "access_token=[redacted]" in delivery.answer
+    assert not any("DINGTOKEN" in text for text in stored)
 
 
 @pytest.mark.parametrize(
