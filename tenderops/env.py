@@ -6,10 +6,11 @@ value that passes start-up is one the routines accept.
 
 import os
 from datetime import time
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 from runs.limits import (
     MAX_TOKEN_LENGTH,
@@ -148,12 +149,27 @@ def env_url(name: str, max_length: int) -> str:
         or not parts.hostname
         or len(value) > max_length
         or any(character.isspace() or ord(character) < 32 for character in value)
+        or not _valid_port(parts)
     ):
         raise ImproperlyConfigured(
             f"{name} must be an http:// or https:// address of at most {max_length} characters "
-            "(the value is not shown: it may hold a key)"
+            "with a port from 1 to 65535 if any (the value is not shown: it may hold a key)"
+        )
+    if parts.username is not None or parts.password is not None:
+        # urllib sends no credentials from an address: every request would fail.
+        raise ImproperlyConfigured(
+            f"{name} must not hold a user name or password before its host (the value is not "
+            "shown: it may hold a key)"
         )
     return value
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        port = parts.port  # a port that is not a number, or past 65535, raises
+    except ValueError:
+        return False
+    return port is None or port > 0
 
 
 def env_emails(name: str, max_count: int) -> list[str]:
@@ -162,7 +178,9 @@ def env_emails(name: str, max_count: int) -> list[str]:
     if len(addresses) > max_count:
         raise ImproperlyConfigured(f"{name} holds more than {max_count} addresses")
     for address in addresses:
-        local, at, domain = address.rpartition("@")
-        if not at or not local or "." not in domain or any(c.isspace() for c in address):
-            raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}")
+        try:
+            # Django's own test of an address, the one its mail sending relies on.
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}") from None
     return addresses

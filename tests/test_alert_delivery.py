@@ -302,6 +302,16 @@ def test_a_closed_port_and_a_down_mail_server_are_network_errors(db, settings):
     assert "ConnectionRefusedError" in delivery.answer
 
 
+def test_credentials_for_a_mail_server_that_takes_none_are_a_configuration_error(db, settings):
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid"]
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "tenderops", "mail-password-1"
+    with mail_server() as mailbox:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    assert (delivery.status, delivery.next_attempt_at) == ("misconfigured", None)
+    assert "AUTH" in delivery.answer and "mail-password-1" not in delivery.answer
+
+
 def test_no_secret_reaches_an_answer_or_a_log_line(db, settings, caplog):
     caplog.set_level(logging.DEBUG)
 

@@ -60,6 +60,8 @@ def out_of_range_cases():
     yield pytest.param("TENDEROPS_MONITOR_MODE", "shout", id="unknown-mode")
     yield pytest.param("TENDEROPS_ALERT_LANGUAGE", "fr", id="alert-language")
     yield pytest.param("TENDEROPS_ALERT_EMAILS", "ops@example.com, nobody", id="alert-emails")
+    for address in ("bad@@x.y", "a@b.c>", "a@[1.2.3.4].x"):
+        yield pytest.param("TENDEROPS_ALERT_EMAILS", f"ops@example.com,{address}", id=address)
     yield pytest.param("EMAIL_USE_SSL", "maybe", id="email-ssl-switch")
     for name in (
         "TENDEROPS_ALERT_WEBHOOK_URL",
@@ -70,6 +72,9 @@ def out_of_range_cases():
     ):
         yield pytest.param(name, "ftp://example.com/hook?key=k", id=f"{name}-scheme")
         yield pytest.param(name, "https://" + "a" * 2_100, id=f"{name}-too-long")
+        for port in ("abc", "0", "99999"):
+            yield pytest.param(name, f"http://127.0.0.1:{port}/hook?k=1", id=f"{name}-port-{port}")
+        yield pytest.param(name, "http://user:pw@example.com/hook", id=f"{name}-credentials")
     for name in ("TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"):
         yield pytest.param(name, "x", id=f"{name}-short")
         yield pytest.param(name, "tökén-long-enough-to-pass", id=f"{name}-not-ascii")

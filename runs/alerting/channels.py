@@ -225,7 +225,8 @@ class EmailChannel(Channel):
                 connection=connection,
             )
             mail.send(fail_silently=False)
-        except smtplib.SMTPAuthenticationError as error:
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
+            # Wrong credentials, or credentials for a server that takes none: not retried.
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as error:
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
