@@ -274,6 +274,20 @@ def test_every_event_raised_directly_renders_in_both_languages_within_each_robot
     assert any("\u4e00" <= ch <= "\u9fff" for ch in titles["zh-hans"].replace("很长的类型", ""))
 
 
+def test_a_digest_of_many_short_kinds_fits_feishus_20_kb(db, settings):
+    """Feishu's rich text costs each line some 30 bytes of JSON besides its text."""
+    settings.TENDEROPS_FEISHU_SECRET = "feishu-secret"
+    short_kinds = {
+        f"k{n:03d}": {"count": 1, "ids": [f"tr_{n:032x}"], "timeout_minutes": 10}
+        for n in range(400)
+    }
+    alert = Alert.objects.get(pk=raise_digest(AlertEvent.MONITOR_FAILED, short_kinds, {}))
+    for language in ("zh-hans", "en"):
+        _url, payload = CHANNELS["feishu"].request(alert, render(alert, language))
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        assert 15_000 < len(body) <= 20_000  # within the limit, and not needlessly short
+
+
 def test_without_a_public_url_the_link_is_a_named_path_and_the_webhook_has_none(db, settings):
     settings.TENDEROPS_PUBLIC_URL = ""
     alert = Alert.objects.get(pk=raise_alert(AlertEvent.TEST, "", {"requested_by": "admin"}))
