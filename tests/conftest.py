@@ -13,6 +13,9 @@ from django.utils import translation
 
 from runs.models import RunObservation, TenderProject, TenderRun
 
+# The API tests' shared fixtures (bearer, stuck, api_token).
+pytest_plugins = ["tests.api_client"]
+
 REPO = Path(__file__).resolve().parent.parent
 # The live table's schema as the project carries it; the tests build their tables from it.
 LIVE_SCHEMA = REPO / "runs" / "tender_live.sql"

@@ -1,14 +1,13 @@
-"""The runs list's filters: status, kind, stuck, signs of life, started (presets and a range,
-in TENDEROPS_TIME_ZONE), project (searched by the admin's autocomplete), and those a link
-opens: error (a top error's text), audit (runs tenderops failed) and action (the runs of one
-maintenance action, where an alert links)."""
+"""The runs list's filters of the backend's columns: status, kind, stuck, started (presets and
+a range, in TENDEROPS_TIME_ZONE), project (searched by the admin's autocomplete) and error (a
+top error's text, which a link opens); and what they share. Those of what tenderops observed
+and did are in ``tenderops_filters``."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any, NoReturn
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, Value
@@ -26,13 +25,9 @@ from runs.maintenance import (
     STATS_WINDOWS,
     StuckPolicy,
     db_now,
-    late_finished_run_ids,
-    over_max_runtime,
-    silent_runs,
-    waiting_runs,
 )
-from runs.maintenance.stats import ERROR_PREVIEW_CHARS, FAILING_ACTIONS
-from runs.models import FailedRunRecord, TenderProject, TenderRun
+from runs.maintenance.stats import ERROR_PREVIEW_CHARS
+from runs.models import TenderProject, TenderRun
 from runs.vocabulary import FINISHED_STATUSES, KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
 
 # Status filter values beyond the statuses themselves.
@@ -152,7 +147,7 @@ class StartedFilter(admin.SimpleListFilter):
 
     def _custom_range(self, request, queryset):
         bounds = {"started_from": self.started_from, "started_to": self.started_to}
-        days = {name: _parse_day(raw) if raw else None for name, raw in bounds.items()}
+        days = {name: parse_day(raw) if raw else None for name, raw in bounds.items()}
         bad = [name for name, raw in bounds.items() if raw and days[name] is None]
         if bad:
             raise DroppedParameters(bad, bad_date(bounds[bad[0]]))
@@ -215,7 +210,7 @@ def kept_parameters(changelist, replaced: list[str]) -> dict[str, str]:
     return {key: value for key, value in changelist.params.items() if key not in replaced}
 
 
-def _parse_day(raw: str) -> date | None:
+def parse_day(raw: str) -> date | None:
     try:
         day = parse_date(raw.strip())
     except ValueError:
@@ -277,63 +272,6 @@ class ProjectFilter(admin.SimpleListFilter):
         return {"widget": select, "keep": keep}
 
 
-class LivenessFilter(admin.SimpleListFilter):
-    """Signs of life (runs.maintenance.liveness): silent past the timeout, waiting, over the
-    maximum runtime, or failed by tenderops and then finished by their worker."""
-
-    title = gettext_lazy("signs of life")
-    parameter_name = "liveness"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("silent", _("Silent")),
-            ("waiting", _("Waiting")),
-            ("over_max", _("Over max runtime")),
-            ("late", _("Failed by tenderops, then finished")),
-        ]
-
-    def queryset(self, request, queryset):
-        if not known_choice(self):
-            return queryset
-        chosen = {
-            "silent": silent_runs,
-            "waiting": waiting_runs,
-            "over_max": over_max_runtime,
-        }.get(self.value())
-        if chosen is not None:
-            return queryset.filter(pk__in=chosen().values("pk"))
-        if self.value() == "late":
-            window = timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES)
-            return queryset.filter(status=RunStatus.SUCCESS, pk__in=late_finished_run_ids(window))
-        return queryset
-
-
-class ActionFilter(admin.SimpleListFilter):
-    """``?action=ID``: the runs one maintenance action failed (the monitor's alert links
-    here). Shown only while chosen."""
-
-    title = gettext_lazy("maintenance action")
-    parameter_name = "action"
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        # Django skips a filter that offers nothing: "?action=abc" would list (and export)
-        # every run.
-        if self.value() and not is_action_id(self.value()):
-            refuse(self)
-
-    def lookups(self, request, model_admin):
-        value = self.value()
-        return [(value, f"#{value}")] if value else []
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
-        return queryset.filter(pk__in=runs)
-
-
 class ErrorFilter(admin.SimpleListFilter):
     """Runs whose error starts with the stats page's top error text (its first
     ERROR_PREVIEW_CHARS characters, compared as the stats page groups them); without a start
@@ -361,50 +299,3 @@ class ErrorFilter(admin.SimpleListFilter):
         text = "" if self.value() == NO_ERROR else self.value()[:ERROR_PREVIEW_CHARS]
         preview = Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value(""))
         return queryset.alias(error_preview=preview).filter(error_preview=text)
-
-
-class AuditFilter(admin.SimpleListFilter):
-    """Runs tenderops failed (the monitor, the CLI, the API, the admin), as its audit log
-    records them: ``audit=any``, or one action's runs (``audit=<action id>``); with
-    ``audit_day=YYYY-MM-DD``, only those failed on that day (in TENDEROPS_TIME_ZONE)."""
-
-    title = gettext_lazy("tenderops action")
-    parameter_name = "audit"
-
-    def __init__(self, request, params, model, model_admin):
-        raw_day = params.pop("audit_day", [""])[-1]
-        self.audit_day = _parse_day(raw_day)
-        if raw_day and self.audit_day is None:
-            raise DroppedParameters(["audit_day"], bad_date(raw_day))
-        super().__init__(request, params, model, model_admin)
-        if self.value() and self.value() != "any" and not is_action_id(self.value()):
-            refuse(self)
-
-    def expected_parameters(self):
-        return [self.parameter_name, "audit_day"]
-
-    def lookups(self, request, model_admin):
-        choices = [("any", _("failed by tenderops"))]
-        if self.value() and self.value() != "any":
-            choices.append((self.value(), _("action #%(id)s") % {"id": self.value()[:20]}))
-        if self.audit_day and self.value():
-            choices = [
-                (value, f"{label}, {self.audit_day.isoformat()}")
-                if value == self.value()
-                else (value, label)
-                for value, label in choices
-            ]
-        return choices
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        records = FailedRunRecord.objects.filter(action__kind__in=FAILING_ACTIONS)
-        if self.value() != "any":
-            records = records.filter(action_id=int(self.value()))
-        if self.audit_day:
-            start = timezone.make_aware(datetime.combine(self.audit_day, time.min))
-            records = records.filter(
-                action__started_at__gte=start, action__started_at__lt=start + timedelta(days=1)
-            )
-        return queryset.filter(pk__in=records.values("run_id"))

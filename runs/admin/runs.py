@@ -1,5 +1,5 @@
 """The runs admin: a read-only list built for tens of millions of rows, and a detail page
-with the run's JSON and its audit history. The action and the extra pages are mixins."""
+(run_detail); the action and the extra pages are mixins too."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from runs.admin.display import (
     duration,
     duration_formats,
     impossible_start,
-    pretty_json,
     progress_bar,
     short_time,
     span_between,
@@ -29,11 +28,8 @@ from runs.admin.display import (
 )
 from runs.admin.export import MAX_EXPORT_ROWS, ExportMixin
 from runs.admin.filters import (
-    ActionFilter,
-    AuditFilter,
     ErrorFilter,
     KindFilter,
-    LivenessFilter,
     ProjectFilter,
     StartedFilter,
     StatusFilter,
@@ -42,11 +38,13 @@ from runs.admin.filters import (
 from runs.admin.links import runs_list_url
 from runs.admin.pagination import EstimatedCountPaginator, RunChangeList
 from runs.admin.readonly import ReadOnlyAdmin
+from runs.admin.run_detail import RunDetailMixin
+from runs.admin.tenderops_filters import ActionFilter, AuditFilter, LivenessFilter
 from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
 from runs.maintenance import db_now
-from runs.models import FailedRunRecord, RunObservation, TenderRun
+from runs.models import RunObservation, TenderRun
 from runs.shown_text import labelled, visible
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
@@ -65,7 +63,9 @@ def first_line(text: str | None, limit: int) -> str:
 
 
 @admin.register(TenderRun)
-class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOnlyAdmin):
+class TenderRunAdmin(
+    RunDetailMixin, MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOnlyAdmin
+):
     list_display = [
         "run_id",
         "project_link",
@@ -330,82 +330,3 @@ class TenderRunAdmin(MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOn
                 '{}<span class="run-cause" title="{}">{}</span>', message, _("error"), cause
             )
         return message or "–"
-
-    # -- the read-only detail page
-
-    @admin.display(description=gettext_lazy("run id"))
-    def run_id_full(self, run: TenderRun) -> str:
-        return visible(run.pk, one_line=True)
-
-    # The backend's other text columns, read as the rest (runs.shown_text).
-    @admin.display(description=gettext_lazy("run type"))
-    def run_type_full(self, run: TenderRun) -> str:
-        return visible(run.run_type, one_line=True) or "–"
-
-    @admin.display(description=gettext_lazy("model"))
-    def model_full(self, run: TenderRun) -> str:
-        return visible(run.model_id or "", one_line=True) or "–"
-
-    @admin.display(description=gettext_lazy("platform job id"))
-    def platform_job_full(self, run: TenderRun) -> str:
-        return visible(run.platform_job_id or "", one_line=True) or "–"
-
-    @admin.display(description=gettext_lazy("kind"))
-    def kind_full(self, run: TenderRun) -> str:
-        return visible(run.kind) if run.kind else "–"
-
-    @admin.display(description=gettext_lazy("message"))
-    def message_full(self, run: TenderRun) -> str:
-        if not (run.message or "").strip():
-            return "–"
-        return format_html('<pre class="run-text">{}</pre>', visible(run.message))
-
-    @admin.display(description=gettext_lazy("error"))
-    def error_full(self, run: TenderRun) -> str:
-        if not (run.error or "").strip():
-            return "–"
-        return format_html('<pre class="run-text">{}</pre>', visible(run.error))
-
-    @admin.display(description=gettext_lazy("meta"))
-    def meta_pretty(self, run: TenderRun) -> str:
-        return pretty_json(run.meta_json)
-
-    @admin.display(description=gettext_lazy("result"))
-    def result_pretty(self, run: TenderRun) -> str:
-        return pretty_json(run.result_json)
-
-    @admin.display(description=gettext_lazy("audit history"))
-    def audit_history(self, run: TenderRun) -> str:
-        records = (
-            FailedRunRecord.objects.filter(run_id=run.pk)
-            .select_related("action")
-            .order_by("-action__started_at")[:50]
-        )
-        if not records:
-            return _("No maintenance has changed this run.")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    short_time(r.action.started_at),
-                    r.action.get_kind_display(),
-                    r.action.username or r.action.get_actor_display(),
-                    RunStatus.label_of(r.previous_status),
-                    truncate(r.previous_message, 200) or "–",
-                    truncate(r.previous_error, 200) or "–",
-                )
-                for r in records
-            ),
-        )
-        return format_html(
-            '<table class="run-audit"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
-            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
-            _("when"),
-            _("action"),
-            _("by"),
-            _("previous status"),
-            _("previous message"),
-            _("previous error"),
-            rows,
-        )

@@ -1,9 +1,8 @@
 """The channels: what each is sent, how its answer is read, how often it may be sent to.
 
-HTTP goes through the standard library (``runs.alerting.http``): one POST within a deadline
-for the whole exchange, no redirect followed (a webhook that redirects is misconfigured, and
-its key must not travel on). An answer is read up to 64 KB and recorded redacted and shortened; a channel's address and
-secrets never appear in an answer, a log line or an error.
+HTTP goes through ``runs.alerting.http``: one POST within a deadline for the whole exchange,
+no redirect followed. An answer is read up to 64 KB and recorded redacted and shortened; a
+channel's address and secrets never appear in an answer, a log line or an error.
 
 How answers are read (what the vendors document):
 

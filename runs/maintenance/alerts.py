@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
@@ -86,6 +86,11 @@ def gate_kind(kind: str) -> str:
     """The part of a kind its cooldown is kept under (the gate's key is a btree entry, which
     a kind of a thousand random CJK characters overflowed, failing every alert of it)."""
     return kind[:MAX_KIND_LENGTH]
+
+
+def gate_kinds(kinds: Iterable[str]) -> list[str]:
+    """The cooldowns ``kinds`` fall under, each once (two kinds may share one)."""
+    return list(dict.fromkeys(gate_kind(kind) for kind in kinds))
 
 
 def configured_channels() -> list[str]:
@@ -188,9 +193,7 @@ def _raise(
                 f"""
                 WITH gate AS (
                     INSERT INTO {GATE} (event, kind, last_raised_at, open)
-                    SELECT %s, kind, statement_timestamp(), %s
-                    FROM (SELECT DISTINCT left(kind, {MAX_KIND_LENGTH}) AS kind
-                          FROM unnest(%s::text[]) AS kind) AS kinds
+                    SELECT %s, kind, statement_timestamp(), %s FROM unnest(%s::text[]) AS kind
                     ON CONFLICT (event, kind) DO UPDATE
                     SET last_raised_at = excluded.last_raised_at, open = excluded.open
                     WHERE {GATE}.last_raised_at
@@ -213,7 +216,7 @@ def _raise(
                 [
                     event,
                     incident,
-                    list(by_kind),
+                    gate_kinds(by_kind),
                     cooldown,
                     event,
                     _json(facts),
@@ -240,7 +243,7 @@ def _raise_portable(
     now = db_now()
     cutoff = now - timedelta(minutes=settings.TENDEROPS_ALERT_COOLDOWN_MINUTES)
     passed = []
-    for kind in dict.fromkeys(gate_kind(kind) for kind in by_kind):
+    for kind in gate_kinds(by_kind):
         updated = AlertGate.objects.filter(
             event=event, kind=kind, last_raised_at__lte=cutoff
         ).update(last_raised_at=now, open=incident)

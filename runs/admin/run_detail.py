@@ -1,0 +1,99 @@
+"""The runs admin's read-only detail page: each of the backend's columns as it reads (never
+obeyed: runs.shown_text), the run's JSON, what tenderops observed and its audit history."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from runs.admin.display import pretty_json, short_time, truncate
+from runs.models import FailedRunRecord, TenderRun
+from runs.shown_text import visible
+from runs.vocabulary import RunStatus
+
+
+def one_line(text: str | None) -> str:
+    """A short text column of the backend's on one line, "–" for none."""
+    return visible(text or "", one_line=True) or "–"
+
+
+class RunDetailMixin:
+    """For the runs' ModelAdmin: the fields of its detail page."""
+
+    @admin.display(description=gettext_lazy("run id"))
+    def run_id_full(self, run: TenderRun) -> str:
+        return visible(run.pk, one_line=True)
+
+    @admin.display(description=gettext_lazy("run type"))
+    def run_type_full(self, run: TenderRun) -> str:
+        return one_line(run.run_type)
+
+    @admin.display(description=gettext_lazy("model"))
+    def model_full(self, run: TenderRun) -> str:
+        return one_line(run.model_id)
+
+    @admin.display(description=gettext_lazy("platform job id"))
+    def platform_job_full(self, run: TenderRun) -> str:
+        return one_line(run.platform_job_id)
+
+    @admin.display(description=gettext_lazy("kind"))
+    def kind_full(self, run: TenderRun) -> str:
+        return visible(run.kind) if run.kind else "–"
+
+    @admin.display(description=gettext_lazy("message"))
+    def message_full(self, run: TenderRun) -> str:
+        if not (run.message or "").strip():
+            return "–"
+        return format_html('<pre class="run-text">{}</pre>', visible(run.message))
+
+    @admin.display(description=gettext_lazy("error"))
+    def error_full(self, run: TenderRun) -> str:
+        if not (run.error or "").strip():
+            return "–"
+        return format_html('<pre class="run-text">{}</pre>', visible(run.error))
+
+    @admin.display(description=gettext_lazy("meta"))
+    def meta_pretty(self, run: TenderRun) -> str:
+        return pretty_json(run.meta_json)
+
+    @admin.display(description=gettext_lazy("result"))
+    def result_pretty(self, run: TenderRun) -> str:
+        return pretty_json(run.result_json)
+
+    @admin.display(description=gettext_lazy("audit history"))
+    def audit_history(self, run: TenderRun) -> str:
+        records = (
+            FailedRunRecord.objects.filter(run_id=run.pk)
+            .select_related("action")
+            .order_by("-action__started_at")[:50]
+        )
+        if not records:
+            return _("No maintenance has changed this run.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    short_time(r.action.started_at),
+                    r.action.get_kind_display(),
+                    r.action.username or r.action.get_actor_display(),
+                    RunStatus.label_of(r.previous_status),
+                    truncate(r.previous_message, 200) or "–",
+                    truncate(r.previous_error, 200) or "–",
+                )
+                for r in records
+            ),
+        )
+        return format_html(
+            '<table class="run-audit"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("when"),
+            _("action"),
+            _("by"),
+            _("previous status"),
+            _("previous message"),
+            _("previous error"),
+            rows,
+        )

@@ -1,0 +1,123 @@
+"""The runs list's filters of what tenderops observed and did: signs of life, audit (runs
+tenderops failed) and action (the runs of one maintenance action, where an alert links)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from runs.admin.filters import bad_date, is_action_id, known_choice, parse_day, refuse
+from runs.admin.readonly import DroppedParameters
+from runs.maintenance import late_finished_run_ids, over_max_runtime, silent_runs, waiting_runs
+from runs.maintenance.stats import FAILING_ACTIONS
+from runs.models import FailedRunRecord
+from runs.vocabulary import RunStatus
+
+
+class LivenessFilter(admin.SimpleListFilter):
+    """Signs of life (runs.maintenance.liveness): silent past the timeout, waiting, over the
+    maximum runtime, or failed by tenderops and then finished by their worker."""
+
+    title = gettext_lazy("signs of life")
+    parameter_name = "liveness"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("silent", _("Silent")),
+            ("waiting", _("Waiting")),
+            ("over_max", _("Over max runtime")),
+            ("late", _("Failed by tenderops, then finished")),
+        ]
+
+    def queryset(self, request, queryset):
+        if not known_choice(self):
+            return queryset
+        chosen = {
+            "silent": silent_runs,
+            "waiting": waiting_runs,
+            "over_max": over_max_runtime,
+        }.get(self.value())
+        if chosen is not None:
+            return queryset.filter(pk__in=chosen().values("pk"))
+        if self.value() == "late":
+            window = timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES)
+            return queryset.filter(status=RunStatus.SUCCESS, pk__in=late_finished_run_ids(window))
+        return queryset
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """``?action=ID``: the runs one maintenance action failed (the monitor's alert links
+    here). Shown only while chosen."""
+
+    title = gettext_lazy("maintenance action")
+    parameter_name = "action"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # Django skips a filter that offers nothing: "?action=abc" would list (and export)
+        # every run.
+        if self.value() and not is_action_id(self.value()):
+            refuse(self)
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"#{value}")] if value else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
+        return queryset.filter(pk__in=runs)
+
+
+class AuditFilter(admin.SimpleListFilter):
+    """Runs tenderops failed (the monitor, the CLI, the API, the admin), as its audit log
+    records them: ``audit=any``, or one action's runs (``audit=<action id>``); with
+    ``audit_day=YYYY-MM-DD``, only those failed on that day (in TENDEROPS_TIME_ZONE)."""
+
+    title = gettext_lazy("tenderops action")
+    parameter_name = "audit"
+
+    def __init__(self, request, params, model, model_admin):
+        raw_day = params.pop("audit_day", [""])[-1]
+        self.audit_day = parse_day(raw_day)
+        if raw_day and self.audit_day is None:
+            raise DroppedParameters(["audit_day"], bad_date(raw_day))
+        super().__init__(request, params, model, model_admin)
+        if self.value() and self.value() != "any" and not is_action_id(self.value()):
+            refuse(self)
+
+    def expected_parameters(self):
+        return [self.parameter_name, "audit_day"]
+
+    def lookups(self, request, model_admin):
+        choices = [("any", _("failed by tenderops"))]
+        if self.value() and self.value() != "any":
+            choices.append((self.value(), _("action #%(id)s") % {"id": self.value()[:20]}))
+        if self.audit_day and self.value():
+            choices = [
+                (value, f"{label}, {self.audit_day.isoformat()}")
+                if value == self.value()
+                else (value, label)
+                for value, label in choices
+            ]
+        return choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        records = FailedRunRecord.objects.filter(action__kind__in=FAILING_ACTIONS)
+        if self.value() != "any":
+            records = records.filter(action_id=int(self.value()))
+        if self.audit_day:
+            start = timezone.make_aware(datetime.combine(self.audit_day, time.min))
+            records = records.filter(
+                action__started_at__gte=start, action__started_at__lt=start + timedelta(days=1)
+            )
+        return queryset.filter(pk__in=records.values("run_id"))

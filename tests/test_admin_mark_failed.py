@@ -1,0 +1,197 @@
+"""The admin's confirmed actions: "mark selected runs failed" and the stuck-run cleanup
+button, each a confirmation page whose promise confirming keeps."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from runs.models import MaintenanceAction, TenderRun
+from tests.conftest import back_to_running, confirmed_mark_failed, statuses
+from tests.console import staff_client
+
+LIST = "/admin/runs/tenderrun/"
+CLEANUP = "/admin/runs/tenderrun/cleanup/"
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    return staff_client("staff-2", "view_tenderrun", "mark_failed_tenderrun")
+
+
+def promise_in(html: str) -> dict:
+    """The promise a confirmation page signs, as its form posts it back."""
+    return {"promise": re.search(r'name="promise" value="([^"]*)"', html).group(1)}
+
+
+def test_confirming_never_fails_runs_the_page_did_not_show(operator, make_run):
+    shown = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [shown[0].pk]
+    page = operator.post(f"{LIST}?status=running", post).content.decode()
+    assert "3 runs will be marked failed" in page
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    newcomers = [make_run(started_ago=MIN) for _ in range(50)]
+
+    again = operator.post(f"{LIST}?status=running", confirm)
+    html = again.content.decode()
+    assert again.status_code == 200 and "53 runs will be marked failed" in html
+    assert "50 more runs match the selection" in html
+    assert set(statuses(*shown, *newcomers)) == {"running"}
+
+    TenderRun.objects.filter(pk=shown[1].pk).update(status="success")
+    final = operator.post(f"{LIST}?status=running", {**confirm, **promise_in(html)}, follow=True)
+    assert "52 runs marked failed" in final.content.decode()
+    assert statuses(*shown, *newcomers) == ["failed", "success", "failed"] + ["failed"] * 50
+
+
+def test_the_confirmation_page_lists_every_run_it_promises(operator, make_run):
+    runs = [make_run(started_ago=(30 + n) * MIN) for n in range(150)]
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [runs[0].pk]
+    page = operator.post(f"{LIST}?status=running", post).content.decode()
+    assert "150 runs will be marked failed" in page
+    assert all(run.pk in page for run in runs)  # once only a sample of 100 was listed
+    assert "most recent" not in page
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    final = operator.post(f"{LIST}?status=running", confirm, follow=True)
+    assert "150 runs marked failed" in final.content.decode()
+
+
+def test_runs_deleted_before_the_confirmation_are_said_to_be_gone(operator, make_run):
+    """The backend deletes a project's runs with it, between the page and its confirmation."""
+    runs = [make_run(started_ago=30 * MIN) for _ in range(2)]
+    project = runs[0].project_id
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [runs[0].pk]
+    page = operator.post(f"{LIST}?project={project}", post).content.decode()
+    TenderRun.objects.filter(pk__in=[run.pk for run in runs]).delete()
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    html = operator.post(f"{LIST}?project={project}", confirm, follow=True).content.decode()
+    assert "0 runs marked failed" in html
+    assert "2 runs the page listed are no longer in the table" in html
+
+
+def test_a_tampered_or_missing_promise_changes_nothing(operator, make_run):
+    run = make_run(started_ago=30 * MIN)
+    other = make_run(started_ago=30 * MIN)
+    for promise in ("", "forged", promise_in('name="promise" value="x"')["promise"]):
+        post = confirmed_mark_failed(run.pk, other.pk, reason="r")
+        response = operator.post(LIST, {**post, "promise": promise})
+        assert response.status_code == 200 and "no longer valid" in response.content.decode()
+    assert statuses(run, other) == ["running", "running"]
+
+
+def test_the_cleanup_button_fails_only_what_its_preview_listed(operator, make_run):
+    listed = make_run(started_ago=30 * MIN)
+    page = operator.get(CLEANUP).content.decode()
+    assert listed.id in page
+    later = make_run(started_ago=40 * MIN)  # stuck too, but not on the page
+    response = operator.post(CLEANUP, promise_in(page), follow=True)
+    assert "Fixed 1 stuck run" in response.content.decode()
+    assert statuses(listed, later) == ["failed", "running"]
+
+
+def test_mark_failed_confirmation_then_action(operator, make_run):
+    stuck = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    done = make_run(status="success", started_ago=40 * MIN)
+    live = make_run(started_ago=MIN)
+    # As the browser posts "select all": the ticked rows of the page, and select_across.
+    post = {
+        "action": "mark_failed",
+        "select_across": "1",
+        "index": "0",
+        "_selected_action": [live.pk],
+    }
+    confirm = operator.post(f"{LIST}?started=24h&status=running", post)
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "4 runs will be marked failed" in html
+    assert 'name="select_across" value="1"' in html
+    assert statuses(*stuck, live) == ["running"] * 4
+    across = operator.post(
+        f"{LIST}?started=24h&status=running",
+        {**post, "confirm": "1", "reason": "all running of the last day", **promise_in(html)},
+        follow=True,
+    )
+    assert "4 runs marked failed, 0 runs skipped" in across.content.decode()
+    assert statuses(*stuck, live) == ["failed"] * 4
+    back_to_running(*[r.pk for r in [*stuck, live]])
+    MaintenanceAction.objects.all().delete()
+
+    selected = [stuck[0].pk, stuck[1].pk, done.pk]
+    confirm = operator.post(LIST, {**post, "select_across": "0", "_selected_action": selected})
+    assert "2 runs will be marked failed" in confirm.content.decode()
+    promise = promise_in(confirm.content.decode())
+    assert "1 selected run will be skipped" in confirm.content.decode()
+    result = operator.post(
+        LIST,
+        {
+            **post,
+            "select_across": "0",
+            "_selected_action": selected,
+            "confirm": "1",
+            "reason": "worker pod restarted",
+            **promise,
+        },
+        follow=True,
+    )
+    assert result.status_code == 200
+    assert "2 runs marked failed, 1 run skipped" in result.content.decode()
+    assert statuses(*stuck, done, live) == ["failed", "failed", "running", "success", "running"]
+    action = MaintenanceAction.objects.get()
+    assert (action.kind, action.actor, action.reason) == (
+        "mark_failed",
+        "user",
+        "worker pod restarted",
+    )
+    assert action.username == "staff-2"
+    assert TenderRun.objects.get(pk=stuck[0].pk).message == "worker pod restarted"
+
+
+def test_a_run_marked_failed_by_hand_is_not_said_to_have_timed_out(operator, make_run, settings):
+    """A live run an operator fails never timed out: the stuck texts would tell its user so."""
+    live = make_run(started_ago=MIN)
+    confirm = operator.post(
+        LIST, {"action": "mark_failed", "index": "0", "_selected_action": [live.pk]}
+    )
+    html = confirm.content.decode()
+    textarea = html[html.index("<textarea") : html.index("</textarea>")]
+    assert textarea.endswith(f">\n{settings.TENDEROPS_MARK_FAILED_MESSAGE}"), textarea  # offered
+    post = confirmed_mark_failed(live.pk, reason=settings.TENDEROPS_MARK_FAILED_MESSAGE)
+    operator.post(LIST, post)
+    run = TenderRun.objects.get(pk=live.pk)
+    assert (run.status, run.error, run.message) == (
+        "failed",
+        "运维人员手动标记为失败",
+        "任务已被运维人员终止",
+    )
+
+
+@pytest.mark.parametrize("reason", ["pod\u202erestarted", "line\x1b[2Jcleared"])
+def test_a_reason_the_frontend_would_obey_is_refused(operator, make_run, reason):
+    """The reason becomes the backend's message, which its frontend shows users as it is."""
+    run = make_run(started_ago=30 * MIN)
+    response = operator.post(LIST, confirmed_mark_failed(run.pk, reason=reason))
+    assert response.status_code == 200
+    assert "control characters" in response.content.decode()
+    assert statuses(run) == ["running"]
+
+
+def test_empty_reason_is_refused(operator, make_run):
+    run = make_run(started_ago=30 * MIN)
+    response = operator.post(LIST, confirmed_mark_failed(run.pk, reason="  "))
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert statuses(run) == ["running"]
+
+
+def test_cleanup_button_previews_then_fails(operator, make_run):
+    stuck, live = make_run(started_ago=30 * MIN), make_run(started_ago=MIN)
+    preview = operator.get(CLEANUP)
+    assert preview.status_code == 200 and stuck.id in preview.content.decode()
+    assert statuses(stuck) == ["running"]
+    operator.post(CLEANUP, promise_in(preview.content.decode()))
+    assert statuses(stuck, live) == ["failed", "running"]
+    assert MaintenanceAction.objects.get().username == "staff-2"
