@@ -38,6 +38,7 @@ class WorkDone:
     progressed: int  # runs whose progress was written
     finished: int  # runs set to success
     picked_up: int  # pending runs a worker started
+    silent: int = 0  # runs of dead workers still running (tenderops has not failed them yet)
 
 
 def live_ids() -> list[str]:
@@ -66,7 +67,8 @@ def work_once(rng: random.Random) -> WorkDone:
             progressed += 1
             finished += done
         picked_up = _pick_up(finished)
-    return WorkDone(progressed=progressed, finished=finished, picked_up=picked_up)
+        silent = TenderRun.objects.filter(pk__in=dead, status=RunStatus.RUNNING).count()
+    return WorkDone(progressed, finished, picked_up, silent)
 
 
 def _write_progress(run_id: str, progress: float) -> bool:

@@ -14,6 +14,7 @@ from django.utils import translation
 from runs.admin import pagination
 from runs.admin.display import duration, duration_formats, format_seconds
 from runs.maintenance import fail_stuck_runs
+from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import Actor, MaintenanceAction, TenderRun
 from tests.conftest import confirmed_mark_failed, statuses
 
@@ -182,6 +183,16 @@ def test_stats_page(viewer, odd_runs):
     assert 'id="status-kind-table"' in html and 'id="daily-chart"' in html
     assert 'id="duration-chart"' in html or "No successful runs" in html
     assert "cancelled" in html
+
+
+def test_a_failure_windows_heading_uses_the_languages_colon(viewer, make_run):
+    for status in ("failed", "success"):
+        make_run(status=status, started_ago=30 * MIN)
+    refresh_stats_snapshot()
+    english = viewer.get(STATS, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = viewer.get(STATS, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<h3>Last 24 hours: 50 %" in english
+    assert "<h3>最近 24 小时：50 %" in chinese
 
 
 def test_staff_without_permission_sees_no_action_or_button_and_gets_403(viewer, make_run):

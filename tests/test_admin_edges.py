@@ -52,6 +52,7 @@ def test_mark_failed_from_a_runs_page(operator, make_run):
     }
     confirmation = operator.post(LIST, form).content.decode()
     assert "1 run will be marked failed." in confirmation
+    assert 'value="Yes, mark it failed"' in confirmation
     assert f'href="{detail(run)}" class="button cancel-link"' in confirmation
     assert statuses(run) == ["running"]
     done = operator.post(

@@ -109,6 +109,7 @@ def test_mark_failed_confirmation_then_action(operator, make_run):
     assert confirm.status_code == 200
     html = confirm.content.decode()
     assert "4 runs will be marked failed" in html
+    assert "will be skipped" not in html and 'value="Yes, mark them failed"' in html
     assert 'name="select_across" value="1"' in html
     assert statuses(*stuck, live) == ["running"] * 4
     across = operator.post(

@@ -93,6 +93,7 @@ def test_the_preview_shows_each_robot_without_a_secret(db, settings, superuser_c
     assert "https://oapi.dingtalk.com/robot/send?access_token=…3f9a" in page
     assert "0123456789abcdef" not in page and "SECdingtalksecret0001" not in page
     assert "测试消息" in page
+    assert '<a href="/admin/runs/">Operations</a>' in page  # the breadcrumbs, as elsewhere
     assert staff().get(f"{ALERTS}preview/").status_code == 403
 
 

@@ -114,6 +114,13 @@ def test_the_prompt_counts_several_runs_and_shows_a_blank_kind_as_a_dash(make_ru
     assert len(rows) == 2 and all(row[2] == "-" for row in rows)
 
 
+def test_on_a_terminal_with_nothing_stuck_it_says_so_without_a_dry_run(make_run, monkeypatch):
+    make_run(started_ago=2 * MIN)
+    monkeypatch.setattr(sys, "stdin", Terminal(""))
+    out = run_command("cleanup_stuck_runs")
+    assert out.strip() == "No stuck runs found; nothing changed."
+
+
 @pytest.mark.parametrize("answer", ["n\n", "\n", ""])
 def test_on_a_terminal_anything_but_yes_changes_nothing(answer, stuck_and_live, monkeypatch):
     monkeypatch.setattr(sys, "stdin", Terminal(answer))

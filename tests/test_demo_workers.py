@@ -80,6 +80,17 @@ def test_only_the_demo_seeds_runs_are_written(demo_runs, make_run):
     assert other.progress == 0.5
 
 
+def test_the_dead_worker_is_mentioned_only_while_its_run_is_silent(demo_runs, settings):
+    settings.DEBUG = True
+    said = io.StringIO()
+    call_command("demo_workers", "--rounds", "1", stdout=said)
+    assert "one worker has died" in said.getvalue()
+    TenderRun.objects.filter(pk__in=dead_ids()).update(status=RunStatus.FAILED)
+    said = io.StringIO()
+    call_command("demo_workers", "--rounds", "1", stdout=said)
+    assert "Demo workers:" in said.getvalue() and "died" not in said.getvalue()
+
+
 def test_the_command_refuses_without_debug(demo_runs, settings):
     settings.DEBUG = False
     before = snapshot(demo_runs["live"])

@@ -23,6 +23,7 @@ from runs.maintenance.outcomes import StuckRun
 from runs.maintenance.stats import PRUNED_KIND, failed_since, with_live_cards
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor, TenderProject
+from runs.shown_text import labelled
 from runs.vocabulary import KNOWN_KINDS, FailReason, RunStatus, StuckRule
 
 # The cleanup page lists at most this many of the stuck runs it fails.
@@ -184,7 +185,10 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
         "windows": [
             {
                 "window": window,
-                "label": StartedFilter.preset_labels.get(window.window, window.window),
+                "heading": labelled(
+                    StartedFilter.preset_labels.get(window.window, window.window),
+                    "–" if window.failure_rate is None else f"{window.failure_rate * 100:.0f} %",
+                ),
                 "failed_url": runs_list_url(status=RunStatus.FAILED, started=window.window),
                 "finished_url": runs_list_url(status=FINISHED, started=window.window),
                 "errors": [

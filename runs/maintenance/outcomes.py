@@ -64,6 +64,8 @@ class CleanupResult:
 
     @property
     def message(self) -> str:
+        if self.total == 0:  # whether or not a dry run was asked for (the CLI's preview is one)
+            return _("No stuck runs found; nothing changed.")
         if self.dry_run:
             return ngettext(
                 "Dry run: %(count)d stuck run found, nothing changed.",

@@ -1,11 +1,11 @@
 """Template filters for the runs admin: counts, times and the backend's text written the way
 the admin writes them."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 
-from runs.admin.display import short_time
+from runs.admin.display import duration, short_time
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
 from runs.shown_text import shortened
@@ -27,6 +27,12 @@ def grouped(value) -> str:
 def moment(value: datetime | None) -> str:
     """A time in the admin's zone with its seconds; "infinity" for PostgreSQL's infinities."""
     return short_time(value)
+
+
+@register.filter
+def minutes_span(minutes: float | None) -> str:
+    """12.5 -> "12 min 30 s", as the runs list writes durations; "–" for none."""
+    return "–" if minutes is None else duration(timedelta(minutes=minutes))
 
 
 @register.filter

@@ -101,8 +101,11 @@ class Command(RoutineCommand):
                     f"... the first {len(result.stuck_runs)} of {result.total} runs "
                     "(--json gives the same list and the full count)."
                 )
-        style = self.style.SUCCESS if result.fixed_count else self.style.NOTICE
-        self.stdout.write(style(result.message))
+        # Red (NOTICE) would read as an error: stuck runs left as they are are a warning.
+        if result.fixed_count or not result.total:
+            self.stdout.write(self.style.SUCCESS(result.message))
+        else:
+            self.stdout.write(self.style.WARNING(result.message))
 
     def _print_table(self, runs: list[StuckRun]) -> None:
         header = ("id", "project", "kind", "started (UTC)", "why", "silent min", "running min")

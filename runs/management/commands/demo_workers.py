@@ -49,9 +49,11 @@ class Command(RoutineCommand):
             return
         # Said when something happens, not every round: the server's log shares the terminal.
         if first or work.finished or work.picked_up:
+            # Only while the dead worker's run is there to be failed: a demo started again
+            # later finds it failed already.
+            dead = " (one worker has died: its run stays silent)" if work.silent else ""
             self.stdout.write(
-                f"Demo workers: {work.progressed} live runs wrote progress (one worker has "
-                f"died: its run stays silent), {work.finished} finished, "
-                f"{work.picked_up} pending picked up."
+                f"Demo workers: {work.progressed} live runs wrote progress{dead}, "
+                f"{work.finished} finished, {work.picked_up} pending picked up."
             )
             self.stdout.flush()  # into the demo's terminal now, even through a pipe
