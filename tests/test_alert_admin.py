@@ -189,3 +189,15 @@ def test_an_alert_shows_its_time_as_every_page_does_and_a_digests_kinds(db, supe
     for page in (listed, detail):
         assert short_time(alert.raised_at) in page  # 2026-12-04 18:26:36, seconds included
         assert "review, risks" in page
+
+
+def test_an_alerts_page_lists_every_kind_and_says_when_nothing_was_delivered(db, superuser_client):
+    from runs.maintenance import raise_digest
+
+    kinds = {f"kind_number_{n:02d}": {"count": 1} for n in range(12)}
+    alert_id = raise_digest(AlertEvent.WAITING, kinds)
+    listed = superuser_client.get(ALERTS).content.decode()
+    detail = superuser_client.get(f"{ALERTS}{alert_id}/change/").content.decode()
+    assert "kind_number_11" not in listed  # the list's column is cut
+    assert "kind_number_11" in detail
+    assert "no channel was configured when it was raised" in detail

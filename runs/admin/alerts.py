@@ -23,6 +23,7 @@ from runs.models import Alert, AlertAttempt, AlertDelivery
 
 SEND_TEST_PERMISSION = "runs.send_test_alert"
 ANSWER_PREVIEW_CHARS = 80
+ALL_KINDS_SHOWN = 2_000  # a digest's kinds on its page: every kind, each cut to 200 characters
 
 
 def status_badge(status: str, label: str) -> str:
@@ -108,9 +109,9 @@ class AlertDeliveryAdmin(AlertToolsMixin, ReadOnlyAdmin):
         return format_html('<pre class="run-text">{}</pre>', render(delivery.alert).text(4000))
 
 
-def alert_kinds(alert: Alert) -> str:
+def alert_kinds(alert: Alert, limit: int = 60) -> str:
     kinds = sorted((alert.facts or {}).get("kinds") or {}) or [alert.kind]
-    return truncate(", ".join(k for k in kinds if k), 60)
+    return truncate(", ".join(k for k in kinds if k), limit)
 
 
 class AlertDeliveryInline(admin.TabularInline):
@@ -130,7 +131,7 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     ordering = ["-raised_at", "-pk"]
     show_full_result_count = False
     # The times as every other page shows them; a digest's kinds, not its empty ``kind``.
-    fields = ["event", "kinds", "raised", "title", "facts_pretty"]
+    fields = ["event", "all_kinds", "raised", "title", "delivered", "facts_pretty"]
     readonly_fields = fields
     inlines = [AlertDeliveryInline]
 
@@ -155,6 +156,18 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("kind"))
     def kinds(self, alert: Alert) -> str:
         return alert_kinds(alert)
+
+    @admin.display(description=gettext_lazy("kind"))
+    def all_kinds(self, alert: Alert) -> str:
+        """On its own page, every kind of a digest (the list cuts them to its column)."""
+        return alert_kinds(alert, ALL_KINDS_SHOWN)
+
+    @admin.display(description=gettext_lazy("deliveries"))
+    def delivered(self, alert: Alert) -> str:
+        """On its own page, said when there is none (the table below is then empty)."""
+        if not alert.deliveries.all():
+            return _("None: no channel was configured when it was raised.")
+        return self.deliveries_display(alert)
 
     @admin.display(description=gettext_lazy("raised at"), ordering="raised_at")
     def raised(self, alert: Alert) -> str:

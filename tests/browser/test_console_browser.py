@@ -253,7 +253,7 @@ def test_mark_a_run_failed_from_its_page(browser, live_server, superuser, make_r
 def test_the_runs_list_fits_the_screen(browser, live_server, superuser, runs, locale, width):
     odd_rows_on_the_first_page(runs[0].project)
     page = signed_in(browser, live_server.url, locale, width=width)
-    for query in ("", "?status=failed"):
+    for query in ("", "?status=failed", "?status=running"):
         page.goto(f"{live_server.url}{LIST}{query}")
         overflow = page.evaluate(
             "() => { const box = document.getElementById('result_list').parentElement;"
