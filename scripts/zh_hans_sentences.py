@@ -47,6 +47,7 @@ SENTENCES = {
     "A kind must be non-empty text of at most %(maximum)d characters.": "类型必须是非空文本，且不超过 %(maximum)d 个字符。",
     "Dry run: %(count)d stuck run found, nothing changed.": "试运行：发现 %(count)d 个卡住的任务，未做任何修改。",
     "No stuck runs found; nothing changed.": "没有发现卡住的任务，未做任何修改。",
+    "No run of kind %(kinds)s is running: is the kind spelt right?": "没有类型为 %(kinds)s 的任务在运行：类型是否拼写正确？",
     "None: no channel was configured when it was raised.": "无：触发时未配置任何渠道。",
     "Fixed %(count)d stuck run.": "已修复 %(count)d 个卡住的任务。",
     "This endpoint takes no body; pass parameters in the URL.": "此接口不接受请求体；请在 URL 中传递参数。",

@@ -51,6 +51,15 @@ def test_dry_run_changes_nothing(client, bearer, stuck):
     assert statuses(stuck) == ["running"]
 
 
+def test_a_kind_no_run_is_running_with_is_named_not_taken_for_an_all_clear(client, bearer, stuck):
+    query = f"kind={stuck.kind}&kind=extract_risk&dry_run=1"
+    body = client.post(f"{CLEANUP}?{query}", **bearer).json()
+    assert body["kinds_not_running"] == ["extract_risk"]
+    assert [r["id"] for r in body["stuck_runs"]] == [stuck.id]
+    assert "No run of kind “extract_risk” is running" in body["message"]
+    assert client.post(f"{CLEANUP}?dry_run=1", **bearer).json()["kinds_not_running"] == []
+
+
 def test_message_follows_accept_language(client, bearer, stuck):
     body = client.post(CLEANUP, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9", **bearer).json()
     assert body["message"] == "已修复 1 个卡住的任务。"

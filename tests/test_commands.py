@@ -88,6 +88,12 @@ def test_timeout_and_kind_flags(make_run):
     assert statuses(info, review, docx) == ["running", "failed", "failed"]
 
 
+def test_a_misspelt_kind_is_said_to_have_no_running_run(stuck_and_live):
+    out = run_command("cleanup_stuck_runs", "--kind", "extract_project_inf", "--dry-run")
+    assert "No stuck runs found; nothing changed." in out
+    assert "No run of kind “extract_project_inf” is running: is the kind spelt right?" in out
+
+
 def test_without_terminal_it_refuses_with_exit_2(stuck_and_live, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
     with pytest.raises(CommandError) as refused:

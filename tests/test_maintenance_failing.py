@@ -140,6 +140,7 @@ def test_result_shape_is_the_api_object(make_run):
         "complete",
         "message",
         "dry_run",
+        "kinds_not_running",
     }
     assert payload["fixed_count"] == 1 and payload["dry_run"] is False
     assert payload["truncated"] is False and payload["complete"] is True

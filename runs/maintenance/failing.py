@@ -37,7 +37,7 @@ from runs.maintenance.liveness import StuckCheck, observe_active_runs
 from runs.maintenance.outcomes import CleanupResult, MarkFailedResult, StuckRun
 from runs.maintenance.policy import StuckPolicy, check_kinds
 from runs.models import Actor, MaintenanceAction, TenderRun
-from runs.vocabulary import FailReason
+from runs.vocabulary import FailReason, RunStatus
 
 # The most runs a cleanup's result lists (the API's ``stuck_runs``, the CLI's table); the
 # counts are always complete.
@@ -119,6 +119,7 @@ def fail_stuck_runs(
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
+    idle_kinds = kinds_not_running(kinds)
 
     def candidates() -> QuerySet[TenderRun]:
         return stuck_runs_queryset(policy, kinds, run_ids)
@@ -142,6 +143,7 @@ def fail_stuck_runs(
             policy=policy,
             found_count=0,
             answers=answers,
+            kinds_not_running=idle_kinds,
         )
 
     if dry_run:
@@ -151,7 +153,12 @@ def fail_stuck_runs(
         if list_limit is not None and len(found) > list_limit:
             found, total = found[:list_limit], candidates().count()
         return CleanupResult(
-            stuck_runs=found, fixed_count=0, dry_run=True, policy=policy, found_count=total
+            stuck_runs=found,
+            fixed_count=0,
+            dry_run=True,
+            policy=policy,
+            found_count=total,
+            kinds_not_running=idle_kinds,
         )
     audit = AuditEntry(
         MaintenanceAction.Kind.FAIL_STUCK,
@@ -207,7 +214,19 @@ def fail_stuck_runs(
         longest_batch_seconds=longest,
         action_id=first_action,
         answers=answers,
+        kinds_not_running=idle_kinds,
     )
+
+
+def kinds_not_running(kinds: Sequence[str]) -> list[str]:
+    """Those of ``kinds`` that no run is running with (kinds match exactly): a cleanup of
+    them finds nothing, which for a misspelt kind must not read as an all-clear. Reads only
+    the running runs (a partial index)."""
+    if not kinds:
+        return []
+    running = TenderRun.objects.filter(status=RunStatus.RUNNING).with_run_kind()
+    seen = set(running.filter(run_kind__in=kinds).values_list("run_kind", flat=True).distinct())
+    return [kind for kind in kinds if kind not in seen]
 
 
 def _stuck_check(

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.maintenance.policy import StuckPolicy
+from runs.shown_text import shortened
 from runs.vocabulary import FailReason
 
 
@@ -50,6 +51,7 @@ class CleanupResult:
     batches: int = 0
     longest_batch_seconds: float = 0.0  # the longest batch's transaction, commit included
     answers: dict[str, bool] = field(default_factory=dict)  # the caller's questions, if asked
+    kinds_not_running: list[str] = field(default_factory=list)  # of the kinds asked for
 
     @property
     def total(self) -> int:
@@ -64,6 +66,17 @@ class CleanupResult:
 
     @property
     def message(self) -> str:
+        text = self._outcome()
+        if self.kinds_not_running:
+            kinds = ", ".join(
+                f"“{shortened(kind, 60, one_line=True)}”" for kind in self.kinds_not_running
+            )
+            text += " " + _("No run of kind %(kinds)s is running: is the kind spelt right?") % {
+                "kinds": kinds
+            }
+        return text
+
+    def _outcome(self) -> str:
         if self.total == 0:  # whether or not a dry run was asked for (the CLI's preview is one)
             return _("No stuck runs found; nothing changed.")
         if self.dry_run:
@@ -91,6 +104,7 @@ class CleanupResult:
             "complete": self.complete,
             "message": self.message,
             "dry_run": self.dry_run,
+            "kinds_not_running": self.kinds_not_running,
         }
 
 
