@@ -9,6 +9,7 @@ from datetime import time
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 
@@ -20,9 +21,66 @@ from runs.limits import (
     parse_switch,
 )
 
+# The variables tenderops reads: these prefixes, and a few names of their own.
+READ_PREFIXES = ("TENDEROPS_", "DJANGO_", "EMAIL_")
+READ_NAMES = frozenset({"DATABASE_URL", "REDIS_URL", "DEFAULT_FROM_EMAIL"})
+
+
+def check_utf8_environment() -> None:
+    """Every variable tenderops reads must be UTF-8 text. An env file saved in another
+    encoding (GBK, say) reaches Python as undecodable bytes, which passed every check and
+    then failed each statement that wrote the text: the monitor's error text, every tick."""
+    for name, value in os.environ.items():
+        if not (name.startswith(READ_PREFIXES) or name in READ_NAMES):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ImproperlyConfigured(
+                f"{name} is not UTF-8 text (saved in another encoding?); the value is not shown"
+            ) from None
+
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def env_database(name: str, default: str) -> dict:
+    """The database a ``postgres://`` or ``sqlite://`` address names (dj-database-url);
+    PostgreSQL in production, SQLite for the demo. Never echoed: it may hold a password."""
+    value = (_raw(name) or default).strip()
+    try:
+        config = dj_database_url.parse(value, conn_max_age=0)
+        urlsplit(value).port  # noqa: B018 - a port that is not a number, or past 65535, raises
+    except Exception:  # dj-database-url's errors vary with what it could not read
+        config = {}
+    if config.get("ENGINE") not in DATABASE_ENGINES or not config.get("NAME"):
+        raise ImproperlyConfigured(
+            f"{name} must be a postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH address "
+            "(special characters in the password percent-encoded; the value is not shown: it "
+            "may hold a password)"
+        )
+    return config
+
+
+DATABASE_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
+
+
+def env_redis_url(name: str) -> str:
+    """A redis://, rediss:// or unix:// address, or empty (django-q2 then uses the database)."""
+    value = (_raw(name) or "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    needs_host = parts.scheme in {"redis", "rediss"}
+    if not (needs_host and parts.hostname or parts.scheme == "unix" and parts.path) or not (
+        _valid_port(parts)
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be a redis://HOST:PORT/DB, rediss://… or unix://PATH address (the "
+            "value is not shown: it may hold a password)"
+        )
+    return value
 
 
 def env_token(name: str, other: tuple[str, str] | None = None) -> str:
@@ -97,6 +155,8 @@ def env_kind_timeouts(name: str, limit: Limit) -> dict[str, int]:
         kind = kind.strip()
         if not sep or not kind:
             raise ImproperlyConfigured(f"{name}: expected kind=minutes, got {item!r}")
+        if kind in timeouts:
+            raise ImproperlyConfigured(f"{name}: {kind!r} is given twice")
         try:
             timeouts[kind] = limit.parse(minutes, f"{name} ({kind})")
         except InvalidParameter as error:
@@ -105,7 +165,8 @@ def env_kind_timeouts(name: str, limit: Limit) -> dict[str, int]:
 
 
 def env_list(name: str, default: str) -> list[str]:
-    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+    """Comma-separated; the default while unset or blank, as every other variable."""
+    return [part.strip() for part in (_raw(name) or default).split(",") if part.strip()]
 
 
 def env_time_zone(name: str, default: str) -> str:
@@ -162,6 +223,19 @@ def env_url(name: str, max_length: int) -> str:
             "shown: it may hold a key)"
         )
     return value
+
+
+def env_base_url(name: str, max_length: int) -> str:
+    """An http(s) address that links are built on (``<address>/admin/...``): no query or
+    fragment, no trailing slash."""
+    value = env_url(name, max_length)
+    parts = urlsplit(value)
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ImproperlyConfigured(
+            f"{name} must be the address the admin is reached at, such as "
+            "https://ops.example.com, without ? or #: links are built on it"
+        )
+    return value.rstrip("/")
 
 
 def _valid_port(parts: SplitResult) -> bool:

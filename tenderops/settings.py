@@ -2,19 +2,22 @@
 
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from runs import limits
 from runs.vocabulary import MonitorMode, StuckRule
 from tenderops.env import (
+    check_utf8_environment,
+    env_base_url,
     env_bool,
     env_choice,
+    env_database,
     env_emails,
     env_int,
     env_kind_timeouts,
     env_list,
     env_optional_int,
+    env_redis_url,
     env_str,
     env_time_of_day,
     env_time_zone,
@@ -22,6 +25,7 @@ from tenderops.env import (
     env_url,
 )
 
+check_utf8_environment()  # before any variable is read
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -87,12 +91,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'tenderops.sqlite3'}",
-        conn_max_age=0,
-    )
-}
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tenderops.sqlite3'}")}
 if not env_str("DATABASE_URL"):
     VAR_DIR.mkdir(exist_ok=True)  # a fresh clone's first `migrate` creates the embedded database
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -210,7 +209,7 @@ TENDEROPS_ALERT_RETRY_SECONDS = env_int(
 )
 TENDEROPS_SPIKE_MIN_FAILURES = env_int("TENDEROPS_SPIKE_MIN_FAILURES", 5, limits.SPIKE_MIN_FAILURES)
 # Where operators open tenderops: alerts link to the admin under it (no link while unset).
-TENDEROPS_PUBLIC_URL = env_url("TENDEROPS_PUBLIC_URL", limits.MAX_URL_LENGTH).rstrip("/")
+TENDEROPS_PUBLIC_URL = env_base_url("TENDEROPS_PUBLIC_URL", limits.MAX_URL_LENGTH)
 # Read-only bearer token: opens /metrics and the health endpoint, nothing that changes data.
 TENDEROPS_METRICS_TOKEN = env_token(
     "TENDEROPS_METRICS_TOKEN", ("TENDEROPS_API_TOKEN", TENDEROPS_API_TOKEN)
@@ -234,7 +233,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "tenderops@localhost"
 TENDEROPS_TASK_TIMEOUT_SECONDS = env_int(
     "TENDEROPS_TASK_TIMEOUT_SECONDS", 1800, limits.TASK_TIMEOUT_SECONDS
 )
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_redis_url("REDIS_URL")
 Q_CLUSTER = {
     "name": "tenderops",
     "workers": env_int("TENDEROPS_Q_WORKERS", 2, limits.CLUSTER_WORKERS),

@@ -33,10 +33,11 @@ INTEGER_VARIABLES = {
 
 
 def manage_check(*options: str, **environment: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **environment}
+    env = dict(os.environ)
     # `check` needs no database (the default one suffices); the other is the browser tests'.
     for test_only in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
         env.pop(test_only, None)
+    env.update(environment)
     return subprocess.run(
         [sys.executable, "manage.py", "check", *options],
         cwd=REPO,
@@ -75,6 +76,25 @@ def out_of_range_cases():
         for port in ("abc", "0", "99999"):
             yield pytest.param(name, f"http://127.0.0.1:{port}/hook?k=1", id=f"{name}-port-{port}")
         yield pytest.param(name, "http://user:pw@example.com/hook", id=f"{name}-credentials")
+    yield pytest.param("TENDEROPS_PUBLIC_URL", "https://ops.example.com/#x", id="base-fragment")
+    yield pytest.param("TENDEROPS_PUBLIC_URL", "https://ops.example.com/?a=1", id="base-query")
+    yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", "review=20,review=30", id="per-kind-twice")
+    # An env file saved in GBK: bytes that are not UTF-8 reach Python as lone surrogates.
+    gbk = "任务超时".encode("gbk").decode("utf-8", "surrogateescape")
+    for name in ("TENDEROPS_STUCK_MESSAGE", "TENDEROPS_STUCK_ERROR", "TENDEROPS_DINGTALK_SECRET"):
+        yield pytest.param(name, gbk, id=f"{name}-gbk")
+    yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", f"{gbk}=10", id="per-kind-gbk")
+    for url in (
+        "postgres//127.0.0.1/db",
+        "postgres://u:pw@127.0.0.1:99999/db",
+        "postgres://u:pw@127.0.0.1:abc/db",
+        "postgresql+psycopg://u@127.0.0.1/db",
+        "mysql://u@127.0.0.1/db",
+        "nonsense",
+    ):
+        yield pytest.param("DATABASE_URL", url, id=f"database-{url}")
+    for url in ("foo", "redis://127.0.0.1:99999/0", "http://127.0.0.1:6379", "redis://"):
+        yield pytest.param("REDIS_URL", url, id=f"redis-{url}")
     for name in ("TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"):
         yield pytest.param(name, "x", id=f"{name}-short")
         yield pytest.param(name, "tökén-long-enough-to-pass", id=f"{name}-not-ascii")
@@ -197,3 +217,24 @@ def test_every_alert_setting_together_passes_the_check():
         EMAIL_USE_TLS="true",
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_bad_database_address_is_refused_without_showing_its_password():
+    result = manage_check(DATABASE_URL="postgres://ops:pw-never-shown-41@127.0.0.1:abc/tender")
+    assert result.returncode == 2 and "DATABASE_URL" in result.stderr
+    assert "pw-never-shown-41" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_good_database_and_redis_addresses_pass_the_check():
+    result = manage_check(
+        DATABASE_URL="postgres://ops:p%23w@127.0.0.1:5432/tender",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_empty_list_variable_means_its_default(monkeypatch):
+    from tenderops.env import env_list
+
+    monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", " ")
+    assert env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost") == ["127.0.0.1", "localhost"]
