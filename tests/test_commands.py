@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from runs.demo_data import seeded_run_ids
 from runs.maintenance import find_stuck_runs
@@ -362,3 +363,30 @@ def test_the_demo_and_the_commands_share_one_default_database():
         timeout=60,
     )
     assert "var/tenderops.sqlite3" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_part_way_says_the_committed_batches_stay_done(make_run):
+    runs = [make_run(status="failed", started_ago=timedelta(days=31 + n)) for n in range(3)]
+    newest = runs[0]  # pruned last: oldest first
+    with connection.cursor() as cursor:
+        # A refusal on the third row, as a role without DELETE on some rows would meet.
+        cursor.execute(
+            "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN IF OLD.id = '{newest.pk}' THEN RAISE 'refused'; END IF; "
+            "RETURN OLD; END $$;"
+            "CREATE TRIGGER refuse_delete BEFORE DELETE ON tender_runs "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_delete()"
+        )
+    try:
+        with pytest.raises(CommandError) as failed:
+            run_command("prune_runs", "--batch-size", "1")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER refuse_delete ON tender_runs; DROP FUNCTION refuse_delete()"
+            )
+    assert failed.value.returncode == 3
+    assert "Nothing was changed" not in str(failed.value)
+    assert "Batches committed before that stay done" in str(failed.value)
+    assert list(TenderRun.objects.values_list("pk", flat=True)) == [newest.pk]

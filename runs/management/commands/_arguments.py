@@ -64,6 +64,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
 
 
 EXIT_DATABASE_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C (128 + SIGINT)
 
 
 class RoutineCommand(BaseCommand):
@@ -81,7 +82,27 @@ class RoutineCommand(BaseCommand):
         except DatabaseError as error:
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise CommandError(
-                f"The database is unreachable or not migrated ({first_line[:200]}). "
-                "Check DATABASE_URL and run `python manage.py migrate`. Nothing was changed.",
+                f"The database failed: unreachable, not migrated or refusing ({first_line[:200]}). "
+                f"Check DATABASE_URL and run `python manage.py migrate`. {self.left(options)}",
                 returncode=EXIT_DATABASE_UNAVAILABLE,
             ) from None
+        except KeyboardInterrupt:
+            message = f"Interrupted. {self.left(options)}"
+            raise CommandError(message, returncode=EXIT_INTERRUPTED) from None
+
+    def left(self, options: dict[str, Any]) -> str:
+        """What a failure part-way leaves behind: for most commands, one transaction undone."""
+        return "Nothing was changed."
+
+
+class BatchedRoutineCommand(RoutineCommand):
+    """A command whose routine commits batch by batch (prune, cleanup): a failure part-way
+    leaves the batches before it done, and saying "nothing was changed" would be false."""
+
+    def left(self, options: dict[str, Any]) -> str:
+        if options.get("dry_run"):
+            return "Nothing was changed."
+        return (
+            "Batches committed before that stay done (the audit log lists them); run the "
+            "command again to go on."
+        )

@@ -9,7 +9,12 @@ from runs.maintenance import (
     StuckRun,
     fail_stuck_runs,
 )
-from runs.management.commands._arguments import GivenOnce, RoutineCommand, bounded_int, kind
+from runs.management.commands._arguments import (
+    BatchedRoutineCommand,
+    GivenOnce,
+    bounded_int,
+    kind,
+)
 from runs.models import Actor
 from runs.shown_text import shortened
 
@@ -17,7 +22,7 @@ EXIT_DECLINED = 1
 EXIT_NEEDS_DECISION = 2
 
 
-class Command(RoutineCommand):
+class Command(BatchedRoutineCommand):
     help = (
         "List the stuck runs (silent past their timeout, or over the maximum runtime; see "
         "TENDEROPS_STUCK_RULE) and mark them failed "

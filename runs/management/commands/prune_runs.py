@@ -4,11 +4,11 @@ from django.core.management.base import CommandParser
 
 from runs import limits
 from runs.maintenance import PruneResult, prune_runs
-from runs.management.commands._arguments import GivenOnce, RoutineCommand, bounded_int
+from runs.management.commands._arguments import BatchedRoutineCommand, GivenOnce, bounded_int
 from runs.models import Actor
 
 
-class Command(RoutineCommand):
+class Command(BatchedRoutineCommand):
     help = (
         "Delete failed and successful runs older than the retention periods, in short "
         "batches. Never touches pending, running or unknown statuses. Safe to re-run."
