@@ -3,6 +3,7 @@ moment it states, never recomputed per viewer, stale said so, deleted projects g
 next refresh."""
 
 import re
+import threading
 from datetime import timedelta
 
 import psycopg
@@ -12,6 +13,8 @@ from django.db.models.functions import Now
 
 from runs.maintenance import collect_stats
 from runs.maintenance.stats_snapshot import (
+    REFRESH_LOCK,
+    StatsReading,
     read_stats_snapshot,
     refresh_stats_snapshot,
     refresh_stats_snapshot_if_due,
@@ -159,3 +162,46 @@ def test_after_a_tick_the_cards_are_live_and_the_tables_say_what_they_miss(make_
     assert table_counts(html) == table_counts(before)  # counted at the next refresh
     refresh_stats_snapshot()
     assert 'id="failed-since"' not in viewer.get(STATS).content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_first_viewer_meeting_another_refresher_waits_for_it(make_run):
+    """Right after installing, the cluster's first refresh and a viewer's collide: the
+    viewer got a 500 (no snapshot yet, and the lock taken)."""
+    make_run(status="success")
+    StatsSnapshot.objects.all().delete()
+    read: list[object] = []
+    with psycopg.connect(current_database_url()) as refresher:
+        refresher.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
+        viewer = threading.Thread(target=read_in_a_thread, args=(read,))
+        viewer.start()
+        try:
+            wait_for_an_advisory_lock_waiter(refresher)
+        finally:
+            refresher.rollback()  # the other refresher gives up: the viewer computes
+            viewer.join(timeout=60)
+    (reading,) = read
+    assert isinstance(reading, StatsReading), reading
+    assert reading.stats.count("success", "extract_project_info") == 1
+
+
+def read_in_a_thread(read: list[object]) -> None:
+    try:
+        read.append(read_stats_snapshot())
+    except Exception as error:  # reported by the test, not lost in the thread
+        read.append(error)
+    finally:
+        connection.close()
+
+
+def wait_for_an_advisory_lock_waiter(observer: psycopg.Connection) -> None:
+    """Bounded polling of pg_locks: the viewer is blocked on the refresher's lock."""
+    for _ in range(600):
+        waiting = observer.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()[0]
+        if waiting:
+            return
+        observer.execute("SELECT pg_sleep(0.05)")
+    raise AssertionError("the viewer never waited for the lock")

@@ -37,6 +37,9 @@ REFRESH_LOCK = 7_451_900_002
 SCHEDULE_LEAD = timedelta(seconds=90)
 # A "refresh now" sooner than this after the last refresh shows that one instead.
 MANUAL_MIN_INTERVAL = timedelta(seconds=10)
+# A first viewer that meets another refresher waits for it, then refreshes itself if it
+# failed: at most so many rounds.
+FIRST_READ_ATTEMPTS = 3
 
 
 class StatsReading(NamedTuple):
@@ -105,13 +108,30 @@ def refresh_stats_snapshot_now() -> datetime | None:
 def read_stats_snapshot() -> StatsReading:
     """The figures the stats page shows: the snapshot, never computed per view. Only before
     the very first refresh (right after installing) does a viewer compute them once."""
-    row = StatsSnapshot.objects.filter(name=SNAPSHOT, computed_at__isnull=False).first()
+    row = _computed()
+    for _attempt in range(FIRST_READ_ATTEMPTS):
+        if row is not None:
+            break
+        if refresh_stats_snapshot() is None:
+            _wait_for_the_other_refresher()  # its figures, once committed, are as fresh
+        row = _computed()
     if row is None:
-        refresh_stats_snapshot()
-        row = StatsSnapshot.objects.get(name=SNAPSHOT)
+        raise RuntimeError("no stats snapshot could be computed")  # each refresher failed
     computed_at = aware(row.computed_at)
     stale = db_now() - computed_at > max_age()
     return StatsReading(stats_from_json(row.data), computed_at, stale)
+
+
+def _computed() -> StatsSnapshot | None:
+    """The snapshot, unless none was ever computed (its row may hold only a failure)."""
+    return StatsSnapshot.objects.filter(name=SNAPSHOT, computed_at__isnull=False).first()
+
+
+def _wait_for_the_other_refresher() -> None:
+    """Block until the refresher holding the lock has committed or given up (a transaction
+    of its own, so that what it wrote is read after)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
 
 
 def _transaction_start() -> datetime:
