@@ -40,6 +40,19 @@ def test_stats_count_the_table_and_the_recent_windows(make_run):
     assert len(stats.daily) == 30
 
 
+def test_a_run_said_to_finish_before_it_started_has_no_duration(make_run):
+    from django.db.models import F
+
+    from runs.models import TenderRun
+
+    forwards = make_run(status="success", started_ago=2 * HOUR, kind="review")
+    backwards = make_run(status="success", started_ago=3 * HOUR, kind="review")
+    TenderRun.objects.filter(pk=forwards.pk).update(finished_at=F("started_at") + HOUR)
+    TenderRun.objects.filter(pk=backwards.pk).update(finished_at=F("started_at") - 4 * HOUR)
+    (review,) = [d for d in collect_stats().durations if d.kind == "review"]
+    assert (review.runs, review.p50_minutes, review.max_minutes) == (1, 60.0, 60.0)
+
+
 def test_stats_leave_the_sessions_planner_settings_as_they_were(make_run):
     make_run(status="success")
     before = current("jit", "enable_seqscan")

@@ -233,6 +233,9 @@ def _recent_successes(since: datetime) -> QuerySet[TenderRun]:
             finished_at__gte=EARLIEST_START,
             finished_at__lt=Now() + START_SKEW,
         )
+        # Not a run said to finish before it started: its negative "duration" skewed every
+        # percentile of its kind (and drew a bar of negative width).
+        .exclude(finished_at__lt=F("started_at"))
         .order_by("-started_at")
     )
 
