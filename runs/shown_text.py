@@ -16,6 +16,14 @@ _WRITTEN_OUT = (
     *range(0x80, 0xA0),  # C1 controls: 0x9B starts an escape sequence on some terminals
     *range(0x202A, 0x202F),  # embeddings and overrides
     *range(0x2066, 0x206A),  # isolates
+    0x061C,  # Arabic letter mark
+    0x200E,  # left-to-right mark
+    0x200F,  # right-to-left mark
+    # Invisible: "\ufeffreview" reads as "review" and is another kind. The joiners (U+200C,
+    # U+200D) are left as they are: emoji and some scripts need them.
+    0x200B,  # zero-width space
+    0x2060,  # word joiner
+    0xFEFF,  # byte order mark, zero-width no-break space
 )
 _ON_ONE_LINE = {code: f"<U+{code:04X}>" for code in _WRITTEN_OUT}
 _WITH_LINES = {code: shown for code, shown in _ON_ONE_LINE.items() if chr(code) not in "\t\n\r"}

@@ -14,6 +14,13 @@ def test_controls_are_written_out_and_lines_kept_where_asked():
 
 def test_plain_text_is_left_as_it_is():
     assert visible("提取中... review 🔥 <b>") == "提取中... review 🔥 <b>"
+    family = "👨\u200d👩\u200d👧"  # the joiners of an emoji stay
+    assert visible(family) == family
+
+
+def test_invisible_characters_that_make_another_kind_are_written_out():
+    assert visible("\ufeffreview") == "<U+FEFF>review"
+    assert visible("re\u200bview\u200e\u2060") == "re<U+200B>view<U+200E><U+2060>"
 
 
 def test_shortened_cuts_after_writing_out():
