@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
@@ -117,14 +118,17 @@ def answered(request: HttpRequest, methods: set[str], work: Callable[[], HttpRes
         response["Allow"] = ", ".join(sorted(methods))
         return response
     try:
-        return work()
+        response = work()
     except ApiError as error:
-        return error_response(error.status, error.message)
+        response = error_response(error.status, error.message)
     except InvalidParameter as error:
-        return error_response(400, str(error))
+        response = error_response(400, str(error))
     except DatabaseError:
         logger.exception("database error in %s", request.path)
-        return error_response(503, _("The database is unavailable; try again."))
+        response = error_response(503, _("The database is unavailable; try again."))
+    # Every answer is of this moment (a health check, a count): no proxy or client keeps it.
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 def api_view(methods: set[str], *, read_only: bool = False) -> Callable:
@@ -250,7 +254,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
         authorise_metrics(request)
         query_parameters(request, set())
         body, content_type = exposition(request.headers.get("Accept", ""))
-        return HttpResponse(body, content_type=content_type)
+        response = HttpResponse(body, content_type=content_type)
+        patch_vary_headers(response, ["Accept"])  # text or OpenMetrics, as asked
+        return response
 
     return answered(request, {"GET", "HEAD"}, work)
 

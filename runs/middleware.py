@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 # Longer query values are refused: no filter, search or parameter of tenderops needs more.
 MAX_QUERY_VALUE_LENGTH = 2_000
 API_PREFIX = "/api/"
+METRICS_PATH = "/metrics"
 EXPORT_SUFFIX = "/export/"
 
 
@@ -45,12 +46,14 @@ class RejectUnreadableRequests:
         problem = unreadable(request)
         if problem is None:
             return self.get_response(request)
-        if request.method == "GET" and not request.path.startswith(API_PREFIX):
+        # Machines (the API, Prometheus) get a JSON 400, never a redirect to follow.
+        for_machines = request.path.startswith(API_PREFIX) or request.path == METRICS_PATH
+        if request.method == "GET" and not for_machines:
             clean = readable_address(request)
             if clean is not None:
                 messages.warning(request, _("Ignored: %(problem)s") % {"problem": problem})
                 return HttpResponseRedirect(clean)
-        if request.path.startswith(API_PREFIX):
+        if for_machines:
             return JsonResponse(
                 {"error": problem}, status=400, json_dumps_params={"ensure_ascii": False}
             )

@@ -177,6 +177,12 @@ def test_who_may_read_metrics_and_what_the_metrics_token_opens(make_run):
     assert anonymous.get("/metrics", **metrics_token).status_code == 200
     assert anonymous.post("/metrics", **metrics_token).status_code == 405
     assert anonymous.get("/metrics?x=1", **metrics_token).status_code == 400
+    unreadable = anonymous.get("/metrics?%00=1", **metrics_token)  # was a redirect for a page
+    assert unreadable.status_code == 400 and "error" in unreadable.json()
+    scraped = anonymous.get("/metrics", **metrics_token)
+    assert "no-store" in scraped["Cache-Control"] and "Accept" in scraped["Vary"]
+    health = anonymous.get("/api/apps/tender/admin/health", **metrics_token)
+    assert "no-store" in health["Cache-Control"]
     # The metrics token opens the health endpoint, and nothing that changes data.
     assert anonymous.get("/api/apps/tender/admin/health", **metrics_token).status_code == 503
     cleanup = anonymous.post("/api/apps/tender/admin/cleanup-stuck-runs", **metrics_token)
