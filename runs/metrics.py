@@ -64,6 +64,17 @@ class TenderopsCollector:
             "When the monitor last finished a tick (Unix time; 0: never).",
             value=last.timestamp() if last else 0.0,
         )
+        retention = runs.retention_last_success
+        yield GaugeMetricFamily(
+            "tenderops_retention_last_success_timestamp_seconds",
+            "When the retention last finished a prune (Unix time; 0: never).",
+            value=retention.timestamp() if retention else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "tenderops_retention_scheduled",
+            "1 when the daily retention is scheduled (TENDEROPS_RETENTION_TIME), else 0.",
+            value=0.0 if settings.TENDEROPS_RETENTION_TIME is None else 1.0,
+        )
         yield GaugeMetricFamily(
             "tenderops_monitor_interval_seconds",
             "How often the monitor should run (TENDEROPS_MONITOR_INTERVAL_MINUTES).",

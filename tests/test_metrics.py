@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runs.maintenance import increment, monitor_tick, prune_runs
 from runs.maintenance.counters import ALERTS_SENT, LATE_FINISHES
+from runs.maintenance.ticks import retention_tick
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 
 MIN = timedelta(minutes=1)
@@ -23,6 +24,8 @@ SERIES = {
     "tenderops_oldest_running_seconds",
     "tenderops_oldest_pending_seconds",
     "tenderops_monitor_last_success_timestamp_seconds",
+    "tenderops_retention_last_success_timestamp_seconds",
+    "tenderops_retention_scheduled",
     "tenderops_runs_failed_total",
     "tenderops_runs_pruned_total",
     "tenderops_late_finishes_total",
@@ -100,9 +103,12 @@ def test_every_named_series_equals_what_the_database_holds(client, world):
         float(oldest_pending), abs=5
     )
     assert before[("tenderops_monitor_last_success_timestamp_seconds", ())] == 0
+    assert before[("tenderops_retention_last_success_timestamp_seconds", ())] == 0
+    assert before[("tenderops_retention_scheduled", ())] == 1
 
     monitor_tick()
     prune_runs(actor=Actor.CLI)
+    retention_tick()  # the schedule's: prune and stamp its heartbeat
     increment(LATE_FINISHES, {"kind": "review"}, 2)
     increment(ALERTS_SENT, {"channel": "wecom", "result": "sent"})
     after = scrape(client)
@@ -120,9 +126,12 @@ def test_every_named_series_equals_what_the_database_holds(client, world):
     assert after[("tenderops_late_finishes_total", (("kind", "review"),))] == 2
     assert after[("tenderops_alerts_sent_total", (("channel", "wecom"), ("result", "sent")))] == 1
     assert ("tenderops_stuck_runs", (("kind", "extract_project_info"),)) not in after
-    ((beat,),) = sql("SELECT extract(epoch FROM last_finished_at) FROM tenderops_heartbeat")
+    beats = dict(sql("SELECT name, extract(epoch FROM last_finished_at) FROM tenderops_heartbeat"))
     assert after[("tenderops_monitor_last_success_timestamp_seconds", ())] == pytest.approx(
-        float(beat)
+        float(beats["monitor"])
+    )
+    assert after[("tenderops_retention_last_success_timestamp_seconds", ())] == pytest.approx(
+        float(beats["retention"])
     )
 
 

@@ -19,6 +19,8 @@ EXPORTED = {
     "tenderops_oldest_pending_seconds",
     "tenderops_monitor_last_success_timestamp_seconds",
     "tenderops_monitor_interval_seconds",
+    "tenderops_retention_last_success_timestamp_seconds",
+    "tenderops_retention_scheduled",
     "tenderops_late_finishes_total",
     *(name for name, _help, _labels in COUNTERS),
 }
@@ -35,7 +37,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_checks_the_rules():
     result = promtool("check", "rules", RULES.name)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_the_rules_fire_as_their_unit_tests_expect():
@@ -48,5 +50,5 @@ def test_every_series_the_rules_name_is_exported():
     named = set(re.findall(r"\btenderops_[a-z_]+\b", RULES.read_text()))
     assert named, "no tenderops series in the rules"
     assert named <= EXPORTED, named - EXPORTED
-    for alert in ("MonitorStale", "StuckRuns", "WaitingRuns", "FailureSpike"):
+    for alert in ("MonitorStale", "StuckRuns", "WaitingRuns", "FailureSpike", "RetentionFailing"):
         assert f"alert: Tenderops{alert}" in RULES.read_text()

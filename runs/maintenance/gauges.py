@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Min
 
 from runs.maintenance.db import aware, db_now, fetch_compiled
-from runs.maintenance.heartbeat import MONITOR
+from runs.maintenance.heartbeat import MONITOR, RETENTION
 from runs.maintenance.liveness import waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Heartbeat, TenderRun
@@ -27,6 +27,7 @@ class ActiveRuns:
     waiting_by_kind: dict[str, int]
     oldest_seconds: dict[str, float]  # per active status; 0 when there is none
     monitor_last_success: datetime | None
+    retention_last_success: datetime | None
 
 
 def active_runs() -> ActiveRuns:
@@ -52,7 +53,11 @@ def active_runs() -> ActiveRuns:
         ),
     )
     oldest_start = {status: aware(first) for status, first in oldest}
-    beat = Heartbeat.objects.filter(name=MONITOR).values_list("last_finished_at", flat=True)
+    beats = dict(
+        Heartbeat.objects.filter(name__in=[MONITOR, RETENTION]).values_list(
+            "name", "last_finished_at"
+        )
+    )
     return ActiveRuns(
         by_status_and_kind={(status, kind): total for status, kind, total in counts},
         stuck_by_kind=stuck_runs_by_kind(),
@@ -63,7 +68,8 @@ def active_runs() -> ActiveRuns:
             else 0.0
             for status in ACTIVE_STATUSES
         },
-        monitor_last_success=next(iter(beat), None),
+        monitor_last_success=beats.get(MONITOR),
+        retention_last_success=beats.get(RETENTION),
     )
 
 
