@@ -246,9 +246,12 @@ def test_seed_refuses_a_table_with_runs_unless_appending(make_run):
         run_command("seed_demo_runs", "--runs", "10")
     run_command("seed_demo_runs", "--runs", "30", "--append", "--random-seed", "2")
     assert TenderRun.objects.count() == 31
-    with pytest.raises(CommandError, match="fewer than"):
+    with pytest.raises(CommandError, match="fewer than") as fewer:
         run_command("seed_demo_runs", "--runs", "10", "--append")
+    assert fewer.value.returncode == 2  # bad usage, as a bad flag
     assert TenderRun.objects.count() == 31
+    with pytest.raises(CommandError, match="^Error: --stuck must be between"):
+        run_command("seed_demo_runs", "--stuck", "-1", "--append")
 
 
 def test_real_process_exit_codes_without_terminal():

@@ -63,6 +63,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
     parser.error = error
 
 
+EXIT_BAD_USAGE = 2  # as argparse exits for a bad flag
 EXIT_DATABASE_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C (128 + SIGINT)
 

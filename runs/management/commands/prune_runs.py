@@ -34,7 +34,8 @@ class Command(BatchedRoutineCommand):
             action=GivenOnce,
             type=bounded_int("--batch-size", limits.PRUNE_BATCH_SIZE),
             metavar="N",
-            help="Rows per transaction (default TENDEROPS_PRUNE_BATCH_SIZE).",
+            help="Most rows per transaction (default TENDEROPS_PRUNE_BATCH_SIZE); batches "
+            "start smaller and adapt to the pace, to stay well under a second each.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Count only; delete nothing.")
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")

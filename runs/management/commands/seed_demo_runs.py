@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from runs import limits
 from runs.demo_data import SeedPlan, seed_runs
-from runs.management.commands._arguments import RoutineCommand, bounded_int
+from runs.management.commands._arguments import EXIT_BAD_USAGE, RoutineCommand, bounded_int
 from runs.models import TenderRun
 
 
@@ -18,14 +18,36 @@ class Command(RoutineCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        rows = bounded_int("count", limits.SEED_ROWS)
-        group = bounded_int("count", limits.SEED_GROUP)
-        parser.add_argument("--runs", type=rows, default=2000, help="Total runs (default 2000).")
-        parser.add_argument("--stuck", type=group, default=12, help="Stuck runs (12).")
-        parser.add_argument("--live-running", type=group, default=4)
-        parser.add_argument("--pending", type=group, default=3, dest="queued")
+        def group(flag: str):
+            return bounded_int(flag, limits.SEED_GROUP)
+
+        parser.add_argument(
+            "--runs",
+            type=bounded_int("--runs", limits.SEED_ROWS),
+            default=2000,
+            help="Total runs (default 2000).",
+        )
+        parser.add_argument("--stuck", type=group("--stuck"), default=12, help="Stuck runs (12).")
+        parser.add_argument(
+            "--live-running",
+            type=group("--live-running"),
+            default=4,
+            help="Running runs still within their timeout (4).",
+        )
+        parser.add_argument(
+            "--pending",
+            type=group("--pending"),
+            default=3,
+            dest="queued",
+            metavar="PENDING",
+            help="Pending runs (3).",
+        )
         parser.add_argument("--days", type=bounded_int("--days", limits.SEED_DAYS), default=400)
-        parser.add_argument("--projects", type=rows, help="Projects (default runs/200, min 5).")
+        parser.add_argument(
+            "--projects",
+            type=bounded_int("--projects", limits.SEED_ROWS),
+            help="Projects (default runs/200, min 5).",
+        )
         parser.add_argument(
             "--random-seed",
             type=bounded_int("--random-seed", limits.SEED_ROWS),
@@ -41,7 +63,8 @@ class Command(RoutineCommand):
         if special > options["runs"]:
             raise CommandError(
                 f"--runs {options['runs']} is fewer than the {special} stuck, live running and "
-                "pending runs asked for."
+                "pending runs asked for.",
+                returncode=EXIT_BAD_USAGE,
             )
         plan = SeedPlan(
             runs=options["runs"],
