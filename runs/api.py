@@ -77,7 +77,7 @@ def _bearer(request: HttpRequest) -> str | None:
 
 def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, str]:
     """Who is calling, as (actor, username); raises ApiError 401 or 403. ``read_only``
-    endpoints accept the metrics token too."""
+    endpoints accept the metrics token too, and a staff session that may view runs."""
     presented = _bearer(request)
     if presented is not None:
         if _token_matches(presented, settings.TENDEROPS_API_TOKEN) or (
@@ -88,7 +88,11 @@ def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, 
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
         raise ApiError(401, _("Authentication required."))
-    if not user.has_perm(MARK_FAILED_PERMISSION):
+    if read_only:
+        # As /metrics: reading the monitor's health is viewing runs (or failing them).
+        if not (user.has_perm(VIEW_PERMISSION) or user.has_perm(MARK_FAILED_PERMISSION)):
+            raise ApiError(403, _("You do not have permission to view runs."))
+    elif not user.has_perm(MARK_FAILED_PERMISSION):
         raise ApiError(403, _("You do not have permission to mark runs failed."))
     if request.method not in {"GET", "HEAD", "OPTIONS", "TRACE"} and _csrf_failure(request):
         raise ApiError(403, _("CSRF verification failed."))

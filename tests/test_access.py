@@ -69,7 +69,7 @@ EXPECTED = {
     "anonymous":      (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 401, 401),
     "non_staff":      (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 401, 401),
     "staff_nothing":  (403, 403, 403, 403, 403, 403, 403, 403, 403),
-    "staff_viewer":   (200, 200, 403, 403, 403, 403, 200, 403, 403),
+    "staff_viewer":   (200, 200, 403, 403, 403, 403, 200, 403, 503),
     "staff_operator": (200, 200, 200, DONE, 200, DONE, 200, 200, 503),
     "superuser":      (200, 200, 200, DONE, 200, DONE, 200, 200, 503),
 }  # fmt: skip

@@ -112,9 +112,18 @@ def test_staff_session_with_permission_and_csrf(stuck):
 
 
 def test_staff_without_permission_is_403(stuck):
-    client, csrf = session_client(staff("viewer", permitted=False))
+    client, csrf = session_client(staff("nobody", permitted=False))
     assert client.post(CLEANUP, HTTP_X_CSRFTOKEN=csrf).status_code == 403
     assert client.get(HEALTH).status_code == 403
+    assert statuses(stuck) == ["running"]
+
+
+def test_a_viewer_reads_health_as_metrics_but_cannot_clean_up(stuck):
+    viewer = staff("viewer", permitted=False)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tenderrun"))
+    client, csrf = session_client(viewer)
+    assert client.get(HEALTH).status_code in {200, 503}
+    assert client.post(CLEANUP, HTTP_X_CSRFTOKEN=csrf).status_code == 403
     assert statuses(stuck) == ["running"]
 
 
