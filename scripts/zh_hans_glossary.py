@@ -18,6 +18,8 @@ LABELS = {
     "started at": "开始时间",
     "running minutes": "运行分钟数",
     "running for": "已运行",
+    "Save": "保存",
+    "%(shown)s %(name)s": "%(name)s：%(shown)s 条",
     "32-character task identifier.": "32 个字符的作业标识。",
     "Optional human-readable name for lookup and display.": "可选的易读名称，用于查找和显示。",
     "Dotted import path to the callable, e.g. myapp.tasks.job.": "可调用对象的点分导入路径，例如 myapp.tasks.job。",

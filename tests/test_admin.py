@@ -195,6 +195,18 @@ def test_a_failure_windows_heading_uses_the_languages_colon(viewer, make_run):
     assert "<h3>最近 24 小时：50 %" in chinese
 
 
+def test_a_lists_count_takes_the_languages_word_order(viewer, make_run):
+    make_run()
+    english = viewer.get(LIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = viewer.get(LIST, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert re.search(r"\n1 tender run\n", english)
+    assert "招标任务：1 条" in chinese  # "1 招标任务" had no measure word
+    projects = staff_client("view_tenderproject", "view_tenderrun").get(
+        "/admin/runs/tenderproject/", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert "招标项目：1 条" in projects.content.decode()
+
+
 def test_staff_without_permission_sees_no_action_or_button_and_gets_403(viewer, make_run):
     run = make_run(started_ago=30 * MIN)
     html = viewer.get(LIST).content.decode()
