@@ -300,3 +300,11 @@ def test_without_a_public_url_the_link_is_a_named_path_and_the_webhook_has_none(
     message = render(alert, "en")
     assert CHANNELS["webhook"].request(alert, message)[1]["link"] == message.link
     assert message.link.startswith("https://ops.example.com/admin/")
+
+
+def test_a_digests_lines_take_the_languages_punctuation(db):
+    kinds = {"review": {"count": 2, "ids": ["tr_a", "tr_b"], "timeout_minutes": 10}}
+    alert = Alert.objects.get(pk=raise_digest(AlertEvent.MONITOR_FAILED, kinds, {"total": 2}))
+    assert "review: 2 runs; timeout 10 min (tr_a, tr_b)" in render(alert, "en").text(16_000)
+    chinese = render(alert, "zh-hans").text(16_000)
+    assert "review：2 个任务；超时 10 分钟（tr_a, tr_b）" in chinese

@@ -62,7 +62,7 @@ def test_a_kind_no_run_is_running_with_is_named_not_taken_for_an_all_clear(clien
 
 def test_message_follows_accept_language(client, bearer, stuck):
     body = client.post(CLEANUP, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9", **bearer).json()
-    assert body["message"] == "已修复 1 个卡住的任务。"
+    assert body["message"] == "已将 1 个卡住的任务标记为失败。"
 
 
 @pytest.mark.parametrize(

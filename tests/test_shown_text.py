@@ -47,4 +47,4 @@ def test_a_label_takes_its_languages_colon():
 
     assert labelled("first seen", "08:00") == "first seen: 08:00"
     with translation.override("zh-hans"):
-        assert labelled("首次看到", "08:00") == "首次看到：08:00"
+        assert labelled("首次观察到", "08:00") == "首次观察到：08:00"

@@ -172,9 +172,9 @@ def kind_lines(kinds: Mapping[str, Any], extra) -> Iterator[str]:
         ids = ", ".join(clean(run_id, 40) for run_id in list(entry.get("ids") or [])[:5])
         words = ngettext("%(count)d run", "%(count)d runs", count) % {"count": count}
         details = [words, *extra(entry)]
-        yield f"{clean(kind, 60)}: {'; '.join(d for d in details if d)}" + (
-            f" ({ids})" if ids else ""
-        )
+        # The language's punctuation: Chinese robots show 类型：2 个任务；超时 10 分钟（…）.
+        line = labelled(clean(kind, 60), _("; ").join(d for d in details if d))
+        yield _("%(line)s (%(ids)s)") % {"line": line, "ids": ids} if ids else line
 
 
 def _timeout(entry: Mapping) -> list[str]:
