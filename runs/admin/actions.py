@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -84,7 +85,7 @@ def single_run_page(request: HttpRequest) -> str | None:
     """The detail page a one-run confirmation came from (its "Mark failed" button)."""
     ids = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
     if request.POST.get("from_detail") == "1" and len(ids) == 1:
-        return reverse("admin:runs_tenderrun_change", args=[ids[0]])
+        return reverse("admin:runs_tenderrun_change", args=[quote(ids[0])])
     return None
 
 

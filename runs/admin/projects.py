@@ -10,6 +10,7 @@ capped count). Anyone who may view runs may view projects.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -116,7 +117,7 @@ class TenderProjectAdmin(ReadOnlyAdmin):
             "<td>{}</td><td>{}</td></tr>",
             (
                 (
-                    reverse("admin:runs_tenderrun_change", args=[run.pk]),
+                    reverse("admin:runs_tenderrun_change", args=[quote(run.pk)]),
                     truncate(run.pk, 80),
                     truncate(run.display_kind, 80) or "–",
                     truncate(RunStatus.label_of(run.status), 20),

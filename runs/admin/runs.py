@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Left
@@ -216,7 +217,7 @@ class TenderRunAdmin(
         return format_html(
             '<a href="{}" id="run-project-page">{}</a> <code>{}</code> · '
             '<a href="{}" id="run-project-runs">{}</a>',
-            reverse("admin:runs_tenderproject_change", args=[run.project_id]),
+            reverse("admin:runs_tenderproject_change", args=[quote(run.project_id)]),
             truncate(run.project.name, 80) or truncate(run.project_id, 80),
             visible(run.project_id, one_line=True),
             runs_list_url(project=run.project_id),
