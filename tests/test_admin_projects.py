@@ -4,6 +4,7 @@ with its runs, and a link back from each run."""
 import json
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -60,7 +61,7 @@ def test_the_project_filter_is_a_search_box_with_the_chosen_project(viewer, proj
     assert 'class="admin-autocomplete"' in html and 'data-field-name="project"' in html
     assert f'<option value="{road.pk}" selected>{road.name}</option>' in html
     assert '<input type="hidden" name="status" value="running">' in html  # kept on a new choice
-    assert f'href="/admin/runs/tenderproject/{road.pk}/change/"' in html
+    assert f'href="/admin/runs/tenderproject/{quote(road.pk)}/change/"' in html
     assert run.pk in html
     assert "学校扩建工程" not in html  # no list of recent projects any more
 
@@ -76,10 +77,12 @@ def test_a_projects_page_lists_its_runs_and_each_run_links_back(viewer, projects
     road, _schools = projects
     runs = [make_run(message=f"第 {n} 个") for n in range(3)]
     page = viewer.get(f"/admin/runs/tenderproject/{road.pk}/change/").content.decode()
-    assert all(f"/admin/runs/tenderrun/{run.pk}/change/" in page for run in runs)
+    assert all(f"/admin/runs/tenderrun/{quote(run.pk)}/change/" in page for run in runs)
     assert f"{LIST}?project={road.pk}" in page
     detail = viewer.get(f"{LIST}{runs[0].pk}/change/").content.decode()
-    assert f'href="/admin/runs/tenderproject/{road.pk}/change/" id="run-project-page"' in detail
+    assert (
+        f'href="/admin/runs/tenderproject/{quote(road.pk)}/change/" id="run-project-page"' in detail
+    )
     assert f'href="{LIST}?project={road.pk}" id="run-project-runs"' in detail
 
 

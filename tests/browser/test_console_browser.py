@@ -8,6 +8,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.db.models import F
 from django.utils import timezone
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -226,9 +227,9 @@ def test_search_a_project_then_open_its_page_and_come_back(
     assert parse_qs(urlsplit(page.url).query)["status"] == ["running"]
     expect(row(page, run)).to_have_count(1)
     page.click("#project-page-link")
-    page.wait_for_url(f"**/tenderproject/{run.project_id}/change/")
+    page.wait_for_url(f"**/tenderproject/{quote(run.project_id)}/change/")
     page.click(f'#project-runs a:has-text("{run.pk}")')
-    page.wait_for_url(f"**/tenderrun/{run.pk}/change/")
+    page.wait_for_url(f"**/tenderrun/{quote(run.pk)}/change/")
     page.click("#run-project-runs")
     page.wait_for_url(f"**project={run.project_id}")
 
@@ -242,7 +243,7 @@ def test_mark_a_run_failed_from_its_page(browser, live_server, superuser, make_r
     expect(page.locator("#young-running")).to_contain_text("1 of them is running and not stuck")
     page.fill("textarea[name=reason]", "worker 已重启")
     page.click("input[name=confirm]")
-    page.wait_for_url(f"**/tenderrun/{run.pk}/change/")
+    page.wait_for_url(f"**/tenderrun/{quote(run.pk)}/change/")
     expect(page.locator(".messagelist .success")).to_contain_text("1 run marked failed")
     expect(page.locator(".field-status_badge .run-status")).to_have_text("failed")
     assert MaintenanceAction.objects.get().reason == "worker 已重启"
