@@ -24,14 +24,18 @@ from runs.limits import (
 # The variables tenderops reads: these prefixes, and a few names of their own.
 READ_PREFIXES = ("TENDEROPS_", "DJANGO_", "EMAIL_")
 READ_NAMES = frozenset({"DATABASE_URL", "REDIS_URL", "DEFAULT_FROM_EMAIL"})
+# A byte-order mark and the zero-width characters editors leave at the start of a file.
+INVISIBLE_IN_NAMES = "\ufeff\u200b\u200c\u200d\u2060"
 
 
 def check_utf8_environment() -> None:
     """Every variable tenderops reads must be UTF-8 text. An env file saved in another
     encoding (GBK, say) reaches Python as undecodable bytes, which passed every check and
-    then failed each statement that wrote the text: the monitor's error text, every tick."""
+    then failed each statement that wrote the text: the monitor's error text, every tick.
+    A name that is one of ours behind invisible characters is refused too."""
     for name, value in os.environ.items():
-        if not (name.startswith(READ_PREFIXES) or name in READ_NAMES):
+        if not _read_by_tenderops(name):
+            _refuse_a_disguised_name(name)
             continue
         try:
             value.encode("utf-8")
@@ -39,6 +43,22 @@ def check_utf8_environment() -> None:
             raise ImproperlyConfigured(
                 f"{name} is not UTF-8 text (saved in another encoding?); the value is not shown"
             ) from None
+
+
+def _read_by_tenderops(name: str) -> bool:
+    return name.startswith(READ_PREFIXES) or name in READ_NAMES
+
+
+def _refuse_a_disguised_name(name: str) -> None:
+    """An env file saved as "UTF-8 with BOM" names its first variable "\ufeffDATABASE_URL":
+    tenderops would not see it and would quietly fall back to the embedded SQLite database."""
+    visible = name.strip().lstrip(INVISIBLE_IN_NAMES).strip()
+    if visible != name and _read_by_tenderops(visible):
+        raise ImproperlyConfigured(
+            f"the environment variable {visible} has invisible characters around its name "
+            "(a byte-order mark from an env file saved as 'UTF-8 with BOM'?), so it would be "
+            "ignored; save the file as plain UTF-8"
+        )
 
 
 def env_str(name: str, default: str = "") -> str:

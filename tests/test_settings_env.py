@@ -225,6 +225,15 @@ def test_a_bad_database_address_is_refused_without_showing_its_password():
     assert "pw-never-shown-41" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b"])
+def test_a_variable_whose_name_hides_a_byte_order_mark_is_refused(invisible):
+    # Unrefused, the production database address would be ignored for the embedded SQLite one.
+    result = manage_check(**{f"{invisible}DATABASE_URL": "postgres://ops@127.0.0.1:5432/tender"})
+    assert result.returncode == 2, result.stderr
+    assert "DATABASE_URL" in result.stderr and "byte-order mark" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_good_database_and_redis_addresses_pass_the_check():
     result = manage_check(
         DATABASE_URL="postgres://ops:p%23w@127.0.0.1:5432/tender",
