@@ -46,6 +46,8 @@ SENTENCES = {
     "No run of kind %(kinds)s is running: is the kind spelt right?": "没有类型为 %(kinds)s 的任务在运行：类型是否拼写正确？",
     "None: no channel was configured when it was raised.": "无：触发时未配置任何渠道。",
     "Fixed %(count)d stuck run.": "已将 %(count)d 个卡住的任务标记为失败。",
+    "Fixed %(fixed)d of the %(listed)d listed run; ": "已将所列 %(listed)d 个任务中的 %(fixed)d 个标记为失败；",
+    "%(left)d was no longer stuck (finished, active again or failed meanwhile) and was left as it is.": "另外 %(left)d 个已不再卡住（已结束、恢复活动或期间已被标记为失败），保持原样。",
     "This endpoint takes no body; pass parameters in the URL.": "此接口不接受请求体；请在 URL 中传递参数。",
     "Unknown parameter %(name)s; this endpoint accepts: %(allowed)s.": "未知参数 %(name)s；此接口接受：%(allowed)s。",
     "%(name)s is given more than once with different values.": "%(name)s 出现多次且取值不同。",

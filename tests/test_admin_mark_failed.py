@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from runs.models import MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed, statuses
@@ -92,6 +93,19 @@ def test_the_cleanup_button_fails_only_what_its_preview_listed(operator, make_ru
     response = operator.post(CLEANUP, promise_in(page), follow=True)
     assert "Fixed 1 stuck run" in response.content.decode()
     assert statuses(listed, later) == ["failed", "running"]
+
+
+def test_the_cleanup_button_says_which_listed_runs_were_no_longer_stuck(operator, make_run):
+    listed = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    page = operator.get(CLEANUP).content.decode()
+    # Before the operator confirms, the monitor fails one run and a worker revives another.
+    TenderRun.objects.filter(pk=listed[0].pk).update(status="failed")
+    TenderRun.objects.filter(pk=listed[1].pk).update(started_at=timezone.now() - MIN)
+    response = operator.post(CLEANUP, promise_in(page), follow=True)
+    html = response.content.decode()
+    assert "Fixed 1 of the 3 listed runs; 2 were no longer stuck" in html
+    assert "No stuck runs found" not in html
+    assert statuses(*listed) == ["failed", "running", "failed"]
 
 
 def test_mark_failed_confirmation_then_action(operator, make_run):

@@ -190,6 +190,21 @@ def test_mark_failed_skips_finished_and_unknown(make_run):
     ]
 
 
+def test_a_promised_run_that_left_the_selection_meanwhile_is_counted_skipped(make_run):
+    # "Select all" on status=running; before the operator confirms, the monitor fails one
+    # run and the backend deletes another: neither may vanish from the operator's message.
+    kept, failed_meanwhile, deleted = (make_run(started_ago=MIN) for _ in range(3))
+    TenderRun.objects.filter(pk=failed_meanwhile.pk).update(status="failed")
+    TenderRun.objects.filter(pk=deleted.pk).delete()
+    result = mark_runs_failed(
+        TenderRun.objects.filter(status="running"),
+        run_ids={kept.pk, failed_meanwhile.pk, deleted.pk},
+        actor=Actor.USER,
+    )
+    assert [run.id for run in result.failed] == [kept.pk]
+    assert (result.skipped_count, result.gone_count) == (1, 1)
+
+
 # --- concurrency, on real PostgreSQL connections -------------------------------------------
 
 

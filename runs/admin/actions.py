@@ -143,17 +143,16 @@ class MarkFailedMixin:
                 },
                 messages.SUCCESS if result.failed else messages.WARNING,
             )
-            self._say_gone(request, promised)
+            self._say_gone(request, result.gone_count)
             back = single_run_page(request)
             return HttpResponseRedirect(back) if back else None
         if not form.is_bound:
             form = MarkFailedForm(initial={"reason": settings.TENDEROPS_MARK_FAILED_MESSAGE})
         return self._confirmation(request, queryset, form)
 
-    def _say_gone(self, request: HttpRequest, promised: set[str]) -> None:
+    def _say_gone(self, request: HttpRequest, gone: int) -> None:
         """Runs the page listed that are no longer in the table (the backend deletes a
         project's runs with it): neither failed nor skipped, and said so."""
-        gone = len(promised) - TenderRun.objects.filter(pk__in=promised).count()
         if gone:
             message = ngettext(
                 "%(count)d run the page listed is no longer in the table (deleted meanwhile).",

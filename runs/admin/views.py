@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from runs.admin import charts
 from runs.admin.actions import BROKEN_PROMISE, MAX_CONFIRMED_RUNS, promise_for, promised_ids
@@ -19,7 +20,7 @@ from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter, kind_parameter
 from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
-from runs.maintenance.outcomes import StuckRun
+from runs.maintenance.outcomes import CleanupResult, StuckRun
 from runs.maintenance.stats import PRUNED_KIND, failed_since, with_live_cards
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor, TenderProject
@@ -62,7 +63,7 @@ class MaintenanceViewsMixin:
                 result = fail_stuck_runs(
                     actor=Actor.USER, username=request.user.get_username(), run_ids=sorted(listed)
                 )
-                self.message_user(request, result.message, messages.SUCCESS)
+                self._say_cleaned(request, result, len(listed))
                 return HttpResponseRedirect(changelist)
             self.message_user(
                 request,
@@ -86,6 +87,28 @@ class MaintenanceViewsMixin:
             "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)
+
+    def _say_cleaned(self, request: HttpRequest, result: CleanupResult, listed: int) -> None:
+        """Fixed what the page listed, or say how much of it was no longer stuck (the monitor
+        or a worker got there first): "no stuck runs found" would deny what the page showed."""
+        left_alone = listed - result.fixed_count
+        if not left_alone or not result.complete:
+            self.message_user(request, result.message, messages.SUCCESS)
+            return
+        message = ngettext(
+            "Fixed %(fixed)d of the %(listed)d listed run; ",
+            "Fixed %(fixed)d of the %(listed)d listed runs; ",
+            listed,
+        ) + ngettext(
+            "%(left)d was no longer stuck (finished, active again or failed meanwhile) and was "
+            "left as it is.",
+            "%(left)d were no longer stuck (finished, active again or failed meanwhile) and were "
+            "left as they are.",
+            left_alone,
+        )
+        level = messages.SUCCESS if result.fixed_count else messages.WARNING
+        counts = {"fixed": result.fixed_count, "listed": listed, "left": left_alone}
+        self.message_user(request, message % counts, level)
 
     def stats_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -285,11 +285,19 @@ def mark_runs_failed(
 ) -> MarkFailedResult:
     """Fail the pending or running runs among ``runs``; count the others as skipped.
 
-    With ``run_ids`` (what a confirmation page promised), only those of them.
+    With ``run_ids`` (what a confirmation page promised), only those of them; a promised run
+    that left the selection meanwhile (the monitor failed it, a filter on status no longer
+    matches) is skipped too, and one deleted meanwhile is counted as gone.
     """
     reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
     selected = runs.order_by().values("pk")
     total = selected.count()
+    gone = 0
+    if run_ids is not None:
+        run_ids = list(run_ids)
+        still_there = TenderRun.objects.filter(pk__in=run_ids).count()
+        total += still_there - selected.filter(pk__in=run_ids).count()
+        gone = len(run_ids) - still_there
     candidates = (
         TenderRun.objects.with_run_kind()
         .with_liveness()
@@ -298,7 +306,7 @@ def mark_runs_failed(
         .annotate(fail_reason=Value(FailReason.MANUAL, output_field=CharField()))
     )
     if run_ids is not None:
-        candidates = candidates.filter(pk__in=list(run_ids))
+        candidates = candidates.filter(pk__in=run_ids)
     failed, _action_id = _fail_runs(
         candidates,
         action_kind=MaintenanceAction.Kind.MARK_FAILED,
@@ -307,7 +315,7 @@ def mark_runs_failed(
         message=reason,
         parameters={"selected": total},
     )
-    return MarkFailedResult(failed=failed, skipped_count=total - len(failed))
+    return MarkFailedResult(failed=failed, skipped_count=total - len(failed), gone_count=gone)
 
 
 def _fail_runs(

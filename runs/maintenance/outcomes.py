@@ -112,3 +112,4 @@ class CleanupResult:
 class MarkFailedResult:
     failed: list[StuckRun]
     skipped_count: int
+    gone_count: int = 0  # promised runs no longer in the table (the backend deleted them)
