@@ -53,6 +53,15 @@ def test_kind_filter_matches_coalesced_kind(make_run):
     assert ids(find_stuck_runs(kinds=["review"])) == {legacy.id}
 
 
+def test_a_kind_with_only_pending_runs_is_not_called_misspelt_when_pending_runs_can_fail(
+    make_run, settings
+):
+    make_run(status="pending", kind="review", started_ago=5 * MIN)
+    assert fail_stuck_runs(actor=Actor.CLI, kinds=["review"]).kinds_not_running == ["review"]
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 40
+    assert fail_stuck_runs(actor=Actor.CLI, kinds=["review"]).kinds_not_running == []
+
+
 @pytest.mark.postgres
 def test_boundary_is_judged_on_the_database_clock(make_run):
     short = make_run(started_ago=10 * MIN - timedelta(seconds=30))

@@ -119,7 +119,7 @@ def fail_stuck_runs(
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
-    idle_kinds = kinds_not_running(kinds)
+    idle_kinds = kinds_not_running(kinds, pending_too=policy.fail_pending_after_minutes is not None)
 
     def candidates() -> QuerySet[TenderRun]:
         return stuck_runs_queryset(policy, kinds, run_ids)
@@ -218,13 +218,15 @@ def fail_stuck_runs(
     )
 
 
-def kinds_not_running(kinds: Sequence[str]) -> list[str]:
+def kinds_not_running(kinds: Sequence[str], *, pending_too: bool = False) -> list[str]:
     """Those of ``kinds`` that no run is running with (kinds match exactly): a cleanup of
-    them finds nothing, which for a misspelt kind must not read as an all-clear. Reads only
-    the running runs (a partial index)."""
+    them finds nothing, which for a misspelt kind must not read as an all-clear. With
+    ``pending_too`` (pending runs can be stuck: TENDEROPS_FAIL_PENDING_AFTER_MINUTES), a
+    pending run counts too. Reads only the active runs (partial indexes)."""
     if not kinds:
         return []
-    running = TenderRun.objects.filter(status=RunStatus.RUNNING).with_run_kind()
+    statuses = [RunStatus.RUNNING, RunStatus.PENDING] if pending_too else [RunStatus.RUNNING]
+    running = TenderRun.objects.filter(status__in=statuses).with_run_kind()
     seen = set(running.filter(run_kind__in=kinds).values_list("run_kind", flat=True).distinct())
     return [kind for kind in kinds if kind not in seen]
 
