@@ -15,6 +15,7 @@ SENTENCES = {
     "Since then tenderops has failed %(counter)s run: the tables below count it at the next refresh. The cards are live.": "此后 tenderops 又将 %(counter)s 个任务标记为失败：下方表格将在下次刷新时计入。卡片为实时数据。",
     "The range from %(first)s to %(last)s is empty: its end comes first.": "从 %(first)s 到 %(last)s 的范围为空：结束日期早于开始日期。",
     "Ignored %(names)s: the list has no such filter.": "已忽略 %(names)s：列表没有这个筛选条件。",
+    "Ignored audit_day: it narrows the runs tenderops failed (audit=any) to a day.": "已忽略 audit_day：它只用于把 tenderops 标记为失败的任务（audit=any）限定到某一天。",
     "No run is stuck now: nothing to clean up.": "目前没有卡住的任务：无需清理。",
     "%(counter)s of them has been pending for less than %(minutes)s minutes: a worker may still pick it up.": "其中 %(counter)s 个任务排队不足 %(minutes)s 分钟：仍可能被执行进程领取。",
     "%(counter)s run is stuck now and will be marked failed.": "%(counter)s 个任务当前卡住，将被标记为失败。",

@@ -13,7 +13,7 @@ from django.utils import translation
 
 from runs.admin import pagination
 from runs.admin.display import duration, duration_formats, format_seconds
-from runs.maintenance import fail_stuck_runs
+from runs.maintenance import fail_stuck_runs, monitor_tick
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import Actor, MaintenanceAction, TenderRun
 from tests.conftest import confirmed_mark_failed, statuses
@@ -278,3 +278,17 @@ def test_audit_log_is_browsable_and_read_only(operator, make_run):
     assert "旧消息" in page.content.decode()
     assert superuser.post(f"/admin/runs/maintenanceaction/{action.pk}/delete/").status_code == 403
     assert MaintenanceAction.objects.filter(pk=action.pk).exists()
+
+
+def test_a_report_mode_action_links_to_the_runs_it_would_have_failed(make_run, settings):
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    stuck = [make_run(started_ago=30 * MIN) for _ in range(2)]
+    live = make_run(started_ago=MIN)
+    monitor_tick()
+    action = MaintenanceAction.objects.get(kind="would_fail")
+    superuser = Client()
+    superuser.force_login(User.objects.create_superuser("root", "r@example.invalid", "pw"))
+    page = superuser.get(f"/admin/runs/maintenanceaction/{action.pk}/change/").content.decode()
+    link = re.search(r'<a href="([^"]+)" id="action-runs-link"', page).group(1)
+    listed = superuser.get(link.replace("&amp;", "&")).content.decode()
+    assert all(run.id in listed for run in stuck) and live.id not in listed

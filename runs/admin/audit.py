@@ -61,6 +61,9 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         extra_context = {**(extra_context or {})}
         if action is not None and action.kind in FAILING_ACTIONS:
             extra_context["runs_url"] = runs_list_url(audit=action.pk)
+        elif action is not None and action.kind == MaintenanceAction.Kind.WOULD_FAIL:
+            # Report mode failed nothing: the runs it would have failed, whatever they are now.
+            extra_context["runs_url"] = runs_list_url(action=action.pk)
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=gettext_lazy("started at"), ordering="started_at")

@@ -89,6 +89,11 @@ class AuditFilter(admin.SimpleListFilter):
         self.audit_day = parse_day(raw_day)
         if raw_day and self.audit_day is None:
             raise DroppedParameters(["audit_day"], bad_date(raw_day))
+        if raw_day and not params.get(self.parameter_name, [""])[-1]:
+            raise DroppedParameters(
+                ["audit_day"],
+                _("Ignored audit_day: it narrows the runs tenderops failed (audit=any) to a day."),
+            )
         super().__init__(request, params, model, model_admin)
         if self.value() and self.value() != "any" and not is_action_id(self.value()):
             refuse(self)
