@@ -8,6 +8,7 @@ from django.contrib.admin.utils import quote
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from runs.admin import pagination
 from runs.models import TenderProject, TenderRun
 from tests.console import LIST, staff_client
 
@@ -43,6 +44,12 @@ def test_projects_are_found_by_name_or_exact_id(viewer, projects):
     assert search(viewer, "tp_other")["results"] == []  # an id matches whole, never a prefix
     many = search(viewer, "学校")
     assert len(many["results"]) == 20 and many["pagination"]["more"] is True
+
+
+def test_a_capped_project_count_says_more_than(viewer, projects, monkeypatch):
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
+    html = viewer.get("/admin/runs/tenderproject/?q=学校").content.decode()
+    assert "more than 10 tender projects" in html and "11 tender projects" not in html
 
 
 def test_an_id_search_is_one_primary_key_lookup(viewer, projects):

@@ -194,7 +194,7 @@ class ExportMixin:
             raise PermissionDenied
         query = request.GET.urlencode()
         back = reverse("admin:runs_tenderrun_changelist") + (f"?{query}" if query else "")
-        request.runs_export = True  # RunChangeList: no count, no page; filters and ordering
+        request.runs_export = True  # CountedChangeList: no count, no page; filters and ordering
         try:
             changelist = self.get_changelist_instance(request)
         except (IncorrectLookupParameters, DroppedParameters):

@@ -48,9 +48,10 @@ def _estimated_rows(table: str) -> int | None:
     return row[0] if row and row[0] >= 0 else None
 
 
-class RunChangeList(DeclaredFiltersChangeList):
-    """Tells the pagination template whether its count is an estimate or a cap. For the CSV
-    export (``request.runs_export``) it only filters, searches and orders: no count, no page."""
+class CountedChangeList(DeclaredFiltersChangeList):
+    """Tells the pagination template (admin/runs/pagination.html) whether its count is an
+    estimate or a cap. For the runs' CSV export (``request.runs_export``) it only filters,
+    searches and orders: no count, no page."""
 
     def get_results(self, request: HttpRequest) -> None:
         if getattr(request, "runs_export", False):

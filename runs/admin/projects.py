@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from runs.admin.display import short_time, truncate
 from runs.admin.links import runs_list_url
-from runs.admin.pagination import EstimatedCountPaginator
+from runs.admin.pagination import CountedChangeList, EstimatedCountPaginator
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.models import TenderProject, TenderRun
 from runs.vocabulary import RunStatus
@@ -49,6 +49,9 @@ class TenderProjectAdmin(ReadOnlyAdmin):
         "recent_runs",
     ]
     readonly_fields = fields
+
+    def get_changelist(self, request, **kwargs):
+        return CountedChangeList  # "more than 10,000" names, not "10,001"
 
     def _may_view(self, request) -> bool:
         user = request.user

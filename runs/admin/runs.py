@@ -37,7 +37,7 @@ from runs.admin.filters import (
     StuckFilter,
 )
 from runs.admin.links import runs_list_url
-from runs.admin.pagination import EstimatedCountPaginator, RunChangeList
+from runs.admin.pagination import CountedChangeList, EstimatedCountPaginator
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.run_detail import RunDetailMixin
 from runs.admin.tenderops_filters import ActionFilter, AuditFilter, LivenessFilter
@@ -147,7 +147,7 @@ class TenderRunAdmin(
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_changelist(self, request, **kwargs):
-        return RunChangeList
+        return CountedChangeList
 
     @property
     def media(self):
