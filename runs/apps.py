@@ -11,6 +11,7 @@ class RunsConfig(AppConfig):
     verbose_name = _("Operations")
 
     def ready(self) -> None:
+        from runs import checks  # noqa: F401 - registers the system checks
         from runs.infinite_timestamps import tolerate_infinite_timestamps
         from runs.schedules import sync_after_migrate
 
