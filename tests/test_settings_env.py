@@ -243,9 +243,10 @@ def test_good_database_and_redis_addresses_pass_the_check():
 
 
 def test_an_unknown_kind_in_the_timeouts_is_a_warning_naming_it():
-    result = manage_check(TENDEROPS_STUCK_TIMEOUTS="reveiw=30,review=20")
+    result = manage_check(TENDEROPS_STUCK_TIMEOUTS="reveiw=30,review=20,docx=45")
     assert result.returncode == 0 and "tenderops.W001" in result.stderr
     assert "'reveiw'" in result.stderr and "'review'" not in result.stderr
+    assert "'docx'" not in result.stderr  # an old row's run_type is a key too
 
 
 def test_an_empty_list_variable_means_its_default(monkeypatch):
