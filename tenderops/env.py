@@ -5,6 +5,7 @@ value that passes start-up is one the routines accept.
 """
 
 import os
+import re
 from datetime import time
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -202,14 +203,15 @@ def env_time_zone(name: str, default: str) -> str:
 
 
 def env_time_of_day(name: str, default: str) -> time | None:
-    """``HH:MM`` (24-hour clock), or ``off`` for none."""
+    """``HH:MM`` (24-hour clock), or ``off`` for none; ``HH:MM:00`` as cron and SQL write it."""
     value = (_raw(name) or default).strip()
     if value.lower() == "off":
         return None
-    hours, sep, minutes = value.partition(":")
+    hours, sep, rest = value.partition(":")
+    minutes, _colon, seconds = rest.partition(":")
     # ASCII digits only: isdigit() also takes "²" (which int() refuses) and other scripts'.
     well_formed = sep and _ascii_digits(hours) and _ascii_digits(minutes) and len(minutes) == 2
-    if well_formed and int(hours) < 24 and int(minutes) < 60:
+    if well_formed and int(hours) < 24 and int(minutes) < 60 and seconds in ("", "00"):
         return time(int(hours), int(minutes))
     raise ImproperlyConfigured(f"{name} must be HH:MM (24-hour clock) or off, got {value!r}")
 
@@ -266,15 +268,21 @@ def _valid_port(parts: SplitResult) -> bool:
     return port is None or port > 0
 
 
+# "Name <address>": a name without quotes, angle brackets or control characters (Django's mail
+# encodes a non-ASCII one).
+NAMED_ADDRESS = re.compile(r'(?P<name>[^<>"\x00-\x1f\x7f]*?)\s*<(?P<address>[^<>\s]+)>')
+
+
 def env_emails(name: str, max_count: int) -> list[str]:
-    """Comma-separated e-mail addresses."""
+    """Comma-separated e-mail addresses, each bare or named: ``运维值班 <ops@example.com>``."""
     addresses = env_list(name, "")
     if len(addresses) > max_count:
         raise ImproperlyConfigured(f"{name} holds more than {max_count} addresses")
     for address in addresses:
+        named = NAMED_ADDRESS.fullmatch(address)
         try:
             # Django's own test of an address, the one its mail sending relies on.
-            validate_email(address)
+            validate_email(named["address"] if named else address)
         except ValidationError:
             raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}") from None
     return addresses

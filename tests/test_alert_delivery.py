@@ -65,7 +65,8 @@ def test_every_channel_gets_one_verified_message(settings):
         settings.TENDEROPS_DINGTALK_SECRET = DINGTALK_SECRET
         settings.TENDEROPS_FEISHU_WEBHOOK_URL = feishu.url("/open-apis/bot/v2/hook/0a1b2c3d")
         settings.TENDEROPS_FEISHU_SECRET = FEISHU_SECRET
-        settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid", "oncall@example.invalid"]
+        # A named address, as TENDEROPS_ALERT_EMAILS accepts it: the envelope gets the address.
+        settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid", "值班 <oncall@example.invalid>"]
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
         started = time.time()
         alert_id = raise_alert(

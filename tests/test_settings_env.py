@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import time
 
 import pytest
 
@@ -61,7 +62,7 @@ def out_of_range_cases():
     yield pytest.param("TENDEROPS_MONITOR_MODE", "shout", id="unknown-mode")
     yield pytest.param("TENDEROPS_ALERT_LANGUAGE", "fr", id="alert-language")
     yield pytest.param("TENDEROPS_ALERT_EMAILS", "ops@example.com, nobody", id="alert-emails")
-    for address in ("bad@@x.y", "a@b.c>", "a@[1.2.3.4].x"):
+    for address in ("bad@@x.y", "a@b.c>", "a@[1.2.3.4].x", "Ops <bad@@x.y>", "O <a@b.c> x"):
         yield pytest.param("TENDEROPS_ALERT_EMAILS", f"ops@example.com,{address}", id=address)
     yield pytest.param("EMAIL_USE_SSL", "maybe", id="email-ssl-switch")
     for name in (
@@ -178,6 +179,7 @@ def test_the_documented_production_environment_passes_the_deploy_check(guide):
         ("TENDEROPS_RETENTION_TIME", "²:00"),  # isdigit() says yes, int() says no
         ("TENDEROPS_RETENTION_TIME", "03:²0"),
         ("TENDEROPS_RETENTION_TIME", "٣:٠٠"),
+        ("TENDEROPS_RETENTION_TIME", "03:30:15"),  # a daily job starts on the minute
     ],
 )
 def test_time_settings_are_checked(name, value):
@@ -247,6 +249,20 @@ def test_an_unknown_kind_in_the_timeouts_is_a_warning_naming_it():
     assert result.returncode == 0 and "tenderops.W001" in result.stderr
     assert "'reveiw'" in result.stderr and "'review'" not in result.stderr
     assert "'docx'" not in result.stderr  # an old row's run_type is a key too
+
+
+def test_named_alert_addresses_and_a_time_with_seconds_are_accepted(monkeypatch):
+    from tenderops.env import env_emails, env_time_of_day
+
+    named = "运维值班 <ops@example.com>, Duty Team<duty@example.com>, oncall@example.com"
+    monkeypatch.setenv("TENDEROPS_ALERT_EMAILS", named)
+    assert env_emails("TENDEROPS_ALERT_EMAILS", 5) == [
+        "运维值班 <ops@example.com>",
+        "Duty Team<duty@example.com>",
+        "oncall@example.com",
+    ]
+    monkeypatch.setenv("TENDEROPS_RETENTION_TIME", "03:30:00")
+    assert env_time_of_day("TENDEROPS_RETENTION_TIME", "off") == time(3, 30)
 
 
 def test_an_empty_list_variable_means_its_default(monkeypatch):
