@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import set_script_prefix
 
 from runs.alerting.channels import CHANNELS
 from runs.alerting.messages import render
@@ -300,6 +301,19 @@ def test_without_a_public_url_the_link_is_a_named_path_and_the_webhook_has_none(
     message = render(alert, "en")
     assert CHANNELS["webhook"].request(alert, message)[1]["link"] == message.link
     assert message.link.startswith("https://ops.example.com/admin/")
+
+
+def test_a_link_under_a_sub_path_is_the_same_from_the_web_and_the_cluster(db, settings):
+    settings.TENDEROPS_PUBLIC_URL = "https://ops.example.com/tenderops"
+    alert = Alert.objects.get(pk=raise_alert(AlertEvent.TEST, "", {"requested_by": "admin"}))
+    from_the_cluster = render(alert, "en").link
+    set_script_prefix("/tenderops/")  # as a request's SCRIPT_NAME sets it in the web process
+    try:
+        from_the_web = render(alert, "en").link
+    finally:
+        set_script_prefix("/")
+    assert from_the_web == from_the_cluster
+    assert from_the_web.startswith("https://ops.example.com/tenderops/admin/")
 
 
 def test_a_digests_lines_take_the_languages_punctuation(db):

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -122,9 +122,15 @@ def render(alert: Alert, language: str | None = None) -> Message:
 
 
 def absolute(path: str) -> str:
-    if not path:
-        return ""
-    return f"{settings.TENDEROPS_PUBLIC_URL}{path}" if settings.TENDEROPS_PUBLIC_URL else path
+    """``path`` (from reverse()) on TENDEROPS_PUBLIC_URL, which already holds any sub-path the
+    admin is served under: a web process's reverse() adds that prefix too (SCRIPT_NAME), a
+    cluster's does not, and a link must not depend on which process raised the alert."""
+    if not path or not settings.TENDEROPS_PUBLIC_URL:
+        return path
+    prefix = get_script_prefix()
+    if prefix != "/" and path.startswith(prefix):
+        path = "/" + path.removeprefix(prefix)
+    return f"{settings.TENDEROPS_PUBLIC_URL}{path}"
 
 
 def runs_list(**query: Any) -> str:
