@@ -53,6 +53,14 @@ def test_kind_filter_matches_coalesced_kind(make_run):
     assert ids(find_stuck_runs(kinds=["review"])) == {legacy.id}
 
 
+def test_a_kind_ending_in_non_ascii_whitespace_is_matched_with_it(make_run):
+    # The database trims only ASCII whitespace from a kind; so must the kinds asked for.
+    ideographic = make_run(kind="review\u3000", started_ago=60 * MIN)
+    plain = make_run(kind=" review ", started_ago=60 * MIN)
+    assert ids(find_stuck_runs(kinds=["review\u3000"])) == {ideographic.id}
+    assert ids(find_stuck_runs(kinds=["review\n"])) == {plain.id}
+
+
 def test_a_kind_with_only_pending_runs_is_not_called_misspelt_when_pending_runs_can_fail(
     make_run, settings
 ):

@@ -32,7 +32,7 @@ from runs.admin.readonly import DroppedParameters
 from runs.admin.site import time_zone_label
 from runs.infinite_timestamps import is_infinite
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
-from runs.vocabulary import RunStatus
+from runs.vocabulary import RunStatus, run_kind
 
 MAX_EXPORT_ROWS = 100_000
 EXPORT_CHUNK = 2_000
@@ -148,7 +148,7 @@ def run_rows(queryset: QuerySet[TenderRun], labels: dict) -> Iterator[list[str]]
             text_cell(pk),
             text_cell(project_id),
             text_cell(name),
-            text_cell((kind or "").strip() or run_type),
+            text_cell(run_kind(kind, run_type)),
             labels.get(status, text_cell(status)),
             "" if share is None else str(share),
             time_cell(started, zone),

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from runs import limits
 from runs.limits import MAX_KIND_LENGTH, InvalidParameter
-from runs.vocabulary import FailReason, RunStatus, StuckRule
+from runs.vocabulary import WHITESPACE, FailReason, RunStatus, StuckRule
 
 __all__ = [
     "InvalidParameter",
@@ -142,14 +142,17 @@ def check_timeout_minutes(value: Any) -> int:
 
 
 def check_kinds(kinds: Iterable[str]) -> list[str]:
+    """The kinds asked for, trimmed as the database trims a run's kind (ASCII whitespace only:
+    a kind ending in an ideographic space is matched with it)."""
     checked = []
     for kind in kinds:
-        if not isinstance(kind, str) or not kind.strip() or len(kind) > MAX_KIND_LENGTH:
+        trimmed = kind.strip(WHITESPACE) if isinstance(kind, str) else ""
+        if not trimmed or len(kind) > MAX_KIND_LENGTH:
             raise InvalidParameter(
                 _("A kind must be non-empty text of at most %(maximum)d characters.")
                 % {"maximum": MAX_KIND_LENGTH}
             )
-        checked.append(kind.strip())
+        checked.append(trimmed)
     return checked
 
 
