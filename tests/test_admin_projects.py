@@ -122,3 +122,13 @@ def test_a_projects_name_and_its_runs_kinds_are_shown_never_obeyed(viewer, make_
         )
     assert "<script>x" not in pages[0] + pages[1]  # escaped in HTML; select2 escapes its text
     assert "kind<U+001B>[31mRED<U+202E>evil" in pages[0].replace("&lt;", "<").replace("&gt;", ">")
+
+
+def test_a_huge_project_name_is_cut_in_titles_and_search(viewer):
+    name = "城市更新" + "工程" * 5_000
+    TenderProject.objects.create(id="tp_huge", kb_id="kb", name=name)
+    (found,) = search(viewer, "城市更新")["results"]
+    assert found["text"].endswith("…") and len(found["text"]) == 120
+    page = viewer.get("/admin/runs/tenderproject/tp_huge/change/").content.decode()
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "城市更新工程" in title and len(title) < 300  # was 10,000 characters

@@ -16,8 +16,11 @@ from django.db.models.functions import Cast, Coalesce, Concat, Greatest, Now, Nu
 from django.utils.translation import gettext_lazy as _
 
 from runs.limits import EARLIEST_START, START_SKEW
-from runs.shown_text import visible
+from runs.shown_text import shortened, visible
 from runs.vocabulary import ACTIVE_STATUSES, WHITESPACE, RunStatus, run_kind
+
+# A project's name in titles, breadcrumbs and the project search.
+NAME_SHOWN_CHARS = 120
 
 
 class TenderProject(models.Model):
@@ -42,8 +45,8 @@ class TenderProject(models.Model):
 
     def __str__(self) -> str:
         # Wherever Django shows a project (title, breadcrumbs, the project filter's search),
-        # its name is read, not obeyed (runs.shown_text).
-        return visible(self.name or "", one_line=True) or self.id
+        # its name is read, not obeyed (runs.shown_text), and a pasted page of text is cut.
+        return shortened(self.name, NAME_SHOWN_CHARS, one_line=True) or self.id
 
 
 class StripWhitespace(models.Func):
