@@ -179,7 +179,7 @@ LABELS = {
     "minutes": "分钟",
     "infinity": "无穷",
     "-infinity": "负无穷",
-    "(pruned)": "（已删除）",
+    "(no longer in the table)": "（已不在表中）",
     "project id": "项目 ID",
     "progress (%)": "进度（%）",
     "started at (%(zone)s)": "开始时间（%(zone)s）",

@@ -101,6 +101,9 @@ def test_an_audited_actions_runs_export(viewer, make_run):
     }
     listed = viewer.get(f"{LIST}?audit={action.pk}").content.decode()
     assert all(run.pk in listed for run in runs)
+    TenderRun.objects.filter(pk=runs[0].pk).delete()  # the backend deleted its project
+    rows = read_csv(viewer.get(f"/admin/runs/maintenanceaction/{action.pk}/export/"))
+    assert sorted(row[-1] for row in rows[1:]) == ["(no longer in the table)", "failed", "failed"]
 
 
 def test_ids_are_never_run_as_formulas_either(viewer):

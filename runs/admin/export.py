@@ -109,7 +109,7 @@ def status_labels() -> dict[str | None, str]:
     """The statuses' words in the request's language, taken before the response streams."""
     return {
         **{status: RunStatus.label_of(status) for status in RunStatus.values},
-        None: _("(pruned)"),
+        None: _("(no longer in the table)"),  # pruned, or deleted with its project
     }
 
 
