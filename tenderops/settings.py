@@ -92,7 +92,14 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tenderops.sqlite3'}")}
-if not env_str("DATABASE_URL"):
+if not env_str("DATABASE_URL").strip():
+    if not DEBUG:
+        # Production without its address would watch the embedded, empty database and find
+        # nothing stuck, ever.
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be set when DJANGO_DEBUG is off: without it tenderops would "
+            "watch its embedded demo database, not the tender table (the demo: DJANGO_DEBUG=true)"
+        )
     VAR_DIR.mkdir(exist_ok=True)  # a fresh clone's first `migrate` creates the embedded database
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Write transactions take SQLite's lock at BEGIN, so read-then-update stays consistent.

@@ -360,7 +360,10 @@ def test_the_demo_and_the_commands_share_one_default_database():
     result = subprocess.run(
         [sys.executable, "-c", "from tenderops import settings; print(settings.DATABASES)"],
         cwd=REPO,
-        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DJANGO_DEBUG": "true",
+        },
         capture_output=True,
         text=True,
         timeout=60,

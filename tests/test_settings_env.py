@@ -35,9 +35,10 @@ INTEGER_VARIABLES = {
 
 def manage_check(*options: str, **environment: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    # `check` needs no database (the default one suffices); the other is the browser tests'.
-    for test_only in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(test_only, None)
+    # `check` opens no database, but production settings need an address; the other variable
+    # is the browser tests'.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env["DATABASE_URL"] = "sqlite:////nonexistent/tenderops-check.sqlite3"  # never opened
     env.update(environment)
     return subprocess.run(
         [sys.executable, "manage.py", "check", *options],
@@ -160,6 +161,13 @@ def test_without_a_secret_key_and_debug_off_start_up_is_refused():
     assert result.returncode == 2
     assert "DJANGO_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
     assert manage_check(DJANGO_SECRET_KEY="", DJANGO_DEBUG="true").returncode == 0
+
+
+def test_production_without_a_database_address_is_refused():
+    # The embedded SQLite database holds no tender runs: tenderops would see nothing stuck.
+    result = manage_check(DATABASE_URL="", DJANGO_DEBUG="false")
+    assert result.returncode == 2 and "DATABASE_URL must be set" in result.stderr
+    assert manage_check(DATABASE_URL="", DJANGO_DEBUG="true").returncode == 0
 
 
 @pytest.mark.parametrize("guide", ["operations.md", "operations.zh-CN.md"])
