@@ -349,6 +349,7 @@ LABELS = {
     "Schedule Type": "调度类型",
     "Repeats": "重复次数",
     "Next Run": "下次运行",
+    "last run": "上次运行",
     "Last task id": "上次作业 ID",
     "Cluster key": "集群键",
     "Payload": "载荷",

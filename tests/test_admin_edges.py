@@ -118,6 +118,9 @@ def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, m
     assert "失败的后台作业" in index and "失败的任务" not in index
     schedules = superuser.get("/admin/django_q/schedule/", **zh).content.decode()
     assert "名称" in schedules and "函数" in schedules and ">Name<" not in schedules
+    assert "<span>上次运行</span>" in schedules
+    english = superuser.get("/admin/django_q/schedule/").content.decode()
+    assert "<span>Last run</span>" in english and ">last_run<" not in english.lower()
 
 
 def set_monitor_schedule(next_run) -> None:

@@ -22,7 +22,11 @@ admin.site.enable_nav_sidebar = False
 # translated; operators know it as the scheduler. Its pages stay hidden from staff without
 # django-q2's permissions, as the admin hides any app a user may not view.
 if apps.is_installed("django_q"):
+    from django_q.admin import ScheduleAdmin
+
     apps.get_app_config("django_q").verbose_name = gettext_lazy("Scheduler")
+    # Its schedules list headed a column with the identifier "last_run" (LAST_RUN on screen).
+    ScheduleAdmin.get_last_run.short_description = gettext_lazy("last run")
 
 
 # Words of Django's own admin templates that its Simplified Chinese catalogue does not have
