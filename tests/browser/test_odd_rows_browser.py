@@ -76,6 +76,10 @@ def test_a_huge_or_reversing_kind_keeps_the_pages_on_the_screen(
         wider = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
         assert wider <= 0, (address, wider)
         assert "\u202e" not in page.inner_text("body"), address
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: its tables scroll instead
+    page.goto(f"{live_server.url}/admin/runs/tenderrun/stats/")
+    assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
+    page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(f"{live_server.url}/admin/runs/tenderrun/stats/")
     by_kind = page.locator(".chart-legend").filter(has=page.locator("[class*=chart-kind]"))
     legend = by_kind.inner_text()
