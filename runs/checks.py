@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Warning, register
 
-from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES
+from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, StuckRule
 
 # Keys match a run's kind, or its run_type on old rows without one (docs/operations.md).
 KNOWN_KEYS = tuple(dict.fromkeys(KNOWN_KINDS + KNOWN_RUN_TYPES))
@@ -27,3 +27,40 @@ def check_timeout_kinds(app_configs, **kwargs) -> list[Warning]:
         )
         for kind in unknown
     ]
+
+
+@register()
+def check_runtime_limits(app_configs, **kwargs) -> list[Warning]:
+    """Limits that undo one another: a maximum runtime at or below a kind's timeout fails
+    that kind's runs however much progress they write; failing pending runs before they count
+    as waiting fails them before anyone was told they wait."""
+    warnings = []
+    max_minutes = settings.TENDEROPS_MAX_RUN_MINUTES
+    if settings.TENDEROPS_STUCK_RULE == StuckRule.SILENCE:
+        timeouts = {"TENDEROPS_STUCK_TIMEOUT_MINUTES": settings.TENDEROPS_STUCK_TIMEOUT_MINUTES}
+        timeouts.update(settings.TENDEROPS_STUCK_TIMEOUTS)
+        overruled = [
+            f"{key} ({minutes})" for key, minutes in timeouts.items() if minutes >= max_minutes
+        ]
+        if overruled:
+            warnings.append(
+                Warning(
+                    f"TENDEROPS_MAX_RUN_MINUTES ({max_minutes}) is not above the timeout of "
+                    f"{', '.join(overruled)}: such runs are failed after {max_minutes} minutes "
+                    "however much progress they write",
+                    hint="Raise TENDEROPS_MAX_RUN_MINUTES above every timeout (default 240).",
+                    id="tenderops.W002",
+                )
+            )
+    fail_after = settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES
+    if fail_after is not None and fail_after < settings.TENDEROPS_PENDING_ALERT_MINUTES:
+        warnings.append(
+            Warning(
+                f"TENDEROPS_FAIL_PENDING_AFTER_MINUTES ({fail_after}) is below "
+                f"TENDEROPS_PENDING_ALERT_MINUTES ({settings.TENDEROPS_PENDING_ALERT_MINUTES}): "
+                "pending runs are failed before they are ever shown or alerted as waiting",
+                hint="Fail pending runs after they have been waiting a while, not before.",
+                id="tenderops.W003",
+            )
+        )
+    return warnings

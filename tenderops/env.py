@@ -21,6 +21,7 @@ from runs.limits import (
     Limit,
     parse_switch,
 )
+from runs.shown_text import has_controls
 
 # The variables tenderops reads: these prefixes, and a few names of their own.
 READ_PREFIXES = ("TENDEROPS_", "DJANGO_", "EMAIL_")
@@ -64,6 +65,19 @@ def _refuse_a_disguised_name(name: str) -> None:
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def env_text(name: str, default: str) -> str:
+    """Text tenderops writes into runs, which the backend's users read as it is: blank means
+    the default; control characters (escape, bidirectional, invisible) are refused, as the
+    admin refuses them in an operator's reason."""
+    value = (_raw(name) or "").strip()
+    if has_controls(value):
+        raise ImproperlyConfigured(
+            f"{name} must not contain control characters (escape, bidirectional or invisible "
+            "ones): the backend's users see it as it is written"
+        )
+    return value or default
 
 
 def env_database(name: str, default: str) -> dict:

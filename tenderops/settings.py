@@ -19,6 +19,7 @@ from tenderops.env import (
     env_optional_int,
     env_redis_url,
     env_str,
+    env_text,
     env_time_of_day,
     env_time_zone,
     env_token,
@@ -167,11 +168,11 @@ TENDEROPS_PENDING_ALERT_MINUTES = env_int(
 TENDEROPS_FAIL_PENDING_AFTER_MINUTES = env_optional_int(
     "TENDEROPS_FAIL_PENDING_AFTER_MINUTES", limits.TIMEOUT_MINUTES
 )
-TENDEROPS_STUCK_ERROR = env_str("TENDEROPS_STUCK_ERROR") or "任务超时未完成"
-TENDEROPS_STUCK_MESSAGE = env_str("TENDEROPS_STUCK_MESSAGE") or "任务异常终止：超时未完成"
+TENDEROPS_STUCK_ERROR = env_text("TENDEROPS_STUCK_ERROR", "任务超时未完成")
+TENDEROPS_STUCK_MESSAGE = env_text("TENDEROPS_STUCK_MESSAGE", "任务异常终止：超时未完成")
 # What "mark failed" by an operator writes: not a timeout, which the run may never have had.
-TENDEROPS_MARK_FAILED_ERROR = env_str("TENDEROPS_MARK_FAILED_ERROR") or "运维人员手动标记为失败"
-TENDEROPS_MARK_FAILED_MESSAGE = env_str("TENDEROPS_MARK_FAILED_MESSAGE") or "任务已被运维人员终止"
+TENDEROPS_MARK_FAILED_ERROR = env_text("TENDEROPS_MARK_FAILED_ERROR", "运维人员手动标记为失败")
+TENDEROPS_MARK_FAILED_MESSAGE = env_text("TENDEROPS_MARK_FAILED_MESSAGE", "任务已被运维人员终止")
 TENDEROPS_RETENTION_FAILED_DAYS = env_int(
     "TENDEROPS_RETENTION_FAILED_DAYS", 30, limits.RETENTION_DAYS
 )

@@ -81,6 +81,9 @@ def out_of_range_cases():
     yield pytest.param("TENDEROPS_PUBLIC_URL", "https://ops.example.com/#x", id="base-fragment")
     yield pytest.param("TENDEROPS_PUBLIC_URL", "https://ops.example.com/?a=1", id="base-query")
     yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", "review=20,review=30", id="per-kind-twice")
+    for name in ("TENDEROPS_STUCK_MESSAGE", "TENDEROPS_MARK_FAILED_ERROR"):
+        yield pytest.param(name, "超时\x1b[2J", id=f"{name}-escape")
+        yield pytest.param(name, "超时\u202e败失", id=f"{name}-bidi")
     # An env file saved in GBK: bytes that are not UTF-8 reach Python as lone surrogates.
     gbk = "任务超时".encode("gbk").decode("utf-8", "surrogateescape")
     for name in ("TENDEROPS_STUCK_MESSAGE", "TENDEROPS_STUCK_ERROR", "TENDEROPS_DINGTALK_SECRET"):
@@ -271,6 +274,29 @@ def test_named_alert_addresses_and_a_time_with_seconds_are_accepted(monkeypatch)
     ]
     monkeypatch.setenv("TENDEROPS_RETENTION_TIME", "03:30:00")
     assert env_time_of_day("TENDEROPS_RETENTION_TIME", "off") == time(3, 30)
+
+
+def test_limits_that_undo_one_another_are_warned_of():
+    too_short = manage_check(TENDEROPS_MAX_RUN_MINUTES="5", TENDEROPS_STUCK_TIMEOUTS="review=3")
+    assert too_short.returncode == 0 and "tenderops.W002" in too_short.stderr
+    assert "TENDEROPS_STUCK_TIMEOUT_MINUTES (10)" in too_short.stderr
+    assert "review (3)" not in too_short.stderr
+    # Under the age rule the maximum runtime plays no part.
+    assert (
+        "W002" not in manage_check(TENDEROPS_MAX_RUN_MINUTES="5", TENDEROPS_STUCK_RULE="age").stderr
+    )
+    early = manage_check(
+        TENDEROPS_FAIL_PENDING_AFTER_MINUTES="30", TENDEROPS_PENDING_ALERT_MINUTES="60"
+    )
+    assert early.returncode == 0 and "tenderops.W003" in early.stderr
+    assert "tenderops.W" not in manage_check().stderr  # the defaults warn of nothing
+
+
+def test_a_blank_text_setting_means_its_default(monkeypatch):
+    from tenderops.env import env_text
+
+    monkeypatch.setenv("TENDEROPS_STUCK_ERROR", "  ")
+    assert env_text("TENDEROPS_STUCK_ERROR", "任务超时未完成") == "任务超时未完成"
 
 
 def test_an_empty_list_variable_means_its_default(monkeypatch):
