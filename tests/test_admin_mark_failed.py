@@ -108,6 +108,20 @@ def test_the_cleanup_button_says_which_listed_runs_were_no_longer_stuck(operator
     assert statuses(*listed) == ["failed", "running", "failed"]
 
 
+def test_runs_with_impossible_starts_are_not_called_young(operator, make_run):
+    from datetime import UTC, datetime
+
+    ancient = make_run(status="pending", started_ago=MIN)
+    future = make_run(started_ago=MIN)
+    TenderRun.objects.filter(pk=ancient.pk).update(started_at=datetime(1999, 1, 1, tzinfo=UTC))
+    TenderRun.objects.filter(pk=future.pk).update(started_at=timezone.now() + timedelta(days=3))
+    post = {"action": "mark_failed", "index": "0", "_selected_action": [ancient.pk, future.pk]}
+    page = operator.post(LIST, post).content.decode()
+    assert "2 runs will be marked failed" in page
+    assert 'id="young-running"' not in page and 'id="young-pending"' not in page
+    assert "run-not-stuck" not in page
+
+
 def test_mark_failed_confirmation_then_action(operator, make_run):
     stuck = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
     done = make_run(status="success", started_ago=40 * MIN)

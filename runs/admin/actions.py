@@ -67,8 +67,11 @@ def active_ids(queryset: QuerySet[TenderRun]) -> list[str]:
 
 
 def running_not_stuck(run_ids: list[str]) -> set[str]:
-    """Of ``run_ids``, the running runs that are not stuck: their workers may be alive."""
-    running = TenderRun.objects.filter(pk__in=run_ids).running().values_list("pk", flat=True)
+    """Of ``run_ids``, the running runs that are not stuck: their workers may be alive. A run
+    with an impossible start (future, infinite) is no sign of a live worker: not counted."""
+    running = (
+        TenderRun.objects.filter(pk__in=run_ids).plausible().running().values_list("pk", flat=True)
+    )
     stuck = stuck_runs_queryset(StuckPolicy.configured(), run_ids=run_ids).values("pk")
     return set(running.exclude(pk__in=stuck))
 
@@ -76,7 +79,7 @@ def running_not_stuck(run_ids: list[str]) -> set[str]:
 def pending_not_waiting(run_ids: list[str]) -> set[str]:
     """Of ``run_ids``, the pending runs not yet waiting too long: a worker may still pick
     them up (TENDEROPS_PENDING_ALERT_MINUTES)."""
-    pending = TenderRun.objects.filter(pk__in=run_ids, status=RunStatus.PENDING)
+    pending = TenderRun.objects.filter(pk__in=run_ids, status=RunStatus.PENDING).plausible()
     waiting = waiting_runs().filter(pk__in=run_ids).values("pk")
     return set(pending.exclude(pk__in=waiting).values_list("pk", flat=True))
 
