@@ -285,6 +285,14 @@ def test_a_lost_attempt_is_taken_over_after_its_lease(db, settings):
     ]
 
 
+def test_a_redirect_without_a_body_is_recorded_with_its_status(db, settings):
+    with receiver(lambda request: (302, b"")) as wecom:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = wecom.url("/cgi-bin/webhook/send", "key=k")
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    assert delivery.answer.startswith("HTTP 302: a redirect")
+    assert AlertAttempt.objects.get().answer.startswith("HTTP 302: a redirect")
+
+
 def test_a_channel_no_longer_configured_fails_its_deliveries(db, settings):
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
     alert_id = raise_alert(AlertEvent.TEST, announce=False)

@@ -81,7 +81,7 @@ class Channel:
 
     def read(self, status: int, body: str, retry_after: str | None) -> Outcome:
         """A robot's answer: HTTP 200 and a JSON code."""
-        answer = shorten(body)
+        answer = shorten(body) or empty_answer(status)
         if status == 0:  # no answer: a network error or a timeout
             return Outcome(Result.ERROR, answer)
         if status == 429:
@@ -102,6 +102,13 @@ class Channel:
         if code == -1:  # "system busy"
             return Outcome(Result.ERROR, answer, status)
         return Outcome(Result.REJECTED, answer, status)
+
+
+def empty_answer(status: int) -> str:
+    """What to record of an answer without a body: its status, and why a redirect failed."""
+    if 300 <= status < 400:
+        return f"HTTP {status}: a redirect, which tenderops does not follow (set the final address)"
+    return f"HTTP {status}, no body" if status else ""
 
 
 class WebhookChannel(Channel):
