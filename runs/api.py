@@ -13,12 +13,14 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 
 from runs import limits
@@ -26,7 +28,7 @@ from runs.alerting.delivery import alert_on_health
 from runs.limits import InvalidParameter, parse_switch
 from runs.maintenance import fail_stuck_runs, monitor_health
 from runs.metrics import exposition
-from runs.middleware import API_PREFIX
+from runs.middleware import API_PREFIX, METRICS_PATH
 from runs.models import Actor
 
 logger = logging.getLogger(__name__)
@@ -263,6 +265,20 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return response
 
     return answered(request, {"GET", "HEAD"}, work)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 400 for what Django refuses before any view (a Host header not in
+    DJANGO_ALLOWED_HOSTS, say): under ``/api/`` and at /metrics JSON, elsewhere Django's page."""
+    if request.path.startswith(API_PREFIX) or request.path == METRICS_PATH:
+        if isinstance(exception, DisallowedHost):
+            message = _(
+                "The request's Host is not one this server answers to (DJANGO_ALLOWED_HOSTS)."
+            )
+        else:
+            message = _("Bad request.")
+        return error_response(400, message)
+    return django_bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

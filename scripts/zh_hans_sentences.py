@@ -20,6 +20,8 @@ SENTENCES = {
     "%(counter)s of them has been pending for less than %(minutes)s minutes: a worker may still pick it up.": "其中 %(counter)s 个任务排队不足 %(minutes)s 分钟：仍可能被执行进程领取。",
     "%(counter)s run is stuck now and will be marked failed.": "%(counter)s 个任务当前卡住，将被标记为失败。",
     "The request body could not be read as the form it says it is.": "无法按请求声明的表单格式读取请求体。",
+    "The request's Host is not one this server answers to (DJANGO_ALLOWED_HOSTS).": "请求的 Host 不是本服务器接受的主机名（DJANGO_ALLOWED_HOSTS）。",
+    "Bad request.": "请求无效。",
     "Nothing to mark failed: none of the selected runs is pending or running.": "没有可标记为失败的任务：所选任务都不在排队中或运行中。",
     "The list's address was not understood: showing all.": "无法理解列表的地址参数：显示全部。",
     "Ignored %(value)s for the filter “%(filter)s”: it is not one of its choices.": (

@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = api.bad_request
 handler404 = api.not_found

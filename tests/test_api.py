@@ -266,6 +266,17 @@ def test_an_unknown_api_address_is_a_json_404(client, bearer, db, path):
     assert "No such endpoint" in response.json()["error"]
 
 
+@pytest.mark.parametrize("path", [HEALTH, CLEANUP, "/metrics", "/admin/"])
+def test_a_host_not_allowed_is_a_json_400_under_the_api(client, bearer, stuck, path):
+    response = client.post(path, HTTP_HOST="evil.example", **bearer)
+    assert response.status_code == 400
+    if path == "/admin/":  # Django's page elsewhere
+        assert response["Content-Type"].startswith("text/html")
+    else:
+        assert "DJANGO_ALLOWED_HOSTS" in response.json()["error"]
+    assert statuses(stuck) == ["running"]
+
+
 def test_repeating_a_parameter_with_the_same_value_is_fine(client, bearer, stuck):
     response = client.post(f"{CLEANUP}?dry_run=1&dry_run=1&kind=a&kind=b", **bearer)
     assert response.status_code == 200
