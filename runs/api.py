@@ -285,9 +285,5 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """The site's 404: under ``/api/`` a JSON answer like every other of the API (a client
     reading ``error`` gets one), elsewhere Django's page."""
     if request.path.startswith(API_PREFIX):
-        return JsonResponse(
-            {"error": _("No such endpoint: %(path)s") % {"path": request.path[:200]}},
-            status=404,
-            json_dumps_params={"ensure_ascii": False},
-        )
+        return error_response(404, _("No such endpoint: %(path)s") % {"path": request.path[:200]})
     return page_not_found(request, exception)

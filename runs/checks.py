@@ -1,5 +1,5 @@
-"""Django system checks (``manage.py check``, and the start of runserver and migrate) for
-settings that are valid but probably not what the operator meant."""
+"""Django system checks (``manage.py check``, and the start of runserver, migrate and
+qcluster) for settings that are valid but probably not what the operator meant."""
 
 from __future__ import annotations
 

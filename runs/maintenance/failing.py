@@ -226,8 +226,8 @@ def kinds_not_running(kinds: Sequence[str], *, pending_too: bool = False) -> lis
     if not kinds:
         return []
     statuses = [RunStatus.RUNNING, RunStatus.PENDING] if pending_too else [RunStatus.RUNNING]
-    running = TenderRun.objects.filter(status__in=statuses).with_run_kind()
-    seen = set(running.filter(run_kind__in=kinds).values_list("run_kind", flat=True).distinct())
+    active = TenderRun.objects.filter(status__in=statuses).with_run_kind()
+    seen = set(active.filter(run_kind__in=kinds).values_list("run_kind", flat=True).distinct())
     return [kind for kind in kinds if kind not in seen]
 
 
