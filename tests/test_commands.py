@@ -371,6 +371,7 @@ def test_the_demo_and_the_commands_share_one_default_database():
     assert "var/tenderops.sqlite3" in result.stdout
 
 
+@pytest.mark.postgres  # a PL/pgSQL trigger makes the error
 @pytest.mark.django_db(transaction=True)
 def test_a_database_error_part_way_says_the_committed_batches_stay_done(make_run):
     runs = [make_run(status="failed", started_ago=timedelta(days=31 + n)) for n in range(3)]

@@ -53,6 +53,7 @@ def test_a_run_said_to_finish_before_it_started_has_no_duration(make_run):
     assert (review.runs, review.p50_minutes, review.max_minutes) == (1, 60.0, 60.0)
 
 
+@pytest.mark.postgres  # PostgreSQL's planner settings (current_setting)
 def test_stats_leave_the_sessions_planner_settings_as_they_were(make_run):
     make_run(status="success")
     before = current("jit", "enable_seqscan")
@@ -62,6 +63,7 @@ def test_stats_leave_the_sessions_planner_settings_as_they_were(make_run):
     assert current("jit", "enable_seqscan") == before
 
 
+@pytest.mark.postgres  # PostgreSQL's planner settings (current_setting)
 def test_settings_are_undone_when_a_statement_inside_fails(db):
     before = current("enable_seqscan")
     with pytest.raises(DatabaseError), local_settings(enable_seqscan="off"):
