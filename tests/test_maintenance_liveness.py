@@ -16,6 +16,7 @@ from runs.maintenance import (
     monitor_health,
     monitor_tick,
     observe_active_runs,
+    silent_runs,
     stuck_runs_queryset,
     waiting_runs,
 )
@@ -178,6 +179,19 @@ def test_waiting_runs_are_counted_and_failed_only_when_asked(make_run, settings)
     result = monitor_tick()
     assert [(r.id, r.reason) for r in result.stuck_runs] == [(waiting.id, "waiting")]
     assert statuses(waiting, fresh) == ["failed", "pending"]
+
+
+def test_a_run_silent_for_days_is_silent_not_merely_over_the_maximum_runtime(make_run, settings):
+    """Both parts of the rule hold for a run dead for days: silence is what the audit, the
+    health's silent count and the list's "silent" filter call it."""
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    dead = make_run(started_ago=3 * 24 * 60 * MIN)
+    observe_active_runs()
+    assert [r.id for r in silent_runs()] == [dead.id]
+    assert monitor_health().as_dict()["silent_count"] == 1
+    (failed,) = monitor_tick().stuck_runs
+    assert (failed.id, failed.reason) == (dead.id, "silent")
+    assert FailedRunRecord.objects.get(run_id=dead.id).silent_minutes >= 3 * 24 * 60
 
 
 def test_health_counts_silent_runs(make_run):

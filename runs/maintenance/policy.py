@@ -99,26 +99,31 @@ class StuckPolicy:
         running = Q(status=RunStatus.RUNNING)
         if self.rule == StuckRule.AGE:
             return running & self.timed_out()
-        unchanged = Q(observed_fingerprint__isnull=True) | Q(
-            observed_fingerprint=F("fingerprint_now")
-        )
-        silent = running & unchanged & self.timed_out("last_sign_of_life")
         too_long = running & Q(started_at__lt=ago(self.max_run_minutes))
-        condition = silent | too_long
+        condition = (running & self._silent()) | too_long
         if self.fail_pending_after_minutes is not None:
             waited = Q(last_sign_of_life__lt=ago(self.fail_pending_after_minutes))
-            condition |= Q(status=RunStatus.PENDING) & unchanged & waited
+            condition |= Q(status=RunStatus.PENDING) & self._unchanged() & waited
         return condition
+
+    @staticmethod
+    def _unchanged() -> Q:
+        return Q(observed_fingerprint__isnull=True) | Q(observed_fingerprint=F("fingerprint_now"))
+
+    def _silent(self) -> Q:
+        return self._unchanged() & self.timed_out("last_sign_of_life")
 
     def reason(self) -> Expression:
         """Which part of the rule a stuck run meets (a ``FailReason``)."""
         text = models.CharField()
         if self.rule == StuckRule.AGE:
             return Value(FailReason.AGE, output_field=text)
+        # Silent first: a run dead for days is silent, and over the maximum runtime too; the
+        # maximum runtime is what fails a run that still writes.
         return Case(
             When(status=RunStatus.PENDING, then=Value(FailReason.WAITING)),
-            When(started_at__lt=ago(self.max_run_minutes), then=Value(FailReason.MAX_RUNTIME)),
-            default=Value(FailReason.SILENT),
+            When(self._silent(), then=Value(FailReason.SILENT)),
+            default=Value(FailReason.MAX_RUNTIME),
             output_field=text,
         )
 
