@@ -294,6 +294,7 @@ LABELS = {
     "fail them": "标记失败",
     "only report them": "仅报告",
     "silent too long": "静默过久",
+    "silent for %(span)s": "已静默 %(span)s",
     "over the maximum runtime": "超过最长运行时间",
     "running too long": "运行过久",
     "pending too long": "排队过久",

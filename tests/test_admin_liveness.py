@@ -146,3 +146,45 @@ def test_a_filter_value_it_does_not_offer_is_dropped_and_said(operator, make_run
     html = operator.get(response["Location"]).content.decode()
     assert "Ignored" in html and query.split("=")[1] in html
     assert all(pk in html for pk in runs)
+
+
+@pytest.mark.parametrize(
+    ("language", "silent_words", "max_words", "why"),
+    [
+        ("en", "silent for 3", "over the maximum runtime", "why"),
+        ("zh-hans", "已静默 3", "超过最长运行时间", "判定依据"),
+    ],
+)
+def test_the_audit_says_which_rule_failed_each_run(
+    make_run, settings, language, silent_words, max_words, why
+):
+    """PRODUCT.md: "the audit says which rule fired (silent N minutes, over max runtime,
+    age)": on the action's page, in the run's history and in the action's CSV."""
+    from runs.maintenance import fail_stuck_runs, observe_active_runs
+    from runs.models import MaintenanceAction
+    from tests.test_admin_export import read_csv
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    silent = make_run(started_ago=30 * MIN)  # silent since its start, 30 minutes ago
+    writing = make_run(started_ago=90 * MIN, progress=0.1)
+    observe_active_runs()
+    TenderRun.objects.filter(pk=writing.pk).update(progress=0.2)  # still writing
+    fail_stuck_runs(actor=Actor.CLI)
+    action = MaintenanceAction.objects.get()
+    viewer = staff_client("view_tenderrun", "view_maintenanceaction", "view_failedrunrecord")
+    page = f"/admin/runs/maintenanceaction/{action.pk}/"
+
+    def shown(path: str) -> str:
+        return viewer.get(path, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    audit = shown(f"{page}change/")
+    assert f"<th>{why}</th>" in audit
+    assert re.search(rf"{silent.pk}.*?{silent_words}\d", audit, re.S)
+    assert re.search(rf"{writing.pk}.*?{max_words}", audit, re.S)
+    assert re.search(rf"{silent_words}\d", shown(f"{LIST}{silent.pk}/change/"))
+    assert max_words in shown(f"{LIST}{writing.pk}/change/")
+    rows = read_csv(viewer.get(f"{page}export/", HTTP_ACCEPT_LANGUAGE=language))
+    reasons = {row[0]: row[rows[0].index(why)] for row in rows[1:]}
+    assert reasons[writing.pk] == max_words
+    assert re.fullmatch(rf"{silent_words}\d.*", reasons[silent.pk])

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from runs.infinite_timestamps import INFINITY, is_infinite
 from runs.shown_text import shortened, visible
+from runs.vocabulary import FailReason
 
 
 def truncate(text: str | None, limit: int) -> str:
@@ -123,6 +124,14 @@ def duration(span: timedelta) -> str:
     if seconds < 0:
         return _("not started yet")
     return format_seconds(seconds, duration_formats())
+
+
+def why_failed(reason: str, silent_minutes: float | None) -> str:
+    """The rule that failed a run, as the audit says it: "silent for 42 min 10 s", "over the
+    maximum runtime", "running too long" (the age rule), "marked failed by hand"."""
+    if reason == FailReason.SILENT and silent_minutes is not None:
+        return _("silent for %(span)s") % {"span": duration(timedelta(minutes=silent_minutes))}
+    return FailReason.label_of(reason)
 
 
 def pretty_json(value: Any) -> str:

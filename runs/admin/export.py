@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from runs.admin.display import percent, short_time
+from runs.admin.display import percent, short_time, why_failed
 from runs.admin.readonly import DroppedParameters
 from runs.admin.site import time_zone_label
 from runs.infinite_timestamps import is_infinite
@@ -225,18 +225,21 @@ def audit_rows(action: MaintenanceAction, labels: dict) -> Iterator[list[str]]:
             "project_id",
             "kind",
             "previous_status",
+            "reason",
+            "silent_minutes",
             "message_text",
             "error_text",
             "status_now",
         )
     )
-    for run_id, project_id, kind, previous, msg, err, now in records.iterator(
+    for run_id, project_id, kind, previous, reason, silent, msg, err, now in records.iterator(
         chunk_size=EXPORT_CHUNK
     ):
         yield [
             text_cell(run_id),
             text_cell(project_id),
             text_cell(kind),
+            why_failed(reason, silent),
             labels.get(previous, text_cell(previous)),
             text_cell(msg),
             text_cell(err),
@@ -268,6 +271,7 @@ class AuditExportMixin:
             _("run"),
             _("project id"),
             _("kind"),
+            _("why"),
             _("previous status"),
             _("previous message"),
             _("previous error"),

@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from runs.admin.display import pretty_json, short_time, truncate
+from runs.admin.display import pretty_json, short_time, truncate, why_failed
 from runs.models import FailedRunRecord, TenderRun
 from runs.shown_text import visible
 from runs.vocabulary import RunStatus
@@ -73,12 +73,13 @@ class RunDetailMixin:
             return _("No maintenance has changed this run.")
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     short_time(r.action.started_at),
                     r.action.get_kind_display(),
                     r.action.username or r.action.get_actor_display(),
+                    why_failed(r.reason, r.silent_minutes),
                     RunStatus.label_of(r.previous_status),
                     truncate(r.previous_message, 200) or "–",
                     truncate(r.previous_error, 200) or "–",
@@ -88,10 +89,11 @@ class RunDetailMixin:
         )
         return format_html(
             '<table class="run-audit"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
-            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
             _("when"),
             _("action"),
             _("by"),
+            _("why"),
             _("previous status"),
             _("previous message"),
             _("previous error"),

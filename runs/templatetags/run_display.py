@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from django import template
 
 from runs.admin.display import duration, short_time
+from runs.admin.display import why_failed as why_failed_text
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
 from runs.shown_text import shortened
@@ -33,6 +34,12 @@ def moment(value: datetime | None) -> str:
 def minutes_span(minutes: float | None) -> str:
     """12.5 -> "12 min 30 s", as the runs list writes durations; "–" for none."""
     return "–" if minutes is None else duration(timedelta(minutes=minutes))
+
+
+@register.filter
+def why_failed(record) -> str:
+    """The rule that failed an audited run (``FailedRunRecord``), with its silence."""
+    return why_failed_text(record.reason, record.silent_minutes)
 
 
 @register.filter
