@@ -17,9 +17,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Sum
 
-from runs.maintenance import fail_stuck_runs
+from runs.maintenance import fail_stuck_runs, monitor_tick
 from runs.maintenance.failing import LIST_LIMIT, _next_batch_size
-from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
+from runs.models import Actor, Alert, FailedRunRecord, MaintenanceAction, TenderRun
+from tests.console import list_count
 from tests.processes import current_database_url
 
 pytestmark = pytest.mark.postgres
@@ -28,15 +29,15 @@ MIN = timedelta(minutes=1)
 TOKEN = "fleet-token"
 
 
-def stuck_runs(project, count: int, label: str = "fleet") -> list[str]:
+def stuck_runs(project, count: int, label: str = "fleet", kind: str = "extract_risks") -> list[str]:
     """``count`` running runs started 30 minutes ago and more (stuck), in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO tender_runs (id, project_id, run_type, kind, status, started_at, "
             "meta_json, progress, message) SELECT 'tr_' || md5(%s || g), %s, 'risks', "
-            "'extract_risks', 'running', now() - interval '30 minutes' - g * interval '1 second',"
+            "%s, 'running', now() - interval '30 minutes' - g * interval '1 second',"
             " '{}'::jsonb, 0.5, '提取中...' FROM generate_series(1, %s) AS g RETURNING id",
-            [label, project.pk, count],
+            [label, project.pk, kind, count],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -64,6 +65,36 @@ def test_batches_each_audited_fail_every_run_once_and_list_the_oldest(project):
     payload = result.as_dict()
     assert payload["fixed_count"] == payload["stuck_count"] == 2_500
     assert payload["truncated"] is True and len(payload["stuck_runs"]) == LIST_LIMIT
+
+
+@pytest.mark.django_db
+def test_a_fleets_tick_digest_counts_every_run_and_links_them_all(project, admin_client):
+    """Past the listed thousand: the digest counts every failed run by kind, and its link
+    (the first batch's action) lists the runs of every batch."""
+    risks = stuck_runs(project, 1_800)
+    reviews = stuck_runs(project, 400, "late", kind="review")
+    result = monitor_tick()
+    assert result.fixed_count == 2_200 and result.batches > 1 and result.truncated
+    (digest,) = Alert.objects.filter(event="monitor_failed")
+    counts = {kind: entry["count"] for kind, entry in digest.facts["kinds"].items()}
+    assert counts == {"extract_risks": 1_800, "review": 400}
+    assert digest.facts["action_id"] == MaintenanceAction.objects.order_by("pk")[0].pk
+    listed = admin_client.get(f"/admin/runs/tenderrun/?audit={result.action_id}").content
+    assert list_count(listed.decode()) == 2_200
+    one_batch = MaintenanceAction.objects.order_by("pk")[1].pk  # a later batch: its own runs
+    later = list_count(
+        admin_client.get(f"/admin/runs/tenderrun/?audit={one_batch}").content.decode()
+    )
+    assert 0 < later < 2_200
+    assert set(risks + reviews) == set(audited_run_ids())
+
+
+@pytest.mark.django_db
+def test_the_cleanup_page_counts_a_fleet_and_says_how_many_it_fails(project, admin_client):
+    stuck_runs(project, 1_500)
+    page = admin_client.get("/admin/runs/tenderrun/cleanup/").content.decode()
+    assert "1500 runs are stuck now and will be marked failed." in page
+    assert f"The first {LIST_LIMIT} of them are failed from here" in page
 
 
 @pytest.mark.django_db

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -169,6 +170,7 @@ def fail_stuck_runs(
         heartbeat,
     )
     listed: list[StuckRun] = []
+    counts_by_kind: Counter[str] = Counter()  # of every run failed, listed or not
     first_action: int | None = None  # a cleanup in several batches writes an action each
     fixed = batches = 0
     longest = 0.0
@@ -188,8 +190,10 @@ def fail_stuck_runs(
         longest = max(longest, elapsed)
         batches += 1
         fixed += len(rows)
+        counts_by_kind.update(row.kind for row in rows)
         if rows and first_action is None:
             first_action = rows[0].action_id
+            audit = audit.continuing(first_action)
         if list_limit is None or len(listed) < list_limit:
             listed.extend(_stuck_runs(rows))
         full = len(rows) >= size
@@ -215,6 +219,7 @@ def fail_stuck_runs(
         action_id=first_action,
         answers=answers,
         kinds_not_running=idle_kinds,
+        counts_by_kind=dict(counts_by_kind),
     )
 
 

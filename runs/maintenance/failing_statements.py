@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -40,6 +40,12 @@ class AuditEntry:
     reason: str
     parameters: dict[str, Any]
     heartbeat: str | None = None
+
+    def continuing(self, first_action: int) -> AuditEntry:
+        """The entry of a cleanup's later batches: their actions name its first action, whose
+        runs list (``?audit=<first>``) then lists them all."""
+        parameters = {**self.parameters, MaintenanceAction.CONTINUES: first_action}
+        return replace(self, parameters=parameters)
 
 
 class FailedRow(NamedTuple):

@@ -52,6 +52,7 @@ class CleanupResult:
     longest_batch_seconds: float = 0.0  # the longest batch's transaction, commit included
     answers: dict[str, bool] = field(default_factory=dict)  # the caller's questions, if asked
     kinds_not_running: list[str] = field(default_factory=list)  # of the kinds asked for
+    counts_by_kind: dict[str, int] = field(default_factory=dict)  # every run failed, by kind
 
     @property
     def total(self) -> int:

@@ -80,6 +80,10 @@ def failed_digest(result: CleanupResult) -> tuple[dict, dict]:
         ((run.kind, run.id) for run in result.stuck_runs),
         lambda kind: {"timeout_minutes": result.policy.minutes_for(kind)},
     )
+    # The list stops at failing.LIST_LIMIT; a fleet's tick counts every run it failed.
+    for kind, count in result.counts_by_kind.items():
+        by_kind.setdefault(kind, {"ids": [], "timeout_minutes": result.policy.minutes_for(kind)})
+        by_kind[kind]["count"] = count
     reasons = {run.reason for run in result.stuck_runs}
     rule = "max_runtime" if reasons == {FailReason.MAX_RUNTIME} else str(result.policy.rule)
     total = result.total

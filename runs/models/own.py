@@ -31,6 +31,8 @@ class MaintenanceAction(models.Model):
     started_at = models.DateTimeField(_("started at"), db_default=Now())
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     parameters = models.JSONField(_("parameters"), default=dict)
+    # The parameter naming the first action of a cleanup done in batches (one action each).
+    CONTINUES = "continues_action"
     reason = models.TextField(_("reason"), blank=True, default="")
     affected_count = models.PositiveIntegerField(_("rows changed"), default=0)
     completed = models.BooleanField(_("completed"), default=False)
