@@ -181,6 +181,18 @@ def test_waiting_runs_are_counted_and_failed_only_when_asked(make_run, settings)
     assert statuses(waiting, fresh) == ["failed", "pending"]
 
 
+def test_waiting_runs_are_failed_when_asked_under_the_age_rule_too(make_run, settings):
+    settings.TENDEROPS_STUCK_RULE = "age"
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 60
+    waiting = make_run(status="pending", started_ago=45 * MIN)
+    running = make_run(started_ago=90 * MIN)
+    assert monitor_tick().fixed_count == 1  # the runbook's rule alone: the running run
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 40
+    result = monitor_tick()
+    assert [(r.id, r.reason) for r in result.stuck_runs] == [(waiting.id, "waiting")]
+    assert statuses(waiting, running) == ["failed", "failed"]
+
+
 def test_a_run_silent_for_days_is_silent_not_merely_over_the_maximum_runtime(make_run, settings):
     """Both parts of the rule hold for a run dead for days: silence is what the audit, the
     health's silent count and the list's "silent" filter call it."""

@@ -36,9 +36,9 @@ class StuckPolicy:
     ``silence`` (the default rule): a running run is stuck when its last sign of life (the
     later of ``started_at`` and the last change tenderops observed in its status, progress or
     message) is older than its kind's timeout, and it has not changed since that observation;
-    or when it has run longer than ``max_run_minutes`` whatever it writes. With
-    ``fail_pending_after_minutes``, a pending run silent that long is stuck too. ``age``: the
-    runbook's rule, ``started_at`` older than the timeout.
+    or when it has run longer than ``max_run_minutes`` whatever it writes. ``age``: the
+    runbook's rule, ``started_at`` older than the timeout. Under either rule, with
+    ``fail_pending_after_minutes``, a pending run silent that long is stuck too.
     """
 
     default_minutes: int
@@ -82,8 +82,8 @@ class StuckPolicy:
         minutes = [self.default_minutes, *self.per_kind_minutes.values()]
         if self.rule != StuckRule.AGE:
             minutes.append(self.max_run_minutes)
-            if self.fail_pending_after_minutes is not None:
-                minutes.append(self.fail_pending_after_minutes)
+        if self.fail_pending_after_minutes is not None:
+            minutes.append(self.fail_pending_after_minutes)
         return min(minutes)
 
     def stuck_condition(self) -> Q:
@@ -98,9 +98,11 @@ class StuckPolicy:
     def _stuck_condition(self) -> Q:
         running = Q(status=RunStatus.RUNNING)
         if self.rule == StuckRule.AGE:
-            return running & self.timed_out()
-        too_long = running & Q(started_at__lt=ago(self.max_run_minutes))
-        condition = (running & self._silent()) | too_long
+            condition = running & self.timed_out()
+        else:
+            too_long = running & Q(started_at__lt=ago(self.max_run_minutes))
+            condition = (running & self._silent()) | too_long
+        # Under either rule: an operator who asks for waiting runs to be failed means it.
         if self.fail_pending_after_minutes is not None:
             waited = Q(last_sign_of_life__lt=ago(self.fail_pending_after_minutes))
             condition |= Q(status=RunStatus.PENDING) & self._unchanged() & waited
@@ -116,12 +118,13 @@ class StuckPolicy:
     def reason(self) -> Expression:
         """Which part of the rule a stuck run meets (a ``FailReason``)."""
         text = models.CharField()
+        waiting = When(status=RunStatus.PENDING, then=Value(FailReason.WAITING))
         if self.rule == StuckRule.AGE:
-            return Value(FailReason.AGE, output_field=text)
+            return Case(waiting, default=Value(FailReason.AGE), output_field=text)
         # Silent first: a run dead for days is silent, and over the maximum runtime too; the
         # maximum runtime is what fails a run that still writes.
         return Case(
-            When(status=RunStatus.PENDING, then=Value(FailReason.WAITING)),
+            waiting,
             When(self._silent(), then=Value(FailReason.SILENT)),
             default=Value(FailReason.MAX_RUNTIME),
             output_field=text,
