@@ -4,7 +4,7 @@ A NUL byte can never be stored in PostgreSQL text, so one in a parameter would r
 query (a 500 in the admin, a 503 from the API); more parameters than Django accepts raise in
 the view. Under ``/api/`` they are a JSON 400. A page of the admin opened with such an
 address is shown without the offending parameters, with a message saying what was ignored;
-any other request gets a short 400 page.
+an admin form posted with one goes back to its page saying nothing was changed.
 """
 
 from __future__ import annotations
@@ -49,10 +49,14 @@ class RejectUnreadableRequests:
         # Machines (the API, Prometheus) get a JSON 400, never a redirect to follow.
         for_machines = request.path.startswith(API_PREFIX) or request.path == METRICS_PATH
         if request.method == "GET" and not for_machines:
-            clean = readable_address(request)
-            if clean is not None:
-                messages.warning(request, _("Ignored: %(problem)s") % {"problem": problem})
-                return HttpResponseRedirect(clean)
+            messages.warning(request, _("Ignored: %(problem)s") % {"problem": problem})
+            return HttpResponseRedirect(readable_address(request))
+        if request.method == "POST" and not for_machines:
+            # A form of the admin: back to its page (a GET, 303), saying nothing was done.
+            back = HttpResponseRedirect(readable_address(request))
+            back.status_code = 303
+            messages.error(request, _("Nothing was changed: %(problem)s") % {"problem": problem})
+            return back
         if for_machines:
             return JsonResponse(
                 {"error": problem}, status=400, json_dumps_params={"ensure_ascii": False}
@@ -67,8 +71,8 @@ def _readable(text: str) -> bool:
     return "\x00" not in text and len(text) <= MAX_QUERY_VALUE_LENGTH
 
 
-def readable_address(request: HttpRequest) -> str | None:
-    """The same address without what cannot be read; None if nothing readable is left."""
+def readable_address(request: HttpRequest) -> str:
+    """The same address without what cannot be read."""
     try:
         query = [
             (name, value)

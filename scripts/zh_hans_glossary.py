@@ -201,6 +201,7 @@ LABELS = {
     "Operations": "运维",
     "Scheduler": "定时调度",
     "Ignored: %(problem)s": "已忽略：%(problem)s",
+    "Nothing was changed: %(problem)s": "未做任何更改：%(problem)s",
     "run id": "任务 ID",
     "knowledge base id": "知识库 ID",
     "owner id": "所有者 ID",

@@ -154,6 +154,25 @@ def test_search_by_run_id_project_id_and_text(operator, odd_runs):
     assert odd_search.status_code == 200 and "NUL byte" in odd_search.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        (CLEANUP, {"promise": "ab\x00c"}),
+        (f"{LIST}?status=running", {"action": "mark_failed", "reason": "a\x00b"}),
+    ],
+)
+def test_a_form_posted_with_a_nul_byte_goes_back_to_its_page_changing_nothing(path, form, make_run):
+    run = make_run(started_ago=30 * MIN)
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", "b@example.invalid", "pw"))
+    response = client.post(path, {**form, "_selected_action": [run.pk], "confirm": "1"})
+    assert (response.status_code, response["Location"]) == (303, path)
+    page = client.get(path).content.decode()
+    assert "Nothing was changed: A parameter contains a NUL byte." in page
+    assert TenderRun.objects.get(pk=run.pk).status == "running"
+    assert not MaintenanceAction.objects.exists()
+
+
 def test_detail_page_is_read_only_and_shows_json_and_history(operator, odd_runs):
     run = odd_runs[4]
     page = operator.get(detail(run))
