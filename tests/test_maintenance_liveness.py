@@ -7,7 +7,9 @@ on), never by sleeping.
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.db.models.functions import Now
+from django.test import Client
 
 from runs.maintenance import (
     fail_stuck_runs,
@@ -244,6 +246,13 @@ def test_a_run_failed_then_finished_by_its_worker_is_a_late_finish(make_run, set
     assert [record.run_id for record in noted] == [run.pk]
     assert late_finish_tick() == []  # noted once
     assert statuses(other) == ["failed"]
+    # Counted per kind (the stats page, /metrics) and listed by the admin's filter.
+    assert liveness_by_kind()["review"].late == {"24h": 1, "7d": 1, "30d": 1}
+    assert "extract_project_info" not in liveness_by_kind()
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("boss", "b@example.invalid", "pw"))
+    listed = admin.get("/admin/runs/tenderrun/?liveness=late").content.decode()
+    assert run.pk in listed and other.pk not in listed
 
 
 def test_liveness_by_kind_counts_silent_waiting_and_late(make_run, settings):
