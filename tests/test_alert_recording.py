@@ -225,6 +225,7 @@ RICH_FACTS = {
     },
     AlertEvent.MONITOR_STALE: {"source": "health", "last_run_at": "2026-11-28T10:00:00+00:00"},
     AlertEvent.MONITOR_RECOVERED: {"source": "monitor"},
+    AlertEvent.RESOLVED: {"resolves": "waiting"},
     AlertEvent.TEST: {"requested_by": "admin"},
 }
 MANY_KINDS = {

@@ -36,6 +36,7 @@ SEVERITIES = {
     AlertEvent.FAILURE_SPIKE: "critical",
     AlertEvent.MONITOR_STALE: "critical",
     AlertEvent.MONITOR_RECOVERED: "resolved",
+    AlertEvent.RESOLVED: "resolved",
     AlertEvent.TEST: "info",
 }
 VALUE_CHARS = 120
@@ -305,6 +306,30 @@ def _monitor_recovered(facts, kind):
     return _("the monitor has recovered"), lines, (stats, _("Open the statistics"))
 
 
+def _resolved(facts, kind):
+    """A condition of some kinds has cleared (``facts["resolves"]`` names its event)."""
+    kinds = sorted(facts.get("kinds") or {}) or [kind]
+    names = {"kinds": _(", ").join(clean(name, 60) for name in kinds[:10])}
+    resolves = facts.get("resolves")
+    if resolves == AlertEvent.WAITING:
+        title = _("no run waits too long any more: %(kinds)s") % names
+        link = runs_list(status=RunStatus.PENDING), _("Open the pending runs in the admin")
+    elif resolves == AlertEvent.FAILURE_SPIKE:
+        title = _("failing no more than usual again: %(kinds)s") % names
+        link = (
+            runs_list(status=RunStatus.FAILED, started="24h"),
+            _("Open the failed runs in the admin"),
+        )
+    elif resolves == AlertEvent.STUCK_NOT_FAILED:
+        title = _("no run is stuck any more (report mode): %(kinds)s") % names
+        link = runs_list(stuck="yes"), _("Open the stuck runs in the admin")
+    else:
+        title = _("resolved: %(kinds)s") % names
+        link = reverse("admin:runs_alertdelivery_changelist"), _("Open the alert log")
+    lines = [_("The condition has cleared; a new alert follows if it comes back.")]
+    return title, lines, link
+
+
 def _test(facts, kind):
     who = clean(facts.get("requested_by") or "tenderops", 60)
     lines = [
@@ -326,5 +351,6 @@ BUILDERS = {
     AlertEvent.FAILURE_SPIKE: _failure_spike,
     AlertEvent.MONITOR_STALE: _monitor_stale,
     AlertEvent.MONITOR_RECOVERED: _monitor_recovered,
+    AlertEvent.RESOLVED: _resolved,
     AlertEvent.TEST: _test,
 }

@@ -9,7 +9,10 @@ never delays or breaks the caller.
 The cooldown (``TENDEROPS_ALERT_COOLDOWN_MINUTES``) is per event and kind: an alert whose
 (event, kind) passed the gate within the cooldown is not recorded again. A digest covers
 several kinds and leaves out those still in their cooldown. An incident (the monitor stale)
-stays open until ``resolve_alert`` raises its recovery, once, and resets its cooldown.
+stays open until ``resolve_alert`` raises its recovery, once, and resets its cooldown. So do
+the conditions of a kind that hold for a while (runs waiting, stuck in report mode, a failure
+spike): ``resolve_cleared`` closes those of the kinds no longer in that condition, in one
+``resolved`` alert that names them.
 
 Events and the facts their messages show (``runs.alerting.messages``; any fact may be
 missing, a message shows what it has):
@@ -23,6 +26,7 @@ missing, a message shows what it has):
 | ``failure_spike`` | ``raise_alert`` per kind | ``hour_failed``, ``hour_finished``, ``hour_rate``, ``week_rate``, ``top_error`` |
 | ``monitor_stale`` | ``raise_alert`` | ``last_run_at``, ``stale_after_seconds``, ``source`` |
 | ``monitor_recovered`` | ``resolve_alert(MONITOR_STALE)`` | ``last_run_at``, ``source`` |
+| ``resolved`` | ``resolve_cleared`` | ``resolves`` (the event whose condition cleared); ``kinds`` |
 | ``test`` | ``record_test_alert`` | ``requested_by`` |
 """  # noqa: E501
 
@@ -54,6 +58,7 @@ __all__ = [
     "raise_digest",
     "record_test_alert",
     "resolve_alert",
+    "resolve_cleared",
 ]
 
 # Which setting turns each channel on (DingTalk's and Feishu's secrets are optional).
@@ -66,6 +71,9 @@ CHANNEL_SETTINGS = {
 }
 # Incidents stay open until resolved; resolving raises the recovery event.
 RECOVERIES = {AlertEvent.MONITOR_STALE: AlertEvent.MONITOR_RECOVERED}
+# Conditions of a kind that hold while they last: each is an incident per kind, closed by
+# ``resolve_cleared`` once the kind is out of it.
+CONDITIONS = (AlertEvent.WAITING, AlertEvent.STUCK_NOT_FAILED, AlertEvent.FAILURE_SPIKE)
 
 GATE = AlertGate._meta.db_table
 ALERT = Alert._meta.db_table
@@ -123,9 +131,11 @@ def raise_digest(
     return _raise(event, by_kind, facts or {}, digest=True, announce=announce)
 
 
-def open_incident_sql(event: AlertEvent, kind: str = "") -> tuple[str, tuple]:
-    """SQL that finds a row while the incident of (``event``, ``kind``) is open: a caller
-    that asks it first resolves only what there is to resolve."""
+def open_incident_sql(event: AlertEvent, kind: str | None = "") -> tuple[str, tuple]:
+    """SQL that finds a row while the incident of (``event``, ``kind``) is open (of any
+    kind: ``kind=None``): a caller that asks it first resolves only what there is to."""
+    if kind is None:
+        return f"SELECT 1 FROM {GATE} WHERE event = %s AND open", (event,)
     return (
         f"SELECT 1 FROM {GATE} WHERE event = %s AND kind = %s AND open",
         (event, gate_kind(kind)),
@@ -167,6 +177,57 @@ def resolve_alert(
         return _announced(alert_id, announce and bool(channels))
 
 
+def resolve_cleared(
+    event: AlertEvent,
+    still: Iterable[str],
+    facts: Mapping[str, Any] | None = None,
+    *,
+    announce: bool = True,
+) -> int | None:
+    """Close the open incidents of condition ``event`` whose kind is not in ``still`` (the
+    kinds in that condition now): one ``resolved`` alert names them (once, however many
+    callers resolve at the same time), and their cooldowns start again."""
+    if event not in CONDITIONS:
+        raise ValueError(f"{event} is not a condition that clears")
+    channels = configured_channels()
+    recorded = {**(facts or {}), "resolves": str(event)}
+    with _statement_transaction():
+        if is_postgresql():
+            alert_id = _fetch_id(
+                f"""
+                WITH resolved AS (
+                    DELETE FROM {GATE}
+                    WHERE event = %s AND open AND kind <> ALL(%s::text[]) RETURNING kind
+                ),
+                alert AS (
+                    INSERT INTO {ALERT} (event, kind, facts, raised_at)
+                    SELECT %s, CASE WHEN count(*) = 1 THEN min(kind) ELSE '' END,
+                           %s::jsonb || jsonb_build_object(
+                               'kinds', jsonb_object_agg(kind, '{{}}'::jsonb)),
+                           statement_timestamp()
+                    FROM resolved HAVING count(*) > 0
+                    RETURNING id
+                ),{QUEUE_DELIVERIES}
+                SELECT id FROM alert
+                """,
+                [event, gate_kinds(still), AlertEvent.RESOLVED, _json(recorded), channels],
+            )
+        else:
+            alert_id = _resolve_cleared_portable(event, gate_kinds(still), recorded, channels)
+        return _announced(alert_id, announce and bool(channels))
+
+
+def _resolve_cleared_portable(
+    event: AlertEvent, still: list[str], facts: dict[str, Any], channels: Sequence[str]
+) -> int | None:
+    cleared = AlertGate.objects.filter(event=event, open=True).exclude(kind__in=still)
+    kinds = sorted(cleared.values_list("kind", flat=True))
+    if not kinds or not cleared.filter(kind__in=kinds).delete()[0]:
+        return None
+    facts = {**facts, "kinds": {kind: {} for kind in kinds}}
+    return _insert(AlertEvent.RESOLVED, kinds[0] if len(kinds) == 1 else "", facts, channels)
+
+
 def record_test_alert(requested_by: str, *, announce: bool = False) -> int:
     """A test message to every configured channel, outside any cooldown."""
     with transaction.atomic():
@@ -185,7 +246,7 @@ def _raise(
     announce: bool,
 ) -> int | None:
     channels = configured_channels()
-    incident = event in RECOVERIES
+    incident = event in RECOVERIES or event in CONDITIONS
     cooldown = settings.TENDEROPS_ALERT_COOLDOWN_MINUTES
     with _statement_transaction():
         if is_postgresql():

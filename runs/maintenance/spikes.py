@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Value
 from django.db.models.functions import Coalesce, Left, Now
 
-from runs.maintenance.alerts import AlertEvent, raise_alert
+from runs.maintenance.alerts import AlertEvent, raise_alert, resolve_cleared
 from runs.maintenance.db import local_settings
 from runs.models import TenderRun
 from runs.vocabulary import FINISHED_STATUSES, RunStatus
@@ -95,10 +95,11 @@ def find_failure_spikes() -> list[KindFailures]:
 
 
 def check_failure_spikes() -> list[int]:
-    """Raise ``failure_spike`` for every spiking kind (once per cooldown); return the ids of
-    the alerts raised."""
+    """Raise ``failure_spike`` for every spiking kind (once per cooldown), and ``resolved``
+    for the kinds whose spike is over; return the ids of the alerts raised."""
     raised = []
-    for spike in find_failure_spikes():
+    spikes = find_failure_spikes()
+    for spike in spikes:
         alert_id = raise_alert(
             AlertEvent.FAILURE_SPIKE,
             spike.kind,
@@ -112,7 +113,8 @@ def check_failure_spikes() -> list[int]:
         )
         if alert_id is not None:
             raised.append(alert_id)
-    return raised
+    resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, [spike.kind for spike in spikes])
+    return raised if resolved is None else [*raised, resolved]
 
 
 def _top_error(kind: str) -> str:

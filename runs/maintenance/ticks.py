@@ -15,7 +15,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from runs.maintenance.alerts import AlertEvent, open_incident_sql, raise_digest, resolve_alert
+from runs.maintenance.alerts import (
+    AlertEvent,
+    open_incident_sql,
+    raise_digest,
+    resolve_alert,
+    resolve_cleared,
+)
 from runs.maintenance.counters import LATE_FINISHES, increment
 from runs.maintenance.db import aware, compiled, db_now, fetch_compiled
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
@@ -45,17 +51,21 @@ def monitor_tick() -> CleanupResult:
         result = report_stuck_runs(heartbeat=MONITOR)
         event = AlertEvent.STUCK_NOT_FAILED
     else:
-        # Asked in the observation's statement: a quiet tick then skips both queries (about
+        # Asked in the observation's statement: a quiet tick then skips these queries (about
         # 1.2 ms of it at 10 M). An answer missing (not asked) means "look".
         questions = {
             "waiting": _waiting_sql(),
+            "waiting_open": open_incident_sql(AlertEvent.WAITING, kind=None),
             "stale": open_incident_sql(AlertEvent.MONITOR_STALE),
         }
         result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, questions=questions)
         event = AlertEvent.MONITOR_FAILED
     if result.stuck_runs:
         _safely(lambda: raise_digest(event, *failed_digest(result)))
-    if result.answers.get("waiting", True):
+    if event == AlertEvent.STUCK_NOT_FAILED:
+        stuck_kinds = {run.kind for run in result.stuck_runs}  # all of them: none left out
+        _safely(lambda: resolve_cleared(event, stuck_kinds))
+    if result.answers.get("waiting", True) or result.answers.get("waiting_open", True):
         _safely(_raise_waiting)
     if result.answers.get("stale", True):
         _safely(lambda: resolve_alert(AlertEvent.MONITOR_STALE, facts={"source": "monitor"}))
@@ -114,6 +124,7 @@ def _raise_waiting() -> None:
         ),
     )
     if not waiting:
+        resolve_cleared(AlertEvent.WAITING, ())
         return
     now = db_now()
     oldest = {}
@@ -123,6 +134,7 @@ def _raise_waiting() -> None:
     for kind, entry in by_kind.items():
         entry["oldest_minutes"] = oldest[kind]
     raise_digest(AlertEvent.WAITING, by_kind, {"threshold_minutes": threshold})
+    resolve_cleared(AlertEvent.WAITING, by_kind)
 
 
 def late_finish_tick() -> list[FailedRunRecord]:

@@ -21,6 +21,7 @@ class AlertEvent(models.TextChoices):
     FAILURE_SPIKE = "failure_spike", _("failure spike")
     MONITOR_STALE = "monitor_stale", _("monitor stale")
     MONITOR_RECOVERED = "monitor_recovered", _("monitor recovered")
+    RESOLVED = "resolved", _("resolved")
     TEST = "test", _("test message")
 
 

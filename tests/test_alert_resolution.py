@@ -1,0 +1,101 @@
+"""Conditions of a kind that clear (runs waiting, stuck in report mode, a failure spike): the
+first alert opens an incident per kind, and the first check that finds a kind out of it raises
+one ``resolved`` alert naming it; the cooldown of that kind starts again (PRODUCT.md, "Alerts":
+"and each recovery")."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from runs.alerting.messages import render
+from runs.maintenance import AlertEvent, check_failure_spikes, monitor_tick, raise_digest
+from runs.maintenance.alerts import resolve_cleared
+from runs.models import Alert, AlertDelivery, TenderRun
+from tests.test_alert_recording import spike_runs
+
+MIN = timedelta(minutes=1)
+
+
+def events() -> list[tuple[str, str, list[str]]]:
+    """Every alert so far: (event, what a ``resolved`` resolves, the kinds it names)."""
+    return [
+        (alert.event, alert.facts.get("resolves", ""), sorted(alert.facts.get("kinds") or []))
+        for alert in Alert.objects.order_by("pk")
+    ]
+
+
+def test_waiting_runs_picked_up_are_resolved_once_per_kind(make_run, settings):
+    settings.TENDEROPS_PENDING_ALERT_MINUTES = 30
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    review = make_run(status="pending", started_ago=45 * MIN, kind="review", run_type="review")
+    docx = make_run(status="pending", started_ago=50 * MIN, kind="docx", run_type="docx")
+    monitor_tick()
+    assert events() == [("waiting", "", ["docx", "review"])]
+    TenderRun.objects.filter(pk=review.pk).update(status="running")  # a worker took it
+    monitor_tick()
+    monitor_tick()  # resolved once
+    assert events()[1:] == [("resolved", "waiting", ["review"])]
+    TenderRun.objects.filter(pk=docx.pk).update(status="failed")
+    monitor_tick()
+    assert events()[2:] == [("resolved", "waiting", ["docx"])]
+    assert AlertDelivery.objects.filter(alert__event="resolved").count() == 2  # one channel
+    # Its cooldown starts again: a run waiting anew is told at once.
+    make_run(status="pending", started_ago=40 * MIN, kind="review", run_type="review")
+    monitor_tick()
+    assert events()[3:] == [("waiting", "", ["review"])]
+
+
+def test_a_quiet_tick_without_an_open_incident_asks_nothing_more(make_run):
+    """The quiet tick stays one statement: whether an incident is open is asked there."""
+    monitor_tick()
+    with CaptureQueriesContext(connection) as captured:
+        monitor_tick()
+    assert len([q for q in captured if "tenderops_alert" in q["sql"]]) == 1  # the question
+    assert not Alert.objects.exists()
+
+
+def test_stuck_runs_in_report_mode_are_resolved_once_gone(make_run, settings):
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    stuck = make_run(started_ago=30 * MIN)
+    monitor_tick()
+    monitor_tick()  # still stuck: nothing new within the cooldown
+    assert events() == [("stuck_not_failed", "", ["extract_project_info"])]
+    TenderRun.objects.filter(pk=stuck.pk).update(status="success")
+    monitor_tick()
+    monitor_tick()
+    assert events()[1:] == [("resolved", "stuck_not_failed", ["extract_project_info"])]
+
+
+def test_a_failure_spike_over_is_resolved(make_run, settings):
+    settings.TENDEROPS_SPIKE_MIN_FAILURES = 5
+    spike_runs(make_run, "review", week=(50, 1), hour=(8, 6))
+    assert len(check_failure_spikes()) == 1
+    TenderRun.objects.filter(kind="review", status="failed").update(status="success")
+    assert len(check_failure_spikes()) == 1  # the resolution
+    assert check_failure_spikes() == []
+    assert events() == [("failure_spike", "", []), ("resolved", "failure_spike", ["review"])]
+
+
+@pytest.mark.parametrize(
+    ("resolves", "english", "chinese"),
+    [
+        (AlertEvent.WAITING, "no run waits too long any more: docx, review", "排队"),
+        (AlertEvent.FAILURE_SPIKE, "failing no more than usual again: docx, review", "失败"),
+        (AlertEvent.STUCK_NOT_FAILED, "no run is stuck any more (report mode)", "卡住"),
+    ],
+)
+def test_a_resolution_reads_in_both_languages(db, resolves, english, chinese):
+    raise_digest(resolves, {"review": {"count": 1}, "docx": {"count": 2}})
+    alert = Alert.objects.get(pk=resolve_cleared(resolves, ()))
+    assert english in render(alert, "en").title
+    message = render(alert, "zh-hans")
+    assert chinese in message.title and "docx" in message.title
+    assert message.severity == "resolved" and message.link
+    assert resolve_cleared(resolves, ()) is None  # once
+
+
+def test_only_conditions_clear(db):
+    with pytest.raises(ValueError, match="not a condition"):
+        resolve_cleared(AlertEvent.MONITOR_FAILED, ())
