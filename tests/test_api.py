@@ -179,6 +179,29 @@ def test_health_is_503_until_the_monitor_has_run_then_200(client, bearer, stuck,
     assert body["monitor_last_result"] == {"fixed_count": 1}
 
 
+def test_a_fresh_install_is_starting_for_one_interval_then_stale(client, bearer, settings, db):
+    """Before the first tick a health check must not page anyone: "starting" (200, no alert)
+    until the monitor's schedule has been due one interval; stale (503, alerted) after."""
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from runs.models import Alert
+    from runs.schedules import MONITOR_SCHEDULE
+    from tests.test_commands import run_command
+
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    due = Schedule.objects.filter(name=MONITOR_SCHEDULE)
+    due.update(next_run=timezone.now() - timedelta(seconds=30))  # the cluster just started
+    starting = client.get(HEALTH, **bearer)
+    assert (starting.status_code, starting.json()["status"]) == (200, "starting")
+    assert "starting" in run_command("tenderops_watchdog")
+    assert not Alert.objects.exists()
+    due.update(next_run=timezone.now() - timedelta(seconds=61))  # a whole interval, no tick
+    stale = client.get(HEALTH, **bearer)
+    assert (stale.status_code, stale.json()["status"]) == (503, "stale")
+    assert list(Alert.objects.values_list("event", flat=True)) == ["monitor_stale"]
+
+
 def test_health_turns_503_after_three_missed_intervals(client, bearer, settings, db):
     settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 2
     monitor_tick()

@@ -96,9 +96,10 @@ def alert_on_health(health: MonitorHealth, *, source: str, background: bool) -> 
         "last_run_at": health.last_run_at.isoformat() if health.last_run_at else None,
         "stale_after_seconds": int(health.stale_after.total_seconds()),
     }
+    alert_id = None
     if health.healthy:
         alert_id = resolve_alert(AlertEvent.MONITOR_STALE, facts=facts, announce=False)
-    else:
+    elif health.stale:  # not while it is starting: nothing has had a chance to go wrong
         alert_id = raise_alert(AlertEvent.MONITOR_STALE, facts=facts, announce=False)
     if alert_id is not None and configured_channels():
         if background:

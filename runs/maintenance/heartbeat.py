@@ -41,6 +41,8 @@ class MonitorHealth:
     silent_count: int
     waiting_count: int
     oldest_silence_seconds: float | None
+    # Never ticked yet, its schedule due less than one interval ago: not stale yet.
+    starting: bool = False
 
     @property
     def stale_after(self) -> timedelta:
@@ -52,9 +54,17 @@ class MonitorHealth:
             self.last_run_at is not None and self.checked_at - self.last_run_at <= self.stale_after
         )
 
+    @property
+    def stale(self) -> bool:
+        return not self.healthy and not self.starting
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.healthy else "starting" if self.starting else "stale"
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "status": "ok" if self.healthy else "stale",
+            "status": self.status,
             "monitor_last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
             "monitor_last_result": self.last_result,
             "monitor_interval_minutes": self.interval_minutes,
@@ -97,11 +107,29 @@ def with_live_heartbeat(health: MonitorHealth) -> MonitorHealth:
 
 
 def _last_beat(beat: Heartbeat | None) -> dict[str, Any]:
+    checked_at = db_now()
     return {
-        "checked_at": db_now(),
+        "checked_at": checked_at,
         "last_run_at": beat.last_finished_at if beat else None,
         "last_result": beat.last_result if beat else {},
+        "starting": beat is None and _first_interval(checked_at),
     }
+
+
+def _first_interval(moment: datetime) -> bool:
+    """Whether the monitor's schedule first came due less than one interval before
+    ``moment`` (or is still to come): a monitor that never ticked is starting, not stale (a
+    fresh install's health check must not page anyone); one that never starts is stale one
+    interval later."""
+    from django_q.models import Schedule  # imported here: django-q2 sits above the routines
+
+    from runs.schedules import MONITOR_SCHEDULE
+
+    next_run = (
+        Schedule.objects.filter(name=MONITOR_SCHEDULE).values_list("next_run", flat=True).first()
+    )
+    interval = timedelta(minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES)
+    return next_run is not None and moment < next_run + interval
 
 
 def heartbeat_cte(name: str | None, now: str) -> str:

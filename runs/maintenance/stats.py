@@ -22,7 +22,6 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 from django.utils import timezone
-from django_q.models import Schedule
 
 from runs.limits import EARLIEST_START, START_SKEW
 from runs.maintenance.db import db_now, is_postgresql, local_settings
@@ -34,7 +33,6 @@ from runs.maintenance.heartbeat import (
 )
 from runs.maintenance.policy import StuckPolicy
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
-from runs.schedules import MONITOR_SCHEDULE
 from runs.vocabulary import FINISHED_STATUSES, RunStatus
 
 STATS_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -146,7 +144,7 @@ def collect_stats() -> RunStats:
         daily=daily,
         failed_by_tenderops=failed_by_tenderops,
         health=health,
-        monitor_starting=_monitor_starting(health),
+        monitor_starting=health.starting,
         impossible_starts=TenderRun.objects.impossible_start().count(),
     )
 
@@ -162,7 +160,7 @@ def with_live_cards(stats: RunStats) -> RunStats:
         health=health,
         running=health.running_count,
         stuck=health.stuck_count,
-        monitor_starting=_monitor_starting(health),
+        monitor_starting=health.starting,
     )
 
 
@@ -171,20 +169,6 @@ def failed_since(moment: datetime) -> int:
     not count yet."""
     actions = MaintenanceAction.objects.filter(kind__in=FAILING_ACTIONS, started_at__gt=moment)
     return actions.aggregate(total=Sum("affected_count"))["total"] or 0
-
-
-def _monitor_starting(health: MonitorHealth) -> bool:
-    """Whether the monitor is still in its first interval: it has never ticked, and its
-    schedule first came due less than one interval ago (or is still to come). A cluster
-    that never starts is stale one interval later, as before."""
-    if health.last_run_at is not None:
-        return False
-    next_run = (
-        Schedule.objects.filter(name=MONITOR_SCHEDULE).values_list("next_run", flat=True).first()
-    )
-    return next_run is not None and health.checked_at < next_run + timedelta(
-        minutes=health.interval_minutes
-    )
 
 
 def local_days(now: datetime, count: int) -> tuple[list[date], datetime]:

@@ -19,6 +19,12 @@ class Command(RoutineCommand):
         alert_id = alert_on_health(health, source="watchdog", background=False)
         last = health.last_run_at.isoformat() if health.last_run_at else "never"
         sent = f" (alert #{alert_id} sent)" if alert_id is not None else ""
+        if health.starting:
+            self.stdout.write(
+                f"The monitor is starting: its first run is due within "
+                f"{health.interval_minutes} min.{sent}"
+            )
+            return
         if not health.healthy:
             raise CommandError(
                 f"The monitor is stale: last run {last}, expected every "
