@@ -397,3 +397,13 @@ def test_a_database_error_part_way_says_the_committed_batches_stay_done(make_run
     assert "Nothing was changed" not in str(failed.value)
     assert "Batches committed before that stay done" in str(failed.value)
     assert list(TenderRun.objects.values_list("pk", flat=True)) == [newest.pk]
+
+
+@pytest.mark.parametrize(
+    "flags", [["--auto"], ["--dry-r"], ["--time", "5", "--dry-run"]], ids=["auto", "dry", "time"]
+)
+def test_an_abbreviated_flag_is_refused_not_guessed(flags, stuck_and_live):
+    """argparse took "--auto" for "--auto-fix", which fails runs without a prompt."""
+    with pytest.raises(CommandError, match="unrecognized arguments"):
+        run_command("cleanup_stuck_runs", *flags)
+    assert statuses(*stuck_and_live) == ["running", "running"]

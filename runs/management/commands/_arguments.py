@@ -73,6 +73,9 @@ class RoutineCommand(BaseCommand):
     line and exit code 3 (1 means "declined", 2 bad usage), never a traceback."""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
+        # No abbreviations: "--auto" must not pass for "--auto-fix" (it skips the prompt),
+        # as the API refuses a near-miss of a parameter's name.
+        kwargs.setdefault("allow_abbrev", False)
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         one_line_errors(parser)
         return parser
