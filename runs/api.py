@@ -77,6 +77,18 @@ def _bearer(request: HttpRequest) -> str | None:
     return presented
 
 
+def _refused_token(setting: str, expected: str) -> ApiError:
+    """A token that does not match; when this server has none set, saying so (a token can
+    never work here, however right it is: the demo, a forgotten variable)."""
+    if not expected:
+        return ApiError(
+            401,
+            _("Invalid credentials: this server accepts no token (%(setting)s is not set).")
+            % {"setting": setting},
+        )
+    return ApiError(401, _("Invalid credentials."))
+
+
 def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, str]:
     """Who is calling, as (actor, username); raises ApiError 401 or 403. ``read_only``
     endpoints accept the metrics token too, and a staff session that may view runs."""
@@ -86,7 +98,7 @@ def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, 
             read_only and _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN)
         ):
             return Actor.API, ""
-        raise ApiError(401, _("Invalid credentials."))
+        raise _refused_token("TENDEROPS_API_TOKEN", settings.TENDEROPS_API_TOKEN)
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
         raise ApiError(401, _("Authentication required."))
@@ -107,7 +119,7 @@ def authorise_metrics(request: HttpRequest) -> None:
     if presented is not None:
         if _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN):
             return
-        raise ApiError(401, _("Invalid credentials."))
+        raise _refused_token("TENDEROPS_METRICS_TOKEN", settings.TENDEROPS_METRICS_TOKEN)
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
         raise ApiError(401, _("Authentication required."))

@@ -34,6 +34,7 @@ SENTENCES = {
     "Mark runs failed?": "将任务标记为失败？",
     "Send the token in the Authorization header, never in the URL.": "请在 Authorization 请求头中发送令牌，不要放在 URL 中。",
     "Invalid credentials.": "凭据无效。",
+    "Invalid credentials: this server accepts no token (%(setting)s is not set).": "凭据无效：本服务器不接受任何令牌（未设置 %(setting)s）。",
     "Authentication required.": "需要身份验证。",
     "You do not have permission to mark runs failed.": "您没有将任务标记为失败的权限。",
     "CSRF verification failed.": "CSRF 验证失败。",

@@ -335,3 +335,15 @@ def test_error_bodies_are_readable_utf8(client, stuck):
     assert response.status_code == 401
     text = response.content.decode()
     assert "\\u" not in text and "需要" in text
+
+
+def test_a_token_on_a_server_without_one_is_told_why_it_cannot_work(client, settings, db):
+    settings.TENDEROPS_API_TOKEN = ""
+    settings.TENDEROPS_METRICS_TOKEN = ""
+    for url, ask in ((CLEANUP, client.post), (HEALTH, client.get), ("/metrics", client.get)):
+        response = ask(url, HTTP_AUTHORIZATION="Bearer s3cret")
+        assert response.status_code == 401
+        assert "accepts no token" in response.content.decode(), url
+    settings.TENDEROPS_API_TOKEN = "the-right-one"
+    wrong = client.post(CLEANUP, HTTP_AUTHORIZATION="Bearer s3cret")
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials."})
