@@ -78,3 +78,21 @@ def test_error_reports_hide_webhook_addresses(settings):
     assert shown["TENDEROPS_WECOM_WEBHOOK_URL"] == "********************"
     assert shown["TENDEROPS_FEISHU_SECRET"] == "********************"
     assert shown["TENDEROPS_ALERT_LANGUAGE"] == settings.TENDEROPS_ALERT_LANGUAGE
+
+
+def test_a_delivery_that_fails_is_logged_for_the_journal_without_its_key(
+    settings, captured_console, db
+):
+    from runs.alerting.delivery import deliver_alert
+    from runs.maintenance import AlertEvent, raise_alert
+    from tests.receivers import receiver
+
+    settings.TENDEROPS_ALERT_MAX_ATTEMPTS = 2
+    with receiver(lambda r: (500, {"errcode": 500, "errmsg": "internal"})) as wecom:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = wecom.url("/cgi-bin/webhook/send", "key=k-7f3e9a")
+        alert_id = raise_alert(AlertEvent.WAITING, "review", announce=False)
+        deliver_alert(alert_id)
+    logged = captured_console.getvalue()
+    assert f"WARNING runs.alerting.delivery alert {alert_id} to wecom, attempt 1:" in logged
+    assert "internal" in logged and "(retrying)" in logged
+    assert "k-7f3e9a" not in logged

@@ -230,6 +230,16 @@ def _record(claim: Claim, outcome: Outcome) -> None:
             paused_until=paused,
         )
         status, next_at = _next_state(claim.number, outcome, now)
+        if status != Status.SENT:
+            # Where operators look first (the cluster's journal); secrets are redacted there.
+            logger.warning(
+                "alert %s to %s, attempt %s: %s (%s)",
+                claim.alert_id,
+                claim.channel,
+                claim.number,
+                outcome.answer or outcome.result,
+                status,
+            )
         AlertDelivery.objects.filter(
             pk=claim.delivery_id, status=Status.SENDING, attempts=claim.number
         ).update(status=status, next_attempt_at=next_at, answer=outcome.answer, updated_at=now)
