@@ -56,6 +56,8 @@ def test_operator_fails_every_stuck_run_across_pages_with_a_reason(
     assert f"{STUCK} runs will be marked failed" in page.inner_text("#fail-count")
     page.fill("textarea[name=reason]", "worker 容器重启，任务已中断")
     page.screenshot(path=artifacts / "mark-failed-confirmation.png")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the sample table scrolls
+    assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
     page.click("input[name=confirm]")
 
     message = page.wait_for_selector(".messagelist .success")
