@@ -295,6 +295,7 @@ LABELS = {
     "first seen": "首次观察到",
     "last change seen": "最近一次观察到变化",
     "changes seen": "观察到的变化次数",
+    "stuck from, if nothing changes": "若无变化，判定为卡住的时间",
     "run observation": "任务观察记录",
     "run observations": "任务观察记录",
     "by its last sign of life": "按最近活动",

@@ -188,3 +188,30 @@ def test_the_audit_says_which_rule_failed_each_run(
     reasons = {row[0]: row[rows[0].index(why)] for row in rows[1:]}
     assert reasons[writing.pk] == max_words
     assert re.fullmatch(rf"{silent_words}\d.*", reasons[silent.pk])
+
+
+def test_the_detail_page_says_when_a_run_is_stuck_if_nothing_changes(operator, make_run, settings):
+    from runs.admin.display import short_time
+    from runs.maintenance import observe_active_runs
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    settings.TENDEROPS_STUCK_TIMEOUTS = {"review": 25}
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    silent = make_run(started_ago=5 * MIN, kind="review", run_type="review")
+    old = make_run(started_ago=55 * MIN, progress=0.1)
+    pending = make_run(status="pending", started_ago=5 * MIN)
+    observe_active_runs()
+    TenderRun.objects.filter(pk=old.pk).update(progress=0.2)  # still writing: the maximum
+    observe_active_runs()  # runtime comes before its silence's timeout
+    label = "stuck from, if nothing changes"
+
+    def said(run) -> str:
+        return operator.get(f"{LIST}{run.pk}/change/").content.decode()
+
+    assert f"{label}: {short_time(silent.started_at + 25 * MIN)}" in said(silent)
+    assert f"{label}: {short_time(old.started_at + 60 * MIN)}" in said(old)
+    assert label not in said(pending)  # never failed unless asked
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 40
+    assert f"{label}: {short_time(pending.started_at + 40 * MIN)}" in said(pending)
+    settings.TENDEROPS_STUCK_RULE = "age"
+    assert f"{label}: {short_time(old.started_at + 10 * MIN)}" in said(old)

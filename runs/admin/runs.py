@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
@@ -45,9 +45,10 @@ from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
 from runs.maintenance import db_now
+from runs.maintenance.policy import StuckPolicy
 from runs.models import RunObservation, TenderRun
 from runs.shown_text import labelled, visible
-from runs.vocabulary import ACTIVE_STATUSES, RunStatus
+from runs.vocabulary import ACTIVE_STATUSES, RunStatus, run_kind
 
 MESSAGE_PREVIEW_CHARS = 80
 RUN_ID_CHARS = 12
@@ -272,13 +273,18 @@ class TenderRunAdmin(
     def observed(self, run: TenderRun) -> str:
         seen = RunObservation.objects.filter(run_id=run.pk).first()
         if seen is None:
-            return _("Not observed (tenderops observes pending and running runs).")
-        facts = (
-            (_("first seen"), short_time(seen.first_seen_at)),
-            (_("last change seen"), short_time(seen.last_change_at)),
-            (_("changes seen"), seen.changes),
-        )
-        return " · ".join(labelled(label, value) for label, value in facts)
+            text = _("Not observed (tenderops observes pending and running runs).")
+        else:
+            facts = (
+                (_("first seen"), short_time(seen.first_seen_at)),
+                (_("last change seen"), short_time(seen.last_change_at)),
+                (_("changes seen"), seen.changes),
+            )
+            text = " · ".join(labelled(label, value) for label, value in facts)
+        due = stuck_from(run)
+        if due is not None:
+            text += " · " + labelled(_("stuck from, if nothing changes"), short_time(due))
+        return text
 
     @admin.display(description=gettext_lazy("running / elapsed"))
     def elapsed(self, run: TenderRun) -> str:
@@ -331,3 +337,15 @@ class TenderRunAdmin(
                 '{}<span class="run-cause" title="{}">{}</span>', message, _("error"), cause
             )
         return message or "–"
+
+
+def stuck_from(run: TenderRun) -> datetime | None:
+    """When the configured rule calls ``run`` stuck if it writes nothing meanwhile; None for
+    a finished run, a pending one the rule never fails, or an impossible start."""
+    moment = getattr(run, "last_sign_of_life", None)
+    if moment is None or is_infinite(moment) or is_infinite(run.started_at):
+        return None
+    if run.started_at < EARLIEST_START:
+        return None
+    kind = run_kind(run.kind, run.run_type)
+    return StuckPolicy.configured().stuck_from(kind, run.status, run.started_at, moment)

@@ -130,6 +130,23 @@ class StuckPolicy:
             output_field=text,
         )
 
+    def stuck_from(
+        self, kind: str, status: str, started_at: datetime, last_sign_of_life: datetime
+    ) -> datetime | None:
+        """When a run becomes stuck if nothing changes meanwhile (the rule above, for one
+        run, for the detail page); None if it never does so (a pending run not failable)."""
+        if status == RunStatus.PENDING:
+            if self.fail_pending_after_minutes is None:
+                return None
+            return last_sign_of_life + timedelta(minutes=self.fail_pending_after_minutes)
+        if status != RunStatus.RUNNING:
+            return None
+        timeout = timedelta(minutes=self.minutes_for(kind))
+        if self.rule == StuckRule.AGE:
+            return started_at + timeout
+        longest = started_at + timedelta(minutes=self.max_run_minutes)
+        return min(last_sign_of_life + timeout, longest)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "rule": str(self.rule),
