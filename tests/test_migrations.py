@@ -47,6 +47,7 @@ MIGRATIONS = [
     "0009_late_finish_index",
     "0010_observation_of_run",
     "0011_fingerprints_as_chained_hashes",
+    "0012_alert_resolved",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
