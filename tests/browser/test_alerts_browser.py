@@ -105,3 +105,5 @@ def test_the_test_button_and_the_robots_preview(browser, live_server, operator, 
         section.screenshot(path=artifacts / f"preview-{channel}.png")
     page.screenshot(path=artifacts / "preview.png", full_page=True)
     assert KEY not in page.content()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: one card a row
+    assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
