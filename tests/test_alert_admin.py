@@ -201,3 +201,20 @@ def test_an_alerts_page_lists_every_kind_and_says_when_nothing_was_delivered(db,
     assert "kind_number_11" not in listed  # the list's column is cut
     assert "kind_number_11" in detail
     assert "no channel was configured when it was raised" in detail
+
+
+def test_the_index_and_the_messages_name_one_alert_log(db):
+    """The home page's "Alert log" is the page the messages' "Open the alert log" opens."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from runs.alerting.messages import render
+    from runs.maintenance.alerts import record_test_alert
+    from runs.models import Alert
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", "b@example.invalid", "pw"))
+    index = client.get("/admin/").content.decode()
+    message = render(Alert.objects.get(pk=record_test_alert("boss")), "en")
+    assert message.link_text == "Open the alert log"
+    assert f'<a href="{message.link}">Alert log</a>' in index
