@@ -183,7 +183,7 @@ def test_a_fresh_install_is_starting_for_one_interval_then_stale(client, bearer,
     """Before the first tick a health check must not page anyone: "starting" (200, no alert)
     until the monitor's schedule has been due one interval; stale (503, alerted) after."""
     from django.utils import timezone
-    from django_q.models import Schedule
+    from django_q.models import Schedule, Task
 
     from runs.models import Alert
     from runs.schedules import MONITOR_SCHEDULE
@@ -200,6 +200,21 @@ def test_a_fresh_install_is_starting_for_one_interval_then_stale(client, bearer,
     stale = client.get(HEALTH, **bearer)
     assert (stale.status_code, stale.json()["status"]) == (503, "stale")
     assert list(Alert.objects.values_list("event", flat=True)) == ["monitor_stale"]
+    # The scheduler fired it (its next run moved on): starting while that task runs...
+    due.update(next_run=timezone.now() + timedelta(seconds=50), task="3f1c0e9d")
+    assert client.get(HEALTH, **bearer).json()["status"] == "starting"
+    # ... stale once it finished without a heartbeat: the monitor's ticks fail.
+    now = timezone.now()
+    Task.objects.create(
+        id="3f1c0e9d",
+        name="tick",
+        func="runs.tasks.fail_stuck_runs_task",
+        started=now,
+        stopped=now,
+        success=False,
+        result="DatabaseError",
+    )
+    assert client.get(HEALTH, **bearer).json()["status"] == "stale"
 
 
 def test_health_turns_503_after_three_missed_intervals(client, bearer, settings, db):

@@ -117,19 +117,24 @@ def _last_beat(beat: Heartbeat | None) -> dict[str, Any]:
 
 
 def _first_interval(moment: datetime) -> bool:
-    """Whether the monitor's schedule first came due less than one interval before
-    ``moment`` (or is still to come): a monitor that never ticked is starting, not stale (a
-    fresh install's health check must not page anyone); one that never starts is stale one
-    interval later."""
-    from django_q.models import Schedule  # imported here: django-q2 sits above the routines
+    """Whether a monitor that never ticked is starting, not stale (a fresh install's health
+    check must not page anyone): its schedule is due less than one interval before
+    ``moment`` (or still to come), and its first task, if the scheduler fired it, has not
+    finished. One that never starts is stale one interval later; one whose first tick
+    failed is stale at once (the scheduler moves ``next_run`` on each time it fires, which
+    alone would keep a failing monitor "starting")."""
+    # Imported here: django-q2 sits above the routines.
+    from django_q.models import Schedule, Task
 
     from runs.schedules import MONITOR_SCHEDULE
 
-    next_run = (
-        Schedule.objects.filter(name=MONITOR_SCHEDULE).values_list("next_run", flat=True).first()
-    )
+    schedule = Schedule.objects.filter(name=MONITOR_SCHEDULE).values("next_run", "task").first()
+    if schedule is None:
+        return False
     interval = timedelta(minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES)
-    return next_run is not None and moment < next_run + interval
+    if moment >= schedule["next_run"] + interval:
+        return False
+    return not schedule["task"] or not Task.objects.filter(id=schedule["task"]).exists()
 
 
 def heartbeat_cte(name: str | None, now: str) -> str:
