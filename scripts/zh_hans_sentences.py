@@ -33,6 +33,7 @@ SENTENCES = {
     "%(marked)s marked failed, %(skipped)s skipped (already finished or unknown).": "已标记失败：%(marked)s；已跳过：%(skipped)s（已结束或状态未知）。",
     "Mark runs failed?": "将任务标记为失败？",
     "Send the token in the Authorization header, never in the URL.": "请在 Authorization 请求头中发送令牌，不要放在 URL 中。",
+    "A pending run is stuck when it has waited longer than %(minutes)s minutes (TENDEROPS_FAIL_PENDING_AFTER_MINUTES).": "排队（pending）超过 %(minutes)s 分钟的任务也算卡住（TENDEROPS_FAIL_PENDING_AFTER_MINUTES）。",
     "Invalid credentials.": "凭据无效。",
     "Invalid credentials: this server accepts no token (%(setting)s is not set).": "凭据无效：本服务器不接受任何令牌（未设置 %(setting)s）。",
     "Authentication required.": "需要身份验证。",

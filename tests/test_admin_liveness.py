@@ -111,8 +111,12 @@ def test_the_console_states_the_rule_in_force(operator, make_run, settings):
     settings.TENDEROPS_STUCK_RULE = "age"
     cleanup = operator.get(CLEANUP).content.decode()
     assert "running longer than its timeout: 10 minutes" in cleanup
+    assert "A pending run is stuck" not in cleanup
     stats = operator.get(STATS).content.decode()
     assert 'id="suggestion-silence"' not in stats and "stat-warn" in table_of(stats)
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 45
+    cleanup = operator.get(CLEANUP).content.decode()
+    assert "A pending run is stuck when it has waited longer than 45 minutes" in cleanup
 
 
 def table_of(html: str) -> str:
