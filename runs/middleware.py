@@ -82,7 +82,9 @@ def readable_address(request: HttpRequest) -> str:
         ]
     except TooManyFieldsSent:
         query = []
-    path = request.path.replace("\x00", "")
+    # Always a path of this site: "//evil.com/" (a doubled slash, or "%2F" decoded) would be
+    # another host to a browser, and a backslash is read as a slash.
+    path = "/" + request.path.replace("\x00", "").lstrip("/\\")
     if path.endswith(EXPORT_SUFFIX):
         # An export without the ignored filter would write more runs than asked: the page.
         path = path.removesuffix(EXPORT_SUFFIX) + "/"

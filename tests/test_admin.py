@@ -173,6 +173,15 @@ def test_a_form_posted_with_a_nul_byte_goes_back_to_its_page_changing_nothing(pa
     assert not MaintenanceAction.objects.exists()
 
 
+@pytest.mark.parametrize("path", ["//evil.com/", "/%2Fevil.com/", "/%00//evil.com", "/\\evil.com"])
+def test_the_address_after_dropping_a_nul_byte_stays_on_this_site(path, client):
+    """Never an open redirect: the address without the NUL byte is a path of this site."""
+    for response in (client.get(f"{path}?x=%00"), client.post(path, {"a": "\x00"})):
+        assert response.status_code in {302, 303}
+        location = response["Location"]
+        assert location.startswith("/") and not location.startswith(("//", "/\\")), location
+
+
 def test_detail_page_is_read_only_and_shows_json_and_history(operator, odd_runs):
     run = odd_runs[4]
     page = operator.get(detail(run))

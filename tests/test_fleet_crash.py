@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Sum
 
+from runs.alerting.messages import render
 from runs.maintenance import fail_stuck_runs, monitor_tick
 from runs.maintenance.failing import LIST_LIMIT, _next_batch_size
 from runs.models import Actor, Alert, FailedRunRecord, MaintenanceAction, TenderRun
@@ -81,6 +82,8 @@ def test_a_fleets_tick_digest_counts_every_run_and_links_them_all(project, admin
     assert digest.facts["action_id"] == MaintenanceAction.objects.order_by("pk")[0].pk
     listed = admin_client.get(f"/admin/runs/tenderrun/?audit={result.action_id}").content
     assert list_count(listed.decode()) == 2_200
+    link = render(digest, "en").link  # the address the alert sends
+    assert list_count(admin_client.get(link).content.decode()) == 2_200
     one_batch = MaintenanceAction.objects.order_by("pk")[1].pk  # a later batch: its own runs
     later = list_count(
         admin_client.get(f"/admin/runs/tenderrun/?audit={one_batch}").content.decode()

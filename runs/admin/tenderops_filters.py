@@ -72,7 +72,8 @@ class ActionFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        runs = FailedRunRecord.objects.filter(action_id=int(value)).values("run_id")
+        actions = cleanup_actions(int(value))  # a fleet's cleanup: every batch's runs
+        runs = FailedRunRecord.objects.filter(action_id__in=actions).values("run_id")
         return queryset.filter(pk__in=runs)
 
 
