@@ -84,6 +84,14 @@ def test_a_fleets_tick_digest_counts_every_run_and_links_them_all(project, admin
     assert list_count(listed.decode()) == 2_200
     link = render(digest, "en").link  # the address the alert sends
     assert list_count(admin_client.get(link).content.decode()) == 2_200
+    # The actions' pages say where the cleanup's other batches are.
+    first, *later = MaintenanceAction.objects.order_by("pk").values_list("pk", flat=True)
+    page = admin_client.get(f"/admin/runs/maintenanceaction/{first}/change/").content.decode()
+    assert (
+        f"Continued in {len(later)} more actions (#{later[0]} to #{later[-1]}): 2200 runs" in page
+    )
+    page = admin_client.get(f"/admin/runs/maintenanceaction/{later[-1]}/change/").content.decode()
+    assert f'Continues action <a href="/admin/runs/maintenanceaction/{first}/change/">' in page
     one_batch = MaintenanceAction.objects.order_by("pk")[1].pk  # a later batch: its own runs
     later = list_count(
         admin_client.get(f"/admin/runs/tenderrun/?audit={one_batch}").content.decode()

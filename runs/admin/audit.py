@@ -2,12 +2,17 @@
 An action that failed runs links to them in the runs list and exports them as CSV."""
 
 from django.contrib import admin
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.display import pretty_json, short_time
 from runs.admin.export import AuditExportMixin
 from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
+from runs.admin.tenderops_filters import cleanup_actions
 from runs.maintenance.stats import FAILING_ACTIONS
 from runs.models import FailedRunRecord, MaintenanceAction
 from runs.shown_text import visible
@@ -50,6 +55,7 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         "parameters_pretty",
         "reason_shown",
         "affected_count",
+        "batches",
         "completed",
     ]
     fields = readonly_fields
@@ -77,6 +83,24 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("reason"))
     def reason_shown(self, action: MaintenanceAction) -> str:
         return visible(action.reason) or "–"
+
+    @admin.display(description=gettext_lazy("cleanup in batches"))
+    def batches(self, action: MaintenanceAction) -> str:
+        """A fleet's cleanup writes an action per batch: where the others are."""
+        first = action.parameters.get(MaintenanceAction.CONTINUES)
+        if isinstance(first, int):
+            url = reverse("admin:runs_maintenanceaction_change", args=[first])
+            return format_html('{} <a href="{}">#{}</a>', _("Continues action"), url, first)
+        later = cleanup_actions(action.pk)[1:]
+        if not later:
+            return "–"
+        total = MaintenanceAction.objects.filter(pk__in=[action.pk, *later]).aggregate(
+            total=Sum("affected_count")
+        )["total"]
+        return _(
+            "Continued in %(count)d more actions (#%(first)d to #%(last)d): %(total)d runs in "
+            "all, listed together by its runs link."
+        ) % {"count": len(later), "first": later[0], "last": later[-1], "total": total}
 
     @admin.display(description=gettext_lazy("parameters"))
     def parameters_pretty(self, action: MaintenanceAction) -> str:
