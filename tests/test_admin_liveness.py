@@ -2,7 +2,7 @@
 detail page's observation, the stats page's table per kind."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db.models import F
@@ -219,3 +219,7 @@ def test_the_detail_page_says_when_a_run_is_stuck_if_nothing_changes(operator, m
     assert f"{label}: {short_time(pending.started_at + 40 * MIN)}" in said(pending)
     settings.TENDEROPS_STUCK_RULE = "age"
     assert f"{label}: {short_time(old.started_at + 10 * MIN)}" in said(old)
+    far = make_run(started_ago=MIN)  # a start in the year 9999: no time after it exists
+    TenderRun.objects.filter(pk=far.pk).update(started_at=datetime(9999, 12, 31, 20, tzinfo=UTC))
+    page = operator.get(f"{LIST}{far.pk}/change/")
+    assert page.status_code == 200 and label not in page.content.decode()

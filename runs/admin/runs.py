@@ -348,4 +348,7 @@ def stuck_from(run: TenderRun) -> datetime | None:
     if run.started_at < EARLIEST_START:
         return None
     kind = run_kind(run.kind, run.run_type)
-    return StuckPolicy.configured().stuck_from(kind, run.status, run.started_at, moment)
+    try:
+        return StuckPolicy.configured().stuck_from(kind, run.status, run.started_at, moment)
+    except OverflowError:  # a start in the year 9999: no time after it exists
+        return None
