@@ -220,6 +220,8 @@ def test_the_detail_page_says_when_a_run_is_stuck_if_nothing_changes(operator, m
     settings.TENDEROPS_STUCK_RULE = "age"
     assert f"{label}: {short_time(old.started_at + 10 * MIN)}" in said(old)
     far = make_run(started_ago=MIN)  # a start in the year 9999: no time after it exists
-    TenderRun.objects.filter(pk=far.pk).update(started_at=datetime(9999, 12, 31, 23, 55, tzinfo=UTC))
+    TenderRun.objects.filter(pk=far.pk).update(
+        started_at=datetime(9999, 12, 31, 23, 55, tzinfo=UTC)
+    )
     page = operator.get(f"{LIST}{far.pk}/change/")
     assert page.status_code == 200 and label not in page.content.decode()

@@ -1,18 +1,25 @@
 """Conditions of a kind that clear (runs waiting, stuck in report mode, a failure spike): the
 first alert opens an incident per kind, and the first check that finds a kind out of it raises
-one ``resolved`` alert naming it; the cooldown of that kind starts again (PRODUCT.md, "Alerts":
-"and each recovery")."""
+one ``resolved`` alert naming it (PRODUCT.md, "Alerts": "and each recovery"); its cooldown runs
+on, so a condition that comes and goes is told once per cooldown each way."""
 
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from runs.alerting.messages import render
-from runs.maintenance import AlertEvent, check_failure_spikes, monitor_tick, raise_digest
+from runs.maintenance import (
+    AlertEvent,
+    check_failure_spikes,
+    db_now,
+    monitor_tick,
+    raise_digest,
+)
 from runs.maintenance.alerts import resolve_cleared
-from runs.models import Alert, AlertDelivery, TenderRun
+from runs.models import Alert, AlertDelivery, AlertGate, TenderRun
 from tests.test_alert_recording import spike_runs
 
 MIN = timedelta(minutes=1)
@@ -41,7 +48,14 @@ def test_waiting_runs_picked_up_are_resolved_once_per_kind(make_run, settings):
     monitor_tick()
     assert events()[2:] == [("resolved", "waiting", ["docx"])]
     assert AlertDelivery.objects.filter(alert__event="resolved").count() == 2  # one channel
-    # Its cooldown starts again: a run waiting anew is told at once.
+    # Waiting again within the cooldown: nothing new, either way (no flapping messages).
+    again = make_run(status="pending", started_ago=40 * MIN, kind="review", run_type="review")
+    monitor_tick()
+    TenderRun.objects.filter(pk=again.pk).update(status="running")
+    monitor_tick()
+    assert len(events()) == 3
+    # Past the cooldown, a run waiting anew is told, and its pick-up again.
+    AlertGate.objects.filter(event="waiting").update(last_raised_at=F("last_raised_at") - 31 * MIN)
     make_run(status="pending", started_ago=40 * MIN, kind="review", run_type="review")
     monitor_tick()
     assert events()[3:] == [("waiting", "", ["review"])]
@@ -72,10 +86,38 @@ def test_a_failure_spike_over_is_resolved(make_run, settings):
     settings.TENDEROPS_SPIKE_MIN_FAILURES = 5
     spike_runs(make_run, "review", week=(50, 1), hour=(8, 6))
     assert len(check_failure_spikes()) == 1
+    # Fewer failures than the minimum, at the same rate: still a spike, not a recovery.
+    hour = TenderRun.objects.filter(kind="review", started_at__gt=db_now() - 30 * MIN)
+    two = list(hour.filter(status="failed").values_list("pk", flat=True)[:2])
+    TenderRun.objects.filter(pk__in=two).delete()  # 4 of 6 failed: below the minimum of 5
+    assert check_failure_spikes() == []
     TenderRun.objects.filter(kind="review", status="failed").update(status="success")
     assert len(check_failure_spikes()) == 1  # the resolution
     assert check_failure_spikes() == []
     assert events() == [("failure_spike", "", []), ("resolved", "failure_spike", ["review"])]
+
+
+def test_a_kind_whose_runs_stop_finishing_is_not_called_recovered(make_run, settings):
+    settings.TENDEROPS_SPIKE_MIN_FAILURES = 5
+    spike_runs(make_run, "review", week=(50, 1), hour=(8, 6))
+    check_failure_spikes()
+    TenderRun.objects.filter(kind="review", started_at__gt=db_now() - 30 * MIN).delete()
+    assert check_failure_spikes() == []  # nothing finished in the hour: no news
+    assert [event for event, _r, _k in events()] == ["failure_spike"]
+
+
+def test_report_mode_incidents_close_once_the_monitor_fails_the_runs(make_run, settings):
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    make_run(started_ago=30 * MIN)
+    monitor_tick()
+    settings.TENDEROPS_MONITOR_MODE = "fail"
+    monitor_tick()
+    monitor_tick()
+    assert [(event, resolves) for event, resolves, _k in events()] == [
+        ("stuck_not_failed", ""),
+        ("monitor_failed", ""),
+        ("resolved", "stuck_not_failed"),
+    ]
 
 
 @pytest.mark.parametrize(

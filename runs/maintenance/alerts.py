@@ -12,7 +12,8 @@ several kinds and leaves out those still in their cooldown. An incident (the mon
 stays open until ``resolve_alert`` raises its recovery, once, and resets its cooldown. So do
 the conditions of a kind that hold for a while (runs waiting, stuck in report mode, a failure
 spike): ``resolve_cleared`` closes those of the kinds no longer in that condition, in one
-``resolved`` alert that names them.
+``resolved`` alert that names them; their cooldowns run on (a condition that flaps each
+minute is told once per cooldown, not twice a minute).
 
 Events and the facts their messages show (``runs.alerting.messages``; any fact may be
 missing, a message shows what it has):
@@ -179,25 +180,30 @@ def resolve_alert(
 
 def resolve_cleared(
     event: AlertEvent,
-    still: Iterable[str],
-    facts: Mapping[str, Any] | None = None,
+    still: Iterable[str] = (),
     *,
+    only: Iterable[str] | None = None,
+    facts: Mapping[str, Any] | None = None,
     announce: bool = True,
 ) -> int | None:
     """Close the open incidents of condition ``event`` whose kind is not in ``still`` (the
-    kinds in that condition now): one ``resolved`` alert names them (once, however many
-    callers resolve at the same time), and their cooldowns start again."""
+    kinds in that condition now; with ``only``, of those kinds only): one ``resolved`` alert
+    names them, once however many callers resolve at the same time. Their cooldowns run
+    on: a condition that comes and goes is told at most once per cooldown each way."""
     if event not in CONDITIONS:
         raise ValueError(f"{event} is not a condition that clears")
     channels = configured_channels()
     recorded = {**(facts or {}), "resolves": str(event)}
+    limited = None if only is None else gate_kinds(only)
     with _statement_transaction():
         if is_postgresql():
             alert_id = _fetch_id(
                 f"""
                 WITH resolved AS (
-                    DELETE FROM {GATE}
-                    WHERE event = %s AND open AND kind <> ALL(%s::text[]) RETURNING kind
+                    UPDATE {GATE} SET open = false
+                    WHERE event = %s AND open AND kind <> ALL(%s::text[])
+                      AND (%s::text[] IS NULL OR kind = ANY(%s::text[]))
+                    RETURNING kind
                 ),
                 alert AS (
                     INSERT INTO {ALERT} (event, kind, facts, raised_at)
@@ -210,19 +216,35 @@ def resolve_cleared(
                 ),{QUEUE_DELIVERIES}
                 SELECT id FROM alert
                 """,
-                [event, gate_kinds(still), AlertEvent.RESOLVED, _json(recorded), channels],
+                [
+                    event,
+                    gate_kinds(still),
+                    limited,
+                    limited,
+                    AlertEvent.RESOLVED,
+                    _json(recorded),
+                    channels,
+                ],
             )
         else:
-            alert_id = _resolve_cleared_portable(event, gate_kinds(still), recorded, channels)
+            alert_id = _resolve_cleared_portable(
+                event, gate_kinds(still), limited, recorded, channels
+            )
         return _announced(alert_id, announce and bool(channels))
 
 
 def _resolve_cleared_portable(
-    event: AlertEvent, still: list[str], facts: dict[str, Any], channels: Sequence[str]
+    event: AlertEvent,
+    still: list[str],
+    only: list[str] | None,
+    facts: dict[str, Any],
+    channels: Sequence[str],
 ) -> int | None:
     cleared = AlertGate.objects.filter(event=event, open=True).exclude(kind__in=still)
+    if only is not None:
+        cleared = cleared.filter(kind__in=only)
     kinds = sorted(cleared.values_list("kind", flat=True))
-    if not kinds or not cleared.filter(kind__in=kinds).delete()[0]:
+    if not kinds or not cleared.filter(kind__in=kinds).update(open=False):
         return None
     facts = {**facts, "kinds": {kind: {} for kind in kinds}}
     return _insert(AlertEvent.RESOLVED, kinds[0] if len(kinds) == 1 else "", facts, channels)

@@ -96,9 +96,12 @@ def find_failure_spikes() -> list[KindFailures]:
 
 def check_failure_spikes() -> list[int]:
     """Raise ``failure_spike`` for every spiking kind (once per cooldown), and ``resolved``
-    for the kinds whose spike is over; return the ids of the alerts raised."""
+    for the kinds whose spike is over: runs of the kind finished in the hour, at a rate no
+    longer far above its week's (fewer failures than the minimum is no recovery: 4 of 4
+    failed still is a spike; nothing finished is no news). Return the alerts' ids."""
     raised = []
-    spikes = find_failure_spikes()
+    kinds = failures_by_kind()
+    spikes = [kind for kind in kinds if kind.spiking(settings.TENDEROPS_SPIKE_MIN_FAILURES)]
     for spike in spikes:
         alert_id = raise_alert(
             AlertEvent.FAILURE_SPIKE,
@@ -113,7 +116,8 @@ def check_failure_spikes() -> list[int]:
         )
         if alert_id is not None:
             raised.append(alert_id)
-    resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, [spike.kind for spike in spikes])
+    recovered = [kind.kind for kind in kinds if kind.hour_finished and not kind.spiking(0)]
+    resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, only=recovered)
     return raised if resolved is None else [*raised, resolved]
 
 

@@ -56,6 +56,8 @@ def monitor_tick() -> CleanupResult:
         questions = {
             "waiting": _waiting_sql(),
             "waiting_open": open_incident_sql(AlertEvent.WAITING, kind=None),
+            # Left open by report mode: failing the runs ends them.
+            "report_open": open_incident_sql(AlertEvent.STUCK_NOT_FAILED, kind=None),
             "stale": open_incident_sql(AlertEvent.MONITOR_STALE),
         }
         result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, questions=questions)
@@ -65,6 +67,8 @@ def monitor_tick() -> CleanupResult:
     if event == AlertEvent.STUCK_NOT_FAILED:
         stuck_kinds = {run.kind for run in result.stuck_runs}  # all of them: none left out
         _safely(lambda: resolve_cleared(event, stuck_kinds))
+    elif result.answers.get("report_open", True):
+        _safely(lambda: resolve_cleared(AlertEvent.STUCK_NOT_FAILED))
     if result.answers.get("waiting", True) or result.answers.get("waiting_open", True):
         _safely(_raise_waiting)
     if result.answers.get("stale", True):
