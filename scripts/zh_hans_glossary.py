@@ -307,6 +307,8 @@ LABELS = {
     "only report them": "仅报告",
     "silent too long": "静默过久",
     "silent for %(span)s": "已静默 %(span)s",
+    "pending for %(span)s": "已排队 %(span)s",
+    "%(kinds)s and %(count)d more": "%(kinds)s 等（另有 %(count)d 个）",
     "over the maximum runtime": "超过最长运行时间",
     "running too long": "运行过久",
     "pending too long": "排队过久",

@@ -141,3 +141,10 @@ def test_a_resolution_reads_in_both_languages(db, resolves, english, chinese):
 def test_only_conditions_clear(db):
     with pytest.raises(ValueError, match="not a condition"):
         resolve_cleared(AlertEvent.MONITOR_FAILED, ())
+
+
+def test_a_resolution_of_many_kinds_says_how_many_it_leaves_out(db):
+    kinds = {f"kind_{n:02d}": {"count": 1} for n in range(25)}
+    raise_digest(AlertEvent.WAITING, kinds)
+    title = render(Alert.objects.get(pk=resolve_cleared(AlertEvent.WAITING)), "en").title
+    assert "kind_09 and 15 more" in title and "kind_10" not in title

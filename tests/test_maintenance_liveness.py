@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db.models.functions import Now
 from django.test import Client
 
+from runs.admin.display import why_failed
 from runs.maintenance import (
     fail_stuck_runs,
     late_finish_tick,
@@ -181,6 +182,8 @@ def test_waiting_runs_are_counted_and_failed_only_when_asked(make_run, settings)
     result = monitor_tick()
     assert [(r.id, r.reason) for r in result.stuck_runs] == [(waiting.id, "waiting")]
     assert statuses(waiting, fresh) == ["failed", "pending"]
+    record = FailedRunRecord.objects.get(run_id=waiting.pk)
+    assert why_failed(record.reason, record.silent_minutes).startswith("pending for 45")
 
 
 def test_waiting_runs_are_failed_when_asked_under_the_age_rule_too(make_run, settings):

@@ -129,8 +129,11 @@ def duration(span: timedelta) -> str:
 def why_failed(reason: str, silent_minutes: float | None) -> str:
     """The rule that failed a run, as the audit says it: "silent for 42 min 10 s", "over the
     maximum runtime", "running too long" (the age rule), "marked failed by hand"."""
-    if reason == FailReason.SILENT and silent_minutes is not None:
-        return _("silent for %(span)s") % {"span": duration(timedelta(minutes=silent_minutes))}
+    if silent_minutes is not None and reason in {FailReason.SILENT, FailReason.WAITING}:
+        span = {"span": duration(timedelta(minutes=silent_minutes))}
+        if reason == FailReason.WAITING:
+            return _("pending for %(span)s") % span
+        return _("silent for %(span)s") % span
     return FailReason.label_of(reason)
 
 

@@ -309,7 +309,10 @@ def _monitor_recovered(facts, kind):
 def _resolved(facts, kind):
     """A condition of some kinds has cleared (``facts["resolves"]`` names its event)."""
     kinds = sorted(facts.get("kinds") or {}) or [kind]
-    names = {"kinds": _(", ").join(clean(name, 60) for name in kinds[:10])}
+    shown = _(", ").join(clean(name, 60) for name in kinds[:10])
+    if len(kinds) > 10:
+        shown = _("%(kinds)s and %(count)d more") % {"kinds": shown, "count": len(kinds) - 10}
+    names = {"kinds": shown}
     resolves = facts.get("resolves")
     if resolves == AlertEvent.WAITING:
         title = _("no run waits too long any more: %(kinds)s") % names
