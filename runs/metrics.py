@@ -64,6 +64,11 @@ class TenderopsCollector:
             "When the monitor last finished a tick (Unix time; 0: never).",
             value=last.timestamp() if last else 0.0,
         )
+        yield GaugeMetricFamily(
+            "tenderops_monitor_starting",
+            "1 while the monitor has never ticked and is in its first interval, else 0.",
+            value=1.0 if runs.monitor_starting else 0.0,
+        )
         retention = runs.retention_last_success
         yield GaugeMetricFamily(
             "tenderops_retention_last_success_timestamp_seconds",

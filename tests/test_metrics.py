@@ -103,6 +103,7 @@ def test_every_named_series_equals_what_the_database_holds(client, world):
         float(oldest_pending), abs=5
     )
     assert before[("tenderops_monitor_last_success_timestamp_seconds", ())] == 0
+    assert before[("tenderops_monitor_starting", ())] == 0  # due an hour ago (conftest): stale
     assert before[("tenderops_retention_last_success_timestamp_seconds", ())] == 0
     assert before[("tenderops_retention_scheduled", ())] == 1
 
@@ -224,3 +225,16 @@ def test_a_kind_is_a_label_as_it_reads(client, make_run):
     cut = "k" * 99 + "…"
     assert samples[("tenderops_runs", (("kind", cut), ("status", "running")))] == 2
     assert samples[("tenderops_runs", (("kind", "rev<U+202E>iew"), ("status", "running")))] == 1
+
+
+def test_a_fresh_install_is_starting_for_prometheus_too(client, db):
+    """As the health endpoint says "starting": the stale rule waits out the first interval."""
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from runs.schedules import MONITOR_SCHEDULE
+
+    Schedule.objects.filter(name=MONITOR_SCHEDULE).update(next_run=timezone.now())
+    assert scrape(client)[("tenderops_monitor_starting", ())] == 1
+    monitor_tick()
+    assert scrape(client)[("tenderops_monitor_starting", ())] == 0

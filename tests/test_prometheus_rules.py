@@ -19,6 +19,7 @@ EXPORTED = {
     "tenderops_oldest_pending_seconds",
     "tenderops_monitor_last_success_timestamp_seconds",
     "tenderops_monitor_interval_seconds",
+    "tenderops_monitor_starting",
     "tenderops_retention_last_success_timestamp_seconds",
     "tenderops_retention_scheduled",
     "tenderops_late_finishes_total",

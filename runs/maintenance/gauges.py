@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Min
 
 from runs.maintenance.db import aware, db_now, fetch_compiled
-from runs.maintenance.heartbeat import MONITOR, RETENTION
+from runs.maintenance.heartbeat import MONITOR, RETENTION, monitor_starting_at
 from runs.maintenance.liveness import waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Heartbeat, TenderRun
@@ -28,6 +28,7 @@ class ActiveRuns:
     oldest_seconds: dict[str, float]  # per active status; 0 when there is none
     monitor_last_success: datetime | None
     retention_last_success: datetime | None
+    monitor_starting: bool  # never ticked, in its first interval (health says "starting")
 
 
 def active_runs() -> ActiveRuns:
@@ -70,6 +71,7 @@ def active_runs() -> ActiveRuns:
         },
         monitor_last_success=beats.get(MONITOR),
         retention_last_success=beats.get(RETENTION),
+        monitor_starting=MONITOR not in beats and monitor_starting_at(now),
     )
 
 

@@ -112,11 +112,11 @@ def _last_beat(beat: Heartbeat | None) -> dict[str, Any]:
         "checked_at": checked_at,
         "last_run_at": beat.last_finished_at if beat else None,
         "last_result": beat.last_result if beat else {},
-        "starting": beat is None and _first_interval(checked_at),
+        "starting": beat is None and monitor_starting_at(checked_at),
     }
 
 
-def _first_interval(moment: datetime) -> bool:
+def monitor_starting_at(moment: datetime) -> bool:
     """Whether a monitor that never ticked is starting, not stale (a fresh install's health
     check must not page anyone): its schedule is due less than one interval before
     ``moment`` (or still to come), and its first task, if the scheduler fired it, has not
