@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from runs.maintenance.heartbeat import note_monitor_scheduled
 from runs.maintenance.spikes import SPIKE_CHECK_MINUTES
 
 MONITOR_SCHEDULE = "tenderops: fail stuck runs"
@@ -147,6 +148,8 @@ def sync_schedules() -> list[Schedule]:
                 schedule = Schedule.objects.create(
                     name=wanted.name, next_run=wanted.first_run(timezone.now()), **fields
                 )
+                if wanted.name == MONITOR_SCHEDULE:
+                    note_monitor_scheduled()
             synced.append(schedule)
     return synced
 

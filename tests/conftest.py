@@ -6,9 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models.functions import Now
+from django.db.models.signals import post_migrate
 from django.utils import translation
 
 from runs.models import RunObservation, TenderProject, TenderRun
@@ -23,19 +25,28 @@ LIVE_SCHEMA = REPO / "runs" / "tender_live.sql"
 _ids = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """The monitor's schedule, made by migrate, came due long ago: a test without a heartbeat
-    sees a stale monitor, never one starting in its first interval (which lasts a minute
-    after the test database was made); tests of the starting monitor set ``next_run``."""
-    from django.utils import timezone
-    from django_q.models import Schedule
+def scheduled_ago(span: timedelta, using: str = "default") -> None:
+    """Say the monitor's schedule was first made ``span`` ago (a fresh install's start)."""
+    from runs.maintenance.heartbeat import MONITOR_SCHEDULED
+    from runs.models import Heartbeat
 
-    from runs.schedules import MONITOR_SCHEDULE
+    Heartbeat.objects.using(using).update_or_create(
+        name=MONITOR_SCHEDULED, defaults={"last_finished_at": Now() - span}
+    )
 
-    with django_db_blocker.unblock():
-        long_ago = timezone.now() - timedelta(hours=1)
-        Schedule.objects.filter(name=MONITOR_SCHEDULE).update(next_run=long_ago)
+
+def _installed_long_ago(sender, using: str = "default", **kwargs) -> None:
+    """After migrate, and after each flush of a transactional test (which runs post_migrate
+    again, and so sync_schedules): the monitor was scheduled an hour ago. A test without a
+    heartbeat then sees a stale monitor, never a "starting" one that depends on when its
+    database was made; tests of the starting monitor call ``scheduled_ago``."""
+    scheduled_ago(timedelta(hours=1), using)
+
+
+# Connected after the app's own receiver (its ready()), so it runs after the schedules' sync.
+post_migrate.connect(
+    _installed_long_ago, sender=apps.get_app_config("runs"), dispatch_uid="tests-installed"
+)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from runs.maintenance.heartbeat import MONITOR, beat
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import MaintenanceAction, TenderRun
 from runs.schedules import MONITOR_SCHEDULE
-from tests.conftest import statuses
+from tests.conftest import scheduled_ago, statuses
 from tests.console import CLEANUP, LIST, STATS, staff_client
 
 MIN = timedelta(minutes=1)
@@ -123,10 +123,6 @@ def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, m
     assert "<span>Last run</span>" in english and ">last_run<" not in english.lower()
 
 
-def set_monitor_schedule(next_run) -> None:
-    Schedule.objects.filter(name=MONITOR_SCHEDULE).update(next_run=next_run)
-
-
 def monitor_card(html: str) -> str:
     start = html.index('id="monitor-health"')
     return html[start : html.index("</div>", start)]
@@ -134,12 +130,12 @@ def monitor_card(html: str) -> str:
 
 def test_the_monitor_is_starting_not_stale_in_its_first_interval(viewer, make_run):
     assert Schedule.objects.filter(name=MONITOR_SCHEDULE).exists()  # made by migrate
-    set_monitor_schedule(timezone.now() + timedelta(seconds=20))
+    scheduled_ago(timedelta(seconds=20))  # migrate, then the cluster, 20 s ago
     html = viewer.get(STATS).content.decode()
     assert "starting" in monitor_card(html) and "stat-alert" not in monitor_card(html)
     assert "errornote" not in html
 
-    set_monitor_schedule(timezone.now() - 2 * MIN)  # due two intervals ago, never ran
+    scheduled_ago(3 * MIN)  # made three intervals ago, never ran
     refresh_stats_snapshot()  # the page shows the snapshot the cluster keeps fresh
     html = viewer.get(STATS).content.decode()
     assert "stale" in monitor_card(html) and "stat-alert" in html

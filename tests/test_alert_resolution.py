@@ -61,6 +61,7 @@ def test_waiting_runs_picked_up_are_resolved_once_per_kind(make_run, settings):
     assert events()[3:] == [("waiting", "", ["review"])]
 
 
+@pytest.mark.postgres  # the questions ride in the observation's statement there only
 def test_a_quiet_tick_without_an_open_incident_asks_nothing_more(make_run):
     """The quiet tick stays one statement: whether an incident is open is asked there."""
     monitor_tick()
@@ -148,3 +149,16 @@ def test_a_resolution_of_many_kinds_says_how_many_it_leaves_out(db):
     raise_digest(AlertEvent.WAITING, kinds)
     title = render(Alert.objects.get(pk=resolve_cleared(AlertEvent.WAITING)), "en").title
     assert "kind_09 and 15 more" in title and "kind_10" not in title
+
+
+def test_a_spike_shares_its_cooldown_key_and_stays_open_while_its_twin_recovers(make_run, settings):
+    """Two kinds alike in their first 200 characters share one cooldown (gate_kind): one
+    recovering must not resolve the other's live spike."""
+    settings.TENDEROPS_SPIKE_MIN_FAILURES = 5
+    stem = "k" * 200
+    spike_runs(make_run, f"{stem}-a", week=(50, 1), hour=(8, 6))
+    spike_runs(make_run, f"{stem}-b", week=(50, 1), hour=(8, 6))
+    check_failure_spikes()
+    TenderRun.objects.filter(kind=f"{stem}-b", status="failed").update(status="success")
+    check_failure_spikes()
+    assert "resolved" not in [event for event, _r, _k in events()]

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db.models.functions import Now
 from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -179,38 +180,37 @@ def test_health_is_503_until_the_monitor_has_run_then_200(client, bearer, stuck,
     assert body["monitor_last_result"] == {"fixed_count": 1}
 
 
-def test_a_fresh_install_is_starting_for_one_interval_then_stale(client, bearer, settings, db):
+def test_a_fresh_install_is_starting_then_stale(client, bearer, settings, db):
     """Before the first tick a health check must not page anyone: "starting" (200, no alert)
-    until the monitor's schedule has been due one interval; stale (503, alerted) after."""
-    from django.utils import timezone
-    from django_q.models import Schedule, Task
+    for two intervals after the monitor's schedule was made, unless a tick has finished
+    meanwhile (even failed); stale (503, alerted) after."""
+    from django_q.models import Task
 
     from runs.models import Alert
     from runs.schedules import MONITOR_SCHEDULE
+    from tests.conftest import scheduled_ago
     from tests.test_commands import run_command
 
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
-    due = Schedule.objects.filter(name=MONITOR_SCHEDULE)
-    due.update(next_run=timezone.now() - timedelta(seconds=30))  # the cluster just started
+    scheduled_ago(timedelta(seconds=90))  # migrate, then the cluster, 90 s ago
     starting = client.get(HEALTH, **bearer)
     assert (starting.status_code, starting.json()["status"]) == (200, "starting")
     assert "starting" in run_command("tenderops_watchdog")
     assert not Alert.objects.exists()
-    due.update(next_run=timezone.now() - timedelta(seconds=61))  # a whole interval, no tick
+    scheduled_ago(timedelta(seconds=121))  # two intervals, no tick
     stale = client.get(HEALTH, **bearer)
     assert (stale.status_code, stale.json()["status"]) == (503, "stale")
     assert list(Alert.objects.values_list("event", flat=True)) == ["monitor_stale"]
-    # The scheduler fired it (its next run moved on): starting while that task runs...
-    due.update(next_run=timezone.now() + timedelta(seconds=50), task="3f1c0e9d")
+    # Within the window, a first tick that finished without a heartbeat (it failed) ends it.
+    scheduled_ago(timedelta(seconds=30))
     assert client.get(HEALTH, **bearer).json()["status"] == "starting"
-    # ... stale once it finished without a heartbeat: the monitor's ticks fail.
-    now = timezone.now()
     Task.objects.create(
         id="3f1c0e9d",
         name="tick",
         func="runs.tasks.fail_stuck_runs_task",
-        started=now,
-        stopped=now,
+        group=MONITOR_SCHEDULE,
+        started=Now(),
+        stopped=Now(),
         success=False,
         result="DatabaseError",
     )
@@ -359,6 +359,13 @@ def test_a_token_on_a_server_without_one_is_told_why_it_cannot_work(client, sett
         response = ask(url, HTTP_AUTHORIZATION="Bearer s3cret")
         assert response.status_code == 401
         assert "accepts no token" in response.content.decode(), url
+    settings.TENDEROPS_METRICS_TOKEN = "the-metrics-one"  # health takes it, the cleanup not
+    wrong = client.get(HEALTH, HTTP_AUTHORIZATION="Bearer s3cret")
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials."})
+    assert (
+        "accepts no token"
+        in client.post(CLEANUP, HTTP_AUTHORIZATION="Bearer s3cret").json()["error"]
+    )
     settings.TENDEROPS_API_TOKEN = "the-right-one"
     wrong = client.post(CLEANUP, HTTP_AUTHORIZATION="Bearer s3cret")
     assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials."})

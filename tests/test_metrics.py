@@ -229,12 +229,9 @@ def test_a_kind_is_a_label_as_it_reads(client, make_run):
 
 def test_a_fresh_install_is_starting_for_prometheus_too(client, db):
     """As the health endpoint says "starting": the stale rule waits out the first interval."""
-    from django.utils import timezone
-    from django_q.models import Schedule
+    from tests.conftest import scheduled_ago
 
-    from runs.schedules import MONITOR_SCHEDULE
-
-    Schedule.objects.filter(name=MONITOR_SCHEDULE).update(next_run=timezone.now())
+    scheduled_ago(timedelta(seconds=10))
     assert scrape(client)[("tenderops_monitor_starting", ())] == 1
     monitor_tick()
     assert scrape(client)[("tenderops_monitor_starting", ())] == 0

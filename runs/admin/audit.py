@@ -2,7 +2,6 @@
 An action that failed runs links to them in the runs list and exports them as CSV."""
 
 from django.contrib import admin
-from django.db.models import Sum
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -12,7 +11,7 @@ from runs.admin.display import pretty_json, short_time
 from runs.admin.export import AuditExportMixin
 from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
-from runs.admin.tenderops_filters import cleanup_actions
+from runs.maintenance import cleanup_batches
 from runs.maintenance.stats import FAILING_ACTIONS
 from runs.models import FailedRunRecord, MaintenanceAction
 from runs.shown_text import visible
@@ -91,12 +90,10 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         if isinstance(first, int):
             url = reverse("admin:runs_maintenanceaction_change", args=[first])
             return format_html('{} <a href="{}">#{}</a>', _("Continues action"), url, first)
-        later = cleanup_actions(action.pk)[1:]
+        batches = cleanup_batches(action.pk)
+        later, total = batches.action_ids[1:], batches.failed_count
         if not later:
             return "–"
-        total = MaintenanceAction.objects.filter(pk__in=[action.pk, *later]).aggregate(
-            total=Sum("affected_count")
-        )["total"]
         return _(
             "Continued in %(count)d more actions (#%(first)d to #%(last)d): %(total)d runs in "
             "all, listed together by its runs link."

@@ -13,9 +13,15 @@ from django.utils.translation import gettext_lazy
 
 from runs.admin.filters import bad_date, is_action_id, known_choice, parse_day, refuse
 from runs.admin.readonly import DroppedParameters
-from runs.maintenance import late_finished_run_ids, over_max_runtime, silent_runs, waiting_runs
+from runs.maintenance import (
+    cleanup_batches,
+    late_finished_run_ids,
+    over_max_runtime,
+    silent_runs,
+    waiting_runs,
+)
 from runs.maintenance.stats import FAILING_ACTIONS
-from runs.models import FailedRunRecord, MaintenanceAction
+from runs.models import FailedRunRecord
 from runs.vocabulary import RunStatus
 
 
@@ -72,7 +78,7 @@ class ActionFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        actions = cleanup_actions(int(value))  # a fleet's cleanup: every batch's runs
+        actions = cleanup_batches(int(value)).action_ids  # a fleet's cleanup: every batch's
         runs = FailedRunRecord.objects.filter(action_id__in=actions).values("run_id")
         return queryset.filter(pk__in=runs)
 
@@ -120,19 +126,10 @@ class AuditFilter(admin.SimpleListFilter):
             return queryset
         records = FailedRunRecord.objects.filter(action__kind__in=FAILING_ACTIONS)
         if self.value() != "any":
-            records = records.filter(action_id__in=cleanup_actions(int(self.value())))
+            records = records.filter(action_id__in=cleanup_batches(int(self.value())).action_ids)
         if self.audit_day:
             start = timezone.make_aware(datetime.combine(self.audit_day, time.min))
             records = records.filter(
                 action__started_at__gte=start, action__started_at__lt=start + timedelta(days=1)
             )
         return queryset.filter(pk__in=records.values("run_id"))
-
-
-def cleanup_actions(first: int) -> list[int]:
-    """Action ``first`` and the actions of the later batches of its cleanup (a cleanup fails
-    a fleet's runs in batches, each audited as an action that names the first)."""
-    later = MaintenanceAction.objects.filter(
-        pk__gt=first, **{f"parameters__{MaintenanceAction.CONTINUES}": first}
-    )
-    return [first, *later.values_list("pk", flat=True)]

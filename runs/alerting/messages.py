@@ -40,6 +40,7 @@ SEVERITIES = {
     AlertEvent.TEST: "info",
 }
 VALUE_CHARS = 120
+RESOLVED_KINDS_NAMED = 10  # a resolution's title names this many kinds, then counts the rest
 MARKUP = str.maketrans({"<": "‹", ">": "›", "[": "［", "]": "］", "*": "∗", "`": "'", "#": "＃"})
 
 
@@ -309,9 +310,10 @@ def _monitor_recovered(facts, kind):
 def _resolved(facts, kind):
     """A condition of some kinds has cleared (``facts["resolves"]`` names its event)."""
     kinds = sorted(facts.get("kinds") or {}) or [kind]
-    shown = _(", ").join(clean(name, 60) for name in kinds[:10])
-    if len(kinds) > 10:
-        shown = _("%(kinds)s and %(count)d more") % {"kinds": shown, "count": len(kinds) - 10}
+    shown = _(", ").join(clean(name, 60) for name in kinds[:RESOLVED_KINDS_NAMED])
+    if len(kinds) > RESOLVED_KINDS_NAMED:
+        left = len(kinds) - RESOLVED_KINDS_NAMED
+        shown = _("%(kinds)s and %(count)d more") % {"kinds": shown, "count": left}
     names = {"kinds": shown}
     resolves = facts.get("resolves")
     if resolves == AlertEvent.WAITING:
@@ -329,7 +331,13 @@ def _resolved(facts, kind):
     else:
         title = _("resolved: %(kinds)s") % names
         link = reverse("admin:runs_alertdelivery_changelist"), _("Open the alert log")
-    lines = [_("The condition has cleared; a new alert follows if it comes back.")]
+    lines = [
+        _(
+            "The condition has cleared; if it comes back, it is told again once "
+            "TENDEROPS_ALERT_COOLDOWN_MINUTES (%(minutes)s) have passed since it was last told."
+        )
+        % {"minutes": settings.TENDEROPS_ALERT_COOLDOWN_MINUTES}
+    ]
     return title, lines, link
 
 

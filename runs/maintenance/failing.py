@@ -19,11 +19,11 @@ from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, QuerySet, Value
+from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Now
 
 from runs.maintenance.db import aware, commit_without_flush_wait, compiled, minutes_between
@@ -361,3 +361,17 @@ def _stuck_runs(rows: list[FailedRow]) -> list[StuckRun]:
         )
         for row in rows
     ]
+
+
+class CleanupBatches(NamedTuple):
+    action_ids: list[int]  # the first action, then its later batches', in order
+    failed_count: int  # the runs they failed, all together
+
+
+def cleanup_batches(first: int) -> CleanupBatches:
+    """Action ``first`` and the actions of its cleanup's later batches (each names the first:
+    ``AuditEntry.continuing``), with the runs they failed in all."""
+    continued = {f"parameters__{MaintenanceAction.CONTINUES}": first}
+    actions = MaintenanceAction.objects.filter(Q(pk=first) | Q(pk__gt=first, **continued))
+    rows = list(actions.order_by("pk").values_list("pk", "affected_count"))
+    return CleanupBatches([pk for pk, _n in rows], sum(n for _pk, n in rows))

@@ -17,7 +17,12 @@ from runs.models import Heartbeat, TenderRun
 
 MONITOR = "monitor"
 RETENTION = "retention"
+# Not a routine's tick: when the monitor's schedule was first made (a fresh install).
+MONITOR_SCHEDULED = "monitor scheduled"
 STALE_AFTER_INTERVALS = 3
+# A fresh install is "starting" for this many intervals: the first is when its schedule is
+# due, the second covers the scheduler's 30 s wake-up and the tick itself.
+STARTING_INTERVALS = 2
 
 
 def beat(name: str, result: dict[str, Any]) -> None:
@@ -118,23 +123,30 @@ def _last_beat(beat: Heartbeat | None) -> dict[str, Any]:
 
 def monitor_starting_at(moment: datetime) -> bool:
     """Whether a monitor that never ticked is starting, not stale (a fresh install's health
-    check must not page anyone): its schedule is due less than one interval before
-    ``moment`` (or still to come), and its first task, if the scheduler fired it, has not
-    finished. One that never starts is stale one interval later; one whose first tick
-    failed is stale at once (the scheduler moves ``next_run`` on each time it fires, which
-    alone would keep a failing monitor "starting")."""
+    check must not page anyone): its schedule was first made less than
+    ``STARTING_INTERVALS`` intervals before ``moment``, and no tick of it has finished, even
+    failed. A fixed start, not the schedule's ``next_run``, which the scheduler moves on each
+    time it fires: a cluster whose ticks never finish would stay "starting" for ever."""
     # Imported here: django-q2 sits above the routines.
-    from django_q.models import Schedule, Task
+    from django_q.models import Task
 
+    scheduled = Heartbeat.objects.filter(name=MONITOR_SCHEDULED).first()
+    if scheduled is None:
+        return False
+    window = timedelta(minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES * STARTING_INTERVALS)
+    if moment >= scheduled.last_finished_at + window:
+        return False
     from runs.schedules import MONITOR_SCHEDULE
 
-    schedule = Schedule.objects.filter(name=MONITOR_SCHEDULE).values("next_run", "task").first()
-    if schedule is None:
-        return False
-    interval = timedelta(minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES)
-    if moment >= schedule["next_run"] + interval:
-        return False
-    return not schedule["task"] or not Task.objects.filter(id=schedule["task"]).exists()
+    return not Task.objects.filter(group=MONITOR_SCHEDULE).exists()
+
+
+def note_monitor_scheduled() -> None:
+    """Record when the monitor's schedule was first made (``monitor_starting_at``); kept as
+    it is when the schedule is made again."""
+    Heartbeat.objects.get_or_create(
+        name=MONITOR_SCHEDULED, defaults={"last_finished_at": db_now(), "last_result": {}}
+    )
 
 
 def heartbeat_cte(name: str | None, now: str) -> str:

@@ -117,7 +117,8 @@ def check_failure_spikes() -> list[int]:
         if alert_id is not None:
             raised.append(alert_id)
     recovered = [kind.kind for kind in kinds if kind.hour_finished and not kind.spiking(0)]
-    resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, only=recovered)
+    still = [spike.kind for spike in spikes]  # two kinds may share a cooldown's key
+    resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, still, only=recovered)
     return raised if resolved is None else [*raised, resolved]
 
 

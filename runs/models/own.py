@@ -25,14 +25,15 @@ class MaintenanceAction(models.Model):
         MARK_FAILED = "mark_failed", _("mark runs failed")
         PRUNE = "prune", _("prune old runs")
 
+    # The parameter naming the first action of a cleanup done in batches (one action each).
+    CONTINUES = "continues_action"
+
     kind = models.CharField(_("action"), max_length=20, choices=Kind.choices)
     actor = models.CharField(_("actor"), max_length=20, choices=Actor.choices)
     username = models.CharField(_("user"), max_length=150, blank=True, default="")
     started_at = models.DateTimeField(_("started at"), db_default=Now())
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     parameters = models.JSONField(_("parameters"), default=dict)
-    # The parameter naming the first action of a cleanup done in batches (one action each).
-    CONTINUES = "continues_action"
     reason = models.TextField(_("reason"), blank=True, default="")
     affected_count = models.PositiveIntegerField(_("rows changed"), default=0)
     completed = models.BooleanField(_("completed"), default=False)

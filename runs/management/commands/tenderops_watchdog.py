@@ -20,10 +20,7 @@ class Command(RoutineCommand):
         last = health.last_run_at.isoformat() if health.last_run_at else "never"
         sent = f" (alert #{alert_id} sent)" if alert_id is not None else ""
         if health.starting:
-            self.stdout.write(
-                f"The monitor is starting: its first run is due within "
-                f"{health.interval_minutes} min.{sent}"
-            )
+            self.stdout.write("The monitor is starting: a fresh install has not ticked yet.")
             return
         if not health.healthy:
             raise CommandError(
