@@ -161,8 +161,8 @@ def test_the_health_endpoint_alerts_once_while_stale_and_once_on_recovery(settin
     with receiver() as robot:
         settings.TENDEROPS_ALERT_WEBHOOK_URL = robot.url()
         beat(MONITOR, {"fixed_count": 0})
-        Heartbeat.objects.update(
-            last_finished_at=Heartbeat.objects.get().last_finished_at - 4 * MIN
+        Heartbeat.objects.filter(name=MONITOR).update(
+            last_finished_at=Heartbeat.objects.get(name=MONITOR).last_finished_at - 4 * MIN
         )
         assert client.get("/api/apps/tender/admin/health", **auth).status_code == 503
         (stale,) = robot.wait_for(1, timeout=20)
