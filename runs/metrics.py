@@ -66,7 +66,7 @@ class TenderopsCollector:
         )
         yield GaugeMetricFamily(
             "tenderops_monitor_starting",
-            "1 while the monitor has never ticked and is in its first interval, else 0.",
+            "1 while a fresh install's monitor has not ticked yet (health: starting), else 0.",
             value=1.0 if runs.monitor_starting else 0.0,
         )
         retention = runs.retention_last_success

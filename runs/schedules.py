@@ -20,6 +20,7 @@ from django_q.models import Schedule
 
 from runs.maintenance.heartbeat import note_monitor_scheduled
 from runs.maintenance.spikes import SPIKE_CHECK_MINUTES
+from runs.models import Heartbeat
 
 MONITOR_SCHEDULE = "tenderops: fail stuck runs"
 RETENTION_SCHEDULE = "tenderops: prune old runs"
@@ -155,6 +156,8 @@ def sync_schedules() -> list[Schedule]:
 
 
 def sync_after_migrate(**kwargs) -> None:
-    # `migrate runs 0001` and the like can run before django-q2's tables exist.
-    if Schedule._meta.db_table in connection.introspection.table_names():
+    # `migrate runs 0001`, `migrate django_q` and the like can run before django-q2's tables
+    # or tenderops' heartbeats (where the monitor's first scheduling is noted) exist.
+    tables = connection.introspection.table_names()
+    if Schedule._meta.db_table in tables and Heartbeat._meta.db_table in tables:
         sync_schedules()

@@ -174,6 +174,19 @@ def test_a_database_that_applied_the_squashed_chain_has_nothing_to_apply(db):
 
 
 @pytest.mark.postgres
+def test_a_partial_migrate_of_a_fresh_database_succeeds_and_schedules_once_complete(db):
+    """`migrate django_q` first, or `migrate runs 0001`: the schedules wait for the tables
+    they note their first scheduling in, instead of failing the migrate after it applied."""
+    with scratch_database() as name:
+        for step in (("django_q",), ("runs", "0001")):
+            done = manage(name, "migrate", *step, "--noinput")
+            assert done.returncode == 0, done.stderr
+        assert run_sql(name, "SELECT count(*) FROM django_q_schedule") == [(0,)]
+        assert manage(name, "migrate", "--noinput").returncode == 0
+        assert run_sql(name, "SELECT name FROM tenderops_heartbeat") == [("monitor scheduled",)]
+
+
+@pytest.mark.postgres
 def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db):
     role, password = f"tenderops_guest_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     with scratch_database() as name:

@@ -87,7 +87,7 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     def batches(self, action: MaintenanceAction) -> str:
         """A fleet's cleanup writes an action per batch: where the others are."""
         first = action.parameters.get(MaintenanceAction.CONTINUES)
-        if isinstance(first, int):
+        if type(first) is int:  # as the cleanup writes it (not a bool, a float or text)
             url = reverse("admin:runs_maintenanceaction_change", args=[first])
             return format_html('{} <a href="{}">#{}</a>', _("Continues action"), url, first)
         batches = cleanup_batches(action.pk)

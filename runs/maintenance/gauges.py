@@ -28,7 +28,7 @@ class ActiveRuns:
     oldest_seconds: dict[str, float]  # per active status; 0 when there is none
     monitor_last_success: datetime | None
     retention_last_success: datetime | None
-    monitor_starting: bool  # never ticked, in its first interval (health says "starting")
+    monitor_starting: bool  # a fresh install not ticked yet (health says "starting")
 
 
 def active_runs() -> ActiveRuns:

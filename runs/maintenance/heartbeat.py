@@ -46,7 +46,7 @@ class MonitorHealth:
     silent_count: int
     waiting_count: int
     oldest_silence_seconds: float | None
-    # Never ticked yet, its schedule due less than one interval ago: not stale yet.
+    # A fresh install whose monitor has not ticked yet (monitor_starting_at): not stale yet.
     starting: bool = False
 
     @property
