@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from runs.alerting.messages import render
-from runs.maintenance import fail_stuck_runs, monitor_tick
+from runs.maintenance import cleanup_batches, fail_stuck_runs, monitor_tick
 from runs.maintenance.failing import LIST_LIMIT, _next_batch_size
 from runs.models import Actor, Alert, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.console import list_count
@@ -92,6 +92,13 @@ def test_a_fleets_tick_digest_counts_every_run_and_links_them_all(project, admin
     )
     page = admin_client.get(f"/admin/runs/maintenanceaction/{later[-1]}/change/").content.decode()
     assert f'Continues action <a href="/admin/runs/maintenanceaction/{first}/change/">' in page
+    # A hand-made parameter that is not the int the cleanup writes is no batch of it.
+    odd = MaintenanceAction.objects.create(
+        kind="fail_stuck", actor="cli", parameters={"continues_action": float(first)}
+    )
+    assert odd.pk not in cleanup_batches(first).action_ids
+    page = admin_client.get(f"/admin/runs/maintenanceaction/{odd.pk}/change/").content.decode()
+    assert "Continues action" not in page
     one_batch = MaintenanceAction.objects.order_by("pk")[1].pk  # a later batch: its own runs
     later = list_count(
         admin_client.get(f"/admin/runs/tenderrun/?audit={one_batch}").content.decode()

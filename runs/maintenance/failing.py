@@ -373,5 +373,12 @@ def cleanup_batches(first: int) -> CleanupBatches:
     ``AuditEntry.continuing``), with the runs they failed in all."""
     continued = {f"parameters__{MaintenanceAction.CONTINUES}": first}
     actions = MaintenanceAction.objects.filter(Q(pk=first) | Q(pk__gt=first, **continued))
-    rows = list(actions.order_by("pk").values_list("pk", "affected_count"))
+    rows = [
+        (pk, count)
+        for pk, count, parameters in actions.order_by("pk").values_list(
+            "pk", "affected_count", "parameters"
+        )
+        # JSON finds 1.0 (and, in SQLite, true) equal to 1: only an int, as written, counts.
+        if pk == first or type(parameters.get(MaintenanceAction.CONTINUES)) is int
+    ]
     return CleanupBatches([pk for pk, _n in rows], sum(n for _pk, n in rows))
