@@ -98,8 +98,10 @@ def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, 
             read_only and _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN)
         ):
             return Actor.API, ""
-        accepted = settings.TENDEROPS_API_TOKEN or (read_only and settings.TENDEROPS_METRICS_TOKEN)
-        raise _refused_token("TENDEROPS_API_TOKEN", accepted)
+        if read_only:  # health takes the metrics token too
+            accepted = settings.TENDEROPS_API_TOKEN or settings.TENDEROPS_METRICS_TOKEN
+            raise _refused_token("TENDEROPS_API_TOKEN / TENDEROPS_METRICS_TOKEN", accepted)
+        raise _refused_token("TENDEROPS_API_TOKEN", settings.TENDEROPS_API_TOKEN)
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
         raise ApiError(401, _("Authentication required."))

@@ -359,6 +359,8 @@ def test_a_token_on_a_server_without_one_is_told_why_it_cannot_work(client, sett
         response = ask(url, HTTP_AUTHORIZATION="Bearer s3cret")
         assert response.status_code == 401
         assert "accepts no token" in response.content.decode(), url
+    health = client.get(HEALTH, HTTP_AUTHORIZATION="Bearer s3cret").json()["error"]
+    assert "TENDEROPS_METRICS_TOKEN" in health  # it takes either
     settings.TENDEROPS_METRICS_TOKEN = "the-metrics-one"  # health takes it, the cleanup not
     wrong = client.get(HEALTH, HTTP_AUTHORIZATION="Bearer s3cret")
     assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials."})
