@@ -1,0 +1,114 @@
+"""The management commands as an operator's script meets them: real processes, their exit
+codes and one-line errors (bad usage 2, no database 3), and the one default database they
+share with the demo."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_real_process_exit_codes_without_terminal():
+    """The exit status an operator's script sees, from a real process with no terminal."""
+    env_python = sys.executable
+    refused = subprocess.run(
+        [env_python, "manage.py", "cleanup_stuck_runs"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "No terminal" in refused.stderr
+    bad = subprocess.run(
+        [env_python, "manage.py", "cleanup_stuck_runs", "--timeout", "-5", "--dry-run"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    (line,) = bad.stderr.strip().splitlines()  # one line, no usage block before it
+    assert "error: --timeout must be between 1 and" in line and "argument --timeout" not in line
+
+
+def test_a_kind_that_is_not_utf8_is_a_usage_error():
+    """A byte that is not UTF-8 arrives as a lone surrogate: it was a traceback, exit 1."""
+    for mode in (b"--dry-run", b"--auto-fix"):
+        bad = subprocess.run(
+            [
+                sys.executable.encode(),
+                b"manage.py",
+                b"cleanup_stuck_runs",
+                b"--kind",
+                b"rev\xff",
+                mode,
+            ],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+        (line,) = bad.stderr.strip().splitlines()
+        assert b"--kind must be UTF-8 text" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cleanup_stuck_runs", "--dry-run"],
+        ["prune_runs", "--dry-run"],
+        ["tenderops_schedules"],  # once a traceback
+        ["demo_admin"],
+    ],
+)
+def test_a_database_without_the_tables_is_one_line_and_exit_3(command, tmp_path):
+    empty = tmp_path / "empty.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{empty}"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "migrate" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_is_exit_3(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "cleanup_stuck_runs", "--dry-run"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+
+
+def test_the_demo_and_the_commands_share_one_default_database():
+    demo = (REPO / "scripts" / "demo").read_text()
+    assert "DEMO_DATABASE_URL:-sqlite:///$PWD/var/tenderops.sqlite3" in demo
+    result = subprocess.run(
+        [sys.executable, "-c", "from tenderops import settings; print(settings.DATABASES)"],
+        cwd=REPO,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DJANGO_DEBUG": "true",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "var/tenderops.sqlite3" in result.stdout
