@@ -127,8 +127,11 @@ def monitor_starting_at(moment: datetime) -> bool:
     ``STARTING_INTERVALS`` intervals before ``moment``, and no tick of it has finished, even
     failed. A fixed start, not the schedule's ``next_run``, which the scheduler moves on each
     time it fires: a cluster whose ticks never finish would stay "starting" for ever."""
-    # Imported here: django-q2 sits above the routines.
+    # Imported here: django-q2 and the schedules (which note the scheduling through this
+    # module) sit above the routines.
     from django_q.models import Task
+
+    from runs.schedules import MONITOR_SCHEDULE
 
     scheduled = Heartbeat.objects.filter(name=MONITOR_SCHEDULED).first()
     if scheduled is None:
@@ -136,8 +139,6 @@ def monitor_starting_at(moment: datetime) -> bool:
     window = timedelta(minutes=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES * STARTING_INTERVALS)
     if moment >= scheduled.last_finished_at + window:
         return False
-    from runs.schedules import MONITOR_SCHEDULE
-
     return not Task.objects.filter(group=MONITOR_SCHEDULE).exists()
 
 

@@ -89,9 +89,12 @@ def failures_by_kind() -> list[KindFailures]:
         return [KindFailures(*row) for row in rows]
 
 
-def find_failure_spikes() -> list[KindFailures]:
+def find_failure_spikes(kinds: list[KindFailures] | None = None) -> list[KindFailures]:
+    """The spiking ones of ``kinds`` (by default, every kind's failures now)."""
     minimum = settings.TENDEROPS_SPIKE_MIN_FAILURES
-    return [kind for kind in failures_by_kind() if kind.spiking(minimum)]
+    return [
+        kind for kind in (failures_by_kind() if kinds is None else kinds) if kind.spiking(minimum)
+    ]
 
 
 def check_failure_spikes() -> list[int]:
@@ -101,7 +104,7 @@ def check_failure_spikes() -> list[int]:
     failed still is a spike; nothing finished is no news). Return the alerts' ids."""
     raised = []
     kinds = failures_by_kind()
-    spikes = [kind for kind in kinds if kind.spiking(settings.TENDEROPS_SPIKE_MIN_FAILURES)]
+    spikes = find_failure_spikes(kinds)
     for spike in spikes:
         alert_id = raise_alert(
             AlertEvent.FAILURE_SPIKE,
