@@ -319,3 +319,29 @@ def test_a_run_started_in_1970_shows_no_running_time(make_run):
     assert run.pk in html
     assert html.count('<span class="run-odd-value" title="Impossible start time">–</span>') == 2
     assert 'class="run-live"' not in html  # the page's clock would count 20,000 days
+
+
+def test_an_empty_id_is_shown_without_a_link_and_breaks_no_page(project, make_run, admin_client):
+    """The backend's ids are text, and the empty one is legal; no admin address can name it:
+    every page that linked to a run or project by id answered 500 (NoReverseMatch)."""
+    from runs.models import TenderProject
+
+    operator = staff_client("operator", "view_tenderrun", "mark_failed_tenderrun")
+    stuck = make_run(started_ago=2 * 60 * MIN)
+    TenderRun.objects.filter(pk=stuck.pk).update(id="")
+    result = fail_stuck_runs(actor=Actor.CLI)
+    assert result.fixed_count == 1 and [run.id for run in result.stuck_runs] == [""]
+    nameless = TenderProject.objects.create(id="", kb_id="kb", name="")
+    orphan = TenderRun.objects.create(id=new_id("tr_"), project=nameless, status="running")
+
+    empty_pick = {"action": "mark_failed", "index": "0", "_selected_action": "", "from_detail": "1"}
+    assert operator.post(LIST, empty_pick).status_code == 302
+    pages = {
+        "audit": reverse("admin:runs_maintenanceaction_change", args=[result.action_id]),
+        "project": reverse("admin:runs_tenderproject_change", args=[project.pk]),
+        "run of the nameless project": reverse("admin:runs_tenderrun_change", args=[orphan.pk]),
+    }
+    for name, url in pages.items():
+        assert admin_client.get(url).status_code == 200, name
+    audit = admin_client.get(pages["audit"]).content.decode()
+    assert "<td><code>–</code></td>" in audit  # the failed run, without a link

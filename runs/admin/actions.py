@@ -15,16 +15,15 @@ from collections.abc import Iterable
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from runs.admin.links import change_page_url
 from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset, waiting_runs
 from runs.models import Actor, TenderRun
 from runs.shown_text import has_controls
@@ -88,7 +87,7 @@ def single_run_page(request: HttpRequest) -> str | None:
     """The detail page a one-run confirmation came from (its "Mark failed" button)."""
     ids = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
     if request.POST.get("from_detail") == "1" and len(ids) == 1:
-        return reverse("admin:runs_tenderrun_change", args=[quote(ids[0])])
+        return change_page_url("tenderrun", ids[0])
     return None
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import urlencode
 
-from django.urls import reverse
+from django.contrib.admin.utils import quote
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 
 def runs_list_url(**filters: object) -> str:
@@ -28,3 +31,21 @@ def runs_list_url(**filters: object) -> str:
     }
     url = reverse("admin:runs_tenderrun_changelist")
     return f"{url}?{urlencode(params)}" if params else url
+
+
+def change_page_url(model_name: str, pk: object) -> str | None:
+    """The admin page of row ``pk`` of ``model_name`` ("tenderrun", "tenderproject"), or None
+    when no address can name it: ids are text the backend writes, and "" is one. Such a row
+    is shown without a link, as Django's own lists show it."""
+    try:
+        return reverse(f"admin:runs_{model_name}_change", args=[quote(pk)])
+    except NoReverseMatch:
+        return None
+
+
+def linked_code(model_name: str, pk: object, text: str) -> SafeString:
+    """``text`` (an id as shown) in <code>, linked to its row's page when one can be named."""
+    url = change_page_url(model_name, pk)
+    if url is None:
+        return format_html("<code>{}</code>", text)
+    return format_html('<a href="{}"><code>{}</code></a>', url, text)

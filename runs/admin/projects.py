@@ -10,14 +10,12 @@ capped count). Anyone who may view runs may view projects.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.utils import quote
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.display import short_time, truncate
-from runs.admin.links import runs_list_url
+from runs.admin.links import linked_code, runs_list_url
 from runs.admin.pagination import CountedChangeList, EstimatedCountPaginator
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.models import TenderProject, TenderRun
@@ -116,12 +114,10 @@ class TenderProjectAdmin(ReadOnlyAdmin):
             return format_html("<p>{}</p>{}", _("No runs."), link)
         rows = format_html_join(
             "",
-            '<tr><td><a href="{}"><code>{}</code></a></td><td>{}</td><td>{}</td>'
-            "<td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    reverse("admin:runs_tenderrun_change", args=[quote(run.pk)]),
-                    truncate(run.pk, 80),
+                    linked_code("tenderrun", run.pk, truncate(run.pk, 80)),
                     truncate(run.display_kind, 80) or "–",
                     truncate(RunStatus.label_of(run.status), 20),
                     short_time(run.started_at),

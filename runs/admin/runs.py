@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib import admin
-from django.contrib.admin.utils import quote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Left
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -36,7 +34,7 @@ from runs.admin.filters import (
     StatusFilter,
     StuckFilter,
 )
-from runs.admin.links import runs_list_url
+from runs.admin.links import change_page_url, runs_list_url
 from runs.admin.pagination import CountedChangeList, EstimatedCountPaginator
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.run_detail import RunDetailMixin
@@ -215,11 +213,11 @@ class TenderRunAdmin(
 
     @admin.display(description=gettext_lazy("project"))
     def project_detail(self, run: TenderRun) -> str:
+        name = truncate(run.project.name, 80) or truncate(run.project_id, 80)
+        page = change_page_url("tenderproject", run.project_id)
         return format_html(
-            '<a href="{}" id="run-project-page">{}</a> <code>{}</code> · '
-            '<a href="{}" id="run-project-runs">{}</a>',
-            reverse("admin:runs_tenderproject_change", args=[quote(run.project_id)]),
-            truncate(run.project.name, 80) or truncate(run.project_id, 80),
+            '{} <code>{}</code> · <a href="{}" id="run-project-runs">{}</a>',
+            format_html('<a href="{}" id="run-project-page">{}</a>', page, name) if page else name,
             visible(run.project_id, one_line=True),
             runs_list_url(project=run.project_id),
             _("all runs of this project"),

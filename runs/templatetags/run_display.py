@@ -7,6 +7,7 @@ from django import template
 
 from runs.admin.display import duration, short_time
 from runs.admin.display import why_failed as why_failed_text
+from runs.admin.links import linked_code
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
 from runs.shown_text import shortened
@@ -34,6 +35,12 @@ def moment(value: datetime | None) -> str:
 def minutes_span(minutes: float | None) -> str:
     """12.5 -> "12 min 30 s", as the runs list writes durations; "–" for none."""
     return "–" if minutes is None else duration(timedelta(minutes=minutes))
+
+
+@register.filter
+def run_id_linked(run_id: str, limit: int = 200) -> str:
+    """A run's id (cut to ``limit``, written out) linked to its page, when one can name it."""
+    return linked_code("tenderrun", run_id, shown(run_id, int(limit)))
 
 
 @register.filter
