@@ -298,6 +298,7 @@ LABELS = {
     "first seen": "首次观察到",
     "last change seen": "最近一次观察到变化",
     "changes seen": "观察到的变化次数",
+    "running since": "运行起始",
     "stuck from, if nothing changes": "若无变化将判定卡住于",
     "run observation": "任务观察记录",
     "run observations": "任务观察记录",

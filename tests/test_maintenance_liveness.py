@@ -114,6 +114,48 @@ def test_max_runtime_fails_a_run_that_writes_forever(make_run, settings):
     assert statuses(forever, young) == ["failed", "running"]
 
 
+def running_for(run: TenderRun, span: timedelta) -> None:
+    """As if a worker had picked ``run`` up ``span`` ago, as tenderops observed."""
+    RunObservation.objects.filter(run_id=run.pk).update(running_since=Now() - span)
+
+
+def test_the_maximum_runtime_counts_from_the_pick_up_not_the_queue(make_run, settings):
+    """Queued past the maximum runtime (a fleet outage), then picked up: the run still
+    writing is left alone until it has run that long, then failed as it would be."""
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    queued = make_run(status="pending", started_ago=70 * MIN)
+    monitor_tick()  # seen pending
+    TenderRun.objects.filter(pk=queued.pk).update(status="running", progress=0.05)
+    for step in range(1, 4):
+        assert monitor_tick().fixed_count == 0
+        write_progress(queued, 0.05 + step / 10)
+    assert statuses(queued) == ["running"]
+    running_for(queued, 61 * MIN)
+    write_progress(queued, 0.9)
+    result = monitor_tick()
+    assert [(r.id, r.reason) for r in result.stuck_runs] == [(queued.id, "max_runtime")]
+
+
+def test_a_pick_up_between_the_observation_and_the_statement_is_not_over_the_maximum(
+    make_run, settings
+):
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    queued = make_run(status="pending", started_ago=70 * MIN)
+    observe_active_runs()  # seen pending
+    TenderRun.objects.filter(pk=queued.pk).update(status="running", progress=0.05)
+    candidates = stuck_runs_queryset(StuckPolicy.configured())
+    assert not candidates.filter(pk=queued.pk).exists()  # as the failing statement judges
+
+
+def test_a_run_first_seen_running_counts_from_its_start(make_run, settings):
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    old = make_run(started_ago=61 * MIN, progress=0.1)
+    observe_active_runs()
+    assert RunObservation.objects.get(run_id=old.pk).running_since == old.started_at
+    write_progress(old, 0.2)
+    assert [(r.id, r.reason) for r in monitor_tick().stuck_runs] == [(old.id, "max_runtime")]
+
+
 def test_the_failing_statement_rechecks_the_fingerprint_on_the_locked_row(make_run):
     """A worker writes between the observation and the failing statement: not failed."""
     run = make_run(started_ago=30 * MIN, progress=0.1)

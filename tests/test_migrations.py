@@ -48,6 +48,7 @@ MIGRATIONS = [
     "0010_observation_of_run",
     "0011_fingerprints_as_chained_hashes",
     "0012_alert_resolved",
+    "0013_observation_running_since",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [
@@ -237,3 +238,17 @@ def test_the_fingerprint_migration_keeps_unchanged_runs_unchanged(make_run):
     assert stored() == {still.pk: new[still.pk], changed.pk: old[changed.pk]}
     assert old[still.pk] != new[still.pk]
     assert observe_active_runs().changed == 1
+
+
+@pytest.mark.postgres
+def test_the_running_since_migration_starts_running_runs_from_their_start(make_run):
+    """0013: runs running at the upgrade keep the maximum runtime they had (from their
+    start); pending ones start empty, for the observation that sees them picked up."""
+    running_since = import_module("runs.migrations.0013_observation_running_since")
+    running, pending = make_run(), make_run(status="pending")
+    observe_active_runs()
+    RunObservation.objects.update(running_since=None)  # as the column is added
+    with connection.cursor() as cursor:
+        cursor.execute(running_since.RUNNING_SINCE_START)
+    stored = dict(RunObservation.objects.values_list("run_id", "running_since"))
+    assert stored == {running.pk: running.started_at, pending.pk: None}

@@ -277,9 +277,10 @@ class TenderRunAdmin(
                 (_("first seen"), short_time(seen.first_seen_at)),
                 (_("last change seen"), short_time(seen.last_change_at)),
                 (_("changes seen"), seen.changes),
+                (_("running since"), short_time(seen.running_since)),
             )
             text = " · ".join(labelled(label, value) for label, value in facts)
-        due = stuck_from(run)
+        due = stuck_from(run, seen)
         if due is not None:
             text += " · " + labelled(_("stuck from, if nothing changes"), short_time(due))
         return text
@@ -337,9 +338,10 @@ class TenderRunAdmin(
         return message or "–"
 
 
-def stuck_from(run: TenderRun) -> datetime | None:
+def stuck_from(run: TenderRun, seen: RunObservation | None) -> datetime | None:
     """When the configured rule calls ``run`` stuck if it writes nothing meanwhile; None for
-    a finished run, a pending one the rule never fails, or an impossible start."""
+    a finished run, a pending one the rule never fails, or an impossible start. ``seen``:
+    its observation (since when it runs; with_liveness's ``running_from``)."""
     moment = getattr(run, "last_sign_of_life", None)
     if moment is None or is_infinite(moment) or is_infinite(run.started_at):
         return None
@@ -347,6 +349,9 @@ def stuck_from(run: TenderRun) -> datetime | None:
         return None
     kind = run_kind(run.kind, run.run_type)
     try:
-        return StuckPolicy.configured().stuck_from(kind, run.status, run.started_at, moment)
+        running_from = run.started_at if seen is None else seen.running_since
+        return StuckPolicy.configured().stuck_from(
+            kind, run.status, run.started_at, moment, running_from
+        )
     except OverflowError:  # a start in the year 9999: no time after it exists
         return None

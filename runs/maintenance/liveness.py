@@ -81,7 +81,11 @@ def observe_active_runs(check: StuckCheck | None = None) -> Observation:
 def _active_fingerprints() -> tuple[str, tuple]:
     return compiled(
         "active-fingerprints",
-        lambda: TenderRun.objects.active().annotate(fp=fingerprint()).values("id", "fp"),
+        lambda: (
+            TenderRun.objects.active()
+            .annotate(fp=fingerprint())
+            .values("id", "fp", "status", "started_at")
+        ),
     )
 
 
@@ -105,21 +109,25 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
     # ANALYZE at 10 M), and one that meets an unchanged row locks it.
     sql = f"""
         WITH differences AS MATERIALIZED (
-            SELECT active.id, active.fp, o.run_id AS observed_id
+            SELECT active.id, active.fp, active.status, active.started_at, o.run_id AS observed_id
             FROM ({active_sql}) AS active FULL JOIN {table} AS o ON o.run_id = active.id
             WHERE (active.id IS NULL OR o.run_id IS NULL OR o.fingerprint <> active.fp)
               AND {_OBSERVING}
         ),
         updated AS (
             UPDATE {table} AS o
-            SET fingerprint = d.fp, last_change_at = {now}, changes = o.changes + 1
+            SET fingerprint = d.fp, last_change_at = {now}, changes = o.changes + 1,
+                running_since = CASE WHEN d.status = %s
+                                     THEN COALESCE(o.running_since, {now}) END
             FROM differences AS d
             WHERE d.id IS NOT NULL AND d.observed_id IS NOT NULL AND o.run_id = d.observed_id
             RETURNING 1
         ),
         inserted AS (
-            INSERT INTO {table} (run_id, fingerprint, first_seen_at, last_change_at, changes)
-            SELECT id, fp, {now}, NULL, 0 FROM differences WHERE observed_id IS NULL
+            INSERT INTO {table}
+                (run_id, fingerprint, first_seen_at, last_change_at, changes, running_since)
+            SELECT id, fp, {now}, NULL, 0, CASE WHEN status = %s THEN started_at END
+            FROM differences WHERE observed_id IS NULL
             ON CONFLICT (run_id) DO NOTHING
             RETURNING 1
         ),
@@ -153,7 +161,9 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
         "set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true), "
         "set_config('synchronous_commit', 'off', true)"
     )
-    params = [OBSERVER_LOCK, *active_params, *now_params, *now_params]
+    running = RunStatus.RUNNING
+    params = [OBSERVER_LOCK, *active_params, *now_params, running, *now_params]
+    params += [*now_params, running]
     with connection.cursor() as cursor:
         execute_after(cursor, prelude, sql, [*params, *check_params, *asked_params])
         observing, changed, forgotten, any_stuck, *answers = cursor.fetchone()
@@ -182,17 +192,32 @@ def _observe_portable() -> Observation:
     """The same, read and written by Django (the SQLite demo runs a few active runs)."""
     with transaction.atomic():
         now = db_now()
-        active = dict(TenderRun.objects.active().annotate(fp=fingerprint()).values_list("id", "fp"))
+        active = {
+            run["id"]: run
+            for run in TenderRun.objects.active()
+            .annotate(fp=fingerprint())
+            .values("id", "fp", "status", "started_at")
+        }
         known = {o.run_id: o for o in RunObservation.objects.filter(run_id__in=list(active))}
-        changed = [o for run_id, o in known.items() if o.fingerprint != active[run_id]]
+        changed = [o for run_id, o in known.items() if o.fingerprint != active[run_id]["fp"]]
         for observation in changed:
-            observation.fingerprint = active[observation.run_id]
+            run = active[observation.run_id]
+            observation.fingerprint = run["fp"]
             observation.last_change_at = now
             observation.changes += 1
-        RunObservation.objects.bulk_update(changed, ["fingerprint", "last_change_at", "changes"])
+            running = run["status"] == RunStatus.RUNNING
+            observation.running_since = (observation.running_since or now) if running else None
+        RunObservation.objects.bulk_update(
+            changed, ["fingerprint", "last_change_at", "changes", "running_since"]
+        )
         new = [
-            RunObservation(run_id=run_id, fingerprint=fp, first_seen_at=now)
-            for run_id, fp in active.items()
+            RunObservation(
+                run_id=run_id,
+                fingerprint=run["fp"],
+                first_seen_at=now,
+                running_since=run["started_at"] if run["status"] == RunStatus.RUNNING else None,
+            )
+            for run_id, run in active.items()
             if run_id not in known
         ]
         RunObservation.objects.bulk_create(new)
@@ -242,8 +267,10 @@ def silent_runs(policy: StuckPolicy | None = None) -> QuerySet[TenderRun]:
 
 
 def over_max_runtime() -> QuerySet[TenderRun]:
-    minutes = settings.TENDEROPS_MAX_RUN_MINUTES
-    return TenderRun.objects.running().plausible().filter(started_at__lt=ago(minutes))
+    """Running runs picked up longer ago than TENDEROPS_MAX_RUN_MINUTES (the rule's part)."""
+    longest = ago(settings.TENDEROPS_MAX_RUN_MINUTES)
+    running = TenderRun.objects.running().plausible().with_liveness()
+    return running.filter(started_at__lt=longest, running_from__lt=longest)
 
 
 def waiting_runs() -> QuerySet[TenderRun]:

@@ -36,7 +36,8 @@ class StuckPolicy:
     ``silence`` (the default rule): a running run is stuck when its last sign of life (the
     later of ``started_at`` and the last change tenderops observed in its status, progress or
     message) is older than its kind's timeout, and it has not changed since that observation;
-    or when it has run longer than ``max_run_minutes`` whatever it writes. ``age``: the
+    or when it has run longer than ``max_run_minutes`` whatever it writes (since a worker
+    picked it up, as observed: the queue does not count). ``age``: the
     runbook's rule, ``started_at`` older than the timeout. Under either rule, with
     ``fail_pending_after_minutes``, a pending run silent that long is stuck too.
     """
@@ -100,7 +101,10 @@ class StuckPolicy:
         if self.rule == StuckRule.AGE:
             condition = running & self.timed_out()
         else:
-            too_long = running & Q(started_at__lt=ago(self.max_run_minutes))
+            # The start bounds the index range (no run runs longer than it exists); the time
+            # spent waiting in the queue does not count.
+            longest = ago(self.max_run_minutes)
+            too_long = running & Q(started_at__lt=longest, running_from__lt=longest)
             condition = (running & self._silent()) | too_long
         # Under either rule: an operator who asks for waiting runs to be failed means it.
         if self.fail_pending_after_minutes is not None:
@@ -131,10 +135,17 @@ class StuckPolicy:
         )
 
     def stuck_from(
-        self, kind: str, status: str, started_at: datetime, last_sign_of_life: datetime
+        self,
+        kind: str,
+        status: str,
+        started_at: datetime,
+        last_sign_of_life: datetime,
+        running_from: datetime | None = None,
     ) -> datetime | None:
         """When a run becomes stuck if nothing changes meanwhile (the rule above, for one
-        run, for the detail page); None if it never does so (a pending run not failable)."""
+        run, for the detail page); None if it never does so (a pending run not failable).
+        ``running_from`` as ``with_liveness`` annotates it; None: picked up only lately,
+        not before its last sign of life."""
         if status == RunStatus.PENDING:
             if self.fail_pending_after_minutes is None:
                 return None
@@ -144,7 +155,8 @@ class StuckPolicy:
         timeout = timedelta(minutes=self.minutes_for(kind))
         if self.rule == StuckRule.AGE:
             return started_at + timeout
-        longest = started_at + timedelta(minutes=self.max_run_minutes)
+        picked_up = last_sign_of_life if running_from is None else running_from
+        longest = picked_up + timedelta(minutes=self.max_run_minutes)
         return min(last_sign_of_life + timeout, longest)
 
     def as_dict(self) -> dict[str, Any]:

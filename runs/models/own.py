@@ -132,6 +132,10 @@ class RunObservation(models.Model):
     first_seen_at = models.DateTimeField(_("first seen"))
     last_change_at = models.DateTimeField(_("last change seen"), null=True, blank=True)
     changes = models.PositiveIntegerField(_("changes seen"), default=0)
+    # When a worker picked the run up, as far as tenderops knows: the observation that saw it
+    # go from pending to running, or its start if it was running when first seen (no better
+    # is known). None while pending. The maximum runtime counts from it, not from the queue.
+    running_since = models.DateTimeField(_("running since"), null=True, blank=True)
 
     class Meta:
         db_table = "tenderops_run_observation"

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.db import models
-from django.db.models import F, Q, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest, Now, NullIf
 from django.utils.translation import gettext_lazy as _
 
@@ -169,15 +169,21 @@ class TenderRunQuerySet(models.QuerySet):
 
     def with_liveness(self) -> TenderRunQuerySet:
         """Annotate what tenderops observed of each run (runs.maintenance.liveness): the
-        fingerprint then and now, when it first saw the run, how many changes it saw, and
-        the last sign of life (``with_last_sign_of_life``). One outer join: four lookups per
-        run cost the 200-run failing statement 1.6 ms of its candidates' 2.5 (EXPLAIN
-        ANALYZE at 1 M)."""
+        fingerprint then and now, when it first saw the run, how many changes it saw, since
+        when it is running, and the last sign of life (``with_last_sign_of_life``). One
+        outer join: four lookups per run cost the 200-run failing statement 1.6 ms of its
+        candidates' 2.5 (EXPLAIN ANALYZE at 1 M)."""
         return self.with_last_sign_of_life().annotate(
             observed_fingerprint=F("observation__fingerprint"),
             first_seen_at=F("observation__first_seen_at"),
             observed_changes=F("observation__changes"),
             fingerprint_now=fingerprint(),
+            # Since when the run counts as running: its start if never observed; None if it
+            # was pending when last observed (a worker has only just picked it up).
+            running_from=Case(
+                When(first_seen_at__isnull=True, then=F("started_at")),
+                default=F("observation__running_since"),
+            ),
         )
 
     def unchanged_since_observed(self) -> TenderRunQuerySet:
