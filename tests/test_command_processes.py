@@ -112,3 +112,25 @@ def test_the_demo_and_the_commands_share_one_default_database():
         timeout=60,
     )
     assert "var/tenderops.sqlite3" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "how",
+    [["--settings=does.not.exist"], ["--settings", "does.not.exist"], []],
+)
+def test_settings_that_cannot_be_loaded_are_one_line_and_exit_2(how):
+    """``--settings`` was ignored (the default settings were loaded first, and the command
+    ran on them); a module that does not exist in DJANGO_SETTINGS_MODULE was a traceback."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "does.not.exist" if not how else ""}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "cleanup_stuck_runs", "--dry-run", *how],
+        cwd=REPO,
+        env={name: value for name, value in env.items() if value},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Configuration error: settings 'does.not.exist' cannot be loaded")
