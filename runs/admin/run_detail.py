@@ -73,7 +73,8 @@ class RunDetailMixin:
             return _("No maintenance has changed this run.")
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            '<td class="run-free-text">{}</td><td class="run-free-text">{}</td></tr>',
             (
                 (
                     short_time(r.action.started_at),
@@ -88,8 +89,9 @@ class RunDetailMixin:
             ),
         )
         return format_html(
-            '<table class="run-audit"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
-            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            '<div class="table-scroll"><table class="run-audit"><thead><tr><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table></div>",
             _("when"),
             _("action"),
             _("by"),

@@ -75,6 +75,16 @@ def test_operator_fails_every_stuck_run_across_pages_with_a_reason(
         TenderRun.objects.filter(pk__in=[r.pk for r in live]).values_list("status", flat=True)
     ) == {"running"}
 
+    # The audit on a phone: the table scrolls; its words are never broken letter by letter.
+    audit_pages = [f"runs/maintenanceaction/{action.pk}", f"runs/tenderrun/{stuck[0].pk}"]
+    for address, cell in zip(audit_pages, ["#failed-runs td", ".run-audit td"], strict=True):
+        page.goto(f"{live_server.url}/admin/{address}/change/")
+        assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
+        heights = page.eval_on_selector_all(
+            f"{cell}:not(.run-free-text)", "cells => cells.map(c => c.clientHeight)"
+        )
+        assert heights and max(heights) < 2 * min(heights), (address, heights)
+
 
 def test_stats_page_has_its_charts_and_table(browser, live_server, operator, runs, artifacts):
     page = new_page(browser)
