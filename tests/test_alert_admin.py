@@ -218,3 +218,12 @@ def test_the_index_and_the_messages_name_one_alert_log(db):
     message = render(Alert.objects.get(pk=record_test_alert("boss")), "en")
     assert message.link_text == "Open the alert log"
     assert f'<a href="{message.link}">Alert log</a>' in index
+
+
+def test_the_alert_log_says_when_no_channel_is_configured(db, settings, superuser_client):
+    """The home page's "Alert log" opened an empty list, with no word of why."""
+    raise_alert(AlertEvent.WAITING, "review", {"total": 3}, announce=False)
+    page = superuser_client.get(LOG).content.decode()
+    assert 'id="no-alert-channel"' in page and f'href="{ALERTS}"' in page
+    settings.TENDEROPS_ALERT_EMAILS = ["oncall@example.com"]
+    assert 'id="no-alert-channel"' not in superuser_client.get(LOG).content.decode()

@@ -40,6 +40,8 @@ class AlertToolsMixin:
             **(extra_context or {}),
             "can_send_test": request.user.has_perm(SEND_TEST_PERMISSION),
             "alert_tools": True,
+            # Else the log of deliveries is empty, and an operator wonders why.
+            "no_channel": not any(channel.configured() for channel in CHANNELS.values()),
         }
         return super().changelist_view(request, extra_context)
 
