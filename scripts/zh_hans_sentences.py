@@ -11,6 +11,8 @@ SENTENCES = {
     "No successful runs in the last 30 days.": "最近 30 天没有成功的任务。",
     "Minutes. The suggested timeout is the longest successful run plus 20 %%: a timeout below it would have failed healthy runs. Set per-kind timeouts with TENDEROPS_STUCK_TIMEOUTS.": "单位：分钟。建议超时为最长成功任务耗时加 20%%：低于该值会误杀正常任务。按类型设置超时请用 TENDEROPS_STUCK_TIMEOUTS。",
     "No failures.": "没有失败。",
+    "Runs by status and kind (all runs in the table)": "按状态和类型统计的任务（表中全部任务）",
+    "Of the runs started in each window: failed / finished, and their most common errors.": "各时间窗口内开始的任务：失败数 / 已结束数，以及最常见的错误。",
     "Ignored the date %(value)s: use YYYY-MM-DD, a year from 1900 to 9998.": "已忽略日期 %(value)s：请使用 YYYY-MM-DD 格式，年份在 1900 到 9998 之间。",
     "Since then tenderops has failed %(counter)s run: the tables below count it at the next refresh. The cards are live.": "此后 tenderops 又将 %(counter)s 个任务标记为失败：下方表格将在下次刷新时计入。卡片为实时数据。",
     "The range from %(first)s to %(last)s is empty: its end comes first.": "从 %(first)s 到 %(last)s 的范围为空：结束日期早于开始日期。",
