@@ -121,3 +121,24 @@ def unreadable(request: HttpRequest) -> str | None:
                 "limit": MAX_QUERY_VALUE_LENGTH
             }
     return None
+
+
+class HeadWithoutBody:
+    """A HEAD answer carries the headers a GET would, and no body: Django leaves dropping it
+    to the server, and gunicorn logs a warning for each one it drops (an uptime check's HEAD
+    every minute fills the journal)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method != "HEAD":
+            return response
+        if response.streaming:
+            response.streaming_content = []
+        else:
+            length = len(response.content)
+            response.content = b""
+            response.headers["Content-Length"] = str(length)
+        return response

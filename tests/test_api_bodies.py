@@ -115,3 +115,31 @@ def test_a_get_with_a_form_body_is_refused_too(client, bearer, db):
         "GET", HEALTH, b"a=1", content_type="application/x-www-form-urlencoded", **bearer
     )
     assert response.status_code == 400 and "takes no body" in response.json()["error"]
+
+
+def test_a_head_answer_has_the_get_headers_and_no_body(db, settings):
+    """Through the WSGI application as gunicorn calls it (the test client and runserver drop
+    a HEAD body themselves): gunicorn logged a warning for every body it had to drop."""
+    from io import BytesIO
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    def answer(method: str) -> tuple[str, dict, bytes]:
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": HEALTH,
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "wsgi.input": BytesIO(),
+            "wsgi.url_scheme": "http",
+        }
+        started = {}
+        body = b"".join(
+            WSGIHandler()(environ, lambda status, headers: started.update(s=status, h=headers))
+        )
+        return started["s"], dict(started["h"]), body
+
+    status, headers, body = answer("HEAD")  # no token: the same answer every time
+    get_status, _get_headers, get_body = answer("GET")
+    assert status == get_status == "401 Unauthorized" and get_body
+    assert body == b"" and headers["Content-Length"] == str(len(get_body))
