@@ -136,7 +136,10 @@ class MarkFailedMixin:
             )
             self.message_user(
                 request,
-                _("%(marked)s marked failed, %(skipped)s skipped (already finished or unknown).")
+                _(
+                    "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, "
+                    "or being written by a worker at that instant)."
+                )
                 % {
                     "marked": ngettext("%d run", "%d runs", len(result.failed))
                     % len(result.failed),
