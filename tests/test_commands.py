@@ -52,6 +52,13 @@ def test_the_tables_minutes_line_up_on_the_right(make_run):
         assert all(row[end - 1].isdigit() and row[end : end + 1] in ("", " ") for row in rows)
 
 
+def test_the_empty_id_is_written_as_empty_quotes(make_run):
+    stuck = make_run(started_ago=45 * MIN)
+    TenderRun.objects.filter(pk=stuck.pk).update(id="")
+    _header, row = run_command("cleanup_stuck_runs", "--dry-run").splitlines()[:2]
+    assert row.startswith('"" ') and stuck.project_id in row
+
+
 def test_auto_fix_fails_and_audits_as_cli(stuck_and_live):
     stuck, live = stuck_and_live
     out = run_command("cleanup_stuck_runs", "--auto-fix")

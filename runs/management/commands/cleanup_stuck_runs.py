@@ -118,8 +118,8 @@ class Command(BatchedRoutineCommand):
         # the operator's terminal, a 5,000-character kind would widen every line.
         rows = [
             (
-                shortened(run.id, 64, one_line=True),
-                shortened(run.project_id, 64, one_line=True),
+                shortened(run.id, 64, one_line=True) or '""',  # the empty id, as it is
+                shortened(run.project_id, 64, one_line=True) or '""',
                 shortened(run.kind, 40, one_line=True) or "-",
                 run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(run.reason),
