@@ -8,7 +8,7 @@ import pytest
 from django.db.models import F
 from django.test import Client
 
-from runs.models import Actor, TenderRun
+from runs.models import Actor, RunObservation, TenderRun
 from tests.conftest import silent_waiting_and_late
 from tests.test_admin import LIST, MIN, STATS, staff_client
 
@@ -217,6 +217,14 @@ def test_the_detail_page_says_when_a_run_is_stuck_if_nothing_changes(operator, m
     assert label not in said(pending)  # never failed unless asked
     settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 40
     assert f"{label}: {short_time(pending.started_at + 40 * MIN)}" in said(pending)
+    queued = make_run(status="pending", started_ago=50 * MIN)
+    observe_active_runs()
+    TenderRun.objects.filter(pk=queued.pk).update(status="running")
+    observe_active_runs()  # its pick-up: the maximum runtime counts from here
+    picked_up = RunObservation.objects.get(run_id=queued.pk).running_since
+    assert picked_up > queued.started_at + 49 * MIN
+    assert f"running since: {short_time(picked_up)}" in said(queued)
+    assert f"{label}: {short_time(picked_up + 10 * MIN)}" in said(queued)
     settings.TENDEROPS_STUCK_RULE = "age"
     assert f"{label}: {short_time(old.started_at + 10 * MIN)}" in said(old)
     far = make_run(started_ago=MIN)  # a start in the year 9999: no time after it exists

@@ -147,6 +147,38 @@ def test_a_pick_up_between_the_observation_and_the_statement_is_not_over_the_max
     assert not candidates.filter(pk=queued.pk).exists()  # as the failing statement judges
 
 
+def test_a_run_requeued_again_and_again_still_meets_the_maximum(make_run, settings):
+    """A run a worker takes, crashes on and requeues: its maximum runtime counts from the
+    first pick-up (a fresh one at each pick-up let it loop forever; found in review)."""
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    poison = make_run(status="pending", started_ago=70 * MIN)
+    monitor_tick()  # seen pending
+    TenderRun.objects.filter(pk=poison.pk).update(status="running", message="stint 0")
+    assert monitor_tick().fixed_count == 0  # its first pick-up
+    running_for(poison, 50 * MIN)  # as if that was 50 minutes ago
+    for stint in range(1, 4):
+        TenderRun.objects.filter(pk=poison.pk).update(status="pending", message="requeued")
+        assert monitor_tick().fixed_count == 0
+        TenderRun.objects.filter(pk=poison.pk).update(status="running", message=f"stint {stint}")
+        assert monitor_tick().fixed_count == 0
+    running_for(poison, 61 * MIN)  # ten more minutes, and a last requeue
+    TenderRun.objects.filter(pk=poison.pk).update(status="pending", message="requeued")
+    assert monitor_tick().fixed_count == 0
+    TenderRun.objects.filter(pk=poison.pk).update(status="running", message="stint 4")
+    assert [(r.id, r.reason) for r in monitor_tick().stuck_runs] == [(poison.id, "max_runtime")]
+
+
+def test_an_observation_made_before_running_since_counts_from_the_start(make_run, settings):
+    """Made by the code before migration 0013 (a tick between migrate and the restart): a
+    running run observed without running_since, which no change may ever fill in."""
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    settings.TENDEROPS_STUCK_TIMEOUTS = {"extract_project_info": 600}
+    silent = make_run(started_ago=61 * MIN, progress=0.3)
+    observe_active_runs()
+    RunObservation.objects.filter(run_id=silent.pk).update(running_since=None)
+    assert [(r.id, r.reason) for r in monitor_tick().stuck_runs] == [(silent.id, "max_runtime")]
+
+
 def test_a_run_first_seen_running_counts_from_its_start(make_run, settings):
     settings.TENDEROPS_MAX_RUN_MINUTES = 60
     old = make_run(started_ago=61 * MIN, progress=0.1)

@@ -280,7 +280,7 @@ class TenderRunAdmin(
                 (_("running since"), short_time(seen.running_since)),
             )
             text = " · ".join(labelled(label, value) for label, value in facts)
-        due = stuck_from(run, seen)
+        due = stuck_from(run)
         if due is not None:
             text += " · " + labelled(_("stuck from, if nothing changes"), short_time(due))
         return text
@@ -338,18 +338,18 @@ class TenderRunAdmin(
         return message or "–"
 
 
-def stuck_from(run: TenderRun, seen: RunObservation | None) -> datetime | None:
+def stuck_from(run: TenderRun) -> datetime | None:
     """When the configured rule calls ``run`` stuck if it writes nothing meanwhile; None for
-    a finished run, a pending one the rule never fails, or an impossible start. ``seen``:
-    its observation (since when it runs; with_liveness's ``running_from``)."""
+    a finished run, a pending one the rule never fails, or an impossible start."""
     moment = getattr(run, "last_sign_of_life", None)
     if moment is None or is_infinite(moment) or is_infinite(run.started_at):
         return None
     if run.started_at < EARLIEST_START:
         return None
     kind = run_kind(run.kind, run.run_type)
+    liveness = TenderRun.objects.with_liveness().filter(pk=run.pk)
+    running_from = liveness.values_list("running_from", flat=True).first()
     try:
-        running_from = run.started_at if seen is None else seen.running_since
         return StuckPolicy.configured().stuck_from(
             kind, run.status, run.started_at, moment, running_from
         )

@@ -117,8 +117,7 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
         updated AS (
             UPDATE {table} AS o
             SET fingerprint = d.fp, last_change_at = {now}, changes = o.changes + 1,
-                running_since = CASE WHEN d.status = %s
-                                     THEN COALESCE(o.running_since, {now}) END
+                running_since = COALESCE(o.running_since, CASE WHEN d.status = %s THEN {now} END)
             FROM differences AS d
             WHERE d.id IS NOT NULL AND d.observed_id IS NOT NULL AND o.run_id = d.observed_id
             RETURNING 1
@@ -205,8 +204,8 @@ def _observe_portable() -> Observation:
             observation.fingerprint = run["fp"]
             observation.last_change_at = now
             observation.changes += 1
-            running = run["status"] == RunStatus.RUNNING
-            observation.running_since = (observation.running_since or now) if running else None
+            if observation.running_since is None and run["status"] == RunStatus.RUNNING:
+                observation.running_since = now
         RunObservation.objects.bulk_update(
             changed, ["fingerprint", "last_change_at", "changes", "running_since"]
         )

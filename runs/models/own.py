@@ -132,9 +132,10 @@ class RunObservation(models.Model):
     first_seen_at = models.DateTimeField(_("first seen"))
     last_change_at = models.DateTimeField(_("last change seen"), null=True, blank=True)
     changes = models.PositiveIntegerField(_("changes seen"), default=0)
-    # When a worker picked the run up, as far as tenderops knows: the observation that saw it
-    # go from pending to running, or its start if it was running when first seen (no better
-    # is known). None while pending. The maximum runtime counts from it, not from the queue.
+    # When a worker first picked the run up, as far as tenderops knows: the observation that
+    # first saw it running after pending, or its start if it was running when first seen (no
+    # better is known); kept if it is queued again (a run a worker takes, crashes on and
+    # requeues must still meet its end). None until then. The maximum runtime counts from it.
     running_since = models.DateTimeField(_("running since"), null=True, blank=True)
 
     class Meta:

@@ -178,11 +178,18 @@ class TenderRunQuerySet(models.QuerySet):
             first_seen_at=F("observation__first_seen_at"),
             observed_changes=F("observation__changes"),
             fingerprint_now=fingerprint(),
-            # Since when the run counts as running: its start if never observed; None if it
-            # was pending when last observed (a worker has only just picked it up).
+            # Since when the run counts as running: its start if never observed, else when
+            # first seen running. None if it has not been seen running yet, whatever its
+            # status now says (a worker has only just picked it up), except where its
+            # fingerprint is as observed: an observation the code before running_since made
+            # of a running run (its start then counts, as it did).
             running_from=Case(
                 When(first_seen_at__isnull=True, then=F("started_at")),
-                default=F("observation__running_since"),
+                When(
+                    observation__running_since__isnull=False, then=F("observation__running_since")
+                ),
+                When(observed_fingerprint=F("fingerprint_now"), then=F("started_at")),
+                default=None,
             ),
         )
 
