@@ -134,3 +134,17 @@ def test_settings_that_cannot_be_loaded_are_one_line_and_exit_2(how):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Configuration error: settings 'does.not.exist' cannot be loaded")
+
+
+def test_an_empty_kind_is_one_line_naming_the_flag():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "cleanup_stuck_runs", "--kind", "", "--dry-run"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "error: --kind: A kind must be non-empty" in line and "argument" not in line

@@ -91,6 +91,8 @@ def test_demo_serves_the_admin_and_its_cluster_fixes_stuck_runs(tmp_path):
     assert actions_finished_before_they_started(database) == 0
     log = (tmp_path / "demo.log").read_text()
     assert "Admin login: admin / " in log
+    password = log.split("Admin login: admin / ")[1].split()[0]
+    assert f"/admin/   admin / {password}   (Ctrl-C" in log  # again, once all has started
     assert f"Ignoring DATABASE_URL: the demo runs on sqlite:///{database}." in log
     assert "Demo workers: 3 live runs wrote progress" in log  # the stand-ins started
     assert "Stopped." in log

@@ -56,6 +56,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
     def error(message: str) -> None:
         # argparse prefixes the flag to a type's message, which names it already.
         message = re.sub(r"^argument (\S+): \1 ", r"\1 ", message)
+        message = re.sub(r"^argument (\S+): ", r"\1: ", message)  # one that does not
         if getattr(parser, "called_from_command_line", False):
             parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
         usage_error(message)
