@@ -11,27 +11,25 @@ import pytest
 from tests.conftest import REPO
 
 
+def manage(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``manage.py`` as an operator's script runs it: a real process, no terminal."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_real_process_exit_codes_without_terminal():
     """The exit status an operator's script sees, from a real process with no terminal."""
-    env_python = sys.executable
-    refused = subprocess.run(
-        [env_python, "manage.py", "cleanup_stuck_runs"],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = manage("cleanup_stuck_runs")
     assert refused.returncode == 2
     assert "No terminal" in refused.stderr
-    bad = subprocess.run(
-        [env_python, "manage.py", "cleanup_stuck_runs", "--timeout", "-5", "--dry-run"],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = manage("cleanup_stuck_runs", "--timeout", "-5", "--dry-run")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     (line,) = bad.stderr.strip().splitlines()  # one line, no usage block before it
     assert "error: --timeout must be between 1 and" in line and "argument --timeout" not in line
@@ -70,30 +68,15 @@ def test_a_kind_that_is_not_utf8_is_a_usage_error():
 )
 def test_a_database_without_the_tables_is_one_line_and_exit_3(command, tmp_path):
     empty = tmp_path / "empty.sqlite3"
-    result = subprocess.run(
-        [sys.executable, "manage.py", *command],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{empty}"},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage(*command, env={**os.environ, "DATABASE_URL": f"sqlite:///{empty}"})
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert "migrate" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_an_unreachable_database_is_exit_3(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "cleanup_stuck_runs", "--dry-run"],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    unreachable = {**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}
+    result = manage("cleanup_stuck_runs", "--dry-run", env=unreachable)
     assert result.returncode == 3 and "Traceback" not in result.stderr
 
 
@@ -122,14 +105,8 @@ def test_settings_that_cannot_be_loaded_are_one_line_and_exit_2(how):
     """``--settings`` was ignored (the default settings were loaded first, and the command
     ran on them); a module that does not exist in DJANGO_SETTINGS_MODULE was a traceback."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "does.not.exist" if not how else ""}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "cleanup_stuck_runs", "--dry-run", *how],
-        cwd=REPO,
-        env={name: value for name, value in env.items() if value},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = manage(
+        "cleanup_stuck_runs", "--dry-run", *how, env={n: v for n, v in env.items() if v}
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
@@ -137,14 +114,7 @@ def test_settings_that_cannot_be_loaded_are_one_line_and_exit_2(how):
 
 
 def test_an_empty_kind_is_one_line_naming_the_flag():
-    result = subprocess.run(
-        [sys.executable, "manage.py", "cleanup_stuck_runs", "--kind", "", "--dry-run"],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("cleanup_stuck_runs", "--kind", "", "--dry-run")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "error: --kind: A kind must be non-empty" in line and "argument" not in line
