@@ -97,6 +97,9 @@ def test_stats_page_has_its_charts_and_table(browser, live_server, operator, run
     assert "extract_project_info" in header
     assert page.inner_text("#stuck-now") == str(STUCK)
     page.screenshot(path=artifacts / "stats.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: charts scroll, not shrink
+    assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
+    assert page.eval_on_selector("#daily-chart", "chart => chart.clientWidth") >= 600
 
 
 def test_chinese_browser_gets_a_chinese_admin(browser, live_server, operator, runs, artifacts):
