@@ -224,8 +224,9 @@ TENDEROPS_METRICS_TOKEN = env_token(
     "TENDEROPS_METRICS_TOKEN", ("TENDEROPS_API_TOKEN", TENDEROPS_API_TOKEN)
 )
 
-# Alert mail goes through SMTP whatever EMAIL_BACKEND says (the test runner swaps that one).
-TENDEROPS_ALERT_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Alert mail goes through SMTP whatever EMAIL_BACKEND says (the test runner swaps that one),
+# within a deadline for the whole exchange (runs/alerting/mail.py).
+TENDEROPS_ALERT_EMAIL_BACKEND = "runs.alerting.mail.DeadlineEmailBackend"
 EMAIL_HOST = env_str("EMAIL_HOST") or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 25, limits.SMTP_PORT)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")

@@ -19,6 +19,7 @@ from runs.alerting.channels import CHANNELS
 from runs.alerting.delivery import send_test_alert
 from runs.alerting.messages import render
 from runs.alerting.preview import previews, sample_alert
+from runs.maintenance.alerts import configured_channels
 from runs.models import Alert, AlertAttempt, AlertDelivery
 
 SEND_TEST_PERMISSION = "runs.send_test_alert"
@@ -41,7 +42,7 @@ class AlertToolsMixin:
             "can_send_test": request.user.has_perm(SEND_TEST_PERMISSION),
             "alert_tools": True,
             # Else the log of deliveries is empty, and an operator wonders why.
-            "no_channel": not any(channel.configured() for channel in CHANNELS.values()),
+            "no_channel": not configured_channels(),
         }
         return super().changelist_view(request, extra_context)
 

@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
-from runs.alerting.http import describe, post_json
+from runs.alerting.http import Deadline, describe, post_json
 from runs.alerting.messages import Message
 from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
@@ -235,8 +235,22 @@ class EmailChannel(Channel):
     def send(self, alert, message, timeout):
         recipients = list(settings.TENDEROPS_ALERT_EMAILS)
         server = f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+        with Deadline(timeout) as deadline:
+            outcome = self._mail(recipients, message, timeout, deadline, server)
+        # A read the deadline cut short may end in any error, or none.
+        return Outcome(Result.ERROR, f"{server}: timed out") if deadline.expired else outcome
+
+    def _mail(
+        self,
+        recipients: list[str],
+        message: Message,
+        timeout: float,
+        deadline: Deadline,
+        server: str,
+    ) -> Outcome:
         try:
-            connection = get_connection(settings.TENDEROPS_ALERT_EMAIL_BACKEND, timeout=timeout)
+            backend = settings.TENDEROPS_ALERT_EMAIL_BACKEND
+            connection = get_connection(backend, timeout=timeout, deadline=deadline)
             mail = EmailMessage(
                 subject=message.title,
                 body=message.body(MAIL_TEXT_BYTES),

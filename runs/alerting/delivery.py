@@ -137,6 +137,9 @@ def _closing(work):
     return run
 
 
+SENDER_STOPPED = "no answer recorded: the sender stopped"
+
+
 def _due(now: datetime) -> Q:
     return Q(status__in=OPEN, next_attempt_at__lte=now)
 
@@ -169,19 +172,9 @@ def _claim(sender: Channel, scope: Q) -> Claim | None:
             return None
         if _held_back(sender, now):
             return None
-        delivery = (
-            AlertDelivery.objects.select_for_update(skip_locked=True)
-            .filter(scope, _due(now), channel=sender.name)
-            .order_by("next_attempt_at", "pk")
-            .first()
-        )
+        delivery = _next_due(sender, scope, now)
         if delivery is None:
             return None
-        lost = AlertAttempt.objects.filter(delivery=delivery, result=Result.SENDING).update(
-            result=Result.ERROR, finished_at=now, answer="no answer recorded: the sender stopped"
-        )
-        if lost:
-            increment(ALERTS_SENT, {"channel": sender.name, "result": Result.ERROR}, lost)
         delivery.status = Status.SENDING
         delivery.attempts += 1
         lease = timedelta(seconds=settings.TENDEROPS_ALERT_TIMEOUT_SECONDS) + LEASE_SLACK
@@ -196,6 +189,26 @@ def _claim(sender: Channel, scope: Q) -> Claim | None:
             result=Result.SENDING,
         )
         return Claim(delivery.pk, attempt.pk, delivery.alert_id, sender.name, delivery.attempts)
+
+
+def _next_due(sender: Channel, scope: Q, now: datetime) -> AlertDelivery | None:
+    """The next delivery due on the channel, locked; a lost attempt (its sender stopped, its
+    lease ran out) recorded as such, and a delivery with no attempt left failed."""
+    due = AlertDelivery.objects.select_for_update(skip_locked=True).filter(
+        scope, _due(now), channel=sender.name
+    )
+    for delivery in due.order_by("next_attempt_at", "pk")[:MAX_PER_PASS]:
+        lost = AlertAttempt.objects.filter(delivery=delivery, result=Result.SENDING).update(
+            result=Result.ERROR, finished_at=now, answer=SENDER_STOPPED
+        )
+        if lost:
+            increment(ALERTS_SENT, {"channel": sender.name, "result": Result.ERROR}, lost)
+        if delivery.attempts < settings.TENDEROPS_ALERT_MAX_ATTEMPTS:
+            return delivery
+        delivery.status, delivery.next_attempt_at = Status.FAILED, None
+        delivery.answer, delivery.updated_at = SENDER_STOPPED, now
+        delivery.save(update_fields=["status", "next_attempt_at", "answer", "updated_at"])
+    return None
 
 
 def _held_back(sender: Channel, now: datetime) -> bool:
@@ -240,9 +253,14 @@ def _record(claim: Claim, outcome: Outcome) -> None:
                 outcome.answer or outcome.result,
                 status,
             )
-        AlertDelivery.objects.filter(
-            pk=claim.delivery_id, status=Status.SENDING, attempts=claim.number
-        ).update(status=status, next_attempt_at=next_at, answer=outcome.answer, updated_at=now)
+        deliveries = AlertDelivery.objects.filter(pk=claim.delivery_id)
+        if status == Status.SENT:  # delivered, even if taken over meanwhile: never again
+            deliveries = deliveries.exclude(status=Status.SENT)
+        else:
+            deliveries = deliveries.filter(status=Status.SENDING, attempts=claim.number)
+        deliveries.update(
+            status=status, next_attempt_at=next_at, answer=outcome.answer, updated_at=now
+        )
         increment(ALERTS_SENT, {"channel": claim.channel, "result": outcome.result})
 
 

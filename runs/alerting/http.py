@@ -23,7 +23,7 @@ from typing import Any
 MAX_ANSWER_BYTES = 65_536
 
 
-class _Deadline:
+class Deadline:
     """Shuts the sockets it watches once ``seconds`` have passed."""
 
     def __init__(self, seconds: float) -> None:
@@ -33,7 +33,7 @@ class _Deadline:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
-    def __enter__(self) -> _Deadline:
+    def __enter__(self) -> Deadline:
         self._timer.start()
         return self
 
@@ -58,7 +58,7 @@ class _Deadline:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _watched(connection_class: type, deadline: _Deadline) -> type:
+def _watched(connection_class: type, deadline: Deadline) -> type:
     class Watched(connection_class):
         def connect(self) -> None:
             super().connect()
@@ -67,7 +67,7 @@ def _watched(connection_class: type, deadline: _Deadline) -> type:
     return Watched
 
 
-def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+def _opener(deadline: Deadline) -> urllib.request.OpenerDirector:
     class NoRedirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None  # the 3xx is answered as it is
@@ -94,7 +94,7 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, s
         method="POST",
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "tenderops"},
     )
-    with _Deadline(timeout) as deadline:
+    with Deadline(timeout) as deadline:
         try:
             with _opener(deadline).open(request, timeout=timeout) as response:
                 answer = response.status, read_body(response), None
