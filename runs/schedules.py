@@ -2,7 +2,8 @@
 
 ``Schedule.name`` is not unique in django-q2, so schedules are matched by name, updated in
 place, and any duplicate (made by hand, or by an older release) is removed. The monitor's
-``next_run`` is set only when it is created, so a re-sync never delays or repeats a tick.
+``next_run`` is set when it is created, and moved only when it lies more than one interval
+ahead (the interval was lowered), so a re-sync never delays or repeats a tick.
 Retention runs daily at ``TENDEROPS_RETENTION_TIME`` in ``TENDEROPS_TIME_ZONE``, never
 minutes after ``migrate``; its ``next_run`` moves only when it is not at that time of day.
 ``TENDEROPS_RETENTION_TIME=off`` removes it (the demo keeps its seeded runs so). Alerts have
@@ -53,12 +54,14 @@ class WantedSchedule:
     def first_run(self, now: datetime) -> datetime:
         return now if self.time_of_day is None else next_daily_run(now, self.time_of_day)
 
-    def keeps(self, next_run: datetime | None) -> bool:
-        """Whether an existing schedule's ``next_run`` is still right."""
+    def keeps(self, next_run: datetime | None, now: datetime) -> bool:
+        """Whether an existing schedule's ``next_run`` is still right: for an interval, no
+        later than one interval away (lowered from a day to a minute, the monitor waited
+        until the next day while health called it stale)."""
         if next_run is None:
             return False
         if self.time_of_day is None:
-            return True
+            return next_run <= now + timedelta(minutes=self.minutes or 0)
         local = next_run.astimezone(ZoneInfo(settings.TIME_ZONE))
         return local.time().replace(microsecond=0) == self.time_of_day
 
@@ -140,8 +143,9 @@ def sync_schedules() -> list[Schedule]:
             }
             if existing:
                 schedule = existing[0]
-                if not wanted.keeps(schedule.next_run):
-                    fields["next_run"] = wanted.first_run(timezone.now())
+                now = timezone.now()
+                if not wanted.keeps(schedule.next_run, now):
+                    fields["next_run"] = wanted.first_run(now)
                 for field, value in fields.items():
                     setattr(schedule, field, value)
                 schedule.save(update_fields=list(fields))

@@ -66,6 +66,19 @@ def test_migrate_keeps_exactly_one_schedule_of_each_kind_in_line_with_settings(s
     assert Schedule.objects.count() == len(OWNED_SCHEDULES)  # the duplicate made by hand is gone
 
 
+def test_a_lowered_interval_brings_the_next_tick_within_it(settings, db):
+    """From a day to a minute: the monitor's next run stayed a day away, while health and
+    the watchdog called it stale after three minutes (found by the attacker)."""
+    settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 1440
+    sync_schedules()
+    Schedule.objects.filter(name=MONITOR_SCHEDULE).update(next_run=timezone.now() + 1439 * MIN)
+    sync_schedules()  # the same interval: kept
+    assert schedule(MONITOR_SCHEDULE).next_run > timezone.now() + 1438 * MIN
+    settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 1
+    sync_schedules()
+    assert schedule(MONITOR_SCHEDULE).next_run <= timezone.now() + MIN
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
 def test_retention_runs_daily_at_its_time_in_its_zone_never_minutes_after_migrate(
     settings, db, zone
