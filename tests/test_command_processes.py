@@ -118,3 +118,25 @@ def test_an_empty_kind_is_one_line_naming_the_flag():
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "error: --kind: A kind must be non-empty" in line and "argument" not in line
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    """``tenderops_schedules | head -1``: a traceback (BrokenPipeError) and exit 1."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    assert manage("migrate", "-v0", env=env).returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes a line
+    try:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "tenderops_schedules"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")

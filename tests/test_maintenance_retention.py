@@ -146,3 +146,65 @@ def test_bad_parameters_delete_nothing(kwargs, retention_rows):
     with pytest.raises(InvalidParameter):
         prune_runs(actor=Actor.CLI, **kwargs)
     assert TenderRun.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_deadlock_with_the_backend_the_prune_gives_way(make_run):
+    """The backend holds an expired run; a prune batch locks the rest and waits for it; the
+    backend then reaches for one the batch holds. PostgreSQL undoes one of the two, and it
+    was sometimes the backend's (found by the attacker): the prune waits less than the
+    deadlock check and gives way, its batch is tried again, and the backend commits."""
+    import threading
+
+    import psycopg
+
+    from tests.processes import current_database_url
+    from tests.test_races import wait_until_blocked
+
+    first, *middle, last = [make_run(status="failed", started_ago=(40 - n) * DAY) for n in range(6)]
+    url = current_database_url()
+    outcome: dict = {}
+    connected = threading.Event()
+
+    def prune() -> None:
+        from django.db import connection
+
+        try:
+            outcome["pid"] = connection.cursor().connection.info.backend_pid
+            connected.set()
+            outcome["result"] = prune_runs(actor=Actor.CLI)
+        finally:
+            connection.close()
+
+    with psycopg.connect(url) as backend:
+        backend.execute("UPDATE tender_runs SET message = 'retried' WHERE id = %s", [last.pk])
+        pruning = threading.Thread(target=prune)
+        pruning.start()
+        assert connected.wait(60)
+        wait_until_blocked(outcome["pid"], url)  # the batch holds the others, waits for last
+        backend.execute("UPDATE tender_runs SET status = 'running' WHERE id = %s", [first.pk])
+        backend.commit()  # no deadlock error: the prune gave way
+    pruning.join(timeout=60)
+    assert outcome["result"].total == 5  # all but the one the backend took back
+    assert statuses(first) == ["running"]
+    assert not TenderRun.objects.filter(pk__in=[last.pk, *(run.pk for run in middle)]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_held_all_along_stops_the_prune_saying_so(make_run):
+    """After its attempts the prune stops, and says why: it said "unreachable, not migrated
+    or refusing … check DATABASE_URL" of a deadlock (found by the attacker)."""
+    import psycopg
+    from django.core.management import CommandError, call_command
+
+    from tests.processes import current_database_url
+
+    held = make_run(status="failed", started_ago=40 * DAY)
+    with psycopg.connect(current_database_url()) as backend:
+        backend.execute("SELECT 1 FROM tender_runs WHERE id = %s FOR UPDATE", [held.pk])
+        with pytest.raises(CommandError) as stopped:
+            call_command("prune_runs")
+    message = str(stopped.value)
+    assert message.startswith("The database gave way to other work on the same rows")
+    assert "DATABASE_URL" not in message and "run the command again" in message
+    assert statuses(held) == ["failed"]

@@ -125,6 +125,16 @@ def execute_after(cursor: Any, prelude: str, statement: str, params: Sequence[An
         cursor.execute(statement, params[split:])
 
 
+# SQLSTATEs of a transaction that gave up because others held what it needed: a deadlock,
+# a serialisation failure, a lock wait past lock_timeout. Trying again is the answer.
+GAVE_WAY = {"40P01", "40001", "55P03"}
+
+
+def gave_way(error: BaseException) -> bool:
+    """Whether ``error`` (a DatabaseError) is a transaction that gave way to others."""
+    return getattr(error.__cause__, "sqlstate", None) in GAVE_WAY
+
+
 def commit_without_flush_wait() -> None:
     """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 
 from runs.maintenance.counters import RUNS_PRUNED, increment
-from runs.maintenance.db import commit_without_flush_wait, db_now
+from runs.maintenance.db import (
+    commit_without_flush_wait,
+    db_now,
+    gave_way,
+    is_postgresql,
+    set_local,
+)
 from runs.maintenance.policy import RetentionPolicy
 from runs.models import Actor, MaintenanceAction, TenderRun
 from runs.vocabulary import RunStatus
@@ -24,6 +30,11 @@ from runs.vocabulary import RunStatus
 PRUNE_BATCH_SECONDS = 0.25
 FIRST_PRUNE_BATCH = 20_000
 MIN_PRUNE_BATCH = 1_000
+# A batch that meets rows the backend holds waits at most this long, then gives way and is
+# tried again: below PostgreSQL's deadlock_timeout (1 s), so that in a deadlock with the
+# backend's writes the prune is the one undone, never the backend.
+PRUNE_LOCK_WAIT = "300ms"
+BATCH_ATTEMPTS = 5
 
 
 @dataclass
@@ -102,14 +113,25 @@ def prune_runs(
         more = True
         while more:
             began = time.perf_counter()
-            with transaction.atomic():
-                commit_without_flush_wait()
-                deleted, resume_from = _delete_batch(status, cutoff, size, resume_from)
-                more = resume_from is not None
-                if deleted:
-                    result.deleted[status] += deleted
-                    action = _audit_prune_progress(action, result, policy, actor, username)
-                    increment(RUNS_PRUNED, {"status": status}, deleted)
+            for attempt in range(1, BATCH_ATTEMPTS + 1):
+                try:
+                    with transaction.atomic():
+                        give_way_first()
+                        deleted, next_from = _delete_batch(status, cutoff, size, resume_from)
+                        if deleted:
+                            done = {**result.deleted, status: result.deleted[status] + deleted}
+                            audited = replace(result, deleted=done)
+                            action = _audit_prune_progress(action, audited, policy, actor, username)
+                            increment(RUNS_PRUNED, {"status": status}, deleted)
+                    break
+                except OperationalError as error:
+                    # The backend held rows of the batch: it goes on, the batch (undone
+                    # whole) is tried again, smaller.
+                    if not gave_way(error) or attempt == BATCH_ATTEMPTS:
+                        raise
+                    size = max(MIN_PRUNE_BATCH, size // 2)
+            result.deleted[status] += deleted
+            resume_from, more = next_from, next_from is not None
             seconds = time.perf_counter() - began
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, seconds)
@@ -122,6 +144,15 @@ def prune_runs(
         action.save(update_fields=["completed", "finished_at"])
         result.action_id = action.pk
     return result
+
+
+def give_way_first() -> None:
+    """This batch's transaction: no wait for its commit's flush, and no lock waited for
+    longer than PRUNE_LOCK_WAIT (PostgreSQL)."""
+    commit_without_flush_wait()
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            set_local(cursor, {"lock_timeout": PRUNE_LOCK_WAIT})
 
 
 def _next_batch_size(size: int, seconds: float, largest: int) -> int:

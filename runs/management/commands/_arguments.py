@@ -2,7 +2,9 @@
 handling of a database that is not there."""
 
 import argparse
+import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +13,7 @@ from django.db import DatabaseError
 
 from runs.limits import InvalidParameter, Limit
 from runs.maintenance import check_kinds
+from runs.maintenance.db import gave_way
 
 
 def bounded_int(name: str, limit: Limit) -> Callable[[str], int]:
@@ -85,12 +88,21 @@ class RoutineCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except DatabaseError as error:
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            if gave_way(error):  # a deadlock or a lock held too long: not the configuration
+                message = f"The database gave way to other work on the same rows ({first_line})."
+            else:
+                message = (
+                    f"The database failed: unreachable, not migrated or refusing ({first_line}). "
+                    "Check DATABASE_URL and run `python manage.py migrate`."
+                )
             raise CommandError(
-                f"The database failed: unreachable, not migrated or refusing ({first_line[:200]}). "
-                f"Check DATABASE_URL and run `python manage.py migrate`. {self.left(options)}",
-                returncode=EXIT_DATABASE_UNAVAILABLE,
+                f"{message} {self.left(options)}", returncode=EXIT_DATABASE_UNAVAILABLE
             ) from None
+        except BrokenPipeError:
+            # Its reader stopped reading (`| head`): done, quietly, as other tools are.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter closes it
+            raise SystemExit(0) from None
         except KeyboardInterrupt:
             message = f"Interrupted. {self.left(options)}"
             raise CommandError(message, returncode=EXIT_INTERRUPTED) from None
