@@ -165,3 +165,31 @@ def test_trend_charts_and_a_duration_axis_in_minutes(viewer, busy_day):
     assert ticks[0] == "0" and len(ticks) >= 3
     steps = {int(b) - int(a) for a, b in zip(ticks, ticks[1:], strict=False)}
     assert len(steps) == 1  # evenly spaced, round minutes
+
+
+def test_the_stats_tables_show_the_kinds_with_the_most_runs(viewer, make_run, monkeypatch):
+    """The backend may write any kind: a column and a row for each of 40,000 made a 44 MB
+    page that outlived gunicorn's timeout (found by the attacker)."""
+    from runs.admin import views
+
+    monkeypatch.setattr(views, "MAX_SHOWN_KINDS", 2)
+    for kind, runs in (("few", 1), ("most", 4), ("some", 2), ("more", 3)):
+        for _ in range(runs):
+            run = make_run(status="success", kind=kind, started_ago=40 * MIN)
+            TenderRun.objects.filter(pk=run.pk).update(finished_at=F("started_at") + MIN)
+        make_run(status="running", kind=kind, started_ago=3 * 60 * MIN)  # silent, each kind
+    html = viewer.get(STATS).content.decode()
+    table = html[
+        html.index('id="status-kind-table"') : html.index(
+            "</table>", html.index('id="status-kind-table"')
+        )
+    ]
+    heads = re.findall(r"<th>([^<]*)</th>", table.split("</thead>")[0])
+    assert heads[1:] == ["more", "most", "total"] and "2 other kinds</th>" in table
+    success = re.search(r">success<.*?</tr>", table, re.S).group(0)
+    cells = re.findall(r'class="numeric[^"]*">(?:<a[^>]*>)?([\d,]+)', success)
+    assert cells == ["3", "4", "3", "10"]  # more, most, the other two, the total
+    durations = html[html.index('id="duration-table"') :]
+    assert "1 kind with fewer successful runs is left out" not in durations
+    assert "2 kinds with fewer successful runs are left out" in durations
+    assert "2 kinds with fewer silent, waiting or late runs are left out" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -119,6 +120,7 @@ class MaintenanceViewsMixin:
         # The snapshot, never a computation per view (runs.maintenance.stats_snapshot).
         stats, as_of, stale = read_stats_snapshot()
         stats = with_live_cards(stats)
+        liveness, other_liveness_kinds = liveness_rows()
         context = {
             "as_of": as_of,
             "stale": stale,
@@ -128,7 +130,8 @@ class MaintenanceViewsMixin:
             "opts": self.model._meta,
             "stats": stats,
             **stats_context(stats),
-            "liveness": liveness_rows(),
+            "liveness": liveness,
+            "other_liveness_kinds": other_liveness_kinds,
             "silence_rule": settings.TENDEROPS_STUCK_RULE == StuckRule.SILENCE,
             "max_run_minutes": settings.TENDEROPS_MAX_RUN_MINUTES,
             "changelist_url": reverse("admin:runs_tenderrun_changelist"),
@@ -150,9 +153,17 @@ def cleanup_rows(runs: list[StuckRun]) -> list[tuple[StuckRun, str, str]]:
     ]
 
 
-def liveness_rows() -> list[dict[str, Any]]:
+def liveness_rows() -> tuple[list[dict[str, Any]], int]:
     """Signs of life per kind, read live: they concern the active runs and the recent audit
-    only, both small however large the table (not part of the snapshot)."""
+    only, both small however large the table (not part of the snapshot). The kinds with the
+    most silent, waiting and late runs, MAX_SHOWN_KINDS at most; and how many are left out."""
+    by_kind = liveness_by_kind()
+
+    def weight(kind: str) -> int:
+        entry = by_kind[kind]
+        return entry.silent + entry.waiting + entry.late.get("30d", 0)
+
+    shown = most_runs(list(by_kind), weight)
     return [
         {
             "kind": kind,
@@ -164,13 +175,30 @@ def liveness_rows() -> list[dict[str, Any]]:
             "late_7d": entry.late.get("7d", 0),
             "late_30d": entry.late.get("30d", 0),
         }
-        for kind, entry in liveness_by_kind().items()
-    ]
+        for kind, entry in ((kind, by_kind[kind]) for kind in shown)
+    ], len(by_kind) - len(shown)
+
+
+# Kinds a table of the stats page shows at most, those with the most runs: the backend may
+# write any kind, and a table of each of 40,000 kinds made a 44 MB page (the attacker).
+MAX_SHOWN_KINDS = 50
+
+
+def most_runs(kinds: list[str], runs: Callable[[str], int]) -> list[str]:
+    """``kinds`` in their order, only the MAX_SHOWN_KINDS with the most ``runs``."""
+    if len(kinds) <= MAX_SHOWN_KINDS:
+        return kinds
+    top = set(sorted(kinds, key=lambda kind: -runs(kind))[:MAX_SHOWN_KINDS])
+    return [kind for kind in kinds if kind in top]
 
 
 def stats_context(stats: RunStats) -> dict[str, Any]:
     """The stats page's tables and charts, each count with the link to its runs."""
     health = stats.health
+    kinds = most_runs(stats.kinds, stats.kind_total)
+    runs_of = {d.kind: d.runs for d in stats.durations}
+    timed = set(most_runs(list(runs_of), runs_of.__getitem__))
+    durations = [d for d in stats.durations if d.kind in timed]
     failed_kinds = [
         *(k for k in KNOWN_KINDS if any(k in counts for _d, counts in stats.failed_by_tenderops)),
         *sorted({k for _d, counts in stats.failed_by_tenderops for k in counts} - set(KNOWN_KINDS)),
@@ -186,15 +214,18 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
                         stats.count(status, kind),
                         runs_list_url(status=status, kind=kind_parameter(kind)),
                     )
-                    for kind in stats.kinds
+                    for kind in kinds
                 ],
+                "other": stats.status_total(status) - sum(stats.count(status, k) for k in kinds),
                 "total": stats.status_total(status),
             }
             for status in stats.statuses
         ],
+        "shown_kinds": kinds,
+        "other_kinds": len(stats.kinds) - len(kinds),
+        "other_total": stats.total - sum(stats.kind_total(kind) for kind in kinds),
         "kind_totals": [
-            (stats.kind_total(kind), runs_list_url(kind=kind_parameter(kind)))
-            for kind in stats.kinds
+            (stats.kind_total(kind), runs_list_url(kind=kind_parameter(kind))) for kind in kinds
         ],
         "all_runs_url": runs_list_url(),
         "running_url": runs_list_url(status=RunStatus.RUNNING),
@@ -229,8 +260,9 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
         ],
         "durations": [
             (d, runs_list_url(status=RunStatus.SUCCESS, kind=kind_parameter(d.kind), started="30d"))
-            for d in stats.durations
+            for d in durations
         ],
+        "other_duration_kinds": len(stats.durations) - len(durations),
         "daily_chart": charts.runs_per_day(
             stats.daily,
             link=lambda day, status: runs_list_url(status=status, started_from=day, started_to=day),
@@ -253,5 +285,5 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
         ),
         "failed_legend": [(charts.kind_class(failed_kinds)(kind), kind) for kind in failed_kinds],
         "failed_total": sum(sum(c.values()) for _d, c in stats.failed_by_tenderops),
-        "duration_chart": charts.duration_bars(stats.durations),
+        "duration_chart": charts.duration_bars(durations),
     }
