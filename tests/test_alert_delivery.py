@@ -5,7 +5,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,6 +206,20 @@ def test_a_hanging_webhook_is_cut_off_at_the_timeout(db, settings):
     assert (delivery.status, delivery.answer) == ("retrying", "timed out")
 
 
+def trickle(write: Callable[[], object], times: int, seen: dict) -> None:
+    """A slow server: ``write`` ``times`` times, half a second apart, until the client hangs
+    up; ``seen`` counts the writes and says when it stopped."""
+    try:
+        for _ in range(times):
+            write()
+            seen["sent"] += 1
+            time.sleep(0.5)  # the slow server itself, not a synchronisation
+    except OSError:
+        pass  # the client hung up
+    finally:
+        seen["stopped"].set()
+
+
 @contextmanager
 def trickling_robot(total_bytes: int = 100) -> Iterator[tuple[str, dict]]:
     """Answers 200 at once, then its body a byte every half second: a read timeout never
@@ -218,16 +232,7 @@ def trickling_robot(total_bytes: int = 100) -> Iterator[tuple[str, dict]]:
             self.send_response(200)
             self.send_header("Content-Length", str(total_bytes))
             self.end_headers()
-            try:
-                for _ in range(total_bytes):
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-                    seen["sent"] += 1
-                    time.sleep(0.5)  # the slow server itself, not a synchronisation
-            except OSError:
-                pass  # the client hung up
-            finally:
-                seen["stopped"].set()
+            trickle(lambda: (self.wfile.write(b" "), self.wfile.flush()), total_bytes, seen)
 
         def log_message(self, *args) -> None:
             pass
@@ -264,15 +269,7 @@ def trickling_mail_server(lines: int = 100) -> Iterator[tuple[int, dict]]:
     def serve() -> None:
         client, _ = listener.accept()
         with client:
-            try:
-                for _ in range(lines):
-                    client.sendall(b"220-still greeting\r\n")
-                    seen["sent"] += 1
-                    time.sleep(0.5)  # the slow server itself, not a synchronisation
-            except OSError:
-                pass  # the client hung up
-            finally:
-                seen["stopped"].set()
+            trickle(lambda: client.sendall(b"220-still greeting\r\n"), lines, seen)
 
     threading.Thread(target=serve, daemon=True).start()
     try:
@@ -308,16 +305,21 @@ def test_the_rate_limit_holds_back_what_would_exceed_it(db, settings):
     assert AlertDelivery.objects.filter(status="sent").count() == 20
 
 
+def lost_attempt(number: int) -> AlertDelivery:
+    """A test alert's delivery whose sender claimed attempt ``number`` and died before
+    recording anything."""
+    delivery = AlertDelivery.objects.get(alert_id=raise_alert(AlertEvent.TEST, announce=False))
+    AlertDelivery.objects.filter(pk=delivery.pk).update(status="sending", attempts=number)
+    AlertAttempt.objects.create(
+        delivery=delivery, channel="webhook", number=number, result="sending"
+    )
+    return delivery
+
+
 def test_a_lost_attempt_is_taken_over_after_its_lease(db, settings):
     with receiver() as robot:
         settings.TENDEROPS_ALERT_WEBHOOK_URL = robot.url()
-        alert_id = raise_alert(AlertEvent.TEST, announce=False)
-        delivery = AlertDelivery.objects.get(alert_id=alert_id)
-        # A sender that claimed it and died before recording anything.
-        AlertDelivery.objects.filter(pk=delivery.pk).update(status="sending", attempts=1)
-        AlertAttempt.objects.create(
-            delivery=delivery, channel="webhook", number=1, result="sending"
-        )
+        delivery = lost_attempt(1)
         deliver_due()
         assert AlertDelivery.objects.get(pk=delivery.pk).status == "sent"
     assert list(AlertAttempt.objects.order_by("number").values_list("number", "result")) == [
@@ -332,12 +334,7 @@ def test_a_lost_last_attempt_is_not_taken_over(db, settings):
     settings.TENDEROPS_ALERT_MAX_ATTEMPTS = 2
     with receiver() as robot:
         settings.TENDEROPS_ALERT_WEBHOOK_URL = robot.url()
-        alert_id = raise_alert(AlertEvent.TEST, announce=False)
-        delivery = AlertDelivery.objects.get(alert_id=alert_id)
-        AlertDelivery.objects.filter(pk=delivery.pk).update(status="sending", attempts=2)
-        AlertAttempt.objects.create(
-            delivery=delivery, channel="webhook", number=2, result="sending"
-        )
+        delivery = lost_attempt(2)
         deliver_due()
         assert robot.requests == []
     delivery.refresh_from_db()
