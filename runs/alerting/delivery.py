@@ -194,10 +194,12 @@ def _claim(sender: Channel, scope: Q) -> Claim | None:
 def _next_due(sender: Channel, scope: Q, now: datetime) -> AlertDelivery | None:
     """The next delivery due on the channel, locked; a lost attempt (its sender stopped, its
     lease ran out) recorded as such, and a delivery with no attempt left failed."""
-    due = AlertDelivery.objects.select_for_update(skip_locked=True).filter(
-        scope, _due(now), channel=sender.name
+    due = (
+        AlertDelivery.objects.select_for_update(skip_locked=True)
+        .filter(scope, _due(now), channel=sender.name)
+        .order_by("next_attempt_at", "pk")
     )
-    for delivery in due.order_by("next_attempt_at", "pk")[:MAX_PER_PASS]:
+    while (delivery := due.first()) is not None:  # a failed one is no longer due
         lost = AlertAttempt.objects.filter(delivery=delivery, result=Result.SENDING).update(
             result=Result.ERROR, finished_at=now, answer=SENDER_STOPPED
         )

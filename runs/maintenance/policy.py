@@ -140,7 +140,7 @@ class StuckPolicy:
         status: str,
         started_at: datetime,
         last_sign_of_life: datetime,
-        running_from: datetime | None = None,
+        running_from: datetime | None,
     ) -> datetime | None:
         """When a run becomes stuck if nothing changes meanwhile (the rule above, for one
         run, for the detail page); None if it never does so (a pending run not failable).
