@@ -141,6 +141,7 @@ LABELS = {
     "reason": "原因",
     "rows changed": "影响行数",
     "completed": "已完成",
+    "alert pending": "待告警",
     "maintenance action": "维护操作",
     "maintenance actions": "维护操作",
     "failed run record": "失败任务记录",

@@ -49,6 +49,7 @@ MIGRATIONS = [
     "0011_fingerprints_as_chained_hashes",
     "0012_alert_resolved",
     "0013_observation_running_since",
+    "0014_action_alert_pending",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [

@@ -56,6 +56,7 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         "affected_count",
         "batches",
         "completed",
+        "alert_pending",
     ]
     fields = readonly_fields
     inlines = [FailedRunRecordInline]

@@ -105,6 +105,7 @@ def fail_stuck_runs(
     batch_size: int | None = None,
     deadline_seconds: float = CLEANUP_DEADLINE_SECONDS,
     questions: Mapping[str, tuple[str, tuple]] | None = None,
+    alert: bool = False,
 ) -> CleanupResult:
     """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck.
 
@@ -116,7 +117,8 @@ def fail_stuck_runs(
     ``batch_size`` fixes the batches' size (tests); by default they adapt to the pace.
     ``questions`` (name: SQL and params) are asked on the observation's snapshot where it
     also checks for stuck runs (the monitor's tick); the result's ``answers`` say whether
-    each found a row, and lack the ones not asked.
+    each found a row, and lack the ones not asked. ``alert``: each batch's action waits for
+    an alert to tell it (``ticks.tell_failed``: the monitor's).
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
@@ -168,10 +170,11 @@ def fail_stuck_runs(
         settings.TENDEROPS_STUCK_MESSAGE,
         {"policy": policy.as_dict(), "kinds": kinds},
         heartbeat,
+        alert,
     )
     listed: list[StuckRun] = []
     counts_by_kind: Counter[str] = Counter()  # of every run failed, listed or not
-    first_action: int | None = None  # a cleanup in several batches writes an action each
+    actions: list[int] = []  # a cleanup in several batches writes an action each
     fixed = batches = 0
     longest = 0.0
     size = batch_size or BATCH_FIRST
@@ -191,9 +194,9 @@ def fail_stuck_runs(
         batches += 1
         fixed += len(rows)
         counts_by_kind.update(row.kind for row in rows)
-        if rows and first_action is None:
-            first_action = rows[0].action_id
-            audit = audit.continuing(first_action)
+        if rows:
+            actions.append(rows[0].action_id)
+            audit = audit.continuing(actions[0])
         if list_limit is None or len(listed) < list_limit:
             listed.extend(_stuck_runs(rows))
         full = len(rows) >= size
@@ -216,7 +219,8 @@ def fail_stuck_runs(
         complete=not full,
         batches=batches,
         longest_batch_seconds=longest,
-        action_id=first_action,
+        action_id=actions[0] if actions else None,
+        action_ids=tuple(actions),
         answers=answers,
         kinds_not_running=idle_kinds,
         counts_by_kind=dict(counts_by_kind),

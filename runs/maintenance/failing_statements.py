@@ -40,6 +40,7 @@ class AuditEntry:
     reason: str
     parameters: dict[str, Any]
     heartbeat: str | None = None
+    alert: bool = False  # the action waits for an alert to tell it (the monitor's)
 
     def continuing(self, first_action: int) -> AuditEntry:
         """The entry of a cleanup's later batches: their actions name its first action, whose
@@ -170,8 +171,8 @@ def _fail_and_audit_postgresql(
         ),
         action AS (
             INSERT INTO {actions} (kind, actor, username, started_at, finished_at, parameters,
-                                   reason, affected_count, completed)
-            SELECT %s, %s, %s, {now}, {now}, %s::jsonb, %s, count(*), true
+                                   reason, affected_count, completed, alert_pending)
+            SELECT %s, %s, %s, {now}, {now}, %s::jsonb, %s, count(*), true, %s
             FROM failed HAVING count(*) > 0
             RETURNING id
         ),
@@ -202,6 +203,7 @@ def _fail_and_audit_postgresql(
         *now_params,
         json.dumps(audit.parameters, ensure_ascii=False),
         audit.reason,
+        audit.alert,
         audit.actor,
         *([audit.heartbeat, *now_params] if audit.heartbeat else []),
     ]
@@ -244,6 +246,7 @@ def _fail_and_audit_portable(
         reason=audit.reason,
         affected_count=len(previous),
         completed=True,
+        alert_pending=audit.alert,
         started_at=now,  # its default, the clock at the INSERT, came after ``now``
         finished_at=now,
     )

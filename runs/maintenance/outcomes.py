@@ -46,6 +46,7 @@ class CleanupResult:
     dry_run: bool
     policy: StuckPolicy
     action_id: int | None = None  # the audit's action, when something was failed
+    action_ids: tuple[int, ...] = ()  # with the actions of its later batches
     found_count: int | None = None  # all stuck runs found (dry run) or failed; None: listed
     complete: bool = True  # False: the deadline stopped the cleanup with runs left stuck
     batches: int = 0

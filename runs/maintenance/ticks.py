@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
 
 from runs.maintenance.alerts import (
     AlertEvent,
@@ -32,7 +33,7 @@ from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, prune_runs
 from runs.maintenance.stats import MIN_SUGGESTED_MINUTES, SUGGESTION_HEADROOM
-from runs.models import Actor, FailedRunRecord, TenderRun
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FailReason, MonitorMode
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ def monitor_tick() -> CleanupResult:
     same transaction as its failing (on PostgreSQL, the same statement; a fleet-wide crash
     is failed in several such batches, each its own short transaction). In report mode it
     fails nothing and records what it would have failed. What it tells people is recorded
-    after, never inside a batch's transaction; a stale monitor's recovery last."""
+    after, never inside a batch's transaction (so the runs of a tick stopped in between are
+    told by the next one); a stale monitor's recovery last."""
     if settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT:
         result = report_stuck_runs(heartbeat=MONITOR)
         event = AlertEvent.STUCK_NOT_FAILED
@@ -59,11 +61,16 @@ def monitor_tick() -> CleanupResult:
             # Left open by report mode: failing the runs ends them.
             "report_open": open_incident_sql(AlertEvent.STUCK_NOT_FAILED, kind=None),
             "stale": open_incident_sql(AlertEvent.MONITOR_STALE),
+            "untold": compiled("tick-untold", _untold_actions),
         }
-        result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, questions=questions)
+        result = fail_stuck_runs(
+            actor=Actor.SCHEDULE, heartbeat=MONITOR, questions=questions, alert=True
+        )
         event = AlertEvent.MONITOR_FAILED
-    if result.stuck_runs:
+    if event == AlertEvent.STUCK_NOT_FAILED and result.stuck_runs:
         _safely(lambda: raise_digest(event, *failed_digest(result)))
+    if result.action_ids or result.answers.get("untold", True):
+        _safely(lambda: tell_failed(result))
     if event == AlertEvent.STUCK_NOT_FAILED:
         stuck_kinds = {run.kind for run in result.stuck_runs}  # all of them: none left out
         _safely(lambda: resolve_cleared(event, stuck_kinds))
@@ -84,6 +91,57 @@ def _safely(record: Callable[[], object]) -> None:
             record()
     except Exception:
         logger.exception("the monitor tick could not record its alert")
+
+
+def tell_failed(result: CleanupResult) -> None:
+    """Raise the ``monitor_failed`` digest of the runs this tick failed and of those that
+    earlier ticks failed and never told (stopped between their batches and their digest),
+    and mark their actions told, in one transaction. Each tick tells the actions it locks:
+    two ticks at once never tell a run twice, and a tick whose actions another took over
+    tells only the rest."""
+    with transaction.atomic():
+        locked = _untold_actions().select_for_update(skip_locked=True)
+        untold = set(locked.values_list("pk", flat=True))
+        if not untold:
+            return
+        own = set(result.action_ids)
+        if own and own <= untold:
+            by_kind, facts = failed_digest(result)
+        else:
+            own, by_kind, facts = set(), {}, {"total": 0, "action_id": None, "rule": None}
+        earlier = sorted(untold - own)
+        if earlier:
+            _add_earlier(by_kind, facts, earlier, result.policy)
+        if facts["total"]:
+            raise_digest(AlertEvent.MONITOR_FAILED, by_kind, facts)
+        MaintenanceAction.objects.filter(pk__in=untold).update(alert_pending=False)
+
+
+def _untold_actions() -> QuerySet[MaintenanceAction]:
+    return MaintenanceAction.objects.filter(alert_pending=True).values("pk")
+
+
+def _add_earlier(by_kind: dict, facts: dict, actions: list[int], policy: StuckPolicy) -> None:
+    """Add to a digest the runs that ``actions`` failed (still in the table), oldest
+    first per kind, before this tick's own."""
+    records = FailedRunRecord.objects.filter(action_id__in=actions)
+    runs = (
+        TenderRun.objects.with_run_kind()
+        .filter(pk__in=records.values("run_id"))
+        .order_by("started_at", "pk")
+        .values_list("run_kind", "pk")
+    )
+    earlier = _by_kind(runs.iterator(), lambda kind: {"timeout_minutes": policy.minutes_for(kind)})
+    facts["total"] += sum(entry["count"] for entry in earlier.values())
+    for kind, entry in earlier.items():
+        own = by_kind.get(kind, {"count": 0, "ids": []})
+        entry["count"] += own["count"]
+        entry["ids"] = (entry["ids"] + own["ids"])[:DIGEST_IDS]
+        by_kind[kind] = entry
+    facts["action_id"] = actions[0]  # its link lists the earliest cleanup's runs
+    if facts["rule"] is None:
+        reasons = set(records.values_list("reason", flat=True).distinct())
+        facts["rule"] = "max_runtime" if reasons == {FailReason.MAX_RUNTIME} else str(policy.rule)
 
 
 def failed_digest(result: CleanupResult) -> tuple[dict, dict]:

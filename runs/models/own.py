@@ -37,12 +37,24 @@ class MaintenanceAction(models.Model):
     reason = models.TextField(_("reason"), blank=True, default="")
     affected_count = models.PositiveIntegerField(_("rows changed"), default=0)
     completed = models.BooleanField(_("completed"), default=False)
+    # The monitor's failings not yet told in an alert: set in each batch's own statement,
+    # cleared with the digest that tells them. A tick stopped between its batches and its
+    # digest (killed, or the digest failed) leaves them for the next tick to tell.
+    alert_pending = models.BooleanField(_("alert pending"), default=False, db_default=False)
 
     class Meta:
         db_table = "tenderops_maintenance_action"
         verbose_name = _("maintenance action")
         verbose_name_plural = _("maintenance actions")
-        indexes = [models.Index(fields=["kind", "started_at"], name="tenderops_action_kind")]
+        indexes = [
+            models.Index(fields=["kind", "started_at"], name="tenderops_action_kind"),
+            # Asked by every monitor tick; the few actions in it, whatever the audit's size.
+            models.Index(
+                fields=["id"],
+                name="tenderops_action_untold",
+                condition=models.Q(alert_pending=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"

@@ -1,0 +1,26 @@
+"""The monitor's failings that no alert has told yet (``MaintenanceAction.alert_pending``).
+
+Every action already recorded counts as told (the column's default: adding it rewrites
+nothing on PostgreSQL), so the first tick after the upgrade tells nothing old again.
+"""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('runs', '0013_observation_running_since'),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='maintenanceaction',
+            name='alert_pending',
+            field=models.BooleanField(db_default=False, default=False, verbose_name='alert pending'),
+        ),
+        migrations.AddIndex(
+            model_name='maintenanceaction',
+            index=models.Index(condition=models.Q(('alert_pending', True)), fields=['id'], name='tenderops_action_untold'),
+        ),
+    ]

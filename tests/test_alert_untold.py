@@ -1,0 +1,140 @@
+"""The monitor's failings are told once, even by another tick: a tick stopped between its
+committed batches and its digest (killed, or the digest could not be recorded) leaves its
+actions untold, and the next tick tells them (runs.maintenance.ticks.tell_failed)."""
+
+import threading
+
+import psycopg
+import pytest
+from django.db import DatabaseError, connection
+
+from runs.maintenance import fail_stuck_runs, monitor_tick
+from runs.maintenance import ticks as ticks_module
+from runs.maintenance.heartbeat import MONITOR
+from runs.models import Actor, Alert, MaintenanceAction
+from tests.processes import current_database_url
+from tests.test_fleet_crash import stuck_runs
+
+pytestmark = pytest.mark.postgres
+
+
+def stopped_tick(batch_size: int = 500) -> list[int]:
+    """What a monitor tick killed after its batches leaves: the runs failed and audited, the
+    actions committed, no digest. Returns the actions."""
+    result = fail_stuck_runs(
+        actor=Actor.SCHEDULE, heartbeat=MONITOR, alert=True, batch_size=batch_size
+    )
+    assert result.fixed_count and not Alert.objects.exists()
+    return list(result.action_ids)
+
+
+def untold() -> set[int]:
+    return set(MaintenanceAction.objects.filter(alert_pending=True).values_list("pk", flat=True))
+
+
+def digest_counts(alert: Alert) -> dict[str, int]:
+    return {kind: entry["count"] for kind, entry in alert.facts["kinds"].items()}
+
+
+@pytest.mark.django_db
+def test_the_next_tick_tells_the_runs_a_stopped_tick_failed_with_its_own(project):
+    risks = stuck_runs(project, 1_200)
+    early_reviews = stuck_runs(project, 30, "early", kind="review")
+    actions = stopped_tick()
+    assert len(actions) == 3 and untold() == set(actions)
+    late_reviews = stuck_runs(project, 20, "late", kind="review")
+
+    result = monitor_tick()
+    assert result.fixed_count == 20  # its own
+    (digest,) = Alert.objects.filter(event="monitor_failed")
+    assert digest_counts(digest) == {"extract_risks": 1_200, "review": 50}
+    assert digest.facts["total"] == 1_250
+    assert digest.facts["action_id"] == actions[0]  # the stopped tick's runs, first
+    # Oldest first (stuck_runs starts each next run a second earlier), the stopped tick's
+    # before this one's.
+    assert digest.facts["kinds"]["extract_risks"]["ids"] == risks[::-1][:5]
+    assert digest.facts["kinds"]["review"]["ids"] == early_reviews[::-1][:5]
+    assert not untold()
+
+    monitor_tick()  # nothing left to tell, nothing told twice
+    assert Alert.objects.filter(event="monitor_failed").count() == 1
+    assert late_reviews  # failed by the tick above, told in its digest
+
+
+@pytest.mark.django_db
+def test_a_quiet_tick_tells_what_a_stopped_tick_left(project):
+    stuck_runs(project, 40)
+    actions = stopped_tick()
+    result = monitor_tick()
+    assert result.fixed_count == 0
+    (digest,) = Alert.objects.filter(event="monitor_failed")
+    assert digest_counts(digest) == {"extract_risks": 40}
+    assert digest.facts["action_id"] == actions[0] and digest.facts["rule"] == "silence"
+    assert not untold()
+
+
+@pytest.mark.django_db
+def test_a_digest_that_could_not_be_recorded_is_told_by_the_next_tick(project, monkeypatch):
+    stuck_runs(project, 25)
+    failing_once = [True]
+    raise_digest = ticks_module.raise_digest
+
+    def refuse_once(*args, **kwargs):
+        if failing_once.pop() if failing_once else False:
+            raise DatabaseError("the alert tables are unavailable")
+        return raise_digest(*args, **kwargs)
+
+    monkeypatch.setattr(ticks_module, "raise_digest", refuse_once)
+    first = monitor_tick()
+    assert first.fixed_count == 25 and not Alert.objects.exists()
+    assert untold() == set(first.action_ids)  # undone with the digest: still to tell
+    monitor_tick()
+    (digest,) = Alert.objects.filter(event="monitor_failed")
+    assert digest_counts(digest) == {"extract_risks": 25}
+    assert not untold()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_untold_actions_another_tick_is_telling_are_left_to_it(project):
+    """A tick tells only the actions it locks: while another holds them (telling them), it
+    tells nothing of them and waits for none; once that one gives up, the next tick tells
+    them, once."""
+    stuck_runs(project, 30)
+    actions = stopped_tick()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_teller() -> None:
+        with psycopg.connect(current_database_url()) as conn:
+            conn.execute(
+                "SELECT id FROM tenderops_maintenance_action WHERE alert_pending FOR UPDATE"
+            ).fetchall()
+            locked.set()
+            release.wait(timeout=120)
+            conn.rollback()  # it stopped before telling
+
+    thread = threading.Thread(target=other_teller)
+    thread.start()
+    try:
+        assert locked.wait(timeout=60)
+        monitor_tick()
+        assert not Alert.objects.exists() and untold() == set(actions)
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    monitor_tick()
+    monitor_tick()
+    (digest,) = Alert.objects.filter(event="monitor_failed")
+    assert digest_counts(digest) == {"extract_risks": 30}
+    assert not untold()
+    connection.close()
+
+
+@pytest.mark.django_db
+def test_only_the_monitors_failings_wait_to_be_told(project, make_run, admin_client):
+    stuck_runs(project, 5)
+    fail_stuck_runs(actor=Actor.CLI)
+    stuck_runs(project, 5, "api")
+    fail_stuck_runs(actor=Actor.API)
+    assert MaintenanceAction.objects.count() == 2 and not untold()
+    monitor_tick()
+    assert not Alert.objects.filter(event="monitor_failed").exists()
