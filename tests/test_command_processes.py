@@ -68,7 +68,8 @@ def test_a_kind_that_is_not_utf8_is_a_usage_error():
 )
 def test_a_database_without_the_tables_is_one_line_and_exit_3(command, tmp_path):
     empty = tmp_path / "empty.sqlite3"
-    result = manage(*command, env={**os.environ, "DATABASE_URL": f"sqlite:///{empty}"})
+    database = {"DATABASE_URL": f"sqlite:///{empty}", "DJANGO_DEBUG": "true"}  # demo_admin's
+    result = manage(*command, env={**os.environ, **database})
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert "migrate" in result.stderr and len(result.stderr.strip().splitlines()) == 1

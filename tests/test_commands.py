@@ -131,6 +131,8 @@ def test_on_a_terminal_with_nothing_stuck_it_says_so_without_a_dry_run(make_run,
     monkeypatch.setattr(sys, "stdin", Terminal(""))
     out = run_command("cleanup_stuck_runs")
     assert out.strip() == "No stuck runs found; nothing changed."
+    payload = json.loads(run_command("cleanup_stuck_runs", "--json"))
+    assert payload["dry_run"] is False and payload["fixed_count"] == 0  # no dry run asked
 
 
 @pytest.mark.parametrize("answer", ["n\n", "\n", ""])
@@ -147,11 +149,11 @@ class InterruptedTerminal(Terminal):
         raise KeyboardInterrupt
 
 
-def test_ctrl_c_at_the_prompt_aborts_in_one_line(stuck_and_live, monkeypatch):
+def test_ctrl_c_at_the_prompt_is_an_interruption_in_one_line(stuck_and_live, monkeypatch):
     monkeypatch.setattr(sys, "stdin", InterruptedTerminal())
-    with pytest.raises(CommandError, match="Aborted: nothing was changed") as aborted:
+    with pytest.raises(CommandError, match="Interrupted: nothing was changed") as aborted:
         run_command("cleanup_stuck_runs")
-    assert aborted.value.returncode == 1
+    assert aborted.value.returncode == 130  # as documented for Ctrl-C, not 1 (declined)
     assert statuses(*stuck_and_live) == ["running", "running"]
 
 
@@ -245,7 +247,8 @@ def test_seed_makes_the_promised_mix(db):
     assert TenderRun.objects.exclude(id__regex=r"^tr_[0-9a-f]{32}$").count() == 0
 
 
-def test_seed_refuses_a_table_with_runs_unless_appending(make_run):
+def test_seed_refuses_a_table_with_runs_unless_appending(make_run, settings):
+    settings.DEBUG = True
     make_run()
     with pytest.raises(CommandError, match="--append"):
         run_command("seed_demo_runs", "--runs", "10")
@@ -259,14 +262,25 @@ def test_seed_refuses_a_table_with_runs_unless_appending(make_run):
         run_command("seed_demo_runs", "--stuck", "-1", "--append")
 
 
-def test_seed_appends_again_and_again_on_the_same_table(db):
+def test_seed_appends_only_with_debug_on(make_run, settings):
+    """--append is for a demo's table: on a live one, its fake stuck runs would be failed,
+    alerted and counted as the backend's."""
+    make_run()
+    with pytest.raises(CommandError, match="only with DJANGO_DEBUG=true") as refused:
+        run_command("seed_demo_runs", "--runs", "30", "--append")
+    assert refused.value.returncode == 2 and TenderRun.objects.count() == 1
+
+
+def test_seed_appends_again_and_again_on_the_same_table(db, settings):
+    settings.DEBUG = True
     run_command("seed_demo_runs", "--runs", "40")
     run_command("seed_demo_runs", "--runs", "40", "--append")
     run_command("seed_demo_runs", "--runs", "40", "--append")
     assert TenderRun.objects.count() == 120
 
 
-def test_seed_with_a_seed_already_used_refuses_and_adds_nothing(db):
+def test_seed_with_a_seed_already_used_refuses_and_adds_nothing(db, settings):
+    settings.DEBUG = True
     run_command("seed_demo_runs", "--runs", "40", "--random-seed", "5")
     with pytest.raises(CommandError, match="--random-seed 5"):
         run_command("seed_demo_runs", "--runs", "40", "--append", "--random-seed", "5")
@@ -309,3 +323,17 @@ def test_an_abbreviated_flag_is_refused_not_guessed(flags, stuck_and_live):
     with pytest.raises(CommandError, match="unrecognized arguments"):
         run_command("cleanup_stuck_runs", *flags)
     assert statuses(*stuck_and_live) == ["running", "running"]
+
+
+def test_demo_admin_resets_no_password_unless_debug_is_on(admin_user, settings):
+    """``admin`` may be the live console's superuser: outside the demo, its password stays."""
+    password = admin_user.password
+    with pytest.raises(CommandError, match="only with DJANGO_DEBUG=true") as refused:
+        run_command("demo_admin")
+    assert refused.value.returncode == 2
+    admin_user.refresh_from_db()
+    assert admin_user.password == password
+    settings.DEBUG = True
+    assert run_command("demo_admin").startswith("Admin login: admin / ")
+    admin_user.refresh_from_db()
+    assert admin_user.password != password

@@ -1,5 +1,6 @@
 import json
 import sys
+from dataclasses import replace
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -10,6 +11,7 @@ from runs.maintenance import (
     fail_stuck_runs,
 )
 from runs.management.commands._arguments import (
+    EXIT_INTERRUPTED,
     BatchedRoutineCommand,
     GivenOnce,
     bounded_int,
@@ -71,7 +73,7 @@ class Command(BatchedRoutineCommand):
     def _confirm_and_fail(self, selection: dict, as_json: bool) -> CleanupResult:
         preview = fail_stuck_runs(actor=Actor.CLI, dry_run=True, **selection)
         if not preview.stuck_runs:
-            return preview
+            return replace(preview, dry_run=False)  # no question asked: nothing to fail
         prompt_to = self.stderr if as_json else self.stdout
         if not as_json:
             self._print_table(preview.stuck_runs)
@@ -88,7 +90,9 @@ class Command(BatchedRoutineCommand):
             answer = sys.stdin.readline().strip().lower()
         except KeyboardInterrupt:
             prompt_to.write("")  # end the prompt's line
-            answer = ""
+            raise CommandError(
+                "Interrupted: nothing was changed.", returncode=EXIT_INTERRUPTED
+            ) from None
         if answer not in {"y", "yes"}:
             raise CommandError("Aborted: nothing was changed.", returncode=EXIT_DECLINED)
         # Only the runs shown, and only those still stuck now: the statement re-checks both.

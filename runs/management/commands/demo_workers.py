@@ -7,7 +7,7 @@ from django.db import OperationalError
 
 from runs import limits
 from runs.demo_workers import work_once
-from runs.management.commands._arguments import RoutineCommand, bounded_int
+from runs.management.commands._arguments import EXIT_BAD_USAGE, RoutineCommand, bounded_int
 
 
 class Command(RoutineCommand):
@@ -27,7 +27,8 @@ class Command(RoutineCommand):
         if not settings.DEBUG:
             raise CommandError(
                 "demo_workers writes progress into tender_runs, as a demo's workers would; it "
-                "runs only with DJANGO_DEBUG=true (as `make demo` sets it). Nothing was changed."
+                "runs only with DJANGO_DEBUG=true (as `make demo` sets it). Nothing was changed.",
+                returncode=EXIT_BAD_USAGE,
             )
         rng = random.Random()
         rounds = options["rounds"]

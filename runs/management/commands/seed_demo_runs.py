@@ -1,6 +1,7 @@
 import secrets
 import time
 
+from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
@@ -57,6 +58,14 @@ class Command(RoutineCommand):
 
     def handle(self, *args, **options) -> None:
         appending = options["append"]
+        if appending and not settings.DEBUG:
+            # A table with rows may be the live one: fake stuck runs there would be failed,
+            # alerted and counted as the backend's.
+            raise CommandError(
+                "--append adds demo runs to a table that has rows; it runs only with "
+                "DJANGO_DEBUG=true (never on the live database). Nothing was changed.",
+                returncode=EXIT_BAD_USAGE,
+            )
         if not appending and TenderRun.objects.exists():
             raise CommandError("tender_runs already has rows; pass --append to add more anyway.")
         special = options["stuck"] + options["live_running"] + options["queued"]
