@@ -5,6 +5,7 @@ SENTENCES = {
     "A run is stuck when it has been running longer than its timeout: %(minutes)s minutes": "任务运行时间超过超时阈值即视为卡住：%(minutes)s 分钟",
     "%(counter)s run will be marked failed.": "%(counter)s 个任务将被标记为失败。",
     "%(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中有 %(counter)s 个将被跳过（已结束或状态未知）。",
+    "More than %(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中超过 %(counter)s 个将被跳过（已结束或状态未知）。",
     "Each one gets status “failed”, the reason below as its message and the configured error text; what they said before is kept in the audit log.": "每个任务的状态将变为“failed”，消息改为下面填写的原因，错误改为配置的错误文本；原有内容保存在审计日志中。",
     "Showing the %(shown)s most recent.": "仅显示最近的 %(shown)s 个。",
     "The monitor has not run within three intervals (%(n)s min each): is <code>python manage.py qcluster</code> running?": "监控已超过三个周期（每个周期 %(n)s 分钟）未运行：<code>python manage.py qcluster</code> 是否在运行？",

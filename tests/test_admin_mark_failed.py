@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from runs.admin import actions
 from runs.models import MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed, statuses
 from tests.console import staff_client
@@ -224,3 +225,24 @@ def test_cleanup_button_previews_then_fails(operator, make_run):
     operator.post(CLEANUP, promise_in(preview.content.decode()))
     assert statuses(stuck, live) == ["failed", "running"]
     assert MaintenanceAction.objects.get().username == "staff-2"
+
+
+def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch):
+    """ "Select all" on a filter of millions of finished runs must not count them all: the
+    skipped ones are counted up to a bound, and beyond it the page says "more than"."""
+    monkeypatch.setattr(actions, "SKIPS_COUNTED", 5)
+    running = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    finished = [make_run(status="success", started_ago=40 * MIN) for _ in range(4)]
+    post = {"action": "mark_failed", "select_across": "1", "index": "0"}
+    post["_selected_action"] = [running[0].pk]
+    html = operator.post(LIST, post).content.decode()
+    assert "3 runs will be marked failed" in html
+    assert "4 selected runs will be skipped" in html and "More than" not in html
+    finished.append(make_run(status="success", started_ago=40 * MIN))
+    html = operator.post(LIST, post).content.decode()
+    assert "5 selected runs will be skipped" in html and "More than" not in html
+    finished.append(make_run(status="success", started_ago=40 * MIN))
+    html = operator.post(LIST, post).content.decode()
+    assert "3 runs will be marked failed" in html
+    assert "More than 5 selected runs will be skipped" in html
+    assert statuses(*running, *finished) == ["running"] * 3 + ["success"] * 6

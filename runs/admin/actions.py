@@ -33,6 +33,8 @@ from runs.vocabulary import RunStatus
 CONFIRMATION_SAMPLE = 100
 MAX_REASON_LENGTH = 2000
 MAX_CONFIRMED_RUNS = 1_000
+# The confirmation counts the selected runs it skips up to this many ("more than" beyond).
+SKIPS_COUNTED = 10_000
 PROMISE_SALT = "runs.mark-failed.promise"
 PROMISE_MAX_AGE_SECONDS = 3600
 
@@ -198,7 +200,9 @@ class MarkFailedMixin:
             return HttpResponseRedirect(back) if back else None
         too_many = len(to_fail) > MAX_CONFIRMED_RUNS
         fail_count = len(to_fail)
-        total = selected.count()
+        # Counted to a bound: "select all" on a filter of millions must not count them all.
+        counted = 0 if too_many else fail_count + SKIPS_COUNTED + 1
+        skipped = max(len(selected.values_list("pk")[:counted]) - fail_count, 0)
         # Every run the page promises is listed; a page that cannot be confirmed (too many)
         # shows a sample.
         shown = CONFIRMATION_SAMPLE if too_many else fail_count
@@ -218,7 +222,8 @@ class MarkFailedMixin:
             "too_many": too_many,
             "max_confirmed": MAX_CONFIRMED_RUNS,
             "promise": "" if too_many else promise_for(to_fail),
-            "skip_count": total - fail_count,
+            "skip_count": min(skipped, SKIPS_COUNTED),
+            "skips_over_bound": skipped > SKIPS_COUNTED,
             "young_count": len(young),
             "queued_count": len(queued),
             "pending_alert_minutes": settings.TENDEROPS_PENDING_ALERT_MINUTES,
