@@ -30,6 +30,10 @@ SECRET_SETTINGS = (
 )
 # Shorter fragments are too common to redact (and too short to be a key).
 MIN_SECRET_LENGTH = 4
+# The parts of an address taken for keys are at least this long: a shorter one is a word of
+# its path (a webhook at ``/hook`` redacted "web[redacted]" out of every "webhook" logged);
+# the robots' keys are 32 characters and more.
+MIN_URL_KEY_LENGTH = 8
 
 
 class RedactSecrets(logging.Filter):
@@ -79,7 +83,7 @@ def url_secrets(url: str) -> list[str]:
     for key in written:
         plain = unquote_plus(key)
         keys.update((key, plain, quote(plain, safe=""), quote_plus(plain, safe="")))
-    return sorted((key for key in keys if key), key=len, reverse=True)
+    return sorted((key for key in keys if len(key) >= MIN_URL_KEY_LENGTH), key=len, reverse=True)
 
 
 def mask_url(url: str) -> str:

@@ -70,6 +70,15 @@ def test_webhook_keys_are_redacted_on_their_own_and_masked_for_display(settings,
     )
 
 
+def test_a_short_word_of_a_webhooks_path_is_not_taken_for_its_key(settings):
+    """A webhook at ``/hook``: "webhook" was logged "web[redacted]"."""
+    from runs.logging import redact
+
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:8119/hook"
+    assert redact("alert 1 to webhook: sent") == "alert 1 to webhook: sent"
+    assert redact("POST http://127.0.0.1:8119/hook failed") == "POST [redacted] failed"
+
+
 def test_error_reports_hide_webhook_addresses(settings):
     from django.views.debug import get_default_exception_reporter_filter
 
