@@ -141,6 +141,21 @@ def env_token(name: str, other: tuple[str, str] | None = None) -> str:
     return token
 
 
+def env_signing_secret(name: str, max_length: int) -> str:
+    """A robot's signing secret, or "" (unsigned) while unset or blank: visible ASCII, as the
+    robots issue them (a pasted space or a full-width character would only show later, as
+    every alert refused for a wrong signature)."""
+    secret = os.environ.get(name, "").strip()
+    if secret and not all("!" <= character <= "~" for character in secret):
+        raise ImproperlyConfigured(
+            f"{name} must be visible ASCII characters only, as the robot shows it (no spaces); "
+            "the value is not shown"
+        )
+    if len(secret) > max_length:
+        raise ImproperlyConfigured(f"{name} must be at most {max_length} characters long")
+    return secret
+
+
 def _raw(name: str) -> str | None:
     raw = os.environ.get(name)
     return None if raw is None or raw.strip() == "" else raw

@@ -105,6 +105,10 @@ def out_of_range_cases():
         yield pytest.param(name, "tökén-long-enough-to-pass", id=f"{name}-not-ascii")
         yield pytest.param(name, "two words long enough to pass", id=f"{name}-space")
         yield pytest.param(name, "t" * 1_001, id=f"{name}-too-long")
+    for name in ("TENDEROPS_DINGTALK_SECRET", "TENDEROPS_FEISHU_SECRET"):
+        yield pytest.param(name, "SEC abc", id=f"{name}-space")
+        yield pytest.param(name, "SEC１２３", id=f"{name}-full-width")
+        yield pytest.param(name, "s" * 1_001, id=f"{name}-too-long")
 
 
 @pytest.mark.parametrize(("name", "value"), list(out_of_range_cases()))
