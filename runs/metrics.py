@@ -45,7 +45,7 @@ class TenderopsCollector:
             by_status.add_metric(labels, count)
         yield by_status
         yield _by_kind(
-            "tenderops_stuck_runs", "Running runs past their timeout.", runs.stuck_by_kind
+            "tenderops_stuck_runs", "Active runs stuck by the configured rule.", runs.stuck_by_kind
         )
         yield _by_kind(
             "tenderops_waiting_runs",
