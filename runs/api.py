@@ -106,9 +106,7 @@ def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, 
     if not (user.is_authenticated and user.is_active and user.is_staff):
         raise ApiError(401, _("Authentication required."))
     if read_only:
-        # As /metrics: reading the monitor's health is viewing runs (or failing them).
-        if not (user.has_perm(VIEW_PERMISSION) or user.has_perm(MARK_FAILED_PERMISSION)):
-            raise ApiError(403, _("You do not have permission to view runs."))
+        _check_may_read(user)
     elif not user.has_perm(MARK_FAILED_PERMISSION):
         raise ApiError(403, _("You do not have permission to mark runs failed."))
     if request.method not in {"GET", "HEAD", "OPTIONS", "TRACE"} and _csrf_failure(request):
@@ -126,7 +124,13 @@ def authorise_metrics(request: HttpRequest) -> None:
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
         raise ApiError(401, _("Authentication required."))
-    if not user.has_perm(VIEW_PERMISSION):
+    _check_may_read(user)
+
+
+def _check_may_read(user) -> None:
+    """Health and /metrics alike: reading them is viewing runs (or failing them, which
+    shows the runs failed)."""
+    if not (user.has_perm(VIEW_PERMISSION) or user.has_perm(MARK_FAILED_PERMISSION)):
         raise ApiError(403, _("You do not have permission to view runs."))
 
 

@@ -200,6 +200,11 @@ def test_who_may_read_metrics_and_what_the_metrics_token_opens(make_run):
     assert TenderRun.objects.get(pk=run.pk).status == "running"
     assert staff("view_tenderrun").get("/metrics").status_code == 200
     assert staff().get("/metrics").status_code == 403
+    # Who may read health may read /metrics (a session that may only mark runs failed was
+    # refused here and let into health).
+    marker = staff("mark_failed_tenderrun")
+    assert marker.get("/api/apps/tender/admin/health").status_code == 503
+    assert marker.get("/metrics").status_code == 200
 
 
 def test_openmetrics_is_served_when_asked_for(client, world):
