@@ -95,6 +95,9 @@ def main() -> None:
     if args.update_saved and unsaved:
         # Checked before measuring: a fresh clone has no saved runs (bench/data is not kept).
         parser.error(f"--update-saved: no saved run of {unsaved[0]:,} runs; run make bench first")
+    missing = [size for size in args.with_saved if not (SAVED / f"bench-{size}.json").exists()]
+    if missing:
+        parser.error(f"--with-saved: no saved run of {missing[0]:,} runs; run make bench first")
     results = {}
     for size in args.sizes:
         url = database_url(base, size)
