@@ -337,3 +337,11 @@ def test_demo_admin_resets_no_password_unless_debug_is_on(admin_user, settings):
     assert run_command("demo_admin").startswith("Admin login: admin / ")
     admin_user.refresh_from_db()
     assert admin_user.password != password
+
+
+def test_send_test_alert_without_a_channel_names_every_channel_setting(db):
+    with pytest.raises(CommandError) as refused:
+        run_command("send_test_alert")
+    assert refused.value.returncode == 2
+    for name in ("EMAILS", "WEBHOOK_URL", "WECOM_WEBHOOK_URL", "DINGTALK", "FEISHU"):
+        assert f"TENDEROPS_{name}" in str(refused.value) or name in str(refused.value)

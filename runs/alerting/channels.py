@@ -31,6 +31,7 @@ from runs.alerting.http import Deadline, describe, post_json
 from runs.alerting.messages import Message
 from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
+from runs.maintenance.alerts import CHANNEL_SETTINGS
 from runs.models import Alert, AlertAttempt, AlertChannel
 
 Result = AlertAttempt.Result
@@ -115,7 +116,7 @@ class WebhookChannel(Channel):
     """Any HTTP endpoint: a versioned JSON document (README, "The alert webhook")."""
 
     name = AlertChannel.WEBHOOK
-    setting = "TENDEROPS_ALERT_WEBHOOK_URL"
+    setting = CHANNEL_SETTINGS[name]
     schema = "tenderops.alert.v1"
 
     def request(self, alert, message):
@@ -149,7 +150,7 @@ class WeComChannel(Channel):
     """WeCom (企业微信) group robot: markdown, up to 4,096 bytes; 20 messages a minute."""
 
     name = AlertChannel.WECOM
-    setting = "TENDEROPS_WECOM_WEBHOOK_URL"
+    setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 18),)
     throttle_codes = {45009: 60}
     config_codes = frozenset({93000})
@@ -167,7 +168,7 @@ class DingTalkChannel(Channel):
     mode); 20 messages a minute, then throttled for 10 minutes (130101)."""
 
     name = AlertChannel.DINGTALK
-    setting = "TENDEROPS_DINGTALK_WEBHOOK_URL"
+    setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 18),)
     throttle_codes = {130101: 600, 410100: 600}
     config_codes = frozenset({310000, 300001, 300005})
@@ -185,7 +186,7 @@ class FeishuChannel(Channel):
     messages a minute and 5 a second; a body of at most 20 KB."""
 
     name = AlertChannel.FEISHU
-    setting = "TENDEROPS_FEISHU_WEBHOOK_URL"
+    setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 90), (1, 4))
     throttle_codes = {11232: 60}
     config_codes = frozenset({19021, 19022, 19024})
@@ -226,7 +227,7 @@ class EmailChannel(Channel):
     """Django's SMTP mail to ``TENDEROPS_ALERT_EMAILS``."""
 
     name = AlertChannel.EMAIL
-    setting = "TENDEROPS_ALERT_EMAILS"
+    setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 20),)
 
     def destination(self) -> str:

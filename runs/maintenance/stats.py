@@ -62,9 +62,15 @@ class KindDurations:
 
     @property
     def suggested_minutes(self) -> int:
-        """The longest recent successful run plus 20 %, in whole minutes: a timeout that
-        would have failed none of them."""
-        return max(MIN_SUGGESTED_MINUTES, math.ceil(self.max_minutes * SUGGESTION_HEADROOM))
+        """The longest recent successful run plus 20 %: a timeout that would have failed
+        none of them."""
+        return suggested_timeout(self.max_minutes)
+
+
+def suggested_timeout(longest_minutes: float) -> int:
+    """A timeout in whole minutes with room above the longest run seen (SUGGESTION_HEADROOM),
+    never below MIN_SUGGESTED_MINUTES."""
+    return max(MIN_SUGGESTED_MINUTES, math.ceil(longest_minutes * SUGGESTION_HEADROOM))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ error there is logged, the runs stay failed.
 """
 
 import logging
-import math
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from datetime import timedelta
@@ -32,7 +31,7 @@ from runs.maintenance.liveness import note_late_finishes, vacuum_observations, w
 from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, prune_runs
-from runs.maintenance.stats import MIN_SUGGESTED_MINUTES, SUGGESTION_HEADROOM
+from runs.maintenance.stats import suggested_timeout
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FailReason, MonitorMode
 
@@ -236,8 +235,7 @@ def _late_by_kind(noted: list[FailedRunRecord]) -> dict:
     )
     for kind, entry in by_kind.items():
         if kind in longest:
-            suggested = math.ceil(longest[kind] * SUGGESTION_HEADROOM)
-            entry["suggested_minutes"] = max(MIN_SUGGESTED_MINUTES, suggested)
+            entry["suggested_minutes"] = suggested_timeout(longest[kind])
     return by_kind
 
 

@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 
 from runs.alerting.channels import CHANNELS
 from runs.alerting.delivery import send_test_alert
-from runs.maintenance import configured_channels
+from runs.maintenance.alerts import CHANNEL_SETTINGS, configured_channels
 from runs.management.commands._arguments import RoutineCommand
 from runs.models import AlertDelivery
 
@@ -21,9 +21,7 @@ class Command(RoutineCommand):
     def handle(self, *args, **options) -> None:
         if not configured_channels():
             raise CommandError(
-                "No alert channel is configured (TENDEROPS_ALERT_EMAILS, "
-                "TENDEROPS_ALERT_WEBHOOK_URL, TENDEROPS_WECOM_WEBHOOK_URL, "
-                "TENDEROPS_DINGTALK_WEBHOOK_URL, TENDEROPS_FEISHU_WEBHOOK_URL).",
+                f"No alert channel is configured ({', '.join(CHANNEL_SETTINGS.values())}).",
                 returncode=EXIT_NO_CHANNEL,
             )
         deliveries = send_test_alert(f"{getpass.getuser()} (manage.py send_test_alert)")
