@@ -193,3 +193,23 @@ def test_the_stats_tables_show_the_kinds_with_the_most_runs(viewer, make_run, mo
     assert "1 kind with fewer successful runs is left out" not in durations
     assert "2 kinds with fewer successful runs are left out" in durations
     assert "2 kinds with fewer silent, waiting or late runs are left out" in html
+
+
+def test_the_durations_say_when_they_come_from_the_most_recent_runs_only(
+    viewer, make_run, monkeypatch
+):
+    """The durations' read is bounded (50,000 runs): at 10 M runs that is two days, not the
+    30 the title says, and fewer than the list behind a count shows."""
+    from runs.admin import views
+    from runs.maintenance import stats
+
+    for _ in range(3):
+        run = make_run(status="success", kind="review", started_ago=40 * MIN)
+        TenderRun.objects.filter(pk=run.pk).update(finished_at=F("started_at") + MIN)
+    monkeypatch.setattr(stats, "DURATION_SAMPLE", 4)
+    monkeypatch.setattr(views, "DURATION_SAMPLE", 4)
+    assert 'id="duration-sample"' not in viewer.get(STATS).content.decode()
+    monkeypatch.setattr(stats, "DURATION_SAMPLE", 2)
+    monkeypatch.setattr(views, "DURATION_SAMPLE", 2)
+    html = viewer.get(STATS).content.decode()
+    assert "these come from the 2 most recent" in html

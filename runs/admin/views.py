@@ -22,7 +22,12 @@ from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun
-from runs.maintenance.stats import PRUNED_KIND, failed_since, with_live_cards
+from runs.maintenance.stats import (
+    DURATION_SAMPLE,
+    PRUNED_KIND,
+    failed_since,
+    with_live_cards,
+)
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor, TenderProject
 from runs.shown_text import labelled
@@ -263,6 +268,10 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
             for d in durations
         ],
         "other_duration_kinds": len(stats.durations) - len(durations),
+        # The durations' read is bounded: past it, they are the most recent runs' only.
+        "duration_sample": DURATION_SAMPLE
+        if sum(d.runs for d in stats.durations) >= DURATION_SAMPLE
+        else None,
         "daily_chart": charts.runs_per_day(
             stats.daily,
             link=lambda day, status: runs_list_url(status=status, started_from=day, started_to=day),
