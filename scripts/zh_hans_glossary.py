@@ -223,6 +223,7 @@ LABELS = {
     "event": "事件",
     "facts": "详情",
     "deliveries": "投递",
+    "delivery": "投递",
     "How each channel shows a test message": "各渠道如何显示测试消息",
     "… %(count)d more lines": "…… 另有 %(count)d 行",
     "unknown": "未知",

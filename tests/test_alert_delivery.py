@@ -260,6 +260,24 @@ def test_no_secret_reaches_an_answer_or_a_log_line(db, settings, caplog):
     assert "[redacted]" in delivery.answer
 
 
+def test_a_robots_answer_is_never_obeyed_where_it_is_shown(db, settings, caplog, admin_client):
+    """An answer that would clear the operator's terminal and turn text around: written out
+    in the stored answer, the journal, the command line and the admin's pages."""
+    trap = '{"code": 310000, "msg": "x \u202e\x1b[2J"}'.encode()
+    with receiver(lambda request: (200, trap)) as robot:
+        settings.TENDEROPS_FEISHU_WEBHOOK_URL = robot.url("/open-apis/bot/v2/hook/abcdef-123")
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    (attempt,) = AlertAttempt.objects.all()
+    for shown in (
+        delivery.answer,
+        attempt.answer,
+        caplog.text,
+        admin_client.get(f"/admin/runs/alertdelivery/{delivery.pk}/change/").content.decode(),
+    ):
+        assert "\x1b" not in shown and "\u202e" not in shown
+        assert "<U+202E><U+001B>[2J" in shown or "&lt;U+202E&gt;&lt;U+001B&gt;[2J" in shown
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [("120", 120), (" 5 ", 5), ("999999", 3_600), (None, 60), ("soon", 60), ("²", 60)]

@@ -33,6 +33,7 @@ from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
 from runs.maintenance.alerts import CHANNEL_SETTINGS
 from runs.models import Alert, AlertAttempt, AlertChannel
+from runs.shown_text import visible
 
 Result = AlertAttempt.Result
 ANSWER_CHARS = 500
@@ -53,6 +54,11 @@ class Outcome:
     answer: str
     http_status: int | None = None
     pause_seconds: int = 0  # throttled: the channel sends nothing for this long
+
+    def __post_init__(self) -> None:
+        # A robot's or a mail server's words, shown in the admin, the CLI and the journal:
+        # their escape sequences and bidirectional controls written out, never obeyed.
+        object.__setattr__(self, "answer", visible(self.answer, one_line=True))
 
 
 class Channel:

@@ -77,7 +77,9 @@ class AlertDelivery(models.Model):
 
     Status = DeliveryStatus
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("alert")
+    )
     channel = models.CharField(_("channel"), max_length=20, choices=AlertChannel.choices)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -122,7 +124,9 @@ class AlertAttempt(models.Model):
         REJECTED = "rejected", _("rejected")
         MISCONFIGURED = "misconfigured", _("configuration error")
 
-    delivery = models.ForeignKey(AlertDelivery, on_delete=models.CASCADE, related_name="tries")
+    delivery = models.ForeignKey(
+        AlertDelivery, on_delete=models.CASCADE, related_name="tries", verbose_name=_("delivery")
+    )
     channel = models.CharField(_("channel"), max_length=20, choices=AlertChannel.choices)
     number = models.PositiveIntegerField(_("attempt"))
     started_at = models.DateTimeField(_("started at"), db_default=Now())
