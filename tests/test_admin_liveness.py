@@ -84,6 +84,25 @@ def test_the_late_filter_lists_what_the_sweep_counts_once_the_failing_is_old(
     assert noted.pk in html and unnoted.pk not in html
 
 
+def test_a_run_failed_twice_then_finished_is_one_late_finish(make_run, settings):
+    """A worker retrying the same row: failed, running again, failed again, then finished.
+    The stats page counted its two audit records; the counter and the list count the run."""
+    from runs.maintenance import fail_stuck_runs, late_finish_tick
+    from runs.maintenance.counters import LATE_FINISHES, read
+    from runs.maintenance.liveness import liveness_by_kind
+    from tests.conftest import back_to_running
+
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    run = make_run(started_ago=30 * MIN, kind="review")
+    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    back_to_running(run.pk)
+    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    TenderRun.objects.filter(pk=run.pk).update(status="success")
+    assert len(late_finish_tick()) == 2  # both records noted
+    assert liveness_by_kind()["review"].late == {"24h": 1, "7d": 1, "30d": 1}
+    assert read(LATE_FINISHES) == {(("kind", "review"),): 1}
+
+
 def test_the_console_states_the_rule_in_force(operator, make_run, settings):
     """The cleanup page and the stats page's suggested timeouts say what the configured rule
     does: under silence a run that keeps writing is failed only past the maximum runtime."""
