@@ -246,3 +246,20 @@ def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch
     assert "3 runs will be marked failed" in html
     assert "More than 5 selected runs will be skipped" in html
     assert statuses(*running, *finished) == ["running"] * 3 + ["success"] * 6
+
+
+def test_the_cleanup_page_says_when_it_shows_fewer_runs_than_it_fails(
+    operator, make_run, monkeypatch
+):
+    """The page lists 200 runs and its button fails up to 1,000: it says so, and where the
+    rest are, instead of failing runs the operator never saw without a word."""
+    from runs.admin import views
+
+    runs = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    monkeypatch.setattr(views, "CLEANUP_ROWS_SHOWN", 3)
+    assert 'id="rows-shown"' not in operator.get(CLEANUP).content.decode()
+    monkeypatch.setattr(views, "CLEANUP_ROWS_SHOWN", 2)
+    html = operator.get(CLEANUP).content.decode()
+    assert "Showing the first 2 of the 3 runs failed from here" in html
+    assert f'<a href="{LIST}?stuck=yes">the stuck runs in the list</a>' in html
+    assert statuses(*runs) == ["running"] * 3

@@ -90,6 +90,7 @@ class MaintenanceViewsMixin:
             "promise": promise_for(listed_ids),
             "listed_count": len(listed_ids),
             "rows": cleanup_rows(preview.stuck_runs[:CLEANUP_ROWS_SHOWN]),
+            "stuck_list_url": runs_list_url(stuck="yes"),
             "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)
