@@ -184,12 +184,24 @@ def has_body(request: HttpRequest) -> bool:
     chunked body: Django reads only what a Content-Length announces, so it would see none."""
     if request.META.get("HTTP_TRANSFER_ENCODING"):
         return True
-    form = request.method == "POST" and request.content_type in FORM_TYPES
+    if request.method != "POST":
+        # Judged by its announcement, not read: a body announced and never sent held a
+        # worker until gunicorn's timeout (a health check's GET, 30 s, then a bare 500).
+        return _announced_length(request) != 0
+    form = request.content_type in FORM_TYPES
     if form and (request.POST or request.FILES):
         return True
-    # Read before any form parsing (runs.middleware), so here still, and for a GET too.
+    # Read before any form parsing (runs.middleware), so here still.
     body = request.body.strip()
     return bool(body) and body != _closing_boundary(request)
+
+
+def _announced_length(request: HttpRequest) -> int | None:
+    """The Content-Length announced (0 when none), or None when it is no number."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
 
 
 def _closing_boundary(request: HttpRequest) -> bytes | None:

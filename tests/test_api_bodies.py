@@ -46,6 +46,22 @@ def test_a_chunked_body_is_refused_and_changes_nothing(live_server, stuck):
     assert not MaintenanceAction.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_health_check_announcing_a_body_it_never_sends_is_refused_at_once(live_server):
+    """A GET that says Content-Length: 5 and sends nothing: reading the body to see whether
+    there was one held a gunicorn worker until its timeout (30 s), then a bare HTML 500."""
+    host, port = live_server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=20)
+    connection.putrequest("GET", HEALTH)
+    connection.putheader("Authorization", f"Bearer {TOKEN}")
+    connection.putheader("Content-Length", "5")
+    connection.endheaders()  # and no body: the server must not wait for it
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 400 and "takes no body" in answer["error"]
+
+
 def test_a_body_the_server_cannot_parse_is_a_json_400(client, bearer, stuck):
     response = client.generic(
         "POST", CLEANUP, b"--x\r\n", content_type="multipart/form-data", **bearer
