@@ -7,6 +7,7 @@ SENTENCES = {
     "%(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中有 %(counter)s 个将被跳过（已结束或状态未知）。",
     "The last 30 days hold more successful runs than are read for durations: these come from the %(sample)s most recent, so the runs counted here are fewer than the list behind each count shows.": "近 30 天的成功任务多于计算耗时所读取的数量：这里的耗时来自最近的 %(sample)s 个，因此此处统计的任务数少于各计数链接列表中显示的数量。",
     'Showing the first %(shown)s of the %(count)s runs failed from here; <a href="%(url)s">the stuck runs in the list</a> shows them all.': '这里显示将被标记失败的 %(count)s 个任务中的前 %(shown)s 个；<a href="%(url)s">列表中的卡住任务</a>会全部显示。',
+    "%(count)d more run of kinds already told within the cooldown (%(minutes)s min).": "另有 %(count)d 个任务属于冷却期（%(minutes)s 分钟）内已告知过的类型。",
     "More than %(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中超过 %(counter)s 个将被跳过（已结束或状态未知）。",
     "Each one gets status “failed”, the reason below as its message and the configured error text; what they said before is kept in the audit log.": "每个任务的状态将变为“failed”，消息改为下面填写的原因，错误改为配置的错误文本；原有内容保存在审计日志中。",
     "Showing the %(shown)s most recent.": "仅显示最近的 %(shown)s 个。",

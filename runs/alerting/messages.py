@@ -197,13 +197,30 @@ def _total(facts: Mapping, kinds: Mapping) -> int:
     return sum(int(e.get("count", 0)) for e in kinds.values() if isinstance(e, Mapping))
 
 
+def _cooling(facts: Mapping, kinds: Mapping) -> list[str]:
+    """The line a digest's title needs when it counts runs its kinds do not list: those of
+    kinds told within the cooldown, which the digest leaves out."""
+    listed = sum(int(e.get("count", 0)) for e in kinds.values() if isinstance(e, Mapping))
+    left_out = _total(facts, kinds) - listed
+    if left_out <= 0:
+        return []
+    return [
+        ngettext(
+            "%(count)d more run of kinds already told within the cooldown (%(minutes)s min).",
+            "%(count)d more runs of kinds already told within the cooldown (%(minutes)s min).",
+            left_out,
+        )
+        % {"count": left_out, "minutes": settings.TENDEROPS_ALERT_COOLDOWN_MINUTES}
+    ]
+
+
 def _monitor_failed(facts, kind):
     kinds = facts.get("kinds") or {}
     count = _total(facts, kinds)
     title = ngettext(
         "the monitor failed %(count)d stuck run", "the monitor failed %(count)d stuck runs", count
     ) % {"count": count}
-    lines = list(kind_lines(kinds, _timeout))
+    lines = [*kind_lines(kinds, _timeout), *_cooling(facts, kinds)]
     if facts.get("rule"):
         lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
     action = facts.get("action_id")
@@ -219,7 +236,7 @@ def _stuck_not_failed(facts, kind):
         "%(count)d stuck runs left running (report mode)",
         count,
     ) % {"count": count}
-    lines = list(kind_lines(kinds, _timeout))
+    lines = [*kind_lines(kinds, _timeout), *_cooling(facts, kinds)]
     if facts.get("rule"):
         lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
     lines.append(_("TENDEROPS_MONITOR_MODE=report: the monitor fails nothing."))
@@ -240,7 +257,7 @@ def _waiting(facts, kind):
         value = entry.get("oldest_minutes")
         return [_("oldest waiting %(minutes)s min") % {"minutes": value}] if value else []
 
-    lines = list(kind_lines(kinds, oldest))
+    lines = [*kind_lines(kinds, oldest), *_cooling(facts, kinds)]
     lines.append(_("Are the workers running and taking runs from the queue?"))
     return (
         title,
@@ -264,7 +281,7 @@ def _late_finish(facts, kind):
             parts.append(_("suggested %(minutes)s min") % {"minutes": entry["suggested_minutes"]})
         return parts
 
-    lines = list(kind_lines(kinds, suggestion))
+    lines = [*kind_lines(kinds, suggestion), *_cooling(facts, kinds)]
     lines.append(_("These runs were alive: their kind's timeout is probably too short."))
     return title, lines, (reverse("admin:runs_tenderrun_stats"), _("Open the statistics"))
 
