@@ -141,3 +141,16 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
     finally:
         os.close(write_end)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_output_that_cannot_encode_a_kind_gets_it_escaped():
+    """PYTHONIOENCODING=ascii (or a console in another encoding): a kind in Chinese was a
+    UnicodeEncodeError traceback, exit 1."""
+    from tests.processes import current_database_url
+
+    env = {**os.environ, "DATABASE_URL": current_database_url(), "PYTHONIOENCODING": "ascii"}
+    result = manage("cleanup_stuck_runs", "--dry-run", "--kind", "中文", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "\\u4e2d\\u6587" in result.stdout

@@ -2,6 +2,7 @@
 handling of a database that is not there."""
 
 import argparse
+import io
 import os
 import re
 import sys
@@ -72,6 +73,14 @@ EXIT_DATABASE_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C (128 + SIGINT)
 
 
+def _never_fail_on_encoding() -> None:
+    """A terminal or pipe that cannot encode a kind or id (PYTHONIOENCODING=ascii, a GBK
+    console and an emoji) gets it escaped (\\u4e2d), not a UnicodeEncodeError traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 class RoutineCommand(BaseCommand):
     """A command that calls a routine: an unreachable or unmigrated database is one clear
     line and exit code 3 (1 means "declined", 2 bad usage), never a traceback."""
@@ -85,6 +94,7 @@ class RoutineCommand(BaseCommand):
         return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:
+        _never_fail_on_encoding()
         try:
             return super().execute(*args, **options)
         except DatabaseError as error:
@@ -120,6 +130,6 @@ class BatchedRoutineCommand(RoutineCommand):
         if options.get("dry_run"):
             return "Nothing was changed."
         return (
-            "Batches committed before that stay done (the audit log lists them); run the "
-            "command again to go on."
+            "Batches committed before that, if any, stay done (the audit log lists them); run "
+            "the command again to go on."
         )
