@@ -7,11 +7,13 @@ same transaction (nothing a routine overwrites is lost).
 
 Modules, from the bottom up (each imports only those above it in this list):
 ``policy`` (what is accepted, what is stuck or expired), ``db`` (the database clock, session
-settings), ``heartbeat`` (ticks' heartbeats, monitor health), ``counters`` (the monotonic
-counters of /metrics), ``alerts`` (recording alerts, with their cooldown), ``gauges`` (the
-active runs as /metrics reads them), ``failing_statements`` and ``failing`` (cleanup and
-mark-failed), ``retention`` (prune), ``stats``, ``spikes`` (the failure-spike rule),
-``ticks`` (what the schedules run).
+settings), ``liveness`` (observing the active runs' signs of life), ``heartbeat`` (ticks'
+heartbeats, monitor health), ``counters`` (the monotonic counters of /metrics), ``alerts``
+(recording alerts, with their cooldown), ``outcomes`` (what the failing routines return),
+``gauges`` (the active runs as /metrics reads them), ``failing_statements`` and ``failing``
+(cleanup and mark-failed), ``reporting`` (report mode), ``retention`` (prune), ``history``
+(pruning tenderops' own tables), ``stats`` and ``stats_snapshot``, ``spikes`` (the
+failure-spike rule), ``ticks`` (what the schedules run).
 """
 
 from runs.limits import InvalidParameter
