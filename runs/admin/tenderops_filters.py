@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from django.conf import settings
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,8 +50,7 @@ class LivenessFilter(admin.SimpleListFilter):
         if chosen is not None:
             return queryset.filter(pk__in=chosen().values("pk"))
         if self.value() == "late":
-            window = timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES)
-            return queryset.filter(status=RunStatus.SUCCESS, pk__in=late_finished_run_ids(window))
+            return queryset.filter(status=RunStatus.SUCCESS, pk__in=late_finished_run_ids())
         return queryset
 
 

@@ -297,26 +297,37 @@ def late_finishes() -> QuerySet[FailedRunRecord]:
     ).filter(Exists(finished))
 
 
-def late_finished_run_ids(window: timedelta) -> list[str]:
-    """The run ids of the late finishes an operator is shown: those the sweep noted (through
-    their partial index) and those of runs failed within ``window`` that it has yet to note,
-    which it will. Not every audited run: the audit grows with every failing, and checking
-    each for a success cost the admin's filter 1.4 s a page with 28,000 records of days ago
-    (bench database of 1 M runs). A list, so that the runs are then read by primary key
-    whatever the planner thinks of the audit."""
-    noted = FailedRunRecord.objects.filter(finished_late_at__isnull=False)
-    fresh = late_finishes().filter(
-        finished_late_at__isnull=True, action__started_at__gte=Now() - window
+def late_finish_window() -> timedelta:
+    """How long after failing a run its success is noted as a late finish: a worker alive
+    longer than TENDEROPS_MAX_RUN_MINUTES would have been failed anyway."""
+    return timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES)
+
+
+def _unnoted_late_finishes(window: timedelta | None) -> QuerySet[FailedRunRecord]:
+    return late_finishes().filter(
+        finished_late_at__isnull=True,
+        action__started_at__gte=Now() - (window or late_finish_window()),
     )
+
+
+def late_finished_run_ids(window: timedelta | None = None) -> list[str]:
+    """The run ids of the late finishes an operator is shown: those the sweep noted (through
+    their partial index) and those of runs failed within ``window`` (by default
+    ``late_finish_window()``) that it has yet to note, which it will. Not every audited run:
+    the audit grows with every failing, and checking each for a success cost the admin's
+    filter 1.4 s a page with 28,000 records of days ago (bench database of 1 M runs). A
+    list, so that the runs are then read by primary key whatever the planner thinks of the
+    audit."""
+    noted = FailedRunRecord.objects.filter(finished_late_at__isnull=False)
+    fresh = _unnoted_late_finishes(window)
     return list(noted.values_list("run_id", flat=True).union(fresh.values_list("run_id")))
 
 
-def note_late_finishes(window: timedelta) -> list[FailedRunRecord]:
-    """Stamp the late finishes of runs failed within ``window`` that were not yet noted, and
-    return them (the sweep that feeds counters and alerts; runs every few minutes)."""
-    fresh = late_finishes().filter(
-        finished_late_at__isnull=True, action__started_at__gte=Now() - window
-    )
+def note_late_finishes(window: timedelta | None = None) -> list[FailedRunRecord]:
+    """Stamp the late finishes of runs failed within ``window`` (by default
+    ``late_finish_window()``) that were not yet noted, and return them (the sweep that feeds
+    counters and alerts; runs every few minutes)."""
+    fresh = _unnoted_late_finishes(window)
     with transaction.atomic():
         noted = list(fresh.select_for_update(of=("self",), skip_locked=True))
         now = db_now()

@@ -9,7 +9,6 @@ error there is logged, the runs stay failed.
 import logging
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -207,7 +206,7 @@ def late_finish_tick() -> list[FailedRunRecord]:
         vacuum_observations()  # housekeeping of the monitor's hot table, off its path
     except DatabaseError:
         logger.exception("could not vacuum the observation table")
-    noted = note_late_finishes(timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES))
+    noted = note_late_finishes()
     if noted:
         with transaction.atomic():
             by_kind = _late_by_kind(noted)
