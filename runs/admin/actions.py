@@ -24,10 +24,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from runs.admin.links import change_page_url
-from runs.maintenance import StuckPolicy, mark_runs_failed, stuck_runs_queryset, waiting_runs
+from runs.maintenance import mark_runs_failed
+from runs.maintenance.selection import (
+    active_ids,
+    count_at_most,
+    impossible_starts_at_most,
+    pending_not_waiting,
+    running_not_stuck,
+)
 from runs.models import Actor, TenderRun
 from runs.shown_text import has_controls
-from runs.vocabulary import RunStatus
 
 # A page with more runs than one confirmation may fail shows this many of them.
 CONFIRMATION_SAMPLE = 100
@@ -54,35 +60,6 @@ def promised_ids(token: str) -> set[str] | None:
         return set(signing.loads(token, salt=PROMISE_SALT, max_age=PROMISE_MAX_AGE_SECONDS))
     except (signing.BadSignature, TypeError, ValueError):
         return None
-
-
-def impossible_starts_at_most(cap: int) -> int:
-    """How many runs have an impossible start, counted to ``cap`` by a bounded read."""
-    return len(TenderRun.objects.impossible_start().values_list("pk", flat=True)[:cap])
-
-
-def active_ids(queryset: QuerySet[TenderRun]) -> list[str]:
-    """The selection's runs a confirmation would fail, one more than the cap at most."""
-    active = queryset.order_by().active().order_by("pk").values_list("pk", flat=True)
-    return list(active[: MAX_CONFIRMED_RUNS + 1])
-
-
-def running_not_stuck(run_ids: list[str]) -> set[str]:
-    """Of ``run_ids``, the running runs that are not stuck: their workers may be alive. A run
-    with an impossible start (future, infinite) is no sign of a live worker: not counted."""
-    running = (
-        TenderRun.objects.filter(pk__in=run_ids).plausible().running().values_list("pk", flat=True)
-    )
-    stuck = stuck_runs_queryset(StuckPolicy.configured(), run_ids=run_ids).values("pk")
-    return set(running.exclude(pk__in=stuck))
-
-
-def pending_not_waiting(run_ids: list[str]) -> set[str]:
-    """Of ``run_ids``, the pending runs not yet waiting too long: a worker may still pick
-    them up (TENDEROPS_PENDING_ALERT_MINUTES)."""
-    pending = TenderRun.objects.filter(pk__in=run_ids, status=RunStatus.PENDING).plausible()
-    waiting = waiting_runs().filter(pk__in=run_ids).values("pk")
-    return set(pending.exclude(pk__in=waiting).values_list("pk", flat=True))
 
 
 def single_run_page(request: HttpRequest) -> str | None:
@@ -175,7 +152,7 @@ class MarkFailedMixin:
         if promised is None:
             notice = str(BROKEN_PROMISE)
         else:
-            added = set(active_ids(queryset)) - promised
+            added = set(active_ids(queryset, MAX_CONFIRMED_RUNS)) - promised
             if not added:
                 return promised
             notice = ngettext(
@@ -189,7 +166,7 @@ class MarkFailedMixin:
 
     def _confirmation(self, request, queryset, form) -> HttpResponse | None:
         selected = queryset.order_by()
-        to_fail = active_ids(selected)
+        to_fail = active_ids(selected, MAX_CONFIRMED_RUNS)
         if not to_fail:  # no confirmation page offering to fail nothing
             self.message_user(
                 request,
@@ -202,7 +179,7 @@ class MarkFailedMixin:
         fail_count = len(to_fail)
         # Counted to a bound: "select all" on a filter of millions must not count them all.
         counted = 0 if too_many else fail_count + SKIPS_COUNTED + 1
-        skipped = max(len(selected.values_list("pk")[:counted]) - fail_count, 0)
+        skipped = max(count_at_most(selected, counted) - fail_count, 0)
         # Every run the page promises is listed; a page that cannot be confirmed (too many)
         # shows a sample.
         shown = CONFIRMATION_SAMPLE if too_many else fail_count

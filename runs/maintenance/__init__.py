@@ -11,7 +11,8 @@ settings), ``liveness`` (observing the active runs' signs of life), ``heartbeat`
 heartbeats, monitor health), ``counters`` (the monotonic counters of /metrics), ``alerts``
 (recording alerts, with their cooldown), ``outcomes`` (what the failing routines return),
 ``gauges`` (the active runs as /metrics reads them), ``failing_statements`` and ``failing``
-(cleanup and mark-failed), ``reporting`` (report mode), ``retention`` (prune), ``history``
+(cleanup and mark-failed), ``selection`` (what a mark-failed confirmation says of the
+selected runs), ``reporting`` (report mode), ``retention`` (prune), ``history``
 (pruning tenderops' own tables), ``stats`` and ``stats_snapshot``, ``spikes`` (the
 failure-spike rule), ``ticks`` (what the schedules run).
 """
