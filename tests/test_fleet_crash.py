@@ -218,3 +218,30 @@ def test_two_cleanups_and_a_worker_at_once_fail_each_run_exactly_once(project):
     assert sum(fixed) == len(failures)
     total = MaintenanceAction.objects.aggregate(n=Sum("affected_count"))["n"]
     assert total == len(failures)
+
+
+@pytest.mark.django_db
+def test_report_mode_records_a_fleet_in_bounded_steps_and_counts_it_all(
+    project, settings, monkeypatch
+):
+    """Report mode read every stuck run each tick (100,000 runs and a list of their ids every
+    minute): now it lists the first thousand, counts all by kind, and records at most
+    RECORDED_PER_TICK new ones a tick until each is recorded once."""
+    from runs.maintenance import reporting
+
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    monkeypatch.setattr(reporting, "RECORDED_PER_TICK", 1_000)
+    ids = stuck_runs(project, 2_000) + stuck_runs(project, 500, "docx", kind="generate_docx")
+    recorded = []
+    for _ in range(4):
+        result = monitor_tick()
+        assert result.total == 2_500 and len(result.stuck_runs) == LIST_LIMIT
+        assert result.counts_by_kind == {"extract_risks": 2_000, "generate_docx": 500}
+        recorded.append(FailedRunRecord.objects.count())
+    assert recorded == [1_000, 2_000, 2_500, 2_500]
+    assert audited_run_ids() == Counter(ids)  # each once
+    assert set(TenderRun.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"running"}
+    (digest,) = Alert.objects.filter(event="stuck_not_failed")
+    counts = {kind: entry["count"] for kind, entry in digest.facts["kinds"].items()}
+    assert counts == {"extract_risks": 2_000, "generate_docx": 500}
+    assert digest.facts["total"] == 2_500

@@ -71,10 +71,11 @@ def find_stuck_runs(
     *, timeout_minutes: int | None = None, kinds: Sequence[str] = ()
 ) -> list[StuckRun]:
     policy = StuckPolicy.configured(timeout_minutes)
-    return _list_runs(stuck_runs_queryset(policy, check_kinds(kinds)))
+    return list_runs(stuck_runs_queryset(policy, check_kinds(kinds)))
 
 
-def _list_runs(queryset: QuerySet[TenderRun], limit: int | None = None) -> list[StuckRun]:
+def list_runs(queryset: QuerySet[TenderRun], limit: int | None = None) -> list[StuckRun]:
+    """``queryset``'s stuck runs, oldest first (the first ``limit``), as results list them."""
     rows = queryset.annotate(db_now=Now()).order_by("started_at", "pk")
     fields = ("id", "project_id", "run_kind", "started_at", "last_sign_of_life", "db_now")
     values = rows.values(*fields, "fail_reason")
@@ -151,7 +152,7 @@ def fail_stuck_runs(
 
     if dry_run:
         probe = None if list_limit is None else list_limit + 1
-        found = _list_runs(candidates(), probe)
+        found = list_runs(candidates(), probe)
         total = None
         if list_limit is not None and len(found) > list_limit:
             found, total = found[:list_limit], candidates().count()

@@ -3,34 +3,49 @@ would have failed, so that tenderops can run in shadow on the live table first."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.db import transaction
+from django.db.models import Count, Exists, OuterRef
 from django.db.models.functions import Now
 
-from runs.maintenance.failing import CleanupResult, StuckRun, fail_stuck_runs
+from runs.maintenance.failing import (
+    CleanupResult,
+    StuckRun,
+    fail_stuck_runs,
+    list_runs,
+    stuck_runs_queryset,
+)
 from runs.maintenance.heartbeat import beat
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Actor, FailedRunRecord, MaintenanceAction
 from runs.vocabulary import FailReason, RunStatus
 
+# The most stuck runs one tick records as "would fail"; a fleet's crash is recorded over the
+# next ticks, in memory bounded whatever its size (each tick read all of them: 100,000 runs
+# and a list of their ids, every minute).
+RECORDED_PER_TICK = 10_000
+
 
 def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:
     """Report mode (TENDEROPS_MONITOR_MODE=report): fail nothing, record what would have been
     failed. Each stuck run is recorded once, in a "would fail" audit action, so an operator
-    can roll tenderops out on the live table in shadow first and read what it would do."""
-    preview = fail_stuck_runs(actor=Actor.SCHEDULE, dry_run=True, list_limit=None)
-    recorded = set(
-        FailedRunRecord.objects.filter(
-            action__kind=MaintenanceAction.Kind.WOULD_FAIL,
-            run_id__in=[run.id for run in preview.stuck_runs],
-        ).values_list("run_id", flat=True)
+    can roll tenderops out on the live table in shadow first and read what it would do. The
+    result lists the first runs and counts every one by kind."""
+    preview = fail_stuck_runs(actor=Actor.SCHEDULE, dry_run=True)
+    stuck = stuck_runs_queryset(preview.policy)
+    counts = dict(stuck.order_by().values_list("run_kind").annotate(n=Count("pk")))
+    recorded = FailedRunRecord.objects.filter(
+        run_id=OuterRef("pk"), action__kind=MaintenanceAction.Kind.WOULD_FAIL
     )
-    new = [run for run in preview.stuck_runs if run.id not in recorded]
+    new = list_runs(stuck.filter(~Exists(recorded)), RECORDED_PER_TICK)
+    total = sum(counts.values())
     with transaction.atomic():
         if new:
             _record_would_fail(new, preview.policy)
         if heartbeat:
-            beat(heartbeat, {"fixed_count": 0, "would_fail": len(preview.stuck_runs)})
-    return preview
+            beat(heartbeat, {"fixed_count": 0, "would_fail": total})
+    return replace(preview, found_count=total, counts_by_kind=counts)
 
 
 def _record_would_fail(runs: list[StuckRun], policy: StuckPolicy) -> None:

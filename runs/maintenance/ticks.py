@@ -70,7 +70,7 @@ def monitor_tick() -> CleanupResult:
     if result.action_ids or result.answers.get("untold", True):
         _safely(lambda: tell_failed(result))
     if event == AlertEvent.STUCK_NOT_FAILED:
-        stuck_kinds = {run.kind for run in result.stuck_runs}  # all of them: none left out
+        stuck_kinds = set(result.counts_by_kind)  # all of them, listed or not
         _safely(lambda: resolve_cleared(event, stuck_kinds))
     elif result.answers.get("report_open", True):
         _safely(lambda: resolve_cleared(AlertEvent.STUCK_NOT_FAILED))
