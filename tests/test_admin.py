@@ -320,3 +320,27 @@ def test_a_report_mode_action_links_to_the_runs_it_would_have_failed(make_run, s
     link = re.search(r'<a href="([^"]+)" id="action-runs-link"', page).group(1)
     listed = superuser.get(link.replace("&amp;", "&")).content.decode()
     assert all(run.id in listed for run in stuck) and live.id not in listed
+    # It changed nothing: the runs it would have failed, as found, not what was overwritten.
+    assert "Runs it would have failed" in page and "status when found" in page
+    assert "previous message" not in page and "Failed run records" not in page
+
+
+def test_an_action_says_whether_its_failing_is_in_an_alert_yet(make_run):
+    from runs.maintenance.heartbeat import MONITOR
+
+    superuser = Client()
+    superuser.force_login(User.objects.create_superuser("root", "r@example.invalid", "pw"))
+
+    def said(action: MaintenanceAction) -> str:
+        page = superuser.get(f"/admin/runs/maintenanceaction/{action.pk}/change/")
+        return page.content.decode()
+
+    make_run(started_ago=30 * MIN)
+    fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, alert=True)  # a stopped tick's
+    stopped = MaintenanceAction.objects.get()
+    assert "Not yet: the next monitor tick tells it." in said(stopped)
+    monitor_tick()
+    assert "Recorded in the monitor&#x27;s alert digest" in said(stopped)
+    make_run(started_ago=30 * MIN)
+    by_hand = fail_stuck_runs(actor=Actor.CLI).action_id
+    assert "the next monitor tick" not in said(MaintenanceAction.objects.get(pk=by_hand))

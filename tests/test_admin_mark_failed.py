@@ -260,6 +260,6 @@ def test_the_cleanup_page_says_when_it_shows_fewer_runs_than_it_fails(
     assert 'id="rows-shown"' not in operator.get(CLEANUP).content.decode()
     monkeypatch.setattr(views, "CLEANUP_ROWS_SHOWN", 2)
     html = operator.get(CLEANUP).content.decode()
-    assert "Showing the first 2 of the 3 runs failed from here" in html
-    assert f'<a href="{LIST}?stuck=yes">the stuck runs in the list</a>' in html
+    assert "The table lists the first 2 of the 3 runs this page marks failed" in html
+    assert f'<a href="{LIST}?stuck=yes">see them all in the runs list</a>' in html
     assert statuses(*runs) == ["running"] * 3

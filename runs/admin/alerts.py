@@ -21,6 +21,7 @@ from runs.alerting.messages import render
 from runs.alerting.preview import previews, sample_alert
 from runs.maintenance.alerts import configured_channels
 from runs.models import Alert, AlertAttempt, AlertDelivery
+from runs.shown_text import labelled
 
 SEND_TEST_PERMISSION = "runs.send_test_alert"
 ANSWER_PREVIEW_CHARS = 80
@@ -77,15 +78,23 @@ class AlertDeliveryAdmin(AlertToolsMixin, ReadOnlyAdmin):
         "status_display",
         "attempts",
         "answer_preview",
-        "updated_at",
+        "updated",
     ]
     list_filter = ["channel", "status", "alert__event"]
     list_select_related = ["alert"]
     ordering = ["-pk"]
     show_full_result_count = False
-    fields = ["alert", "summary", "channel", "status", "attempts", "next_attempt_at", "answer"]
+    fields = ["alert", "summary", "channel", "status", "attempts", "next_attempt", "answer"]
     readonly_fields = fields
     inlines = [AlertAttemptInline]
+
+    @admin.display(description=gettext_lazy("updated at"), ordering="updated_at")
+    def updated(self, delivery: AlertDelivery) -> str:
+        return short_time(delivery.updated_at)
+
+    @admin.display(description=gettext_lazy("next attempt"))
+    def next_attempt(self, delivery: AlertDelivery) -> str:
+        return short_time(delivery.next_attempt_at)
 
     @admin.display(description=gettext_lazy("raised at"), ordering="alert__raised_at")
     def raised(self, delivery: AlertDelivery) -> str:
@@ -119,12 +128,16 @@ def alert_kinds(alert: Alert, limit: int = 60) -> str:
 
 class AlertDeliveryInline(admin.TabularInline):
     model = AlertDelivery
-    fields = ["channel", "status", "attempts", "next_attempt_at", "answer"]
+    fields = ["channel", "status", "attempts", "next_attempt", "answer"]
     readonly_fields = fields
     extra = 0
     max_num = 0
     can_delete = False
     show_change_link = True
+
+    @admin.display(description=gettext_lazy("next attempt"))
+    def next_attempt(self, delivery: AlertDelivery) -> str:
+        return short_time(delivery.next_attempt_at)
 
 
 @admin.register(Alert)
@@ -190,7 +203,7 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
             " ",
             "{}",
             (
-                (status_badge(d.status, f"{d.get_channel_display()}: {d.get_status_display()}"),)
+                (status_badge(d.status, labelled(d.get_channel_display(), d.get_status_display())),)
                 for d in alert.deliveries.all()
             ),
         )

@@ -13,7 +13,7 @@ from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.maintenance import cleanup_batches
 from runs.maintenance.stats import FAILING_ACTIONS
-from runs.models import FailedRunRecord, MaintenanceAction
+from runs.models import Actor, FailedRunRecord, MaintenanceAction
 from runs.shown_text import visible
 
 
@@ -56,7 +56,7 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         "affected_count",
         "batches",
         "completed",
-        "alert_pending",
+        "alerted",
     ]
     fields = readonly_fields
     inlines = [FailedRunRecordInline]
@@ -99,6 +99,16 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
             "Continued in %(count)d more actions (#%(first)d to #%(last)d): %(total)d runs in "
             "all, listed together by its runs link."
         ) % {"count": len(later), "first": later[0], "last": later[-1], "total": total}
+
+    @admin.display(description=gettext_lazy("alert"))
+    def alerted(self, action: MaintenanceAction) -> str:
+        """Whether the monitor's failing is in an alert yet (a tick stopped before its digest
+        leaves it for the next); other actions alert nobody."""
+        if action.alert_pending:
+            return _("Not yet: the next monitor tick tells it.")
+        if action.kind == MaintenanceAction.Kind.FAIL_STUCK and action.actor == Actor.SCHEDULE:
+            return _("Recorded in the monitor's alert digest (unless its kinds were in cooldown).")
+        return "–"
 
     @admin.display(description=gettext_lazy("parameters"))
     def parameters_pretty(self, action: MaintenanceAction) -> str:

@@ -35,4 +35,9 @@ class Migration(migrations.Migration):
             name='alert',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='runs.alert', verbose_name='alert'),
         ),
+        migrations.AlterField(
+            model_name='maintenanceaction',
+            name='affected_count',
+            field=models.PositiveIntegerField(default=0, verbose_name='runs'),
+        ),
     ]

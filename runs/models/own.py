@@ -35,7 +35,7 @@ class MaintenanceAction(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     parameters = models.JSONField(_("parameters"), default=dict)
     reason = models.TextField(_("reason"), blank=True, default="")
-    affected_count = models.PositiveIntegerField(_("rows changed"), default=0)
+    affected_count = models.PositiveIntegerField(_("runs"), default=0)
     completed = models.BooleanField(_("completed"), default=False)
     # The monitor's failings not yet told in an alert: set in each batch's own statement,
     # cleared with the digest that tells them. A tick stopped between its batches and its
