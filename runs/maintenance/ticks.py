@@ -22,7 +22,7 @@ from runs.maintenance.alerts import (
     resolve_cleared,
 )
 from runs.maintenance.counters import LATE_FINISHES, increment
-from runs.maintenance.db import aware, compiled, db_now, fetch_compiled
+from runs.maintenance.db import aware, compiled, db_now, fetch_compiled, is_postgresql
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
 from runs.maintenance.history import prune_history
@@ -98,8 +98,7 @@ def tell_failed(result: CleanupResult) -> None:
     two ticks at once never tell a run twice, and a tick whose actions another took over
     tells only the rest."""
     with transaction.atomic():
-        locked = _untold_actions().select_for_update(skip_locked=True)
-        untold = set(locked.values_list("pk", flat=True))
+        untold = _claim_untold()
         if not untold:
             return
         own = set(result.action_ids)
@@ -112,7 +111,22 @@ def tell_failed(result: CleanupResult) -> None:
             _add_earlier(by_kind, facts, earlier, result.policy)
         if facts["total"]:
             raise_digest(AlertEvent.MONITOR_FAILED, by_kind, facts)
+
+
+def _claim_untold() -> set[int]:
+    """Mark told, in the caller's transaction, the untold actions no other tick is telling,
+    and return them: undone with the digest if it fails. One statement on PostgreSQL."""
+    if not is_postgresql():
+        untold = set(_untold_actions().values_list("pk", flat=True))
         MaintenanceAction.objects.filter(pk__in=untold).update(alert_pending=False)
+        return untold
+    table = MaintenanceAction._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET alert_pending = false WHERE id IN ("
+            f"SELECT id FROM {table} WHERE alert_pending FOR UPDATE SKIP LOCKED) RETURNING id"
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _untold_actions() -> QuerySet[MaintenanceAction]:
