@@ -222,9 +222,13 @@ def test_cleanup_button_previews_then_fails(operator, make_run):
     preview = operator.get(CLEANUP)
     assert preview.status_code == 200 and stuck.id in preview.content.decode()
     assert statuses(stuck) == ["running"]
-    operator.post(CLEANUP, promise_in(preview.content.decode()))
+    done = operator.post(CLEANUP, promise_in(preview.content.decode()), follow=True)
     assert statuses(stuck, live) == ["failed", "running"]
-    assert MaintenanceAction.objects.get().username == "staff-2"
+    action = MaintenanceAction.objects.get()
+    assert action.username == "staff-2"
+    # The message says where the audit keeps what the cleanup overwrote.
+    link = f'<a href="/admin/runs/maintenanceaction/{action.pk}/change/">Open its audit entry.</a>'
+    assert link in done.content.decode()
 
 
 def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch):

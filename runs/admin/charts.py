@@ -158,7 +158,7 @@ def failure_rate_line(rates: Sequence[tuple[date, int, int]], link) -> SafeStrin
         points.append(f"{_n(x)},{_n(y)}")
         circle = format_html(
             '<circle class="chart-rate-point" cx="{}" cy="{}" r="4">'
-            "<title>{}: {} % ({} / {})</title></circle>",
+            "<title>{}: {}% ({}/{})</title></circle>",
             _n(x),
             _n(y),
             day.isoformat(),

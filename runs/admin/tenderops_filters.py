@@ -107,7 +107,7 @@ class AuditFilter(admin.SimpleListFilter):
         return [self.parameter_name, "audit_day"]
 
     def lookups(self, request, model_admin):
-        choices = [("any", _("failed by tenderops"))]
+        choices = [("any", _("Failed by tenderops"))]
         if self.value() and self.value() != "any":
             choices.append((self.value(), _("action #%(id)s") % {"id": self.value()[:20]}))
         if self.audit_day and self.value():

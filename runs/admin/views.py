@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -100,7 +101,9 @@ class MaintenanceViewsMixin:
         or a worker got there first): "no stuck runs found" would deny what the page showed."""
         left_alone = listed - result.fixed_count
         if not left_alone or not result.complete:
-            self.message_user(request, result.message, messages.SUCCESS)
+            self.message_user(
+                request, self._with_audit_link(result.message, result), messages.SUCCESS
+            )
             return
         message = ngettext(
             "Fixed %(fixed)d of the %(listed)d listed run; ",
@@ -115,7 +118,15 @@ class MaintenanceViewsMixin:
         )
         level = messages.SUCCESS if result.fixed_count else messages.WARNING
         counts = {"fixed": result.fixed_count, "listed": listed, "left": left_alone}
-        self.message_user(request, message % counts, level)
+        self.message_user(request, self._with_audit_link(message % counts, result), level)
+
+    @staticmethod
+    def _with_audit_link(message: str, result: CleanupResult) -> str:
+        """The message, and where the audit log keeps what the cleanup overwrote."""
+        if result.action_id is None:
+            return message
+        url = reverse("admin:runs_maintenanceaction_change", args=[result.action_id])
+        return format_html('{} <a href="{}">{}</a>', message, url, _("Open its audit entry."))
 
     def stats_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
