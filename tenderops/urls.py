@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from runs import api
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/apps/tender/admin/health", api.health, name="api-health"),
     path("metrics", api.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the admin's language switch
 ]
 
 handler400 = api.bad_request

@@ -110,3 +110,22 @@ def test_every_word_of_django_q2s_pages_reads_in_chinese():
     with translation.override("zh-hans"):
         untranslated = sorted(m for m in messages if translation.gettext(m) == m)
     assert untranslated == []
+
+
+def test_an_operator_chooses_the_admins_language_whatever_the_browser_asks(admin_client):
+    """An English browser on a Chinese operator's desk: the switch among the user links
+    keeps the choice in a cookie; a language tenderops has no words for is the browser's."""
+    page = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="language-switch"' in page and 'value="zh-hans"' in page
+    chosen = admin_client.post(
+        "/i18n/setlang/", {"language": "zh-hans", "next": "/admin/runs/tenderrun/"}
+    )
+    assert chosen.status_code == 302 and chosen["Location"] == "/admin/runs/tenderrun/"
+    page = admin_client.get("/admin/runs/tenderrun/", HTTP_ACCEPT_LANGUAGE="en")
+    assert '<html lang="zh-hans"' in page.content.decode()
+    refused = admin_client.post(
+        "/i18n/setlang/", {"language": "fr", "next": "https://evil.example/"}
+    )
+    assert refused.status_code == 302 and "evil" not in refused["Location"]
+    page = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200 and '<html lang="en"' in page.content.decode()
