@@ -30,7 +30,11 @@ def prune_runs_task() -> dict[str, int]:
 
 
 def note_late_finishes_task() -> int:
-    noted = late_finish_tick()
+    try:
+        noted = late_finish_tick()
+    except Exception:
+        logger.exception("late-finish sweep failed; the next one notes those runs again")
+        raise
     if noted:
         logger.warning("%d runs failed by tenderops were then finished by a worker", len(noted))
     return len(noted)

@@ -1,6 +1,7 @@
 """The monitor's failings are told once, even by another tick: a tick stopped between its
 committed batches and its digest (killed, or the digest could not be recorded) leaves its
-actions untold, and the next tick tells them (runs.maintenance.ticks.tell_failed)."""
+actions untold, and the next tick tells them (runs.maintenance.ticks.tell_failed). So are
+late finishes: noted, counted and told together, or left to the next sweep."""
 
 import threading
 
@@ -138,3 +139,35 @@ def test_only_the_monitors_failings_wait_to_be_told(project, make_run, admin_cli
     assert MaintenanceAction.objects.count() == 2 and not untold()
     monitor_tick()
     assert not Alert.objects.filter(event="monitor_failed").exists()
+
+
+@pytest.mark.django_db
+def test_a_late_finish_sweep_stopped_before_its_digest_is_noted_counted_and_told_again(
+    project, monkeypatch
+):
+    """The sweep noted in one transaction and counted and told in another: stopped between
+    the two, the late finishes stayed noted, never counted (the Prometheus rule never fired)
+    and never told."""
+    from runs.maintenance import late_finish_tick
+    from runs.maintenance.counters import LATE_FINISHES, read
+    from runs.models import FailedRunRecord, TenderRun
+
+    ids = stuck_runs(project, 4)
+    fail_stuck_runs(actor=Actor.CLI)
+    TenderRun.objects.filter(pk__in=ids).update(status="success")  # the workers were alive
+    raise_digest = ticks_module.raise_digest
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("the alert tables are unavailable")
+
+    monkeypatch.setattr(ticks_module, "raise_digest", refuse)
+    with pytest.raises(DatabaseError):
+        late_finish_tick()
+    assert not FailedRunRecord.objects.filter(finished_late_at__isnull=False).exists()
+    assert read(LATE_FINISHES) == {}
+    monkeypatch.setattr(ticks_module, "raise_digest", raise_digest)
+    assert len(late_finish_tick()) == 4
+    assert read(LATE_FINISHES) == {(("kind", "extract_risks"),): 4}
+    (told,) = Alert.objects.filter(event="late_finish")
+    assert digest_counts(told) == {"extract_risks": 4}
+    assert late_finish_tick() == []  # once

@@ -215,18 +215,22 @@ def late_finish_tick() -> list[FailedRunRecord]:
     """Note the runs failed in the last TENDEROPS_MAX_RUN_MINUTES (a worker alive longer would
     have been failed anyway) that a worker has since set to success: count them (the
     ``tenderops_late_finishes_total`` counter) and tell people, with a suggested timeout.
-    First, as housekeeping, the observation table is vacuumed."""
+    First, as housekeeping, the observation table is vacuumed. An error after the noting
+    undoes it: the next sweep notes, counts and tells them again (django-q2 logs the task
+    as failed meanwhile)."""
     try:
         vacuum_observations()  # housekeeping of the monitor's hot table, off its path
     except DatabaseError:
         logger.exception("could not vacuum the observation table")
-    noted = note_late_finishes()
-    if noted:
-        with transaction.atomic():
+    # Noted, counted and told in one transaction: a sweep stopped in between (killed, or its
+    # digest failed) leaves the late finishes to the next one, never noted and uncounted.
+    with transaction.atomic():
+        noted = note_late_finishes()
+        if noted:
             by_kind = _late_by_kind(noted)
             for kind, entry in by_kind.items():
                 increment(LATE_FINISHES, {"kind": kind}, entry["count"])
-            _safely(lambda: raise_digest(AlertEvent.LATE_FINISH, by_kind))
+            raise_digest(AlertEvent.LATE_FINISH, by_kind)
     return noted
 
 
