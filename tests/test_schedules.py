@@ -26,6 +26,7 @@ from runs.schedules import (
     OWNED_SCHEDULES,
     RETENTION_SCHEDULE,
     SPIKES_SCHEDULE,
+    next_daily_run,
     sync_schedules,
 )
 from tests.conftest import statuses
@@ -117,6 +118,14 @@ def test_schedules_command_shows_and_syncs(settings, db):
     call_command("tenderops_schedules", "--sync", stdout=out)
     assert "every 3 min" in out.getvalue() and "daily" in out.getvalue()
     assert schedule(MONITOR_SCHEDULE).minutes == 3
+    assert "not as the settings say" not in out.getvalue()
+    # Retention run early from django-q2's admin: it keeps that time of day ever after.
+    early = next_daily_run(timezone.now(), time(1, 14, 20))  # the configured time is 03:00
+    Schedule.objects.filter(name=RETENTION_SCHEDULE).update(next_run=early)
+    out = StringIO()
+    call_command("tenderops_schedules", stdout=out)
+    (line,) = [line for line in out.getvalue().splitlines() if RETENTION_SCHEDULE in line]
+    assert line.endswith("(not as the settings say: --sync puts it back)")
 
 
 def test_monitor_tick_fails_stuck_runs_as_schedule_and_beats(make_run):

@@ -1,4 +1,5 @@
 from django.core.management.base import CommandParser
+from django.utils import timezone
 from django_q.models import Schedule
 
 from runs.management.commands._arguments import RoutineCommand
@@ -15,8 +16,9 @@ class Command(RoutineCommand):
         if options["sync"]:
             sync_schedules()
             self.stdout.write(self.style.SUCCESS("Schedules synced with the settings."))
-        names = [wanted.name for wanted in wanted_schedules()]
-        for name in names:
+        now = timezone.now()
+        for wanted in wanted_schedules():
+            name = wanted.name
             schedules = Schedule.objects.filter(name=name)
             if not schedules:
                 self.stdout.write(f"{name}: missing (run migrate or --sync)")
@@ -26,7 +28,14 @@ class Command(RoutineCommand):
                     if schedule.schedule_type == Schedule.MINUTES
                     else schedule.get_schedule_type_display().lower()
                 )
+                # Moved by hand (run early from django-q2's admin: a daily run then keeps
+                # that new time) or by a change of the settings that nothing synced yet.
+                drifted = (
+                    ""
+                    if wanted.keeps(schedule.next_run, now)
+                    else " (not as the settings say: --sync puts it back)"
+                )
                 self.stdout.write(
                     f"{name}: {schedule.func}, {every}, "
-                    f"next run {schedule.next_run:%Y-%m-%d %H:%M:%S %Z}"
+                    f"next run {schedule.next_run:%Y-%m-%d %H:%M:%S %Z}{drifted}"
                 )
