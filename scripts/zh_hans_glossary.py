@@ -143,7 +143,6 @@ LABELS = {
     "completed": "已完成",
     "alert pending": "待告警",
     "Language": "语言",
-    "Switch language": "切换语言",
     "Open its audit entry.": "查看其审计记录。",
     "Runs it would have failed": "本应标记为失败的任务",
     "status when found": "发现时的状态",
