@@ -142,6 +142,7 @@ LABELS = {
     "rows changed": "影响行数",
     "completed": "已完成",
     "alert pending": "待告警",
+    "more than %d run": "超过 %d 个任务",
     "Language": "语言",
     "Open its audit entry.": "查看其审计记录。",
     "Runs it would have failed": "本应标记为失败的任务",

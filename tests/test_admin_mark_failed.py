@@ -234,7 +234,10 @@ def test_cleanup_button_previews_then_fails(operator, make_run):
 def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch):
     """ "Select all" on a filter of millions of finished runs must not count them all: the
     skipped ones are counted up to a bound, and beyond it the page says "more than"."""
+    from runs.maintenance import failing
+
     monkeypatch.setattr(actions, "SKIPS_COUNTED", 5)
+    monkeypatch.setattr(failing, "SKIPS_COUNTED", 5)
     running = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
     finished = [make_run(status="success", started_ago=40 * MIN) for _ in range(4)]
     post = {"action": "mark_failed", "select_across": "1", "index": "0"}
@@ -250,6 +253,11 @@ def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch
     assert "3 runs will be marked failed" in html
     assert "More than 5 selected runs will be skipped" in html
     assert statuses(*running, *finished) == ["running"] * 3 + ["success"] * 6
+    # Confirming counts to the same bound (it counted the whole selection) and says so.
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(html)}
+    done = operator.post(LIST, confirm, follow=True).content.decode()
+    assert "3 runs marked failed, more than 5 runs skipped" in done
+    assert statuses(*running) == ["failed"] * 3
 
 
 def test_the_cleanup_page_says_when_it_shows_fewer_runs_than_it_fails(

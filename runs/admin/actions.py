@@ -25,9 +25,10 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from runs.admin.links import change_page_url
 from runs.maintenance import mark_runs_failed
+from runs.maintenance.db import count_at_most
+from runs.maintenance.failing import MAX_CONFIRMED_RUNS, SKIPS_COUNTED
 from runs.maintenance.selection import (
     active_ids,
-    count_at_most,
     impossible_starts_at_most,
     pending_not_waiting,
     running_not_stuck,
@@ -38,9 +39,6 @@ from runs.shown_text import has_controls
 # A page with more runs than one confirmation may fail shows this many of them.
 CONFIRMATION_SAMPLE = 100
 MAX_REASON_LENGTH = 2000
-MAX_CONFIRMED_RUNS = 1_000
-# The confirmation counts the selected runs it skips up to this many ("more than" beyond).
-SKIPS_COUNTED = 10_000
 PROMISE_SALT = "runs.mark-failed.promise"
 PROMISE_MAX_AGE_SECONDS = 3600
 
@@ -122,7 +120,11 @@ class MarkFailedMixin:
                 % {
                     "marked": ngettext("%d run", "%d runs", len(result.failed))
                     % len(result.failed),
-                    "skipped": ngettext("%d run", "%d runs", result.skipped_count)
+                    "skipped": (
+                        ngettext("more than %d run", "more than %d runs", result.skipped_count)
+                        if result.skipped_more
+                        else ngettext("%d run", "%d runs", result.skipped_count)
+                    )
                     % result.skipped_count,
                 },
                 messages.SUCCESS if result.failed else messages.WARNING,

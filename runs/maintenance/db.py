@@ -146,3 +146,9 @@ def commit_without_flush_wait() -> None:
     if is_postgresql():
         with connection.cursor() as cursor:
             set_local(cursor, {"synchronous_commit": "off"})
+
+
+def count_at_most(queryset: QuerySet, cap: int) -> int:
+    """How many rows ``queryset`` holds, counted to ``cap`` by a bounded read (a selection
+    may be "select all" on a table of millions)."""
+    return len(queryset.order_by().values_list("pk", flat=True)[:cap])

@@ -26,7 +26,13 @@ from django.db import connection, transaction
 from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Now
 
-from runs.maintenance.db import aware, commit_without_flush_wait, compiled, minutes_between
+from runs.maintenance.db import (
+    aware,
+    commit_without_flush_wait,
+    compiled,
+    count_at_most,
+    minutes_between,
+)
 from runs.maintenance.failing_statements import (
     AuditEntry,
     Candidates,
@@ -53,6 +59,10 @@ BATCH_TARGET_SECONDS = 0.25
 # A cleanup starts no new batch after this long (under gunicorn's 30 s worker timeout); the
 # rest is left to the next tick or call, and the result says so (``complete`` false).
 CLEANUP_DEADLINE_SECONDS = 20.0
+# "Mark failed": one confirmation page fails at most this many runs, and counts the selected
+# runs it skips up to SKIPS_COUNTED ("more than" beyond).
+MAX_CONFIRMED_RUNS = 1_000
+SKIPS_COUNTED = 10_000
 
 
 def stuck_runs_queryset(
@@ -303,7 +313,10 @@ def mark_runs_failed(
     """
     reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
     selected = runs.order_by().values("pk")
-    total = selected.count()
+    # A confirmed selection's skipped runs are counted to a bound: "select all" may hold
+    # millions of finished runs, and the page promised at most MAX_CONFIRMED_RUNS.
+    bound = None if run_ids is None else len(run_ids) + SKIPS_COUNTED + 1
+    total = selected.count() if bound is None else count_at_most(selected, bound)
     gone = 0
     if run_ids is not None:
         run_ids = list(run_ids)
@@ -327,7 +340,13 @@ def mark_runs_failed(
         message=reason,
         parameters={"selected": total},
     )
-    return MarkFailedResult(failed=failed, skipped_count=total - len(failed), gone_count=gone)
+    skipped = max(total - len(failed), 0)
+    return MarkFailedResult(
+        failed=failed,
+        skipped_count=skipped if bound is None else min(skipped, SKIPS_COUNTED),
+        gone_count=gone,
+        skipped_more=bound is not None and skipped > SKIPS_COUNTED,
+    )
 
 
 def _fail_runs(

@@ -115,3 +115,4 @@ class MarkFailedResult:
     failed: list[StuckRun]
     skipped_count: int
     gone_count: int = 0  # promised runs no longer in the table (the backend deleted them)
+    skipped_more: bool = False  # more were skipped than skipped_count (counted to a bound)

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from runs.maintenance.db import count_at_most
 from runs.maintenance.failing import stuck_runs_queryset
 from runs.maintenance.liveness import waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.models import TenderRun
 from runs.vocabulary import RunStatus
-
-
-def count_at_most(queryset: QuerySet[TenderRun], cap: int) -> int:
-    """How many runs ``queryset`` holds, counted to ``cap`` by a bounded read."""
-    return len(queryset.order_by().values_list("pk", flat=True)[:cap])
 
 
 def impossible_starts_at_most(cap: int) -> int:
