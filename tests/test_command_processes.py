@@ -2,6 +2,7 @@
 codes and one-line errors (bad usage 2, no database 3), and the one default database they
 share with the demo."""
 
+import json
 import os
 import subprocess
 import sys
@@ -154,3 +155,7 @@ def test_an_output_that_cannot_encode_a_kind_gets_it_escaped():
     result = manage("cleanup_stuck_runs", "--dry-run", "--kind", "中文", env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert "\\u4e2d\\u6587" in result.stdout
+    # --json stays JSON: an output's own escapes (\xe9, \U0001f600) are none.
+    result = manage("cleanup_stuck_runs", "--dry-run", "--json", "--kind", "café😀", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["kinds_not_running"] == ["café😀"]

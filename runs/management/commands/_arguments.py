@@ -2,7 +2,9 @@
 handling of a database that is not there."""
 
 import argparse
+import codecs
 import io
+import json
 import os
 import re
 import sys
@@ -79,6 +81,15 @@ def _never_fail_on_encoding() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
             stream.reconfigure(errors="backslashreplace")
+
+
+def json_text(payload: Any, stream: Any) -> str:
+    """``payload`` as JSON for ``stream``: as it is in UTF-8, else with every non-ASCII
+    character escaped the JSON way (the escapes of an output that cannot encode it, ``\\xe9``,
+    are no JSON)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    plain = codecs.lookup(encoding).name == "utf-8"
+    return json.dumps(payload, ensure_ascii=not plain, indent=2)
 
 
 class RoutineCommand(BaseCommand):

@@ -1,4 +1,3 @@
-import json
 import sys
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ from runs.management.commands._arguments import (
     BatchedRoutineCommand,
     GivenOnce,
     bounded_int,
+    json_text,
     kind,
 )
 from runs.models import Actor
@@ -101,7 +101,7 @@ class Command(BatchedRoutineCommand):
 
     def _report(self, result: CleanupResult, as_json: bool, show_table: bool) -> None:
         if as_json:
-            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+            self.stdout.write(json_text(result.as_dict(), self.stdout))
             return
         if result.stuck_runs and show_table:
             self._print_table(result.stuck_runs)

@@ -1,10 +1,13 @@
-import json
-
 from django.core.management.base import CommandParser
 
 from runs import limits
 from runs.maintenance import PruneResult, prune_runs
-from runs.management.commands._arguments import BatchedRoutineCommand, GivenOnce, bounded_int
+from runs.management.commands._arguments import (
+    BatchedRoutineCommand,
+    GivenOnce,
+    bounded_int,
+    json_text,
+)
 from runs.models import Actor
 
 
@@ -51,7 +54,7 @@ class Command(BatchedRoutineCommand):
             on_batch=None if options["json"] else self._progress,
         )
         if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+            self.stdout.write(json_text(result.as_dict(), self.stdout))
             return
         for status, cutoff in result.cutoffs.items():
             self.stdout.write(f"{status}: started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
