@@ -215,22 +215,21 @@ def late_finish_tick() -> list[FailedRunRecord]:
     """Note the runs failed in the last TENDEROPS_MAX_RUN_MINUTES (a worker alive longer would
     have been failed anyway) that a worker has since set to success: count them (the
     ``tenderops_late_finishes_total`` counter) and tell people, with a suggested timeout.
-    First, as housekeeping, the observation table is vacuumed. An error after the noting
-    undoes it: the next sweep notes, counts and tells them again (django-q2 logs the task
-    as failed meanwhile)."""
+    First, as housekeeping, the observation table is vacuumed."""
     try:
         vacuum_observations()  # housekeeping of the monitor's hot table, off its path
     except DatabaseError:
         logger.exception("could not vacuum the observation table")
-    # Noted, counted and told in one transaction: a sweep stopped in between (killed, or its
-    # digest failed) leaves the late finishes to the next one, never noted and uncounted.
+    # Noted and counted in one transaction (a sweep killed in between leaves them to the
+    # next, never noted and uncounted); told behind a savepoint, so that alerts that cannot
+    # be recorded never keep the counter, which Prometheus alerts on, from counting.
     with transaction.atomic():
         noted = note_late_finishes()
         if noted:
             by_kind = _late_by_kind(noted)
-            for kind, entry in by_kind.items():
-                increment(LATE_FINISHES, {"kind": kind}, entry["count"])
-            raise_digest(AlertEvent.LATE_FINISH, by_kind)
+            for kind in sorted(by_kind):  # one order for every sweep's counter rows
+                increment(LATE_FINISHES, {"kind": kind}, by_kind[kind]["count"])
+            _safely(lambda: raise_digest(AlertEvent.LATE_FINISH, by_kind))
     return noted
 
 
