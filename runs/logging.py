@@ -30,9 +30,10 @@ SECRET_SETTINGS = (
 )
 # Shorter fragments are too common to redact (and too short to be a key).
 MIN_SECRET_LENGTH = 4
-# The parts of an address taken for keys are at least this long: a shorter one is a word of
-# its path (a webhook at ``/hook`` redacted "web[redacted]" out of every "webhook" logged);
-# the robots' keys are 32 characters and more.
+# An address's last path segment is taken for a key (Feishu's hook id) from this length: a
+# shorter one is a word of its path (a webhook at ``/hook`` redacted "web[redacted]" out of
+# every "webhook" logged); the robots' keys are 32 characters and more. A query's values
+# are keys whatever their length (down to MIN_SECRET_LENGTH).
 MIN_URL_KEY_LENGTH = 8
 
 
@@ -77,13 +78,13 @@ def url_secrets(url: str) -> list[str]:
     parts = urlsplit(url)
     written = [pair.partition("=")[2] for pair in parts.query.split("&")]
     last_segment = parts.path.rstrip("/").rpartition("/")[2]
-    if parts.query == "" and last_segment:
+    if parts.query == "" and len(last_segment) >= MIN_URL_KEY_LENGTH:
         written.append(last_segment)
     keys = set()
     for key in written:
         plain = unquote_plus(key)
         keys.update((key, plain, quote(plain, safe=""), quote_plus(plain, safe="")))
-    return sorted((key for key in keys if len(key) >= MIN_URL_KEY_LENGTH), key=len, reverse=True)
+    return sorted((key for key in keys if key), key=len, reverse=True)
 
 
 def mask_url(url: str) -> str:

@@ -77,6 +77,9 @@ def test_a_short_word_of_a_webhooks_path_is_not_taken_for_its_key(settings):
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:8119/hook"
     assert redact("alert 1 to webhook: sent") == "alert 1 to webhook: sent"
     assert redact("POST http://127.0.0.1:8119/hook failed") == "POST [redacted] failed"
+    # A query's value is a key however short: an answer echoing it alone is redacted.
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "https://hooks.example.com/notify?token=s3cr3t7"
+    assert redact("bad token s3cr3t7") == "bad token [redacted]"
 
 
 def test_error_reports_hide_webhook_addresses(settings):
