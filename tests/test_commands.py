@@ -343,5 +343,6 @@ def test_send_test_alert_without_a_channel_names_every_channel_setting(db):
     with pytest.raises(CommandError) as refused:
         run_command("send_test_alert")
     assert refused.value.returncode == 2
-    for name in ("EMAILS", "WEBHOOK_URL", "WECOM_WEBHOOK_URL", "DINGTALK", "FEISHU"):
-        assert f"TENDEROPS_{name}" in str(refused.value) or name in str(refused.value)
+    for name in ("ALERT_EMAILS", "ALERT_WEBHOOK_URL", "WECOM_WEBHOOK_URL", "DINGTALK_WEBHOOK_URL"):
+        assert f"TENDEROPS_{name}" in str(refused.value)
+    assert "TENDEROPS_FEISHU_WEBHOOK_URL" in str(refused.value)

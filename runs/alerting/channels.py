@@ -33,7 +33,7 @@ from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
 from runs.maintenance.alerts import CHANNEL_SETTINGS
 from runs.models import Alert, AlertAttempt, AlertChannel
-from runs.shown_text import visible
+from runs.shown_text import shortened, visible
 
 Result = AlertAttempt.Result
 ANSWER_CHARS = 500
@@ -294,8 +294,7 @@ CHANNELS: dict[str, Channel] = {
 
 def shorten(text: str) -> str:
     """An answer as recorded: secrets redacted, one line, at most ANSWER_CHARS."""
-    flat = " ".join(redact(text).split())
-    return flat if len(flat) <= ANSWER_CHARS else flat[: ANSWER_CHARS - 1] + "…"
+    return shortened(" ".join(redact(text).split()), ANSWER_CHARS, one_line=True)
 
 
 def answer_code(body: str) -> int | None:
