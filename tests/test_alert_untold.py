@@ -9,10 +9,12 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection
 
-from runs.maintenance import fail_stuck_runs, monitor_tick
+from runs.alerting.messages import render
+from runs.maintenance import fail_stuck_runs, monitor_tick, telling
 from runs.maintenance import ticks as ticks_module
 from runs.maintenance.heartbeat import MONITOR
 from runs.models import Actor, Alert, MaintenanceAction
+from tests.console import list_count
 from tests.processes import current_database_url
 from tests.test_fleet_crash import stuck_runs
 
@@ -38,7 +40,7 @@ def digest_counts(alert: Alert) -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_the_next_tick_tells_the_runs_a_stopped_tick_failed_with_its_own(project):
+def test_the_next_tick_tells_the_runs_a_stopped_tick_failed_with_its_own(project, admin_client):
     risks = stuck_runs(project, 1_200)
     early_reviews = stuck_runs(project, 30, "early", kind="review")
     actions = stopped_tick()
@@ -56,6 +58,14 @@ def test_the_next_tick_tells_the_runs_a_stopped_tick_failed_with_its_own(project
     assert digest.facts["kinds"]["extract_risks"]["ids"] == risks[::-1][:5]
     assert digest.facts["kinds"]["review"]["ids"] == early_reviews[::-1][:5]
     assert not untold()
+    # Its link lists every run it tells: the stopped tick's cleanup and this tick's.
+    assert digest.facts["action_ids"] == [actions[0], result.action_id]
+    link = render(digest, "en").link
+    assert link.endswith(f"?action={actions[0]}%2C{result.action_id}")
+    assert list_count(admin_client.get(link).content.decode()) == 1_250
+    for odd in ("1,x", ",".join(["1"] * 21), "1,,2", "-1"):
+        page = admin_client.get(f"/admin/runs/tenderrun/?action={odd}", follow=True)
+        assert page.status_code == 200 and "Ignored" in page.content.decode()
 
     monitor_tick()  # nothing left to tell, nothing told twice
     assert Alert.objects.filter(event="monitor_failed").count() == 1
@@ -78,14 +88,14 @@ def test_a_quiet_tick_tells_what_a_stopped_tick_left(project):
 def test_a_digest_that_could_not_be_recorded_is_told_by_the_next_tick(project, monkeypatch):
     stuck_runs(project, 25)
     failing_once = [True]
-    raise_digest = ticks_module.raise_digest
+    raise_digest = telling.raise_digest
 
     def refuse_once(*args, **kwargs):
         if failing_once.pop() if failing_once else False:
             raise DatabaseError("the alert tables are unavailable")
         return raise_digest(*args, **kwargs)
 
-    monkeypatch.setattr(ticks_module, "raise_digest", refuse_once)
+    monkeypatch.setattr(telling, "raise_digest", refuse_once)
     first = monitor_tick()
     assert first.fixed_count == 25 and not Alert.objects.exists()
     assert untold() == set(first.action_ids)  # undone with the digest: still to tell

@@ -20,6 +20,7 @@ from runs.maintenance import (
     waiting_runs,
 )
 from runs.maintenance.stats import FAILING_ACTIONS
+from runs.maintenance.telling import LINKED_CLEANUPS
 from runs.models import FailedRunRecord
 from runs.vocabulary import RunStatus
 
@@ -55,7 +56,8 @@ class LivenessFilter(admin.SimpleListFilter):
 
 
 class ActionFilter(admin.SimpleListFilter):
-    """``?action=ID``: the runs one maintenance action failed (the monitor's alert links
+    """``?action=ID`` (or ``ID,ID,…``: a digest that also told a stopped tick's runs): the
+    runs these maintenance actions failed, every batch of each (the monitor's alert links
     here). Shown only while chosen."""
 
     title = gettext_lazy("maintenance action")
@@ -65,18 +67,27 @@ class ActionFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
         # Django skips a filter that offers nothing: "?action=abc" would list (and export)
         # every run.
-        if self.value() and not is_action_id(self.value()):
+        if self.value() and self.action_ids() is None:
             refuse(self)
+
+    def action_ids(self) -> list[int] | None:
+        parts = (self.value() or "").split(",")
+        if len(parts) > LINKED_CLEANUPS or not all(is_action_id(part) for part in parts):
+            return None
+        return [int(part) for part in parts]
 
     def lookups(self, request, model_admin):
         value = self.value()
-        return [(value, f"#{value}")] if value else []
+        return [(value, ", ".join(f"#{pk}" for pk in self.action_ids() or []))] if value else []
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
+        if not self.value():
             return queryset
-        actions = cleanup_batches(int(value)).action_ids  # a fleet's cleanup: every batch's
+        actions = [
+            batch  # a fleet's cleanup: every batch's
+            for first in self.action_ids() or []
+            for batch in cleanup_batches(first).action_ids
+        ]
         runs = FailedRunRecord.objects.filter(action_id__in=actions).values("run_id")
         return queryset.filter(pk__in=runs)
 

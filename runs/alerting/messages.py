@@ -223,8 +223,10 @@ def _monitor_failed(facts, kind):
     lines = [*kind_lines(kinds, _timeout), *_cooling(facts, kinds)]
     if facts.get("rule"):
         lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
-    action = facts.get("action_id")
-    path = runs_list(action=action) if action else runs_list(status=RunStatus.FAILED)
+    # A digest that also tells a stopped tick's runs links every cleanup it tells.
+    actions = facts.get("action_ids") or [facts.get("action_id")]
+    linked = ",".join(str(action) for action in actions if action)
+    path = runs_list(action=linked) if linked else runs_list(status=RunStatus.FAILED)
     return title, lines, (path, _("Open these runs in the admin"))
 
 

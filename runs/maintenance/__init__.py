@@ -14,7 +14,8 @@ heartbeats, monitor health), ``counters`` (the monotonic counters of /metrics), 
 (cleanup and mark-failed), ``selection`` (what a mark-failed confirmation says of the
 selected runs), ``reporting`` (report mode), ``retention`` (prune), ``history``
 (pruning tenderops' own tables), ``stats`` and ``stats_snapshot``, ``spikes`` (the
-failure-spike rule), ``ticks`` (what the schedules run).
+failure-spike rule), ``telling`` (the monitor's digests), ``ticks`` (what the schedules
+run).
 """
 
 from runs.limits import InvalidParameter
