@@ -234,10 +234,10 @@ def test_cleanup_button_previews_then_fails(operator, make_run):
 def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch):
     """ "Select all" on a filter of millions of finished runs must not count them all: the
     skipped ones are counted up to a bound, and beyond it the page says "more than"."""
-    from runs.maintenance import failing
+    from runs.maintenance import selection
 
     monkeypatch.setattr(actions, "SKIPS_COUNTED", 5)
-    monkeypatch.setattr(failing, "SKIPS_COUNTED", 5)
+    monkeypatch.setattr(selection, "SKIPS_COUNTED", 5)
     running = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
     finished = [make_run(status="success", started_ago=40 * MIN) for _ in range(4)]
     post = {"action": "mark_failed", "select_across": "1", "index": "0"}

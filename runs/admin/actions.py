@@ -26,8 +26,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from runs.admin.links import change_page_url
 from runs.maintenance import mark_runs_failed
 from runs.maintenance.db import count_at_most
-from runs.maintenance.failing import MAX_CONFIRMED_RUNS, SKIPS_COUNTED
 from runs.maintenance.selection import (
+    MAX_CONFIRMED_RUNS,
+    SKIPS_COUNTED,
     active_ids,
     impossible_starts_at_most,
     pending_not_waiting,

@@ -11,8 +11,8 @@ settings), ``liveness`` (observing the active runs' signs of life), ``heartbeat`
 heartbeats, monitor health), ``counters`` (the monotonic counters of /metrics), ``alerts``
 (recording alerts, with their cooldown), ``outcomes`` (what the failing routines return),
 ``gauges`` (the active runs as /metrics reads them), ``failing_statements`` and ``failing``
-(cleanup and mark-failed), ``selection`` (what a mark-failed confirmation says of the
-selected runs), ``reporting`` (report mode), ``retention`` (prune), ``history``
+(the cleanup), ``selection`` (the operators' mark failed: its confirmation and its
+failing), ``reporting`` (report mode), ``retention`` (prune), ``history``
 (pruning tenderops' own tables), ``stats`` and ``stats_snapshot``, ``spikes`` (the
 failure-spike rule), ``telling`` (the monitor's digests), ``ticks`` (what the schedules
 run).
@@ -31,12 +31,10 @@ from runs.maintenance.counters import increment, late_finishes_by_kind
 from runs.maintenance.db import db_now
 from runs.maintenance.failing import (
     CleanupResult,
-    MarkFailedResult,
     StuckRun,
     cleanup_batches,
     fail_stuck_runs,
     find_stuck_runs,
-    mark_runs_failed,
     stuck_runs_queryset,
 )
 from runs.maintenance.gauges import ActiveRuns, active_runs, waiting_runs_by_kind
@@ -49,6 +47,7 @@ from runs.maintenance.liveness import (
     silent_runs,
     waiting_runs,
 )
+from runs.maintenance.outcomes import MarkFailedResult
 from runs.maintenance.policy import (
     RetentionPolicy,
     StuckPolicy,
@@ -57,6 +56,7 @@ from runs.maintenance.policy import (
 )
 from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, expired_runs, prune_runs
+from runs.maintenance.selection import mark_runs_failed
 from runs.maintenance.spikes import check_failure_spikes, find_failure_spikes
 from runs.maintenance.stats import STATS_WINDOWS, RunStats, collect_stats
 from runs.maintenance.ticks import late_finish_tick, monitor_tick, retention_tick

@@ -1,4 +1,4 @@
-"""Failing runs: the stuck-run cleanup and the operators' "mark failed", both audited.
+"""Failing stuck runs: the audited cleanup (the operators' "mark failed" is ``selection``).
 
 Which runs are stuck is ``TenderRun.objects.stuck(policy)``; how they are failed (one guarded
 statement on PostgreSQL, its portable twin elsewhere) is ``failing_statements``.
@@ -16,21 +16,20 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 
 from runs.maintenance.db import (
     aware,
     commit_without_flush_wait,
     compiled,
-    count_at_most,
     minutes_between,
 )
 from runs.maintenance.failing_statements import (
@@ -41,10 +40,10 @@ from runs.maintenance.failing_statements import (
 )
 from runs.maintenance.heartbeat import beat, beat_when_none_stuck
 from runs.maintenance.liveness import StuckCheck, observe_active_runs
-from runs.maintenance.outcomes import CleanupResult, MarkFailedResult, StuckRun
+from runs.maintenance.outcomes import CleanupResult, StuckRun
 from runs.maintenance.policy import StuckPolicy, check_kinds
 from runs.models import Actor, MaintenanceAction, TenderRun
-from runs.vocabulary import FailReason, RunStatus
+from runs.vocabulary import RunStatus
 
 # The most runs a cleanup's result lists (the API's ``stuck_runs``, the CLI's table); the
 # counts are always complete.
@@ -59,10 +58,6 @@ BATCH_TARGET_SECONDS = 0.25
 # A cleanup starts no new batch after this long (under gunicorn's 30 s worker timeout); the
 # rest is left to the next tick or call, and the result says so (``complete`` false).
 CLEANUP_DEADLINE_SECONDS = 20.0
-# "Mark failed": one confirmation page fails at most this many runs, and counts the selected
-# runs it skips up to SKIPS_COUNTED ("more than" beyond).
-MAX_CONFIRMED_RUNS = 1_000
-SKIPS_COUNTED = 10_000
 
 
 def stuck_runs_queryset(
@@ -209,7 +204,7 @@ def fail_stuck_runs(
             actions.append(rows[0].action_id)
             audit = audit.continuing(actions[0])
         if list_limit is None or len(listed) < list_limit:
-            listed.extend(_stuck_runs(rows))
+            listed.extend(stuck_runs_of(rows))
         full = len(rows) >= size
         if not full:
             break
@@ -297,82 +292,8 @@ def _fail_batch(
         return rows
 
 
-def mark_runs_failed(
-    runs: QuerySet[TenderRun],
-    *,
-    actor: Actor,
-    username: str = "",
-    reason: str = "",
-    run_ids: Collection[str] | None = None,
-) -> MarkFailedResult:
-    """Fail the pending or running runs among ``runs``; count the others as skipped.
-
-    With ``run_ids`` (what a confirmation page promised), only those of them; a promised run
-    that left the selection meanwhile (the monitor failed it, a filter on status no longer
-    matches) is skipped too, and one deleted meanwhile is counted as gone.
-    """
-    reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
-    selected = runs.order_by().values("pk")
-    # A confirmed selection's skipped runs are counted to a bound: "select all" may hold
-    # millions of finished runs, and the page promised at most MAX_CONFIRMED_RUNS.
-    bound = None if run_ids is None else len(run_ids) + SKIPS_COUNTED + 1
-    total = selected.count() if bound is None else count_at_most(selected, bound)
-    gone = 0
-    if run_ids is not None:
-        run_ids = list(run_ids)
-        still_there = TenderRun.objects.filter(pk__in=run_ids).count()
-        total += still_there - selected.filter(pk__in=run_ids).count()
-        gone = len(run_ids) - still_there
-    candidates = (
-        TenderRun.objects.with_run_kind()
-        .with_liveness()
-        .active()
-        .filter(pk__in=selected)
-        .annotate(fail_reason=Value(FailReason.MANUAL, output_field=CharField()))
-    )
-    if run_ids is not None:
-        candidates = candidates.filter(pk__in=run_ids)
-    failed, _action_id = _fail_runs(
-        candidates,
-        action_kind=MaintenanceAction.Kind.MARK_FAILED,
-        actor=actor,
-        username=username,
-        message=reason,
-        parameters={"selected": total},
-    )
-    skipped = max(total - len(failed), 0)
-    return MarkFailedResult(
-        failed=failed,
-        skipped_count=skipped if bound is None else min(skipped, SKIPS_COUNTED),
-        gone_count=gone,
-        skipped_more=bound is not None and skipped > SKIPS_COUNTED,
-    )
-
-
-def _fail_runs(
-    candidates: QuerySet[TenderRun],
-    *,
-    action_kind: str,
-    actor: Actor,
-    username: str,
-    message: str,
-    parameters: dict[str, Any],
-    heartbeat: str | None = None,
-) -> tuple[list[StuckRun], int | None]:
-    """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically; return
-    the failed runs and the audit action's id.
-
-    Nothing changed, nothing audited: a quiet monitor tick writes no record.
-    """
-    audit = AuditEntry(action_kind, actor, username, message, parameters, heartbeat)
-    # No savepoint: inside a caller's transaction a failure undoes it all.
-    with transaction.atomic(savepoint=False):
-        rows = fail_and_audit(candidates, error=settings.TENDEROPS_MARK_FAILED_ERROR, audit=audit)
-    action_id = rows[0].action_id if rows else None
-    return sorted(_stuck_runs(rows), key=lambda run: (run.started_at, run.id)), action_id
-
-
-def _stuck_runs(rows: list[FailedRow]) -> list[StuckRun]:
+def stuck_runs_of(rows: list[FailedRow]) -> list[StuckRun]:
+    """The runs a failing statement returned, as results list them."""
     return [
         StuckRun(
             id=row.id,

@@ -1,17 +1,30 @@
-"""What a confirmation of "mark failed" tells the operator about a selection of runs: which
-of them it would fail, and which of those a worker may still be working on or picking up.
-Bounded reads: a selection may be "select all" on a table of millions."""
+"""The operators' "mark failed": what its confirmation tells about a selection of runs (which
+of them it would fail, which of those a worker may still be working on or picking up) and
+the audited failing it confirms. Bounded reads: a selection may be "select all" on a table
+of millions."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Collection
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import CharField, QuerySet, Value
 
 from runs.maintenance.db import count_at_most
-from runs.maintenance.failing import stuck_runs_queryset
+from runs.maintenance.failing import stuck_runs_of, stuck_runs_queryset
+from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
 from runs.maintenance.liveness import waiting_runs
+from runs.maintenance.outcomes import MarkFailedResult, StuckRun
 from runs.maintenance.policy import StuckPolicy
-from runs.models import TenderRun
-from runs.vocabulary import RunStatus
+from runs.models import Actor, MaintenanceAction, TenderRun
+from runs.vocabulary import FailReason, RunStatus
+
+# One confirmation page fails at most this many runs, and counts the selected runs it skips
+# up to SKIPS_COUNTED ("more than" beyond).
+MAX_CONFIRMED_RUNS = 1_000
+SKIPS_COUNTED = 10_000
 
 
 def impossible_starts_at_most(cap: int) -> int:
@@ -41,3 +54,78 @@ def pending_not_waiting(run_ids: list[str]) -> set[str]:
     pending = TenderRun.objects.filter(pk__in=run_ids, status=RunStatus.PENDING).plausible()
     waiting = waiting_runs().filter(pk__in=run_ids).values("pk")
     return set(pending.exclude(pk__in=waiting).values_list("pk", flat=True))
+
+
+def mark_runs_failed(
+    runs: QuerySet[TenderRun],
+    *,
+    actor: Actor,
+    username: str = "",
+    reason: str = "",
+    run_ids: Collection[str] | None = None,
+) -> MarkFailedResult:
+    """Fail the pending or running runs among ``runs``; count the others as skipped.
+
+    With ``run_ids`` (what a confirmation page promised), only those of them; a promised run
+    that left the selection meanwhile (the monitor failed it, a filter on status no longer
+    matches) is skipped too, and one deleted meanwhile is counted as gone.
+    """
+    reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
+    selected = runs.order_by().values("pk")
+    # A confirmed selection's skipped runs are counted to a bound: "select all" may hold
+    # millions of finished runs, and the page promised at most MAX_CONFIRMED_RUNS.
+    bound = None if run_ids is None else len(run_ids) + SKIPS_COUNTED + 1
+    total = selected.count() if bound is None else count_at_most(selected, bound)
+    gone = 0
+    if run_ids is not None:
+        run_ids = list(run_ids)
+        still_there = TenderRun.objects.filter(pk__in=run_ids).count()
+        total += still_there - selected.filter(pk__in=run_ids).count()
+        gone = len(run_ids) - still_there
+    candidates = (
+        TenderRun.objects.with_run_kind()
+        .with_liveness()
+        .active()
+        .filter(pk__in=selected)
+        .annotate(fail_reason=Value(FailReason.MANUAL, output_field=CharField()))
+    )
+    if run_ids is not None:
+        candidates = candidates.filter(pk__in=run_ids)
+    failed, _action_id = _fail_runs(
+        candidates,
+        action_kind=MaintenanceAction.Kind.MARK_FAILED,
+        actor=actor,
+        username=username,
+        message=reason,
+        parameters={"selected": total},
+    )
+    skipped = max(total - len(failed), 0)
+    return MarkFailedResult(
+        failed=failed,
+        skipped_count=skipped if bound is None else min(skipped, SKIPS_COUNTED),
+        gone_count=gone,
+        skipped_more=bound is not None and skipped > SKIPS_COUNTED,
+    )
+
+
+def _fail_runs(
+    candidates: QuerySet[TenderRun],
+    *,
+    action_kind: str,
+    actor: Actor,
+    username: str,
+    message: str,
+    parameters: dict[str, Any],
+    heartbeat: str | None = None,
+) -> tuple[list[StuckRun], int | None]:
+    """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically; return
+    the failed runs and the audit action's id.
+
+    Nothing changed, nothing audited: a quiet monitor tick writes no record.
+    """
+    audit = AuditEntry(action_kind, actor, username, message, parameters, heartbeat)
+    # No savepoint: inside a caller's transaction a failure undoes it all.
+    with transaction.atomic(savepoint=False):
+        rows = fail_and_audit(candidates, error=settings.TENDEROPS_MARK_FAILED_ERROR, audit=audit)
+    action_id = rows[0].action_id if rows else None
+    return sorted(stuck_runs_of(rows), key=lambda run: (run.started_at, run.id)), action_id
