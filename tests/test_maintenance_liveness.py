@@ -23,9 +23,9 @@ from runs.maintenance import (
     stuck_runs_queryset,
     waiting_runs,
 )
-from runs.maintenance.failing import _fail_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.policy import StuckPolicy
+from runs.maintenance.selection import _fail_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
 from tests.conftest import silent_waiting_and_late, statuses
 
