@@ -10,6 +10,7 @@ SENTENCES = {
     "%(count)d more run of kinds already told within the cooldown (%(minutes)s min).": "另有 %(count)d 个任务属于冷却期（%(minutes)s 分钟）内已告知过的类型。",
     "Not yet: the next monitor tick tells it.": "尚未告警：下一次巡检会告知。",
     "Recorded in the monitor's alert digest (unless its kinds were in cooldown).": "已记入监控的告警汇总（除非其类型处于冷却期）。",
+    "The link lists the runs of %(linked)d of the %(all)d cleanups told here.": "链接只列出这里告知的 %(all)d 次清理中 %(linked)d 次的任务。",
     "More than %(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中超过 %(counter)s 个将被跳过（已结束或状态未知）。",
     "Each one gets status “failed”, the reason below as its message and the configured error text; what they said before is kept in the audit log.": "每个任务的状态将变为“failed”，消息改为下面填写的原因，错误改为配置的错误文本；原有内容保存在审计日志中。",
     "Showing the %(shown)s most recent.": "仅显示最近的 %(shown)s 个。",

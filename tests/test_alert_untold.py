@@ -4,16 +4,18 @@ actions untold, and the next tick tells them (runs.maintenance.ticks.tell_failed
 finishes are noted and counted together, whatever becomes of their alert."""
 
 import threading
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import DatabaseError, connection
+from django.db.models.functions import Now
 
 from runs.alerting.messages import render
 from runs.maintenance import fail_stuck_runs, monitor_tick, telling
 from runs.maintenance import ticks as ticks_module
 from runs.maintenance.heartbeat import MONITOR
-from runs.models import Actor, Alert, MaintenanceAction
+from runs.models import Actor, Alert, MaintenanceAction, TenderRun
 from tests.console import list_count
 from tests.processes import current_database_url
 from tests.test_fleet_crash import stuck_runs
@@ -63,7 +65,7 @@ def test_the_next_tick_tells_the_runs_a_stopped_tick_failed_with_its_own(project
     link = render(digest, "en").link
     assert link.endswith(f"?action={actions[0]}%2C{result.action_id}")
     assert list_count(admin_client.get(link).content.decode()) == 1_250
-    for odd in ("1,x", ",".join(["1"] * 21), "1,,2", "-1"):
+    for odd in ("1,x", ",".join(["1"] * 101), "1,,2", "-1"):
         page = admin_client.get(f"/admin/runs/tenderrun/?action={odd}", follow=True)
         assert page.status_code == 200 and "Ignored" in page.content.decode()
 
@@ -188,3 +190,28 @@ def test_late_finishes_are_counted_with_their_noting_even_when_no_alert_can_be_r
     assert not Alert.objects.exists() and "could not record its alert" in caplog.text
     assert late_finish_tick() == []  # noted and counted once
     assert read(LATE_FINISHES) == {(("kind", "extract_risks"),): 4}
+
+
+@pytest.mark.django_db
+def test_a_crash_loops_digest_links_its_own_cleanup_and_says_what_it_leaves_out(
+    project, monkeypatch
+):
+    """More stopped ticks than a link holds (a cluster killed tick after tick): the link
+    keeps the telling tick's own cleanup and the earliest others, and says how many it
+    lists; every kind shows run ids, even one past the tick's first listed runs."""
+    monkeypatch.setattr(telling, "LINKED_CLEANUPS", 2)
+    stopped = []
+    for n in range(3):
+        stuck_runs(project, 10, f"stopped{n}")
+        stopped.append(stopped_tick()[0])
+    stuck_runs(project, 1_000, "many")
+    late = stuck_runs(project, 3, "late", kind="review")  # started last: not listed
+    TenderRun.objects.filter(pk__in=late).update(started_at=Now() - timedelta(minutes=20))
+    result = monitor_tick()
+    assert result.fixed_count == 1_003 and all(run.kind != "review" for run in result.stuck_runs)
+    (digest,) = Alert.objects.filter(event="monitor_failed")
+    assert digest.facts["action_ids"] == [stopped[0], result.action_id]
+    assert digest.facts["cleanups"] == 4 and digest.facts["total"] == 1_033
+    message = render(digest, "en")
+    assert "The link lists the runs of 2 of the 4 cleanups told here." in message.lines
+    assert sorted(digest.facts["kinds"]["review"]["ids"]) == sorted(late)

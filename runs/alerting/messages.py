@@ -223,9 +223,15 @@ def _monitor_failed(facts, kind):
     lines = [*kind_lines(kinds, _timeout), *_cooling(facts, kinds)]
     if facts.get("rule"):
         lines.append(_("Rule: %(rule)s.") % {"rule": rule_label(facts["rule"])})
-    # A digest that also tells a stopped tick's runs links every cleanup it tells.
+    # A digest that also tells a stopped tick's runs links the cleanups it tells.
     actions = facts.get("action_ids") or [facts.get("action_id")]
     linked = ",".join(str(action) for action in actions if action)
+    cleanups = facts.get("cleanups")
+    if isinstance(cleanups, int) and cleanups > len(actions):
+        lines.append(
+            _("The link lists the runs of %(linked)d of the %(all)d cleanups told here.")
+            % {"linked": len(actions), "all": cleanups}
+        )
     path = runs_list(action=linked) if linked else runs_list(status=RunStatus.FAILED)
     return title, lines, (path, _("Open these runs in the admin"))
 

@@ -26,8 +26,9 @@ from runs.vocabulary import FailReason
 
 # A digest lists at most this many run ids per kind (oldest first).
 DIGEST_IDS = 5
-# A digest's link lists the runs of at most this many cleanups (``?action=1,2``).
-LINKED_CLEANUPS = 20
+# A digest's link lists the runs of at most this many cleanups (``?action=1,2``): ids of up to
+# nine digits stay within a parameter's 2,000 characters.
+LINKED_CLEANUPS = 100
 
 
 def tell_failed(result: CleanupResult) -> None:
@@ -46,6 +47,8 @@ def tell_failed(result: CleanupResult) -> None:
         earlier = sorted(untold - own)
         if earlier:
             _add_earlier(by_kind, facts, earlier, result.policy)
+        if own and any(not entry["ids"] for entry in by_kind.values()):
+            _add_first_ids(by_kind, sorted(own))  # kinds past the tick's first listed runs
         if facts["total"]:
             raise_digest(AlertEvent.MONITOR_FAILED, by_kind, facts)
 
@@ -75,14 +78,9 @@ def _add_earlier(by_kind: dict, facts: dict, actions: list[int], policy: StuckPo
     per kind, their first ids (oldest first) before this tick's own, their cleanups linked
     with this tick's, and the rule that failed them all."""
     records = FailedRunRecord.objects.filter(action_id__in=actions)
-    runs = TenderRun.objects.with_run_kind().filter(pk__in=records.values("run_id")).order_by()
+    runs = _runs_failed_by(actions)
     counts = dict(runs.values_list("run_kind").annotate(n=Count("pk")))
-    order = [F("started_at").asc(), F("pk").asc()]
-    ranked = runs.annotate(rank=Window(RowNumber(), partition_by=[F("run_kind")], order_by=order))
-    first = ranked.filter(rank__lte=DIGEST_IDS).order_by("run_kind", "rank")
-    ids: dict[str, list[str]] = {}
-    for kind, run_id in first.values_list("run_kind", "pk"):
-        ids.setdefault(kind, []).append(run_id)
+    ids = _first_ids(runs)
     for kind, count in counts.items():
         entry = by_kind.setdefault(
             kind, {"count": 0, "ids": [], "timeout_minutes": policy.minutes_for(kind)}
@@ -90,11 +88,41 @@ def _add_earlier(by_kind: dict, facts: dict, actions: list[int], policy: StuckPo
         entry["count"] += count
         entry["ids"] = (ids.get(kind, []) + entry["ids"])[:DIGEST_IDS]
     facts["total"] += sum(counts.values())
-    cleanups = sorted(_cleanups(actions) | ({facts["action_id"]} - {None}))
-    facts["action_id"], facts["action_ids"] = cleanups[0], cleanups[:LINKED_CLEANUPS]
+    own = facts["action_id"]
+    earlier = sorted(_cleanups(actions) - {own})
+    # The link lists the runs of the tick's own cleanup and the earliest others (a crash
+    # loop can leave more than a link holds); a digest that links fewer says how many.
+    linked = sorted(([own] if own else []) + earlier[: LINKED_CLEANUPS - (1 if own else 0)])
+    facts["action_id"], facts["action_ids"] = linked[0], linked
+    facts["cleanups"] = len(earlier) + (1 if own else 0)
     reasons = set(records.values_list("reason", flat=True).distinct())
     rule = "max_runtime" if reasons == {FailReason.MAX_RUNTIME} else str(policy.rule)
     facts["rule"] = rule if facts["rule"] in (None, rule) else str(policy.rule)
+
+
+def _add_first_ids(by_kind: dict, actions: list[int]) -> None:
+    """Give the kinds of a digest that list no run the first ids ``actions`` failed."""
+    runs = _runs_failed_by(actions).filter(
+        run_kind__in=[kind for kind, entry in by_kind.items() if not entry["ids"]]
+    )
+    for kind, ids in _first_ids(runs).items():
+        by_kind[kind]["ids"] = ids
+
+
+def _runs_failed_by(actions: list[int]) -> QuerySet[TenderRun]:
+    records = FailedRunRecord.objects.filter(action_id__in=actions).values("run_id")
+    return TenderRun.objects.with_run_kind().filter(pk__in=records).order_by()
+
+
+def _first_ids(runs: QuerySet[TenderRun]) -> dict[str, list[str]]:
+    """Per kind, the ids of the first DIGEST_IDS of ``runs`` (oldest first), in SQL."""
+    order = [F("started_at").asc(), F("pk").asc()]
+    ranked = runs.annotate(rank=Window(RowNumber(), partition_by=[F("run_kind")], order_by=order))
+    first = ranked.filter(rank__lte=DIGEST_IDS).order_by("run_kind", "rank")
+    ids: dict[str, list[str]] = {}
+    for kind, run_id in first.values_list("run_kind", "pk"):
+        ids.setdefault(kind, []).append(run_id)
+    return ids
 
 
 def _cleanups(actions: list[int]) -> set[int]:
