@@ -8,7 +8,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from runs.admin import actions
 from runs.models import MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed, statuses
 from tests.console import staff_client
@@ -236,7 +235,6 @@ def test_the_runs_skipped_are_counted_to_a_bound(operator, make_run, monkeypatch
     skipped ones are counted up to a bound, and beyond it the page says "more than"."""
     from runs.maintenance import selection
 
-    monkeypatch.setattr(actions, "SKIPS_COUNTED", 5)
     monkeypatch.setattr(selection, "SKIPS_COUNTED", 5)
     running = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
     finished = [make_run(status="success", started_ago=40 * MIN) for _ in range(4)]

@@ -25,14 +25,14 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from runs.admin.links import change_page_url
 from runs.maintenance import mark_runs_failed
-from runs.maintenance.db import count_at_most
 from runs.maintenance.selection import (
     MAX_CONFIRMED_RUNS,
-    SKIPS_COUNTED,
     active_ids,
+    bounded_skips,
     impossible_starts_at_most,
     pending_not_waiting,
     running_not_stuck,
+    selection_counted,
 )
 from runs.models import Actor, TenderRun
 from runs.shown_text import has_controls
@@ -181,8 +181,8 @@ class MarkFailedMixin:
         too_many = len(to_fail) > MAX_CONFIRMED_RUNS
         fail_count = len(to_fail)
         # Counted to a bound: "select all" on a filter of millions must not count them all.
-        counted = 0 if too_many else fail_count + SKIPS_COUNTED + 1
-        skipped = max(count_at_most(selected, counted) - fail_count, 0)
+        total = fail_count if too_many else selection_counted(selected, fail_count)
+        skip_count, skips_over_bound = bounded_skips(total - fail_count)
         # Every run the page promises is listed; a page that cannot be confirmed (too many)
         # shows a sample.
         shown = CONFIRMATION_SAMPLE if too_many else fail_count
@@ -202,8 +202,8 @@ class MarkFailedMixin:
             "too_many": too_many,
             "max_confirmed": MAX_CONFIRMED_RUNS,
             "promise": "" if too_many else promise_for(to_fail),
-            "skip_count": min(skipped, SKIPS_COUNTED),
-            "skips_over_bound": skipped > SKIPS_COUNTED,
+            "skip_count": skip_count,
+            "skips_over_bound": skips_over_bound,
             "young_count": len(young),
             "queued_count": len(queued),
             "pending_alert_minutes": settings.TENDEROPS_PENDING_ALERT_MINUTES,

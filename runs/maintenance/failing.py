@@ -124,7 +124,7 @@ def fail_stuck_runs(
     ``questions`` (name: SQL and params) are asked on the observation's snapshot where it
     also checks for stuck runs (the monitor's tick); the result's ``answers`` say whether
     each found a row, and lack the ones not asked. ``alert``: each batch's action waits for
-    an alert to tell it (``ticks.tell_failed``: the monitor's).
+    an alert to tell it (``telling.tell_failed``: the monitor's).
     """
     policy = StuckPolicy.configured(timeout_minutes)
     kinds = check_kinds(kinds)
@@ -202,7 +202,8 @@ def fail_stuck_runs(
         counts_by_kind.update(row.kind for row in rows)
         if rows:
             actions.append(rows[0].action_id)
-            audit = audit.continuing(actions[0])
+            if len(actions) == 1:
+                audit = audit.continuing(actions[0])
         if list_limit is None or len(listed) < list_limit:
             listed.extend(stuck_runs_of(rows))
         full = len(rows) >= size

@@ -27,6 +27,18 @@ MAX_CONFIRMED_RUNS = 1_000
 SKIPS_COUNTED = 10_000
 
 
+def selection_counted(selected: QuerySet[TenderRun], failing: int) -> int:
+    """How many runs ``selected`` holds, counted only as far as a confirmation reports the
+    runs it skips beside the ``failing`` it fails (SKIPS_COUNTED, and one more to know)."""
+    return count_at_most(selected, failing + SKIPS_COUNTED + 1)
+
+
+def bounded_skips(skipped: int) -> tuple[int, bool]:
+    """The skipped runs as said (at most SKIPS_COUNTED), and whether there are more."""
+    skipped = max(skipped, 0)
+    return min(skipped, SKIPS_COUNTED), skipped > SKIPS_COUNTED
+
+
 def impossible_starts_at_most(cap: int) -> int:
     """How many runs have an impossible start, counted to ``cap``."""
     return count_at_most(TenderRun.objects.impossible_start(), cap)
@@ -74,8 +86,7 @@ def mark_runs_failed(
     selected = runs.order_by().values("pk")
     # A confirmed selection's skipped runs are counted to a bound: "select all" may hold
     # millions of finished runs, and the page promised at most MAX_CONFIRMED_RUNS.
-    bound = None if run_ids is None else len(run_ids) + SKIPS_COUNTED + 1
-    total = selected.count() if bound is None else count_at_most(selected, bound)
+    total = selected.count() if run_ids is None else selection_counted(selected, len(run_ids))
     gone = 0
     if run_ids is not None:
         run_ids = list(run_ids)
@@ -99,12 +110,11 @@ def mark_runs_failed(
         message=reason,
         parameters={"selected": total},
     )
-    skipped = max(total - len(failed), 0)
+    skipped, more = bounded_skips(total - len(failed))
+    if run_ids is None:  # counted whole
+        skipped, more = max(total - len(failed), 0), False
     return MarkFailedResult(
-        failed=failed,
-        skipped_count=skipped if bound is None else min(skipped, SKIPS_COUNTED),
-        gone_count=gone,
-        skipped_more=bound is not None and skipped > SKIPS_COUNTED,
+        failed=failed, skipped_count=skipped, gone_count=gone, skipped_more=more
     )
 
 

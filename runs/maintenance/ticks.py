@@ -130,14 +130,14 @@ def late_finish_tick() -> list[FailedRunRecord]:
     with transaction.atomic():
         noted = note_late_finishes()
         if noted:
-            by_kind = _lateruns_by_kind(noted)
+            by_kind = _late_by_kind(noted)
             for kind in sorted(by_kind):  # one order for every sweep's counter rows
                 increment(LATE_FINISHES, {"kind": kind}, by_kind[kind]["count"])
             _safely(lambda: raise_digest(AlertEvent.LATE_FINISH, by_kind))
     return noted
 
 
-def _lateruns_by_kind(noted: list[FailedRunRecord]) -> dict:
+def _late_by_kind(noted: list[FailedRunRecord]) -> dict:
     runs = (
         TenderRun.objects.with_run_kind()
         .filter(pk__in=[record.run_id for record in noted])
