@@ -136,6 +136,17 @@ def test_the_error_filter_reads_the_last_30_days_unless_given_a_range(viewer, ma
     assert recent.pk in ranged and old.pk in ranged
 
 
+@pytest.mark.parametrize("search", ["error=旧错误", "q=旧错误"])
+def test_a_date_range_left_blank_keeps_a_text_search_to_30_days(viewer, make_run, search):
+    """The range form sends its empty boxes: that is no range, and no scan of every run's
+    text."""
+    old = make_run(status="failed", started_ago=40 * 24 * 60 * MIN, error="旧错误")
+    recent = make_run(status="failed", started_ago=MIN, error="旧错误")
+    url = f"{runs_list_url()}?{search}&started_from=&started_to="
+    html = viewer.get(url).content.decode()
+    assert recent.pk in html and old.pk not in html
+
+
 def test_the_failed_list_shows_the_cause_under_the_message(viewer, make_run):
     make_run(
         status="failed", message="任务失败", error="文档解析失败：不支持的文件格式\nTraceback …"

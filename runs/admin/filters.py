@@ -10,9 +10,10 @@ from typing import Any, NoReturn
 
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.db.models import Q, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Left
 from django.forms.utils import flatatt
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html, format_html_join
@@ -174,6 +175,15 @@ class StartedFilter(admin.SimpleListFilter):
         return {"started_from": self.started_from, "started_to": self.started_to, "keep": keep}
 
 
+def within_text_search_window(request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    """Texts (messages, errors, project names) have no index: without a start range, a search
+    compares only the runs of the last 30 days, never the whole table. A range's boxes left
+    blank (``started_from=&started_to=``) are no range."""
+    if any(request.GET.get(name) for name in StartedFilter.parameter_names):
+        return queryset
+    return queryset.filter(started_at__gte=db_now() - STATS_WINDOWS["30d"])
+
+
 def known_choice(list_filter: admin.SimpleListFilter) -> bool:
     """Whether ``list_filter`` has a value, one of those it offers; another (a hand-edited
     URL) is dropped from the address, with a message (readonly.DroppedParameters)."""
@@ -292,10 +302,8 @@ class ErrorFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        if not any(request.GET.get(name) for name in StartedFilter.parameter_names):
-            # Error texts have no index: without a start range, as the text search, only runs
-            # of the last 30 days are compared (the stats page's links always give a window).
-            queryset = queryset.filter(started_at__gte=db_now() - STATS_WINDOWS["30d"])
+        # The stats page's links always give a start range.
+        queryset = within_text_search_window(request, queryset)
         text = "" if self.value() == NO_ERROR else self.value()[:ERROR_PREVIEW_CHARS]
         preview = Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value(""))
         return queryset.alias(error_preview=preview).filter(error_preview=text)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
@@ -33,6 +33,7 @@ from runs.admin.filters import (
     StartedFilter,
     StatusFilter,
     StuckFilter,
+    within_text_search_window,
 )
 from runs.admin.links import change_page_url, runs_list_url
 from runs.admin.pagination import CountedChangeList, EstimatedCountPaginator
@@ -42,7 +43,6 @@ from runs.admin.tenderops_filters import ActionFilter, AuditFilter, LivenessFilt
 from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
-from runs.maintenance import db_now
 from runs.maintenance.policy import StuckPolicy
 from runs.models import RunObservation, TenderRun
 from runs.shown_text import labelled, visible
@@ -54,7 +54,6 @@ RUN_ID_CHARS = 12
 KIND_SHOWN_CHARS = 20
 # The cause of a failure: the first line of its error, at most this long.
 CAUSE_CHARS = 120
-SEARCH_WINDOW = timedelta(days=30)
 
 
 def first_line(text: str | None, limit: int) -> str:
@@ -188,8 +187,7 @@ class TenderRunAdmin(
             return queryset.filter(pk=term), False
         if term.startswith("tp_"):
             return queryset.filter(project_id=term), False
-        if not any(key in request.GET for key in ("started", "started_from", "started_to")):
-            queryset = queryset.filter(started_at__gte=db_now() - SEARCH_WINDOW)
+        queryset = within_text_search_window(request, queryset)
         matches = (
             Q(project__name__icontains=term) | Q(message__icontains=term) | Q(error__icontains=term)
         )
