@@ -125,3 +125,7 @@ MAX_TOKEN_LENGTH = 1_000
 # (PostgreSQL also stores +/-infinity): such a run is shown and counted, never failed or pruned.
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
 START_SKEW = timedelta(days=1)
+
+# The windows the stats page counts over (failures, late finishes, the runs list's presets);
+# the last is also how far back a text search looks without a date range.
+STATS_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Now
 
+from runs.limits import STATS_WINDOWS
 from runs.maintenance.db import (
     compiled,
     db_now,
@@ -337,15 +338,12 @@ def note_late_finishes(window: timedelta | None = None) -> list[FailedRunRecord]
     return noted
 
 
-LATE_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-
-
 @dataclass(frozen=True)
 class KindLiveness:
     kind: str
     silent: int = 0
     waiting: int = 0
-    late: dict[str, int] = field(default_factory=dict)  # late finishes per LATE_WINDOWS name
+    late: dict[str, int] = field(default_factory=dict)  # late finishes per STATS_WINDOWS name
 
 
 def liveness_by_kind() -> dict[str, KindLiveness]:
@@ -359,7 +357,7 @@ def liveness_by_kind() -> dict[str, KindLiveness]:
     with local_settings(jit="off"):
         late_rows = list(_late_finishes_by_kind())
     for row in late_rows:
-        late = {name: row[f"in_{name}"] for name in LATE_WINDOWS if row[f"in_{name}"]}
+        late = {name: row[f"in_{name}"] for name in STATS_WINDOWS if row[f"in_{name}"]}
         if late:
             counts.setdefault(row["kind"], {})["late"] = late
     return {kind: KindLiveness(kind=kind, **values) for kind, values in sorted(counts.items())}
@@ -373,9 +371,9 @@ def _late_finishes_by_kind() -> QuerySet:
     run_kind = TenderRun.objects.with_run_kind().filter(pk=OuterRef("run_id")).values("run_kind")
     windows = {
         f"in_{name}": Count("run_id", distinct=True, filter=Q(action__started_at__gte=Now() - span))
-        for name, span in LATE_WINDOWS.items()
+        for name, span in STATS_WINDOWS.items()
     }
-    longest = max(LATE_WINDOWS.values())
+    longest = max(STATS_WINDOWS.values())
     return (
         FailedRunRecord.objects.filter(finished_late_at__isnull=False)
         # Implied (noted after the action started), and the index's range.

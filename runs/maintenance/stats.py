@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 from django.utils import timezone
 
-from runs.limits import EARLIEST_START, START_SKEW
+from runs.limits import EARLIEST_START, START_SKEW, STATS_WINDOWS
 from runs.maintenance.db import db_now, is_postgresql, local_settings
 from runs.maintenance.heartbeat import (
     MonitorHealth,
@@ -35,7 +35,6 @@ from runs.maintenance.policy import StuckPolicy
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FINISHED_STATUSES, RunStatus
 
-STATS_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DURATION_WINDOW = timedelta(days=30)
 # Durations come from at most this many of the most recent successful runs: a bounded read
 # however large the table, and plenty for a p95.

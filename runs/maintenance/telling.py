@@ -80,7 +80,7 @@ def _add_earlier(by_kind: dict, facts: dict, actions: list[int], policy: StuckPo
     records = FailedRunRecord.objects.filter(action_id__in=actions)
     runs = _runs_failed_by(actions)
     counts = dict(runs.values_list("run_kind").annotate(n=Count("pk")))
-    ids = _first_ids(runs)
+    ids = first_ids(runs)
     for kind, count in counts.items():
         entry = by_kind.setdefault(
             kind, {"count": 0, "ids": [], "timeout_minutes": policy.minutes_for(kind)}
@@ -105,7 +105,7 @@ def _add_first_ids(by_kind: dict, actions: list[int]) -> None:
     runs = _runs_failed_by(actions).filter(
         run_kind__in=[kind for kind, entry in by_kind.items() if not entry["ids"]]
     )
-    for kind, ids in _first_ids(runs).items():
+    for kind, ids in first_ids(runs).items():
         by_kind[kind]["ids"] = ids
 
 
@@ -114,7 +114,7 @@ def _runs_failed_by(actions: list[int]) -> QuerySet[TenderRun]:
     return TenderRun.objects.with_run_kind().filter(pk__in=records).order_by()
 
 
-def _first_ids(runs: QuerySet[TenderRun]) -> dict[str, list[str]]:
+def first_ids(runs: QuerySet[TenderRun]) -> dict[str, list[str]]:
     """Per kind, the ids of the first DIGEST_IDS of ``runs`` (oldest first), in SQL."""
     order = [F("started_at").asc(), F("pk").asc()]
     ranked = runs.annotate(rank=Window(RowNumber(), partition_by=[F("run_kind")], order_by=order))

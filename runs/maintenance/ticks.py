@@ -9,9 +9,11 @@ error there is logged, the runs stay failed.
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Min
 
 from runs.maintenance.alerts import (
     AlertEvent,
@@ -21,7 +23,7 @@ from runs.maintenance.alerts import (
     resolve_cleared,
 )
 from runs.maintenance.counters import LATE_FINISHES, increment
-from runs.maintenance.db import aware, compiled, db_now, fetch_compiled
+from runs.maintenance.db import aware, compiled, db_now
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
 from runs.maintenance.history import prune_history
@@ -30,7 +32,13 @@ from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, prune_runs
 from runs.maintenance.stats import suggested_timeout
-from runs.maintenance.telling import failed_digest, runs_by_kind, tell_failed, untold_actions
+from runs.maintenance.telling import (
+    failed_digest,
+    first_ids,
+    runs_by_kind,
+    tell_failed,
+    untold_actions,
+)
 from runs.models import Actor, FailedRunRecord, TenderRun
 from runs.vocabulary import MonitorMode
 
@@ -94,25 +102,30 @@ def _waiting_sql() -> tuple[str, tuple]:
 
 
 def _raise_waiting() -> None:
+    """The ``waiting`` digest: per kind, how many, the first ids and the longest silence (a
+    run requeued waits from its requeueing), counted in SQL however long the queue."""
     threshold = settings.TENDEROPS_PENDING_ALERT_MINUTES
-    waiting = fetch_compiled(
-        ("tick-waiting", threshold),
-        lambda: (
-            waiting_runs().order_by("started_at").values_list("run_kind", "pk", "last_sign_of_life")
-        ),
+    waiting = waiting_runs().order_by()
+    per_kind = waiting.values_list("run_kind").annotate(
+        count=Count("pk"), since=Min("last_sign_of_life")
     )
-    if not waiting:
+    now = db_now()
+    by_kind = {
+        kind: {"count": count, "ids": [], "oldest_minutes": _minutes(now - aware(since))}
+        for kind, count, since in per_kind
+    }
+    if not by_kind:
         resolve_cleared(AlertEvent.WAITING, ())
         return
-    now = db_now()
-    oldest = {}
-    for kind, _pk, moment in waiting:
-        oldest.setdefault(kind, round((now - aware(moment)).total_seconds() / 60))
-    by_kind = runs_by_kind(((kind, pk) for kind, pk, _m in waiting), lambda k: {})
-    for kind, entry in by_kind.items():
-        entry["oldest_minutes"] = oldest[kind]
-    raise_digest(AlertEvent.WAITING, by_kind, {"threshold_minutes": threshold})
+    for kind, ids in first_ids(waiting).items():
+        by_kind[kind]["ids"] = ids
+    total = sum(entry["count"] for entry in by_kind.values())
+    raise_digest(AlertEvent.WAITING, by_kind, {"total": total, "threshold_minutes": threshold})
     resolve_cleared(AlertEvent.WAITING, by_kind)
+
+
+def _minutes(span: timedelta) -> int:
+    return round(span.total_seconds() / 60)
 
 
 def late_finish_tick() -> list[FailedRunRecord]:
@@ -133,7 +146,8 @@ def late_finish_tick() -> list[FailedRunRecord]:
             by_kind = _late_by_kind(noted)
             for kind in sorted(by_kind):  # one order for every sweep's counter rows
                 increment(LATE_FINISHES, {"kind": kind}, by_kind[kind]["count"])
-            _safely(lambda: raise_digest(AlertEvent.LATE_FINISH, by_kind))
+            total = sum(entry["count"] for entry in by_kind.values())
+            _safely(lambda: raise_digest(AlertEvent.LATE_FINISH, by_kind, {"total": total}))
     return noted
 
 
