@@ -308,6 +308,23 @@ def test_audit_log_is_browsable_and_read_only(operator, make_run):
     assert MaintenanceAction.objects.filter(pk=action.pk).exists()
 
 
+def test_a_cleanup_in_two_batches_says_it_continued_in_one_more_action(db):
+    first = MaintenanceAction.objects.create(
+        kind="fail_stuck", actor="cli", affected_count=200, completed=True
+    )
+    later = MaintenanceAction.objects.create(
+        kind="fail_stuck",
+        actor="cli",
+        affected_count=50,
+        completed=True,
+        parameters={MaintenanceAction.CONTINUES: first.pk},
+    )
+    superuser = Client()
+    superuser.force_login(User.objects.create_superuser("root", "r@example.invalid", "pw"))
+    page = superuser.get(f"/admin/runs/maintenanceaction/{first.pk}/change/").content.decode()
+    assert f"Continued in one more action (#{later.pk}): 250 runs in all" in page
+
+
 def test_a_report_mode_action_links_to_the_runs_it_would_have_failed(make_run, settings):
     settings.TENDEROPS_MONITOR_MODE = "report"
     stuck = [make_run(started_ago=30 * MIN) for _ in range(2)]

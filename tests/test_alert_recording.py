@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.urls import set_script_prefix
+from django.utils import translation
 
 from runs.alerting.channels import CHANNELS
-from runs.alerting.messages import render
+from runs.alerting.messages import fit, render
 from runs.maintenance import (
     AlertEvent,
     check_failure_spikes,
@@ -327,3 +328,18 @@ def test_a_digests_lines_take_the_languages_punctuation(db):
     assert "review: 2 runs; timeout 10 min (tr_a, tr_b)" in render(alert, "en").text(16_000)
     chinese = render(alert, "zh-hans").text(16_000)
     assert "review：2 个任务；超时 10 分钟（tr_a, tr_b）" in chinese
+
+
+@pytest.mark.parametrize(("minutes", "said"), [(1, "every minute:"), (5, "every 5 minutes:")])
+def test_the_stale_monitors_interval_reads_as_english(db, settings, minutes, said):
+    settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = minutes
+    alert_id = raise_alert(AlertEvent.MONITOR_STALE, "", {"source": "health"}, announce=False)
+    assert f"It should run {said}" in "\n".join(render(Alert.objects.get(pk=alert_id), "en").lines)
+
+
+def test_a_message_cut_short_counts_its_lines_left_out_in_english():
+    with translation.override("en"):
+        one_left_out = fit("head", ["kept", "x" * 100], "tail", 40)
+        two_left_out = fit("head", ["kept", "x" * 100, "y"], "tail", 40)
+    assert one_left_out == "head\nkept\n… 1 more line\ntail"
+    assert two_left_out == "head\nkept\n… 2 more lines\ntail"

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from runs.admin.display import pretty_json, short_time
 from runs.admin.export import AuditExportMixin
@@ -95,9 +95,12 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         later, total = batches.action_ids[1:], batches.failed_count
         if not later:
             return "–"
-        return _(
+        return ngettext(
+            "Continued in one more action (#%(first)d): %(total)d runs in all, listed together "
+            "by its runs link.",
             "Continued in %(count)d more actions (#%(first)d to #%(last)d): %(total)d runs in "
-            "all, listed together by its runs link."
+            "all, listed together by its runs link.",
+            len(later),
         ) % {"count": len(later), "first": later[0], "last": later[-1], "total": total}
 
     @admin.display(description=gettext_lazy("alert"))

@@ -105,20 +105,23 @@ class MaintenanceViewsMixin:
                 request, self._with_audit_link(result.message, result), messages.SUCCESS
             )
             return
-        message = ngettext(
-            "Fixed %(fixed)d of the %(listed)d listed run; ",
-            "Fixed %(fixed)d of the %(listed)d listed runs; ",
+        counts = {"fixed": result.fixed_count, "listed": listed, "left": left_alone}
+        fixed = ngettext(
+            "Fixed %(fixed)d of the %(listed)d listed run",
+            "Fixed %(fixed)d of the %(listed)d listed runs",
             listed,
-        ) + ngettext(
+        )
+        left = ngettext(
             "%(left)d was no longer stuck (finished, active again or failed meanwhile) and was "
             "left as it is.",
             "%(left)d were no longer stuck (finished, active again or failed meanwhile) and were "
             "left as they are.",
             left_alone,
         )
+        # One sentence of two counted parts: the translation joins them as its language does.
+        message = _("%(fixed)s; %(left)s") % {"fixed": fixed % counts, "left": left % counts}
         level = messages.SUCCESS if result.fixed_count else messages.WARNING
-        counts = {"fixed": result.fixed_count, "listed": listed, "left": left_alone}
-        self.message_user(request, self._with_audit_link(message % counts, result), level)
+        self.message_user(request, self._with_audit_link(message, result), level)
 
     @staticmethod
     def _with_audit_link(message: str, result: CleanupResult) -> str:

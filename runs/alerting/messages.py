@@ -89,7 +89,8 @@ def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
     kept = list(lines)
     while True:
         omitted = len(lines) - len(kept)
-        note = [_("… %(count)d more lines") % {"count": omitted}] if omitted else []
+        more = ngettext("… %(count)d more line", "… %(count)d more lines", omitted)
+        note = [more % {"count": omitted}] if omitted else []
         text = "\n".join(part for part in [head, *kept, *note, tail] if part)
         if len(text.encode()) <= limit or not kept:
             break
@@ -315,7 +316,11 @@ def _monitor_stale(facts, kind):
     last = facts.get("last_run_at")
     lines = [
         _("Last run: %(when)s.") % {"when": when(last)} if last else _("It has never run."),
-        _("It should run every %(minutes)s minutes: is python manage.py qcluster running?")
+        ngettext(
+            "It should run every minute: is python manage.py qcluster running?",
+            "It should run every %(minutes)s minutes: is python manage.py qcluster running?",
+            settings.TENDEROPS_MONITOR_INTERVAL_MINUTES,
+        )
         % {"minutes": settings.TENDEROPS_MONITOR_INTERVAL_MINUTES},
     ]
     if facts.get("source"):
