@@ -196,7 +196,7 @@ def test_the_failing_statement_rechecks_the_fingerprint_on_the_locked_row(make_r
     silence_for(run, 5 * MIN)
     write_progress(run, 0.9)  # after the observation, before the statement
     policy = StuckPolicy.configured()
-    failed, _action = _fail_runs(
+    failed = _fail_runs(
         stuck_runs_queryset(policy),
         action_kind=MaintenanceAction.Kind.FAIL_STUCK,
         actor=Actor.SCHEDULE,

@@ -12,7 +12,6 @@ from runs.admin.export import AuditExportMixin
 from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
 from runs.maintenance import cleanup_batches
-from runs.maintenance.stats import FAILING_ACTIONS
 from runs.models import Actor, FailedRunRecord, MaintenanceAction
 from runs.shown_text import visible
 
@@ -65,7 +64,7 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         action = self.get_object(request, object_id)
         extra_context = {**(extra_context or {})}
-        if action is not None and action.kind in FAILING_ACTIONS:
+        if action is not None and action.kind in MaintenanceAction.FAILING_KINDS:
             extra_context["runs_url"] = runs_list_url(audit=action.pk)
         elif action is not None and action.kind == MaintenanceAction.Kind.WOULD_FAIL:
             # Report mode failed nothing: the runs it would have failed, whatever they are now.

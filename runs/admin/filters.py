@@ -10,8 +10,7 @@ from typing import Any, NoReturn
 
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Coalesce, Left
+from django.db.models import Q, QuerySet
 from django.forms.utils import flatatt
 from django.http import HttpRequest
 from django.utils import timezone
@@ -27,7 +26,7 @@ from runs.maintenance import (
     StuckPolicy,
     db_now,
 )
-from runs.maintenance.stats import ERROR_PREVIEW_CHARS
+from runs.maintenance.stats import ERROR_PREVIEW_CHARS, error_preview
 from runs.models import TenderProject, TenderRun
 from runs.vocabulary import FINISHED_STATUSES, KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
 
@@ -305,5 +304,4 @@ class ErrorFilter(admin.SimpleListFilter):
         # The stats page's links always give a start range.
         queryset = within_text_search_window(request, queryset)
         text = "" if self.value() == NO_ERROR else self.value()[:ERROR_PREVIEW_CHARS]
-        preview = Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value(""))
-        return queryset.alias(error_preview=preview).filter(error_preview=text)
+        return queryset.alias(error_text=error_preview()).filter(error_text=text)

@@ -103,7 +103,7 @@ class TenderProjectAdmin(ReadOnlyAdmin):
         runs = list(
             TenderRun.objects.filter(project=project)
             .only("id", "run_type", "kind", "status", "started_at", "finished_at")
-            .order_by("-started_at")[: RECENT_RUNS + 1]
+            .order_by("-started_at")[:RECENT_RUNS]
         )
         link = format_html(
             '<p><a href="{}" id="project-runs-link">{}</a></p>',
@@ -123,7 +123,7 @@ class TenderProjectAdmin(ReadOnlyAdmin):
                     short_time(run.started_at),
                     short_time(run.finished_at),
                 )
-                for run in runs[:RECENT_RUNS]
+                for run in runs
             ),
         )
         return format_html(

@@ -19,9 +19,8 @@ from runs.maintenance import (
     silent_runs,
     waiting_runs,
 )
-from runs.maintenance.stats import FAILING_ACTIONS
 from runs.maintenance.telling import LINKED_CLEANUPS
-from runs.models import FailedRunRecord
+from runs.models import FailedRunRecord, MaintenanceAction
 from runs.vocabulary import RunStatus
 
 
@@ -133,7 +132,7 @@ class AuditFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        records = FailedRunRecord.objects.filter(action__kind__in=FAILING_ACTIONS)
+        records = FailedRunRecord.objects.filter(action__kind__in=MaintenanceAction.FAILING_KINDS)
         if self.value() != "any":
             records = records.filter(action_id__in=cleanup_batches(int(self.value())).action_ids)
         if self.audit_day:

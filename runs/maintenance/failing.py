@@ -63,7 +63,8 @@ CLEANUP_DEADLINE_SECONDS = 20.0
 def stuck_runs_queryset(
     policy: StuckPolicy, kinds: Sequence[str] = (), run_ids: Sequence[str] | None = None
 ) -> QuerySet[TenderRun]:
-    """The single definition of "stuck": running, and started longer ago than its timeout."""
+    """The stuck runs (``TenderRun.objects.stuck``: as the policy's rule judges them), of
+    ``kinds`` and among ``run_ids`` if given."""
     queryset = TenderRun.objects.stuck(policy)
     if kinds:
         queryset = queryset.filter(run_kind__in=list(kinds))
@@ -226,7 +227,6 @@ def fail_stuck_runs(
         complete=not full,
         batches=batches,
         longest_batch_seconds=longest,
-        action_id=actions[0] if actions else None,
         action_ids=tuple(actions),
         answers=answers,
         kinds_not_running=idle_kinds,

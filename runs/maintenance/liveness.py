@@ -30,7 +30,7 @@ from runs.maintenance.db import (
     local_settings,
     now_sql,
 )
-from runs.maintenance.policy import StuckPolicy, ago
+from runs.maintenance.policy import StuckPolicy
 from runs.models import (
     FailedRunRecord,
     MaintenanceAction,
@@ -268,9 +268,8 @@ def silent_runs(policy: StuckPolicy | None = None) -> QuerySet[TenderRun]:
 
 def over_max_runtime() -> QuerySet[TenderRun]:
     """Running runs picked up longer ago than TENDEROPS_MAX_RUN_MINUTES (the rule's part)."""
-    longest = ago(settings.TENDEROPS_MAX_RUN_MINUTES)
     running = TenderRun.objects.running().plausible().with_liveness()
-    return running.filter(started_at__lt=longest, running_from__lt=longest)
+    return running.filter(StuckPolicy.configured().over_max_runtime())
 
 
 def waiting_runs() -> QuerySet[TenderRun]:
@@ -293,9 +292,9 @@ def late_finishes() -> QuerySet[FailedRunRecord]:
     """Runs tenderops failed (by a tick, a command, the API or a person) that a worker later
     set to success: the worker was alive after all, and the kind's timeout too short."""
     finished = TenderRun.objects.filter(pk=OuterRef("run_id"), status=RunStatus.SUCCESS)
-    return FailedRunRecord.objects.filter(
-        action__kind__in=[MaintenanceAction.Kind.FAIL_STUCK, MaintenanceAction.Kind.MARK_FAILED]
-    ).filter(Exists(finished))
+    return FailedRunRecord.objects.filter(action__kind__in=MaintenanceAction.FAILING_KINDS).filter(
+        Exists(finished)
+    )
 
 
 def late_finish_window() -> timedelta:

@@ -45,8 +45,7 @@ class CleanupResult:
     fixed_count: int
     dry_run: bool
     policy: StuckPolicy
-    action_id: int | None = None  # the audit's action, when something was failed
-    action_ids: tuple[int, ...] = ()  # with the actions of its later batches
+    action_ids: tuple[int, ...] = ()  # the audit's actions (one a batch), if any failed
     found_count: int | None = None  # all stuck runs found (dry run) or failed; None: listed
     complete: bool = True  # False: the deadline stopped the cleanup with runs left stuck
     batches: int = 0
@@ -54,6 +53,11 @@ class CleanupResult:
     answers: dict[str, bool] = field(default_factory=dict)  # the caller's questions, if asked
     kinds_not_running: list[str] = field(default_factory=list)  # of the kinds asked for
     counts_by_kind: dict[str, int] = field(default_factory=dict)  # every run failed, by kind
+
+    @property
+    def action_id(self) -> int | None:
+        """The audit's action of the first batch, which lists the runs of them all."""
+        return self.action_ids[0] if self.action_ids else None
 
     @property
     def total(self) -> int:

@@ -103,14 +103,19 @@ class StuckPolicy:
         else:
             # The start bounds the index range (no run runs longer than it exists); the time
             # spent waiting in the queue does not count.
-            longest = ago(self.max_run_minutes)
-            too_long = running & Q(started_at__lt=longest, running_from__lt=longest)
-            condition = (running & self._silent()) | too_long
+            condition = (running & self._silent()) | self.over_max_runtime()
         # Under either rule: an operator who asks for waiting runs to be failed means it.
         if self.fail_pending_after_minutes is not None:
             waited = Q(last_sign_of_life__lt=ago(self.fail_pending_after_minutes))
             condition |= Q(status=RunStatus.PENDING) & self._unchanged() & waited
         return condition
+
+    def over_max_runtime(self) -> Q:
+        """Running, picked up longer ago than the maximum runtime: the start bounds the index
+        range (no run runs longer than it exists); the time spent waiting in the queue does
+        not count."""
+        longest = ago(self.max_run_minutes)
+        return Q(status=RunStatus.RUNNING, started_at__lt=longest, running_from__lt=longest)
 
     @staticmethod
     def _unchanged() -> Q:

@@ -102,7 +102,7 @@ def mark_runs_failed(
     )
     if run_ids is not None:
         candidates = candidates.filter(pk__in=run_ids)
-    failed, _action_id = _fail_runs(
+    failed = _fail_runs(
         candidates,
         action_kind=MaintenanceAction.Kind.MARK_FAILED,
         actor=actor,
@@ -126,16 +126,14 @@ def _fail_runs(
     username: str,
     message: str,
     parameters: dict[str, Any],
-    heartbeat: str | None = None,
-) -> tuple[list[StuckRun], int | None]:
+) -> list[StuckRun]:
     """Fail ``candidates`` with ``message`` and audit what that overwrote, atomically; return
-    the failed runs and the audit action's id.
+    the failed runs.
 
     Nothing changed, nothing audited: a quiet monitor tick writes no record.
     """
-    audit = AuditEntry(action_kind, actor, username, message, parameters, heartbeat)
+    audit = AuditEntry(action_kind, actor, username, message, parameters)
     # No savepoint: inside a caller's transaction a failure undoes it all.
     with transaction.atomic(savepoint=False):
         rows = fail_and_audit(candidates, error=settings.TENDEROPS_MARK_FAILED_ERROR, audit=audit)
-    action_id = rows[0].action_id if rows else None
-    return sorted(stuck_runs_of(rows), key=lambda run: (run.started_at, run.id)), action_id
+    return sorted(stuck_runs_of(rows), key=lambda run: (run.started_at, run.id))

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, Value
-from django.db.models.functions import Coalesce, Left, Now
+from django.db.models import Count, Q
+from django.db.models.functions import Now
 
 from runs.maintenance.alerts import AlertEvent, raise_alert, resolve_cleared
 from runs.maintenance.db import local_settings
+from runs.maintenance.stats import top_errors
 from runs.models import TenderRun
 from runs.vocabulary import FINISHED_STATUSES, RunStatus
 
@@ -37,7 +38,6 @@ BASELINE_WINDOW = timedelta(days=7)
 SPIKE_FACTOR = 3
 SPIKE_MARGIN = 0.20
 SPIKE_CHECK_MINUTES = 10
-ERROR_PREVIEW_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -127,14 +127,5 @@ def check_failure_spikes() -> list[int]:
 
 def _top_error(kind: str) -> str:
     """The hour's most frequent error text of ``kind``."""
-    rows = (
-        TenderRun.objects.with_run_kind()
-        .plausible()
-        .filter(run_kind=kind, status=RunStatus.FAILED, started_at__gte=Now() - SPIKE_WINDOW)
-        .annotate(error_text=Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value("")))
-        .order_by()
-        .values_list("error_text")
-        .annotate(total=Count("pk"))
-        .order_by("-total", "error_text")[:1]
-    )
-    return next((text for text, _total in rows), "")
+    top = top_errors(Now() - SPIKE_WINDOW, kind=kind, limit=1)
+    return top[0][0] if top else ""

@@ -45,7 +45,6 @@ ERROR_PREVIEW_CHARS = 200
 # The kind shown for an audited run that retention has pruned since.
 PRUNED_KIND = "?"
 # The actions in which tenderops failed an active run.
-FAILING_ACTIONS = (MaintenanceAction.Kind.FAIL_STUCK, MaintenanceAction.Kind.MARK_FAILED)
 SUGGESTION_HEADROOM = 1.2
 MIN_SUGGESTED_MINUTES = 5
 
@@ -89,8 +88,6 @@ class RunStats:
     counts: dict[tuple[str, str], int]
     statuses: list[str]
     kinds: list[str]
-    running: int
-    stuck: int
     durations: list[KindDurations]
     failures: list[WindowFailures]
     # Plausible runs per day started (in TENDEROPS_TIME_ZONE), by status, oldest day first.
@@ -98,9 +95,21 @@ class RunStats:
     # Runs tenderops failed (the monitor, the CLI, the API, the admin) per day, by kind.
     failed_by_tenderops: list[tuple[date, dict[str, int]]]
     health: MonitorHealth
-    # The monitor has not ticked yet since its schedule was made: no alarm yet.
-    monitor_starting: bool
     impossible_starts: int
+
+    # The cards' figures, as the health endpoint has them.
+    @property
+    def running(self) -> int:
+        return self.health.running_count
+
+    @property
+    def stuck(self) -> int:
+        return self.health.stuck_count
+
+    @property
+    def monitor_starting(self) -> bool:
+        """The monitor has not ticked yet since its schedule was made: no alarm yet."""
+        return self.health.starting
 
     def count(self, status: str, kind: str) -> int:
         return self.counts.get((status, kind), 0)
@@ -142,14 +151,11 @@ def collect_stats() -> RunStats:
         counts=counts,
         statuses=_ordered(RunStatus.values, {status for status, _k in counts}),
         kinds=_ordered((), {kind for _s, kind in counts}),
-        running=health.running_count,
-        stuck=health.stuck_count,
         durations=durations,
         failures=failures,
         daily=daily,
         failed_by_tenderops=failed_by_tenderops,
         health=health,
-        monitor_starting=health.starting,
         impossible_starts=TenderRun.objects.impossible_start().count(),
     )
 
@@ -159,20 +165,15 @@ def with_live_cards(stats: RunStats) -> RunStats:
     and the running and stuck runs (counted by index, as the health endpoint does). After a
     tick failed runs, a "12 stuck now" minutes old beside the monitor's "OK" told operators
     the monitor had not worked."""
-    health = replace(with_live_heartbeat(stats.health), **running_and_stuck())
-    return replace(
-        stats,
-        health=health,
-        running=health.running_count,
-        stuck=health.stuck_count,
-        monitor_starting=health.starting,
-    )
+    return replace(stats, health=replace(with_live_heartbeat(stats.health), **running_and_stuck()))
 
 
 def failed_since(moment: datetime) -> int:
     """How many runs tenderops failed after ``moment`` (a snapshot's): runs its figures do
     not count yet."""
-    actions = MaintenanceAction.objects.filter(kind__in=FAILING_ACTIONS, started_at__gt=moment)
+    actions = MaintenanceAction.objects.filter(
+        kind__in=MaintenanceAction.FAILING_KINDS, started_at__gt=moment
+    )
     return actions.aggregate(total=Sum("affected_count"))["total"] or 0
 
 
@@ -301,22 +302,33 @@ def _recent_activity(
             window=name,
             finished=finished[name],
             failed=failed[name],
-            top_errors=_top_errors(now - span),
+            top_errors=top_errors(now - span),
         )
         for name, span in STATS_WINDOWS.items()
     ]
     return sorted(per_day.items()), failures
 
 
-def _top_errors(since: datetime) -> list[tuple[str, int]]:
+def error_preview() -> Coalesce:
+    """A run's error as failures are grouped (stats, spikes) and the runs list's error filter
+    matches them: its first ERROR_PREVIEW_CHARS characters, "" for none."""
+    return Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value(""))
+
+
+def top_errors(
+    since: datetime | Now, *, kind: str | None = None, limit: int = TOP_ERRORS
+) -> list[tuple[str, int]]:
+    """The most frequent error texts of the failed runs started since ``since`` (of ``kind``
+    only, if given), with their counts."""
+    failed = TenderRun.objects.plausible().filter(status=RunStatus.FAILED, started_at__gte=since)
+    if kind is not None:
+        failed = failed.with_run_kind().filter(run_kind=kind)
     return list(
-        TenderRun.objects.plausible()
-        .filter(status=RunStatus.FAILED, started_at__gte=since)
-        .annotate(error_text=Coalesce(Left("error", ERROR_PREVIEW_CHARS), Value("")))
+        failed.annotate(error_text=error_preview())
         .order_by()
         .values_list("error_text")
         .annotate(total=Count("pk"))
-        .order_by("-total", "error_text")[:TOP_ERRORS]
+        .order_by("-total", "error_text")[:limit]
     )
 
 
@@ -330,7 +342,7 @@ def _failed_by_tenderops(now: datetime) -> list[tuple[date, dict[str, int]]]:
     )
     rows = (
         FailedRunRecord.objects.filter(
-            action__kind__in=FAILING_ACTIONS, action__started_at__gte=since
+            action__kind__in=MaintenanceAction.FAILING_KINDS, action__started_at__gte=since
         )
         .annotate(
             day=TruncDate("action__started_at", tzinfo=timezone.get_default_timezone()),

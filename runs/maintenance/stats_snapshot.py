@@ -175,8 +175,6 @@ def stats_to_json(stats: RunStats) -> dict[str, Any]:
         "counts": [[status, kind, total] for (status, kind), total in stats.counts.items()],
         "statuses": stats.statuses,
         "kinds": stats.kinds,
-        "running_count": stats.running,
-        "stuck": stats.stuck,
         "durations": [asdict(item) for item in stats.durations],
         "failures": [
             {**asdict(item), "top_errors": [list(pair) for pair in item.top_errors]}
@@ -187,7 +185,6 @@ def stats_to_json(stats: RunStats) -> dict[str, Any]:
             [day.isoformat(), counts] for day, counts in stats.failed_by_tenderops
         ],
         "health": health,
-        "monitor_starting": stats.monitor_starting,
         "impossible_starts": stats.impossible_starts,
     }
 
@@ -200,8 +197,6 @@ def stats_from_json(data: dict[str, Any]) -> RunStats:
         counts={(status, kind): total for status, kind, total in data["counts"]},
         statuses=list(data["statuses"]),
         kinds=list(data["kinds"]),
-        running=data["running_count"],
-        stuck=data["stuck"],
         durations=[KindDurations(**item) for item in data["durations"]],
         failures=[
             WindowFailures(**{**item, "top_errors": [tuple(pair) for pair in item["top_errors"]]})
@@ -212,6 +207,5 @@ def stats_from_json(data: dict[str, Any]) -> RunStats:
             (date.fromisoformat(day), counts) for day, counts in data["failed_by_tenderops"]
         ],
         health=MonitorHealth(**health),
-        monitor_starting=data["monitor_starting"],
         impossible_starts=data["impossible_starts"],
     )

@@ -27,6 +27,9 @@ class MaintenanceAction(models.Model):
 
     # The parameter naming the first action of a cleanup done in batches (one action each).
     CONTINUES = "continues_action"
+    # The actions that fail runs (the monitor's cleanups and people's): what the stats page,
+    # the late finishes and the audit count as failed by tenderops.
+    FAILING_KINDS = (Kind.FAIL_STUCK, Kind.MARK_FAILED)
 
     kind = models.CharField(_("action"), max_length=20, choices=Kind.choices)
     actor = models.CharField(_("actor"), max_length=20, choices=Actor.choices)

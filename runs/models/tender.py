@@ -193,14 +193,6 @@ class TenderRunQuerySet(models.QuerySet):
             ),
         )
 
-    def unchanged_since_observed(self) -> TenderRunQuerySet:
-        """Runs whose fingerprint is still the one observed (or that were never observed):
-        checked on the locked row by the failing statement, so a run that writes progress
-        at the instant of a tick is never failed."""
-        return self.filter(
-            Q(observed_fingerprint__isnull=True) | Q(observed_fingerprint=F("fingerprint_now"))
-        )
-
     def stuck(self, judge: StuckJudge) -> TenderRunQuerySet:
         """The single definition of "stuck": what ``judge`` (the stuck policy) says, on runs
         with a plausible start, annotated with ``fail_reason``."""
