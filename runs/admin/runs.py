@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, QuerySet
@@ -43,10 +41,10 @@ from runs.admin.tenderops_filters import ActionFilter, AuditFilter, LivenessFilt
 from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
-from runs.maintenance.policy import StuckPolicy
+from runs.maintenance.liveness import stuck_from
 from runs.models import RunObservation, TenderRun
 from runs.shown_text import labelled, visible
-from runs.vocabulary import ACTIVE_STATUSES, RunStatus, run_kind
+from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80
 RUN_ID_CHARS = 12
@@ -278,7 +276,7 @@ class TenderRunAdmin(
                 (_("running since"), short_time(seen.running_since)),
             )
             text = " · ".join(labelled(label, value) for label, value in facts)
-        due = stuck_from(run)
+        due = stuck_from(run.pk)
         if due is not None:
             text += " · " + labelled(_("stuck from, if nothing changes"), short_time(due))
         return text
@@ -334,22 +332,3 @@ class TenderRunAdmin(
                 '{}<span class="run-cause" title="{}">{}</span>', message, _("error"), cause
             )
         return message or "–"
-
-
-def stuck_from(run: TenderRun) -> datetime | None:
-    """When the configured rule calls ``run`` stuck if it writes nothing meanwhile; None for
-    a finished run, a pending one the rule never fails, or an impossible start."""
-    moment = getattr(run, "last_sign_of_life", None)
-    if moment is None or is_infinite(moment) or is_infinite(run.started_at):
-        return None
-    if run.started_at < EARLIEST_START:
-        return None
-    kind = run_kind(run.kind, run.run_type)
-    liveness = TenderRun.objects.with_liveness().filter(pk=run.pk)
-    running_from = liveness.values_list("running_from", flat=True).first()
-    try:
-        return StuckPolicy.configured().stuck_from(
-            kind, run.status, run.started_at, moment, running_from
-        )
-    except OverflowError:  # a start in the year 9999: no time after it exists
-        return None

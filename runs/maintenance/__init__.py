@@ -39,9 +39,8 @@ from runs.maintenance.failing import (
 )
 from runs.maintenance.gauges import ActiveRuns, active_runs, waiting_runs_by_kind
 from runs.maintenance.heartbeat import MONITOR, RETENTION, MonitorHealth, monitor_health
+from runs.maintenance.late_finishes import late_finished_run_ids, late_finishes
 from runs.maintenance.liveness import (
-    late_finished_run_ids,
-    late_finishes,
     observe_active_runs,
     over_max_runtime,
     silent_runs,

@@ -14,12 +14,11 @@ PostgreSQL's statement and the portable one (the SQLite demo) sit side by side h
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Now
+from django.db.models import Count, Min, QuerySet
 
 from runs.limits import STATS_WINDOWS
 from runs.maintenance.db import (
@@ -30,10 +29,9 @@ from runs.maintenance.db import (
     local_settings,
     now_sql,
 )
+from runs.maintenance.late_finishes import late_finishes_by_kind
 from runs.maintenance.policy import StuckPolicy
 from runs.models import (
-    FailedRunRecord,
-    MaintenanceAction,
     RunObservation,
     TenderRun,
     fingerprint,
@@ -288,53 +286,24 @@ def oldest_silence_seconds() -> float | None:
     return None if oldest is None else (db_now() - oldest).total_seconds()
 
 
-def late_finishes() -> QuerySet[FailedRunRecord]:
-    """Runs tenderops failed (by a tick, a command, the API or a person) that a worker later
-    set to success: the worker was alive after all, and the kind's timeout too short."""
-    finished = TenderRun.objects.filter(pk=OuterRef("run_id"), status=RunStatus.SUCCESS)
-    return FailedRunRecord.objects.filter(action__kind__in=MaintenanceAction.FAILING_KINDS).filter(
-        Exists(finished)
+def stuck_from(run_id: str) -> datetime | None:
+    """When the configured rule calls the run stuck if it writes nothing meanwhile (for its
+    page); None for a finished run, a pending one the rule never fails, or an impossible
+    start (never failed)."""
+    row = (
+        TenderRun.objects.with_run_kind()
+        .with_liveness()
+        .plausible()
+        .filter(pk=run_id)
+        .values_list("run_kind", "status", "started_at", "last_sign_of_life", "running_from")
+        .first()
     )
-
-
-def late_finish_window() -> timedelta:
-    """How long after failing a run its success is noted as a late finish: a worker alive
-    longer than TENDEROPS_MAX_RUN_MINUTES would have been failed anyway."""
-    return timedelta(minutes=settings.TENDEROPS_MAX_RUN_MINUTES)
-
-
-def _unnoted_late_finishes(window: timedelta | None) -> QuerySet[FailedRunRecord]:
-    return late_finishes().filter(
-        finished_late_at__isnull=True,
-        action__started_at__gte=Now() - (window or late_finish_window()),
-    )
-
-
-def late_finished_run_ids(window: timedelta | None = None) -> list[str]:
-    """The run ids of the late finishes an operator is shown: those the sweep noted (through
-    their partial index) and those of runs failed within ``window`` (by default
-    ``late_finish_window()``) that it has yet to note, which it will. Not every audited run:
-    the audit grows with every failing, and checking each for a success cost the admin's
-    filter 1.4 s a page with 28,000 records of days ago (bench database of 1 M runs). A
-    list, so that the runs are then read by primary key whatever the planner thinks of the
-    audit."""
-    noted = FailedRunRecord.objects.filter(finished_late_at__isnull=False)
-    fresh = _unnoted_late_finishes(window)
-    return list(noted.values_list("run_id", flat=True).union(fresh.values_list("run_id")))
-
-
-def note_late_finishes(window: timedelta | None = None) -> list[FailedRunRecord]:
-    """Stamp the late finishes of runs failed within ``window`` (by default
-    ``late_finish_window()``) that were not yet noted, and return them (the sweep that feeds
-    counters and alerts; runs every few minutes)."""
-    fresh = _unnoted_late_finishes(window)
-    with transaction.atomic():
-        noted = list(fresh.select_for_update(of=("self",), skip_locked=True))
-        now = db_now()
-        for record in noted:
-            record.finished_late_at = now
-        FailedRunRecord.objects.bulk_update(noted, ["finished_late_at"])
-    return noted
+    if row is None or row[3] is None:
+        return None
+    try:
+        return StuckPolicy.configured().stuck_from(*row)
+    except OverflowError:  # a sign of life near the year 9999: no time after it exists
+        return None
 
 
 @dataclass(frozen=True)
@@ -354,32 +323,9 @@ def liveness_by_kind() -> dict[str, KindLiveness]:
     # No JIT: the planner prices the noted records by a stale estimate (300,000 for none)
     # and compiled the query for 295 ms of its 328 (EXPLAIN ANALYZE at 10 M).
     with local_settings(jit="off"):
-        late_rows = list(_late_finishes_by_kind())
+        late_rows = list(late_finishes_by_kind())
     for row in late_rows:
         late = {name: row[f"in_{name}"] for name in STATS_WINDOWS if row[f"in_{name}"]}
         if late:
             counts.setdefault(row["kind"], {})["late"] = late
     return {kind: KindLiveness(kind=kind, **values) for kind, values in sorted(counts.items())}
-
-
-def _late_finishes_by_kind() -> QuerySet:
-    """The late finishes the sweep has noted (``note_late_finishes``, every few minutes; the
-    same ones ``tenderops_late_finishes_total`` counts), by kind and window. Read through the
-    partial index of noted records: checking every audited run of 30 days for a success
-    cost the stats page 0.9 s at 10 M after a fleet-wide crash (900,000 audit records)."""
-    run_kind = TenderRun.objects.with_run_kind().filter(pk=OuterRef("run_id")).values("run_kind")
-    windows = {
-        f"in_{name}": Count("run_id", distinct=True, filter=Q(action__started_at__gte=Now() - span))
-        for name, span in STATS_WINDOWS.items()
-    }
-    longest = max(STATS_WINDOWS.values())
-    return (
-        FailedRunRecord.objects.filter(finished_late_at__isnull=False)
-        # Implied (noted after the action started), and the index's range.
-        .filter(finished_late_at__gte=Now() - longest)
-        .filter(action__started_at__gte=Now() - longest)
-        .annotate(kind=Subquery(run_kind[:1]))
-        .order_by()
-        .values("kind")
-        .annotate(**windows)
-    )

@@ -27,7 +27,8 @@ from runs.maintenance.db import aware, compiled, db_now
 from runs.maintenance.failing import CleanupResult, fail_stuck_runs
 from runs.maintenance.heartbeat import MONITOR, RETENTION, beat
 from runs.maintenance.history import prune_history
-from runs.maintenance.liveness import note_late_finishes, vacuum_observations, waiting_runs
+from runs.maintenance.late_finishes import note_late_finishes
+from runs.maintenance.liveness import vacuum_observations, waiting_runs
 from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.reporting import report_stuck_runs
 from runs.maintenance.retention import PruneResult, prune_runs
