@@ -159,7 +159,7 @@ TENDEROPS_STUCK_TIMEOUT_MINUTES = env_int(
     "TENDEROPS_STUCK_TIMEOUT_MINUTES", 10, limits.TIMEOUT_MINUTES
 )
 TENDEROPS_STUCK_TIMEOUTS = env_kind_timeouts("TENDEROPS_STUCK_TIMEOUTS", limits.TIMEOUT_MINUTES)
-# Signs of life (PRODUCT.md): judge running runs by their silence, or by their age.
+# Signs of life (docs/operations.md): judge running runs by their silence, or by their age.
 TENDEROPS_STUCK_RULE = env_choice("TENDEROPS_STUCK_RULE", StuckRule.SILENCE, StuckRule.values)
 TENDEROPS_MAX_RUN_MINUTES = env_int("TENDEROPS_MAX_RUN_MINUTES", 240, limits.TIMEOUT_MINUTES)
 TENDEROPS_MONITOR_MODE = env_choice("TENDEROPS_MONITOR_MODE", MonitorMode.FAIL, MonitorMode.values)

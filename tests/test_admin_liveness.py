@@ -181,7 +181,7 @@ def test_a_filter_value_it_does_not_offer_is_dropped_and_said(operator, make_run
 def test_the_audit_says_which_rule_failed_each_run(
     make_run, settings, language, silent_words, max_words, why
 ):
-    """PRODUCT.md: "the audit says which rule fired (silent N minutes, over max runtime,
+    """The product's contract: "the audit says which rule fired (silent N minutes, over max runtime,
     age)": on the action's page, in the run's history and in the action's CSV."""
     from runs.maintenance import fail_stuck_runs, observe_active_runs
     from runs.models import MaintenanceAction

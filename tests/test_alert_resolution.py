@@ -1,7 +1,7 @@
 """Conditions of a kind that clear (runs waiting, stuck in report mode, a failure spike): the
 first alert opens an incident per kind, and the first check that finds a kind out of it raises
-one ``resolved`` alert naming it (PRODUCT.md, "Alerts": "and each recovery"); its cooldown runs
-on, so a condition that comes and goes is told once per cooldown each way."""
+one ``resolved`` alert naming it (the product's contract: alerts "and each recovery"); its
+cooldown runs on, so a condition that comes and goes is told once per cooldown each way."""
 
 from datetime import timedelta
 

@@ -31,7 +31,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StuckPolicy:
-    """When an active run counts as stuck (PRODUCT.md, "Signs of life").
+    """When an active run counts as stuck (docs/operations.md, "Signs of life").
 
     ``silence`` (the default rule): a running run is stuck when its last sign of life (the
     later of ``started_at`` and the last change tenderops observed in its status, progress or

@@ -12,7 +12,7 @@ from runs.vocabulary import DeliveryStatus
 
 
 class AlertEvent(models.TextChoices):
-    """What tenderops tells people about (PRODUCT.md, "Alerts")."""
+    """What tenderops tells people about (docs/operations.md, "What is alerted")."""
 
     MONITOR_FAILED = "monitor_failed", _("monitor failed stuck runs")
     STUCK_NOT_FAILED = "stuck_not_failed", _("stuck runs not failed (report mode)")
