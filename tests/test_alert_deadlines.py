@@ -17,12 +17,10 @@ from tests.receivers import receiver
 
 def test_a_hanging_webhook_is_cut_off_at_the_timeout(db, settings):
     settings.TENDEROPS_ALERT_TIMEOUT_SECONDS = 1
-    with receiver(hang_seconds=30) as robot:
+    with receiver(hang_seconds=30) as robot:  # it would answer 200 after 30 s
         settings.TENDEROPS_ALERT_WEBHOOK_URL = robot.url()
-        began = time.monotonic()
         (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
-        elapsed = time.monotonic() - began
-    assert elapsed < 10
+    # Cut off: had the attempt waited for the answer, it would have been sent.
     assert (delivery.status, delivery.answer) == ("retrying", "timed out")
 
 

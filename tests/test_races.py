@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from runs.maintenance import fail_stuck_runs, observe_active_runs, prune_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.conftest import REPO
-from tests.processes import current_database_url
+from tests.processes import current_database_url, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -207,10 +207,18 @@ def test_prune_killed_mid_way_deletes_nothing_outside_policy_and_finishes_on_rer
     assert MaintenanceAction.objects.filter(completed=True).count() == 1
 
 
+# Every process waits at the start gate (a shared advisory lock the test holds) and then reads
+# the moment the crossings count from: the test sets it once all of them wait, so a machine
+# slow to start processes cannot make the workers miss the moments they race for.
+START_GATE = "SELECT pg_advisory_lock_shared(4242), pg_advisory_unlock_shared(4242)"
+
 WORKER_SCRIPT = r"""
 import random, sys, time
 import psycopg
-url, seed, base, plan = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+url, seed, gate, plan = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+with psycopg.connect(url, autocommit=True) as conn:
+    conn.execute(gate)
+    base = conn.execute("SELECT base FROM race_start").fetchone()[0]
 rng = random.Random(seed)
 # plan: "<run id>:<crossing second after base>:<what>". "early": a second before the run
 # crosses its limit; "write" and "finish": within half a second of it either way.
@@ -238,9 +246,19 @@ with psycopg.connect(url, autocommit=True) as conn:
 
 MONITOR_SCRIPT = (
     "import sys, time, django; django.setup(); from runs.maintenance import monitor_tick\n"
+    "from django.db import connection\n"
+    "connection.cursor().execute(sys.argv[2])\n"
     "end = time.monotonic() + float(sys.argv[1])\n"
     "while time.monotonic() < end: monitor_tick()\n"
 )
+
+
+def waiting_at_the_gate(gate: psycopg.Connection) -> int:
+    return gate.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 "
+        "AND NOT granted AND database = (SELECT oid FROM pg_database "
+        "WHERE datname = current_database())"
+    ).fetchone()[0]
 
 
 def test_signs_of_life_race_across_processes(project, settings):
@@ -251,35 +269,44 @@ def test_signs_of_life_race_across_processes(project, settings):
     settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 1
     run_ids = bulk_runs(project, 300, status="running", started_ago=30 * MIN, label="alive")
     observe_active_runs()
-    # Crossings from 6 s on: room for the processes to start, even on a busy machine.
-    crossing = {run_id: 6 + index * 10 / len(run_ids) for index, run_id in enumerate(run_ids)}
-    base = time.time()
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE race_writes (run_id text, what text, at timestamptz)")
-        cursor.execute(
-            "UPDATE tenderops_run_observation o SET last_change_at = to_timestamp(%s) "
-            "- interval '60 s' + make_interval(secs => c.at) "
-            "FROM unnest(%s::text[], %s::float8[]) AS c(id, at) WHERE o.run_id = c.id",
-            [base, list(crossing), list(crossing.values())],
-        )
     rng = random.Random(13)
+    offsets = {run_id: index * 10 / len(run_ids) for index, run_id in enumerate(run_ids)}
     plan = [
         f"{run_id}:{at}:{rng.choice(['early', 'write', 'finish', 'none'])}"
-        for run_id, at in crossing.items()
+        for run_id, at in offsets.items()
     ]
     acting = [item for item in plan if not item.endswith(":none")]
     url = current_database_url()
     env = {**os.environ, "DATABASE_URL": url, "TENDEROPS_STUCK_TIMEOUT_MINUTES": "1"}
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE race_writes (run_id text, what text, at timestamptz)")
+        cursor.execute("CREATE TABLE race_start (base float8)")
+    gate = psycopg.connect(url, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4242)")
     try:
         processes = [
             subprocess.Popen(
-                [sys.executable, "-c", WORKER_SCRIPT, url, str(n), str(base), *acting[n::3]]
+                [sys.executable, "-c", WORKER_SCRIPT, url, str(n), START_GATE, *acting[n::3]]
             )
             for n in range(3)
         ] + [
-            subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, "20"], cwd=REPO, env=env)
+            subprocess.Popen(
+                [sys.executable, "-c", MONITOR_SCRIPT, "20", START_GATE], cwd=REPO, env=env
+            )
             for _ in range(4)
         ]
+        wait_until(lambda: waiting_at_the_gate(gate) == 7, timeout=180, what="all 7 processes")
+        # Crossings 6 to 16 s after the gate opens: room for every process to get going.
+        base = time.time() + 6
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE tenderops_run_observation o SET last_change_at = to_timestamp(%s) "
+                "- interval '60 s' + make_interval(secs => c.at) "
+                "FROM unnest(%s::text[], %s::float8[]) AS c(id, at) WHERE o.run_id = c.id",
+                [base, list(offsets), list(offsets.values())],
+            )
+            cursor.execute("INSERT INTO race_start VALUES (%s)", [base])
+        gate.execute("SELECT pg_advisory_unlock(4242)")
         assert [process.wait(timeout=180) for process in processes] == [0] * 7
         with connection.cursor() as cursor:
             cursor.execute(
@@ -290,8 +317,9 @@ def test_signs_of_life_race_across_processes(project, settings):
             )
             rows = cursor.fetchall()
     finally:
+        gate.close()
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS race_writes")
+            cursor.execute("DROP TABLE IF EXISTS race_writes, race_start")
     failed = {
         run_id: (finished, last_write)
         for run_id, status, finished, last_write, _f in rows

@@ -27,7 +27,8 @@ class Command(RoutineCommand):
         deliveries = send_test_alert(f"{getpass.getuser()} (manage.py send_test_alert)")
         for delivery in deliveries:
             channel = CHANNELS[delivery.channel]
-            style = self.style.SUCCESS if delivery.status == "sent" else self.style.ERROR
+            sent = delivery.status == AlertDelivery.Status.SENT
+            style = self.style.SUCCESS if sent else self.style.ERROR
             self.stdout.write(
                 f"{channel.label}  {channel.destination()}  "
                 + style(delivery.get_status_display())
