@@ -101,6 +101,14 @@ def authorise(request: HttpRequest, *, read_only: bool = False) -> tuple[Actor, 
         if read_only:  # health takes the metrics token too
             accepted = settings.TENDEROPS_API_TOKEN or settings.TENDEROPS_METRICS_TOKEN
             raise _refused_token("TENDEROPS_API_TOKEN / TENDEROPS_METRICS_TOKEN", accepted)
+        if _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN):
+            raise ApiError(
+                403,
+                _(
+                    "This is the metrics token: it reads health and /metrics only. Cleaning up "
+                    "takes TENDEROPS_API_TOKEN."
+                ),
+            )
         raise _refused_token("TENDEROPS_API_TOKEN", settings.TENDEROPS_API_TOKEN)
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
@@ -120,6 +128,10 @@ def authorise_metrics(request: HttpRequest) -> None:
     if presented is not None:
         if _token_matches(presented, settings.TENDEROPS_METRICS_TOKEN):
             return
+        if _token_matches(presented, settings.TENDEROPS_API_TOKEN):
+            raise ApiError(
+                403, _("This is the API token: /metrics takes its own, TENDEROPS_METRICS_TOKEN.")
+            )
         raise _refused_token("TENDEROPS_METRICS_TOKEN", settings.TENDEROPS_METRICS_TOKEN)
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
@@ -138,11 +150,19 @@ def answered(request: HttpRequest, methods: set[str], work: Callable[[], HttpRes
     """``work()``'s response, or the JSON error that says why not: a method not allowed
     (405), what ``ApiError`` says, bad input (400), the database unavailable (503). No
     traceback ever reaches the client."""
-    if request.method not in methods:
-        response = error_response(405, _("Method not allowed."))
-        response["Allow"] = ", ".join(sorted(methods))
-        return response
     try:
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+            raise ApiError(
+                403, _("This endpoint is served over HTTPS only: call its https:// address.")
+            )
+        if request.method not in methods:
+            response = error_response(
+                405,
+                _("Method not allowed: use %(methods)s.")
+                % {"methods": " or ".join(sorted(methods))},
+            )
+            response["Allow"] = ", ".join(sorted(methods))
+            return response
         response = work()
     except ApiError as error:
         response = error_response(error.status, error.message)

@@ -132,4 +132,8 @@ SENTENCES = {
     "The reason must not contain control characters (escape, bidirectional or invisible ones): it is shown to users as it is written.": "原因不能包含控制字符（转义字符、双向控制字符或不可见字符）：它会原样显示给用户。",
     "There is no page %(page)s of this list: showing the first.": "列表没有第 %(page)s 页：显示第一页。",
     "%(count)d run the page listed is no longer in the table (deleted meanwhile).": "页面列出的任务中有 %(count)d 个已不在表中（期间已被删除）。",
+    "This is the metrics token: it reads health and /metrics only. Cleaning up takes TENDEROPS_API_TOKEN.": "这是指标令牌：只能读取健康检查和 /metrics。清理需要 TENDEROPS_API_TOKEN。",
+    "This is the API token: /metrics takes its own, TENDEROPS_METRICS_TOKEN.": "这是 API 令牌：/metrics 使用自己的令牌 TENDEROPS_METRICS_TOKEN。",
+    "This endpoint is served over HTTPS only: call its https:// address.": "此接口只通过 HTTPS 提供：请调用它的 https:// 地址。",
+    "Method not allowed: use %(methods)s.": "不允许此方法：请使用 %(methods)s。",
 }

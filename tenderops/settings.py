@@ -45,6 +45,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 # Behind TLS (see docs/operations.md, "Production"): secure cookies, HSTS, the proxy's header.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", default=False)
+# Machines are refused over plain HTTP, not redirected: a redirected POST did nothing, and
+# curl -f exits 0 on a 301 (runs.api.answered).
+SECURE_REDIRECT_EXEMPT = [r"^api/", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, limits.HSTS_SECONDS)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)

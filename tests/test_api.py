@@ -138,8 +138,28 @@ def test_non_staff_session_is_401(client, stuck):
 def test_other_methods_are_405(client, bearer, method, stuck):
     response = getattr(client, method)(CLEANUP, **bearer)
     assert response.status_code == 405 and "POST" in response["Allow"]
+    assert response.json() == {"error": "Method not allowed: use POST."}
     assert client.post(HEALTH, **bearer).status_code == 405
     assert statuses(stuck) == ["running"]
+
+
+def test_behind_the_https_redirect_machines_are_refused_over_http_not_redirected(
+    client, bearer, stuck, settings
+):
+    """A redirected POST did nothing, and curl -f exits 0 on a 301: a cron job thought the
+    cleanup ran. The admin is still redirected to HTTPS."""
+    settings.SECURE_SSL_REDIRECT = True
+    for answer in (
+        client.post(f"{CLEANUP}?timeout_minutes=10", **bearer),
+        client.get(HEALTH, **bearer),
+        client.get("/metrics", **bearer),
+    ):
+        assert answer.status_code == 403
+        assert "served over HTTPS only" in answer.json()["error"]
+    assert statuses(stuck) == ["running"]
+    assert client.post(f"{CLEANUP}?timeout_minutes=10", secure=True, **bearer).status_code == 200
+    assert statuses(stuck) == ["failed"]
+    assert client.get("/admin/").status_code == 301
 
 
 @pytest.mark.parametrize(
