@@ -290,6 +290,12 @@ def test_every_text_column_of_a_run_is_shown_not_obeyed(project, settings):
     fail_stuck_runs(actor=Actor.CLI)
     action = FailedRunRecord.objects.get(run_id=run.pk).action_id
     pages["audit"] = operator.get(reverse("admin:runs_maintenanceaction_change", args=[action]))
+    pages["projects"] = operator.get(reverse("admin:runs_tenderproject_changelist"))
+    pages["project"] = operator.get(reverse("admin:runs_tenderproject_change", args=[project.pk]))
+    TenderRun.objects.filter(pk=run.pk).update(error=f"boom{obeyed}")  # the top error
+    settings.TENDEROPS_STATS_MAX_AGE_SECONDS = 0
+    refresh_stats_snapshot()
+    pages["stats"] = operator.get(STATS)
     for name, response in pages.items():
         # A form's value carries the id as it is, to act on it: no one reads it there.
         html = re.sub(r' value="[^"]*"', "", response.content.decode())
@@ -345,3 +351,29 @@ def test_an_empty_id_is_shown_without_a_link_and_breaks_no_page(project, make_ru
         assert admin_client.get(url).status_code == 200, name
     audit = admin_client.get(pages["audit"]).content.decode()
     assert '"run-free-text"><code>–</code></td>' in audit  # the failed run, without a link
+
+
+def test_json_too_deep_or_too_big_for_python_breaks_no_page(project, make_run, admin_client):
+    """The backend's JSON may nest thousands deep or hold an integer of thousands of digits:
+    valid for PostgreSQL, an error for Python's reader (the run's page, the projects list,
+    a project's page and the runs list's project search answered 500)."""
+    deep, huge = "[" * 3000 + "]" * 3000, '{"n": ' + "9" * 5000 + "}"
+    run = make_run(started_ago=MIN)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tender_runs SET meta_json = %s::jsonb, result_json = %s::jsonb WHERE id = %s",
+            [deep, huge, run.pk],
+        )
+        cursor.execute(
+            "UPDATE tender_projects SET meta_json = %s::jsonb WHERE id = %s", [deep, project.pk]
+        )
+    detail = admin_client.get(f"{LIST}{run.pk}/change/")
+    assert detail.status_code == 200
+    assert "[[[[" in detail.content.decode() and "9" * 4000 in detail.content.decode()
+    for page in (
+        reverse("admin:runs_tenderproject_changelist"),
+        reverse("admin:runs_tenderproject_changelist") + "?q=x",
+        reverse("admin:runs_tenderproject_change", args=[project.pk]),
+        "/admin/autocomplete/?app_label=runs&model_name=tenderrun&field_name=project&term=",
+    ):
+        assert admin_client.get(page).status_code == 200, page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -143,3 +144,14 @@ def pretty_json(value: Any) -> str:
     # JSON escapes C0 controls itself; bidirectional and C1 ones are written out here.
     text = visible(json.dumps(value, ensure_ascii=False, indent=2))
     return format_html('<pre class="run-json">{}</pre>', text)
+
+
+def pretty_stored_json(text: str | None) -> str:
+    """JSON the backend stored, read as text: indented when Python can read it, as stored
+    when it cannot (nested thousands deep, an integer of thousands of digits: a 500 when
+    read as a field), shown either way."""
+    if text is None:
+        return "–"
+    with contextlib.suppress(ValueError, RecursionError):
+        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    return format_html('<pre class="run-json">{}</pre>', visible(text))

@@ -4,11 +4,13 @@ obeyed: runs.shown_text), the run's JSON, what tenderops observed and its audit 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from runs.admin.display import pretty_json, short_time, truncate, why_failed
+from runs.admin.display import pretty_stored_json, short_time, truncate, why_failed
 from runs.models import FailedRunRecord, TenderRun
 from runs.shown_text import visible
 from runs.vocabulary import RunStatus
@@ -56,11 +58,11 @@ class RunDetailMixin:
 
     @admin.display(description=gettext_lazy("meta"))
     def meta_pretty(self, run: TenderRun) -> str:
-        return pretty_json(run.meta_json)
+        return pretty_stored_json(stored_text(run, "meta_json"))
 
     @admin.display(description=gettext_lazy("result"))
     def result_pretty(self, run: TenderRun) -> str:
-        return pretty_json(run.result_json)
+        return pretty_stored_json(stored_text(run, "result_json"))
 
     @admin.display(description=gettext_lazy("audit history"))
     def audit_history(self, run: TenderRun) -> str:
@@ -101,3 +103,10 @@ class RunDetailMixin:
             _("previous error"),
             rows,
         )
+
+
+def stored_text(run: TenderRun, field: str) -> str | None:
+    """``run``'s JSON column as the database holds it, as text (never decoded as a field)."""
+    return (
+        TenderRun.objects.filter(pk=run.pk).values_list(Cast(field, TextField()), flat=True).first()
+    )
