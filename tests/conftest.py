@@ -104,10 +104,10 @@ def make_run(project) -> RunFactory:
 
 def confirmed_mark_failed(*run_ids: str, reason: str) -> dict:
     """The admin's "mark failed" action as its confirmation page posts it, promise included."""
-    from runs.admin.actions import promise_for
+    from runs.admin.actions import MARK_FAILED, promise_for
 
     return {
-        "promise": promise_for(run_ids),
+        "promise": promise_for(run_ids, MARK_FAILED),
         "action": "mark_failed",
         "index": "0",
         "_selected_action": list(run_ids),

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from runs.admin.actions import CLEANUP as CLEANUP_PROMISE
 from runs.admin.actions import promise_for
 from runs.models import MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed
@@ -56,7 +57,7 @@ def entry_points(run: TenderRun) -> dict[str, tuple[str, str, dict]]:
         "action": ("post", LIST, action),
         "action-confirm": ("post", LIST, confirmed_mark_failed(run.pk, reason="r")),
         "cleanup-preview": ("get", f"{LIST}cleanup/", {}),
-        "cleanup": ("post", f"{LIST}cleanup/", {"promise": promise_for([run.pk])}),
+        "cleanup": ("post", f"{LIST}cleanup/", {"promise": promise_for([run.pk], CLEANUP_PROMISE)}),
         "stats": ("get", f"{LIST}stats/", {}),
         "api-cleanup": ("post", API_CLEANUP, {}),
         "api-health": ("get", API_HEALTH, {}),

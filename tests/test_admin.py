@@ -362,3 +362,18 @@ def test_an_action_says_whether_its_failing_is_in_an_alert_yet(make_run):
     make_run(started_ago=30 * MIN)
     by_hand = fail_stuck_runs(actor=Actor.CLI).action_id
     assert "the next monitor tick" not in said(MaintenanceAction.objects.get(pk=by_hand))
+
+
+def test_a_mark_failed_confirmations_promise_is_no_cleanups(operator, make_run):
+    """Both pages sign the runs they list: one's promise must not pass for the other's (the
+    cleanup took a young run's "mark failed" promise and said it was no longer stuck)."""
+    young = make_run(started_ago=MIN)
+    promise = re.search(
+        r'name="promise" value="([^"]+)"',
+        operator.post(
+            LIST, {"action": "mark_failed", "_selected_action": [young.pk]}
+        ).content.decode(),
+    ).group(1)
+    answer = operator.post(CLEANUP, {"promise": promise}, follow=True).content.decode()
+    assert "no longer valid" in answer and "Fixed" not in answer
+    assert statuses(young) == ["running"] and not MaintenanceAction.objects.exists()

@@ -40,12 +40,14 @@ from runs.shown_text import has_controls
 # A page with more runs than one confirmation may fail shows this many of them.
 CONFIRMATION_SAMPLE = 100
 MAX_REASON_LENGTH = 2000
-PROMISE_SALT = "runs.mark-failed.promise"
 PROMISE_MAX_AGE_SECONDS = 3600
+# What a promise was made for: a confirmation page's signed list of runs is good for the
+# action that page confirms only (the cleanup took "mark failed"'s for its own).
+MARK_FAILED, CLEANUP = "mark-failed", "cleanup"
 
 
-def promise_for(run_ids: Iterable[str]) -> str:
-    return signing.dumps(sorted(run_ids), salt=PROMISE_SALT, compress=True)
+def promise_for(run_ids: Iterable[str], purpose: str) -> str:
+    return signing.dumps(sorted(run_ids), salt=f"runs.{purpose}.promise", compress=True)
 
 
 BROKEN_PROMISE = gettext_lazy(
@@ -53,10 +55,12 @@ BROKEN_PROMISE = gettext_lazy(
 )
 
 
-def promised_ids(token: str) -> set[str] | None:
-    """The ids a confirmation page promised; None if it was altered or is too old."""
+def promised_ids(token: str, purpose: str) -> set[str] | None:
+    """The ids a confirmation page promised for ``purpose``; None if it was altered, is too
+    old or was made for another purpose."""
+    salt = f"runs.{purpose}.promise"
     try:
-        return set(signing.loads(token, salt=PROMISE_SALT, max_age=PROMISE_MAX_AGE_SECONDS))
+        return set(signing.loads(token, salt=salt, max_age=PROMISE_MAX_AGE_SECONDS))
     except (signing.BadSignature, TypeError, ValueError):
         return None
 
@@ -151,7 +155,7 @@ class MarkFailedMixin:
     def _kept_promise(self, request, queryset) -> set[str] | None:
         """The promised ids if confirming now keeps the page's promise; else None, with a
         message saying why the operator sees a new confirmation page."""
-        promised = promised_ids(request.POST.get("promise", ""))
+        promised = promised_ids(request.POST.get("promise", ""), MARK_FAILED)
         if promised is None:
             notice = str(BROKEN_PROMISE)
         else:
@@ -201,7 +205,7 @@ class MarkFailedMixin:
             "fail_count": fail_count,
             "too_many": too_many,
             "max_confirmed": MAX_CONFIRMED_RUNS,
-            "promise": "" if too_many else promise_for(to_fail),
+            "promise": "" if too_many else promise_for(to_fail, MARK_FAILED),
             "skip_count": skip_count,
             "skips_over_bound": skips_over_bound,
             "young_count": len(young),

@@ -16,7 +16,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from runs.admin import charts
-from runs.admin.actions import BROKEN_PROMISE, MAX_CONFIRMED_RUNS, promise_for, promised_ids
+from runs.admin.actions import (
+    BROKEN_PROMISE,
+    CLEANUP,
+    MAX_CONFIRMED_RUNS,
+    promise_for,
+    promised_ids,
+)
 from runs.admin.display import duration, short_time
 from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter, kind_parameter
 from runs.admin.links import runs_list_url
@@ -65,7 +71,7 @@ class MaintenanceViewsMixin:
         changelist = reverse("admin:runs_tenderrun_changelist")
         if request.method == "POST":
             # Only what the preview listed, and of that only what is still stuck now.
-            listed = promised_ids(request.POST.get("promise", ""))
+            listed = promised_ids(request.POST.get("promise", ""), CLEANUP)
             if listed is not None:
                 result = fail_stuck_runs(
                     actor=Actor.USER, username=request.user.get_username(), run_ids=sorted(listed)
@@ -88,7 +94,7 @@ class MaintenanceViewsMixin:
             "per_kind": ", ".join(
                 f"{kind} {minutes}" for kind, minutes in preview.policy.per_kind_minutes.items()
             ),
-            "promise": promise_for(listed_ids),
+            "promise": promise_for(listed_ids, CLEANUP),
             "listed_count": len(listed_ids),
             "rows": cleanup_rows(preview.stuck_runs[:CLEANUP_ROWS_SHOWN]),
             "stuck_list_url": runs_list_url(stuck="yes"),
