@@ -252,3 +252,24 @@ def test_the_detail_page_says_when_a_run_is_stuck_if_nothing_changes(operator, m
     )
     page = operator.get(f"{LIST}{far.pk}/change/")
     assert page.status_code == 200 and label not in page.content.decode()
+
+
+@pytest.mark.parametrize("listed_ids", [1_000, 0])  # the runs named, or a subquery past that
+def test_the_stuck_and_signs_of_life_filters_list_the_same_runs_either_way(
+    operator, make_run, settings, monkeypatch, listed_ids
+):
+    from runs.admin import filters
+
+    monkeypatch.setattr(filters, "LISTED_IDS", listed_ids)
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
+    silent, alive = make_run(started_ago=30 * MIN), make_run(started_ago=MIN)
+    waiting = make_run(status="pending", started_ago=45 * MIN)
+    for query, expected in (
+        ("stuck=yes", {silent}),
+        ("stuck=no", {alive, waiting}),
+        ("liveness=silent", {silent}),
+        ("liveness=waiting", {waiting}),
+    ):
+        html = operator.get(f"{LIST}?{query}").content.decode()
+        shown = {run.pk for run in (silent, alive, waiting) if run.pk in html}
+        assert shown == {run.pk for run in expected}, query

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from runs.admin.filters import bad_date, is_action_id, known_choice, parse_day, refuse
+from runs.admin.filters import among, bad_date, is_action_id, known_choice, parse_day, refuse
 from runs.admin.readonly import DroppedParameters
 from runs.maintenance import (
     cleanup_batches,
@@ -48,7 +48,7 @@ class LivenessFilter(admin.SimpleListFilter):
             "over_max": over_max_runtime,
         }.get(self.value())
         if chosen is not None:
-            return queryset.filter(pk__in=chosen().values("pk"))
+            return among(queryset, chosen())
         if self.value() == "late":
             return queryset.filter(status=RunStatus.SUCCESS, pk__in=late_finished_run_ids())
         return queryset
