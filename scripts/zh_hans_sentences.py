@@ -136,4 +136,6 @@ SENTENCES = {
     "This is the API token: /metrics takes its own, TENDEROPS_METRICS_TOKEN.": "这是 API 令牌：/metrics 使用自己的令牌 TENDEROPS_METRICS_TOKEN。",
     "This endpoint is served over HTTPS only: call its https:// address.": "此接口只通过 HTTPS 提供：请调用它的 https:// 地址。",
     "Method not allowed: use %(methods)s.": "不允许此方法：请使用 %(methods)s。",
+    "Report mode: the monitor fails no run; stuck runs stay stuck until someone fails them": "报告模式：监控不会将任何任务标记为失败；卡住的任务会一直卡住，直到有人手动处理",
+    "The monitor runs again, in report mode: it records stuck runs, fails none.": "监控已恢复运行（报告模式）：只记录卡住的任务，不标记失败。",
 }

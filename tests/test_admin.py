@@ -377,3 +377,13 @@ def test_a_mark_failed_confirmations_promise_is_no_cleanups(operator, make_run):
     answer = operator.post(CLEANUP, {"promise": promise}, follow=True).content.decode()
     assert "no longer valid" in answer and "Fixed" not in answer
     assert statuses(young) == ["running"] and not MaintenanceAction.objects.exists()
+
+
+def test_every_page_says_when_the_monitor_fails_nothing(operator, settings):
+    """In report mode the stats page's stuck count and the cleanup page looked as in fail
+    mode: an operator could not tell why stuck runs stayed stuck."""
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    for page in (LIST, f"{LIST}stats/", CLEANUP, "/admin/"):
+        assert "Report mode: the monitor fails no run" in operator.get(page).content.decode()
+    settings.TENDEROPS_MONITOR_MODE = "fail"
+    assert 'id="report-mode"' not in operator.get(LIST).content.decode()

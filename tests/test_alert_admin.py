@@ -218,6 +218,7 @@ def test_the_index_and_the_messages_name_one_alert_log(db):
     message = render(Alert.objects.get(pk=record_test_alert("boss")), "en")
     assert message.link_text == "Open the alert log"
     assert f'<a href="{message.link}">Alert log</a>' in index
+    assert "<h1>Alert log</h1>" in client.get(message.link).content.decode()  # not "deliveries"
 
 
 def test_the_alert_log_says_when_no_channel_is_configured(db, settings, superuser_client):

@@ -343,3 +343,13 @@ def test_a_message_cut_short_counts_its_lines_left_out_in_english():
         two_left_out = fit("head", ["kept", "x" * 100, "y"], "tail", 40)
     assert one_left_out == "head\nkept\n… 1 more line\ntail"
     assert two_left_out == "head\nkept\n… 2 more lines\ntail"
+
+
+def test_a_recovery_in_report_mode_does_not_say_runs_are_being_rescued(db, settings):
+    from runs.maintenance.alerts import resolve_alert
+
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    raise_alert(AlertEvent.MONITOR_STALE, "", {"source": "health"}, announce=False)
+    alert_id = resolve_alert(AlertEvent.MONITOR_STALE, "", {"source": "monitor"}, announce=False)
+    lines = render(Alert.objects.get(pk=alert_id), "en").lines
+    assert "in report mode: it records stuck runs, fails none" in lines[0]

@@ -88,6 +88,11 @@ class AlertDeliveryAdmin(AlertToolsMixin, ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [AlertAttemptInline]
 
+    def changelist_view(self, request, extra_context=None):
+        # Named as the home page and every message name it (its rows are deliveries).
+        extra_context = {"title": _("Alert log"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description=gettext_lazy("updated at"), ordering="updated_at")
     def updated(self, delivery: AlertDelivery) -> str:
         return short_time(delivery.updated_at)

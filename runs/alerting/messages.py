@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 
 from runs.models import Alert, AlertEvent
 from runs.shown_text import labelled, visible
-from runs.vocabulary import RunStatus
+from runs.vocabulary import MonitorMode, RunStatus
 
 SEVERITIES = {
     AlertEvent.MONITOR_FAILED: "warning",
@@ -330,7 +330,12 @@ def _monitor_stale(facts, kind):
 
 
 def _monitor_recovered(facts, kind):
-    lines = [_("The monitor runs again; stuck runs are being rescued.")]
+    reporting = settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT
+    lines = [
+        _("The monitor runs again, in report mode: it records stuck runs, fails none.")
+        if reporting
+        else _("The monitor runs again; stuck runs are being rescued.")
+    ]
     if facts.get("source"):
         lines.append(_("Noticed by: %(source)s.") % {"source": source_label(facts["source"])})
     stats = reverse("admin:runs_tenderrun_stats")

@@ -4,6 +4,7 @@ the admin writes them."""
 from datetime import datetime, timedelta
 
 from django import template
+from django.conf import settings
 
 from runs.admin.display import duration, short_time
 from runs.admin.display import why_failed as why_failed_text
@@ -11,7 +12,7 @@ from runs.admin.links import linked_code
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
 from runs.shown_text import shortened
-from runs.vocabulary import RunStatus
+from runs.vocabulary import MonitorMode, RunStatus
 
 register = template.Library()
 
@@ -67,6 +68,12 @@ def runs_list_url(**filters) -> str:
     """``{% runs_list_url status=status kind=kind %}``: the runs list filtered to exactly
     the runs a number counts (runs.admin.links.runs_list_url)."""
     return build_runs_list_url(**filters)
+
+
+@register.simple_tag
+def monitor_reports_only() -> bool:
+    """TENDEROPS_MONITOR_MODE=report: the monitor fails nothing (every page says so)."""
+    return settings.TENDEROPS_MONITOR_MODE == MonitorMode.REPORT
 
 
 @register.simple_tag
