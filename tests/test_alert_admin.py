@@ -74,6 +74,12 @@ def test_the_test_button_sends_to_every_channel_and_shows_each_answer(db, settin
     assert 'id="send-test-alert"' not in staff_viewer_page()
 
 
+def test_the_test_button_without_a_channel_says_what_to_set_and_leads_back(db):
+    page = staff("view_alert", "send_test_alert").get(f"{ALERTS}send-test/").content.decode()
+    assert 'id="no-channels"' in page and "restart the web server and the cluster" in page
+    assert f'<a href="{LOG}">Open the alert log</a>' in page
+
+
 def staff_viewer_page() -> str:
     user = User.objects.create_user("viewer", password="pw", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename="view_alertdelivery"))

@@ -1,6 +1,7 @@
 """Every TENDEROPS_* number is checked at start-up by the routines' own limits (runs/limits.py)."""
 
 import os
+import re
 import subprocess
 import sys
 from datetime import time
@@ -155,12 +156,13 @@ def test_the_bounds_themselves_are_accepted(name, monkeypatch):
 
 def documented_environment(guide: str) -> dict[str, str]:
     """The production environment file of an operations guide, read as systemd's
-    EnvironmentFile= reads it: comment lines skipped, everything after "=" the value."""
+    EnvironmentFile= reads it: comment lines skipped, everything after "=" the value, double
+    quotes around it removed."""
     text = (REPO / "docs" / guide).read_text()
     block = next(b for b in text.split("```sh\n")[1:] if "DJANGO_SECRET_KEY=" in b)
     lines = block.split("```")[0].splitlines()
     pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
-    return {name: value for name, value in pairs}
+    return {name: re.sub(r'^"(.*)"$', r"\1", value) for name, value in pairs}
 
 
 def test_without_a_secret_key_and_debug_off_start_up_is_refused():
