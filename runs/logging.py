@@ -30,11 +30,14 @@ SECRET_SETTINGS = (
 )
 # Shorter fragments are too common to redact (and too short to be a key).
 MIN_SECRET_LENGTH = 4
-# An address's last path segment is taken for a key (Feishu's hook id) from this length: a
-# shorter one is a word of its path (a webhook at ``/hook`` redacted "web[redacted]" out of
-# every "webhook" logged); the robots' keys are 32 characters and more. A query's values
-# are keys whatever their length (down to MIN_SECRET_LENGTH).
+# An address's last path segment is taken for a key (Feishu's hook id) when it looks like
+# one: from MIN_URL_KEY_LENGTH characters with a digit, or from WORDLESS_KEY_LENGTH without.
+# Else it is a word of the path: a webhook at ``/hook`` redacted "web[redacted]" out of
+# every "webhook" logged, one at ``/tenderops`` the name from every line. The robots' keys
+# are 32 characters and more. A query's values are keys whatever their length (down to
+# MIN_SECRET_LENGTH).
 MIN_URL_KEY_LENGTH = 8
+WORDLESS_KEY_LENGTH = 24
 
 
 class RedactSecrets(logging.Filter):
@@ -78,13 +81,19 @@ def url_secrets(url: str) -> list[str]:
     parts = urlsplit(url)
     written = [pair.partition("=")[2] for pair in parts.query.split("&")]
     last_segment = parts.path.rstrip("/").rpartition("/")[2]
-    if parts.query == "" and len(last_segment) >= MIN_URL_KEY_LENGTH:
+    if parts.query == "" and _looks_like_a_key(last_segment):
         written.append(last_segment)
     keys = set()
     for key in written:
         plain = unquote_plus(key)
         keys.update((key, plain, quote(plain, safe=""), quote_plus(plain, safe="")))
     return sorted((key for key in keys if key), key=len, reverse=True)
+
+
+def _looks_like_a_key(segment: str) -> bool:
+    if len(segment) >= WORDLESS_KEY_LENGTH:
+        return True
+    return len(segment) >= MIN_URL_KEY_LENGTH and any(c.isdigit() for c in segment)
 
 
 def mask_url(url: str) -> str:

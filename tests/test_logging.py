@@ -77,6 +77,14 @@ def test_a_short_word_of_a_webhooks_path_is_not_taken_for_its_key(settings):
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:8119/hook"
     assert redact("alert 1 to webhook: sent") == "alert 1 to webhook: sent"
     assert redact("POST http://127.0.0.1:8119/hook failed") == "POST [redacted] failed"
+    # Nor a longer word (README's example address): the name was cut from every line.
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "https://hooks.example.com/tenderops"
+    assert redact("1 runs failed by tenderops") == "1 runs failed by tenderops"
+    # A key in the path has digits, or is long.
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "https://hooks.example.com/t/9f8e2c0d"
+    assert redact("hook 9f8e2c0d said no") == "hook [redacted] said no"
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "https://hooks.example.com/t/abcdefghijklmnopqrstuvwx"
+    assert redact("hook abcdefghijklmnopqrstuvwx said no") == "hook [redacted] said no"
     # A query's value is a key however short: an answer echoing it alone is redacted.
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "https://hooks.example.com/notify?token=s3cr3t7"
     assert redact("bad token s3cr3t7") == "bad token [redacted]"
