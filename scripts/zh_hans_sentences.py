@@ -138,4 +138,5 @@ SENTENCES = {
     "Method not allowed: use %(methods)s.": "不允许此方法：请使用 %(methods)s。",
     "Report mode: the monitor fails no run; stuck runs stay stuck until someone fails them": "报告模式：监控不会将任何任务标记为失败；卡住的任务会一直卡住，直到有人手动处理",
     "The monitor runs again, in report mode: it records stuck runs, fails none.": "监控已恢复运行（报告模式）：只记录卡住的任务，不标记失败。",
+    "Told in the monitor's “stuck runs not failed” digest (unless its kinds were in cooldown).": "已在监控的“卡住的任务未标记失败”汇总中告知（除非其类型处于冷却期）。",
 }

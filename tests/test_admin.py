@@ -341,6 +341,7 @@ def test_a_report_mode_action_links_to_the_runs_it_would_have_failed(make_run, s
     # It changed nothing: the runs it would have failed, as found, not what was overwritten.
     assert "Runs it would have failed" in page and "status when found" in page
     assert "previous message" not in page and "Failed run records" not in page
+    assert "“stuck runs not failed” digest" in page  # the alert it is told in
 
 
 def test_an_action_says_whether_its_failing_is_in_an_alert_yet(make_run):

@@ -39,7 +39,7 @@ def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
     assert listed("liveness=silent") == {silent.pk}
     assert listed("liveness=waiting") == {waiting.pk}
     assert listed("liveness=late") == {late.pk}
-    assert "Last sign of life" in operator.get(LIST).content.decode()
+    assert "Silent for" in operator.get(LIST).content.decode()
     detail = operator.get(f"{LIST}{alive.pk}/change/").content.decode()
     assert "changes seen: 1" in detail and "first seen" in detail
 
@@ -273,3 +273,16 @@ def test_the_stuck_and_signs_of_life_filters_list_the_same_runs_either_way(
         html = operator.get(f"{LIST}?{query}").content.decode()
         shown = {run.pk for run in (silent, alive, waiting) if run.pk in html}
         assert shown == {run.pk for run in expected}, query
+
+
+def test_a_runs_audit_history_links_each_action(operator, make_run):
+    from runs.maintenance import fail_stuck_runs
+    from runs.models import MaintenanceAction
+
+    run = make_run(started_ago=30 * MIN)
+    fail_stuck_runs(actor=Actor.CLI)
+    action = MaintenanceAction.objects.get()
+    page = operator.get(f"{LIST}{run.pk}/change/").content.decode()
+    assert (
+        f'<a href="/admin/runs/maintenanceaction/{action.pk}/change/">fail stuck runs</a>' in page
+    )

@@ -108,8 +108,15 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         leaves it for the next); other actions alert nobody."""
         if action.alert_pending:
             return _("Not yet: the next monitor tick tells it.")
-        if action.kind == MaintenanceAction.Kind.FAIL_STUCK and action.actor == Actor.SCHEDULE:
+        if action.actor != Actor.SCHEDULE:
+            return "–"
+        if action.kind == MaintenanceAction.Kind.FAIL_STUCK:
             return _("Recorded in the monitor's alert digest (unless its kinds were in cooldown).")
+        if action.kind == MaintenanceAction.Kind.WOULD_FAIL:
+            return _(
+                "Told in the monitor's “stuck runs not failed” digest (unless its kinds were "
+                "in cooldown)."
+            )
         return "–"
 
     @admin.display(description=gettext_lazy("parameters"))

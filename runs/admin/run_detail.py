@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -80,7 +81,11 @@ class RunDetailMixin:
             (
                 (
                     short_time(r.action.started_at),
-                    r.action.get_kind_display(),
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:runs_maintenanceaction_change", args=[r.action_id]),
+                        r.action.get_kind_display(),
+                    ),
                     r.action.username or r.action.get_actor_display(),
                     why_failed(r.reason, r.silent_minutes),
                     RunStatus.label_of(r.previous_status),

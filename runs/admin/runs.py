@@ -247,10 +247,12 @@ class TenderRunAdmin(
     def progress_bar(self, run: TenderRun) -> str:
         return progress_bar(run.progress)
 
-    @admin.display(description=gettext_lazy("last sign of life"))
+    # A duration under "last sign of life" read as a time to operators: "silent for" it is.
+    @admin.display(description=gettext_lazy("silent for"))
     def last_sign_of_life(self, run: TenderRun) -> str:
         """How long ago an active run last showed a sign of life (its start, or the last
-        change tenderops observed in its status, progress or message)."""
+        change tenderops observed in its status, progress or message); that moment is its
+        title."""
         moment = getattr(run, "last_sign_of_life", None)
         if run.status not in ACTIVE_STATUSES or moment is None or is_infinite(moment):
             return "–"
@@ -259,7 +261,7 @@ class TenderRunAdmin(
         return format_html(
             '<span class="run-live" data-started="{}" title="{}">{}</span>',
             moment.isoformat(),
-            short_time(moment),
+            labelled(_("last sign of life"), short_time(moment)),
             duration(timezone.now() - moment),
         )
 
