@@ -139,4 +139,5 @@ SENTENCES = {
     "Report mode: the monitor fails no run; stuck runs stay stuck until someone fails them": "报告模式：监控不会将任何任务标记为失败；卡住的任务会一直卡住，直到有人手动处理",
     "The monitor runs again, in report mode: it records stuck runs, fails none.": "监控已恢复运行（报告模式）：只记录卡住的任务，不标记失败。",
     "Told in the monitor's “stuck runs not failed” digest (unless its kinds were in cooldown).": "已在监控的“卡住的任务未标记失败”汇总中告知（除非其类型处于冷却期）。",
+    "Page %(page)s is past the first %(cap)s rows this list counts: narrow the filter to reach the others. Showing the first page.": "第 %(page)s 页超出了此列表计数的前 %(cap)s 行：请缩小筛选范围以查看其余记录。现显示第一页。",
 }

@@ -74,6 +74,38 @@ def test_a_page_past_the_end_is_said(db, make_run):
     assert response.redirect_chain[-1][0] == f"{LIST}?status=success"
 
 
+def test_a_page_past_a_capped_count_says_the_list_counts_no_further(db, make_run, monkeypatch):
+    """Past the rows a filtered list counts there may be more: "there is no page" was wrong."""
+    from runs.admin import pagination
+
+    monkeypatch.setattr(pagination, "COUNT_CAP", 60)
+    viewer = staff_client("viewer", "view_tenderrun")
+    for _ in range(120):
+        make_run(status="success")
+    html = viewer.get(f"{LIST}?status=success&p=3", follow=True).content.decode()
+    assert "Page 3 is past the first 60 rows this list counts" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_page_the_estimate_promised_but_a_prune_emptied_is_said(make_run, monkeypatch):
+    """The unfiltered list's count is the planner's estimate, which lags a prune until the
+    next ANALYZE: its last pages were blank, without a word."""
+    from django.db import connection
+
+    from runs.admin import pagination
+    from runs.models import TenderRun
+
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 100)
+    runs = [make_run(status="success") for _ in range(160)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tender_runs")
+    TenderRun.objects.filter(pk__in=[run.pk for run in runs[:120]]).delete()
+    viewer = staff_client("viewer", "view_tenderrun")
+    html = viewer.get(f"{LIST}?p=3", follow=True).content.decode()
+    assert "about 160" in html and "There is no page 3 of this list" in html
+
+
 @pytest.mark.parametrize(
     "query",
     [

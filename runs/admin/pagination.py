@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.paginator import EmptyPage, Paginator
 from django.db import connection
 from django.http import HttpRequest
 from django.utils.functional import cached_property
@@ -37,6 +38,24 @@ class EstimatedCountPaginator(Paginator):
     count_is_estimate = False
     count_is_capped = False
 
+    def page(self, number):
+        """A page past the end of the rows is refused even when the estimate promised it
+        (the planner's count lags a prune until the next ANALYZE); one past a capped count
+        is refused as such (there may be rows there): the list says which."""
+        try:
+            page = super().page(number)
+        except EmptyPage:
+            if self.count_is_capped:
+                raise PastCountedRows(number) from None
+            raise
+        if self.count_is_estimate and page.number > 1 and not page.object_list:
+            raise EmptyPage(number)
+        return page
+
+
+class PastCountedRows(EmptyPage):
+    """A page past the COUNT_CAP rows a filtered list counts."""
+
 
 def _estimated_rows(table: str) -> int | None:
     if connection.vendor != "postgresql":
@@ -56,6 +75,10 @@ class CountedChangeList(DeclaredFiltersChangeList):
     def get_results(self, request: HttpRequest) -> None:
         if getattr(request, "runs_export", False):
             return
-        super().get_results(request)
+        try:
+            super().get_results(request)
+        except IncorrectLookupParameters as error:  # Django's answer to a page it cannot show
+            request.page_past_counted_rows = isinstance(error.__context__, PastCountedRows)
+            raise
         self.count_is_estimate = self.paginator.count_is_estimate
         self.count_is_capped = self.paginator.count_is_capped

@@ -80,17 +80,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
             return redirect_without(request, dropped.names)
         if _is_error_redirect(request, response) and "p" in request.GET:
             # Most likely a page past the last (the list shrank): the same list, from its start.
-            page = request.GET["p"][:20]
-            messages.warning(
-                request,
-                _("There is no page %(page)s of this list: showing the first.") % {"page": page},
-            )
+            messages.warning(request, self._no_such_page(request, request.GET["p"][:20]))
             return redirect_without(request, ["p"])
         if _is_error_redirect(request, response):
             # Django's own answer to an address it could not serve (a page past the last, a
             # value a field's filter cannot compare): the bare list, without a word.
             messages.warning(request, _("The list's address was not understood: showing all."))
         return response
+
+    def _no_such_page(self, request: HttpRequest, page: str) -> str:
+        from runs.admin.pagination import COUNT_CAP  # which imports this module
+
+        # A filtered list counts at most COUNT_CAP rows: a page past them may well have some.
+        if getattr(request, "page_past_counted_rows", False):
+            return _(
+                "Page %(page)s is past the first %(cap)s rows this list counts: narrow the "
+                "filter to reach the others. Showing the first page."
+            ) % {"page": page, "cap": f"{COUNT_CAP:,}"}
+        return _("There is no page %(page)s of this list: showing the first.") % {"page": page}
 
 
 def redirect_without(request: HttpRequest, names: list[str]) -> HttpResponse:
