@@ -91,6 +91,19 @@ def test_counts_of_runs_without_a_kind_link_to_exactly_those_runs(viewer, make_r
     assert list_count(page) == 2 and "(no kind)" in page
 
 
+def test_counts_of_runs_with_an_empty_status_link_to_exactly_those_runs(viewer, make_run):
+    """An empty status (no CHECK constraint forbids it) is counted apart; its links dropped
+    the status ("" means no filter) and listed every run."""
+    make_run(status="", started_ago=40 * MIN)
+    for status in ("running", "success", "failed"):
+        make_run(status=status, started_ago=40 * MIN)
+    links = count_links(viewer.get(STATS).content.decode())
+    blank = [(href, n) for href, n in links if "status=__blank__" in href]
+    assert len(blank) >= 3, links  # the row's cells and total, the day's bar
+    for href, count in links:
+        assert list_count(viewer.get(href).content.decode()) == count, href
+
+
 def test_status_kind_table_has_totals_per_status_and_kind(viewer, busy_day):
     stats = collect_stats()
     assert stats.status_total("success") == 6

@@ -33,6 +33,7 @@ from runs.vocabulary import FINISHED_STATUSES, KNOWN_KINDS, KNOWN_RUN_TYPES, Run
 # Status filter values beyond the statuses themselves.
 OTHER_STATUS = "__other__"
 FINISHED = "__finished__"
+NO_STATUS = "__blank__"
 # The error filter's value for runs without an error text.
 NO_ERROR = "__none__"
 # The kind filter's value for runs with neither kind nor run_type (shown "–").
@@ -47,6 +48,8 @@ class StatusFilter(admin.SimpleListFilter):
         choices = [*RunStatus.choices, (OTHER_STATUS, _("other (unknown)"))]
         if self.value() == FINISHED:  # linked from the stats page's failure windows
             choices.append((FINISHED, _("finished (success or failed)")))
+        elif self.value() == NO_STATUS:  # the stats page's row of runs with an empty status
+            choices.append((NO_STATUS, RunStatus.label_of("")))
         elif self.value() and self.value() not in {value for value, _label in choices}:
             choices.append((self.value(), truncate(RunStatus.label_of(self.value()), 32)))
         return choices
@@ -54,6 +57,8 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == OTHER_STATUS:
             return queryset.of_unknown_status()
+        if self.value() == NO_STATUS:
+            return queryset.filter(status="")
         if self.value() == FINISHED:
             return queryset.filter(status__in=FINISHED_STATUSES)
         if self.value():
@@ -79,6 +84,12 @@ class KindFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.with_run_kind().filter(run_kind=self.value())
         return queryset
+
+
+def status_parameter(status: str) -> str:
+    """The status filter's value for ``status`` as the stats count it (an empty one too: as
+    a parameter, "" means no filter)."""
+    return status or NO_STATUS
 
 
 def kind_parameter(kind: str | None) -> str:

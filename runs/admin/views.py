@@ -24,7 +24,13 @@ from runs.admin.actions import (
     promised_ids,
 )
 from runs.admin.display import duration, short_time
-from runs.admin.filters import FINISHED, NO_ERROR, StartedFilter, kind_parameter
+from runs.admin.filters import (
+    FINISHED,
+    NO_ERROR,
+    StartedFilter,
+    kind_parameter,
+    status_parameter,
+)
 from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
@@ -234,11 +240,11 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
             {
                 "status": status,
                 "label": RunStatus.label_of(status),
-                "url": runs_list_url(status=status),
+                "url": runs_list_url(status=status_parameter(status)),
                 "cells": [
                     (
                         stats.count(status, kind),
-                        runs_list_url(status=status, kind=kind_parameter(kind)),
+                        runs_list_url(status=status_parameter(status), kind=kind_parameter(kind)),
                     )
                     for kind in kinds
                 ],
@@ -295,7 +301,9 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
         else None,
         "daily_chart": charts.runs_per_day(
             stats.daily,
-            link=lambda day, status: runs_list_url(status=status, started_from=day, started_to=day),
+            link=lambda day, status: runs_list_url(
+                status=status_parameter(status), started_from=day, started_to=day
+            ),
         ),
         "legend_statuses": [(s, RunStatus.label_of(s)) for s in charts.STATUS_ORDER],
         "failure_rate_chart": charts.failure_rate_line(
