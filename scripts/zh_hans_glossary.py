@@ -378,6 +378,7 @@ LABELS = {
     "Cluster key": "集群键",
     "Payload": "载荷",
     "Lock until": "锁定至",
+    "link": "链接",
 }
 
 GLOSSARY = {**LABELS, **SENTENCES}

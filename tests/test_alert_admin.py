@@ -195,6 +195,9 @@ def test_an_alert_shows_its_time_as_every_page_does_and_a_digests_kinds(db, supe
     for page in (listed, detail):
         assert short_time(alert.raised_at) in page  # 2026-12-04 18:26:36, seconds included
         assert "review, risks" in page
+    # Where the message leads (the facts hold only ids): the pending runs.
+    assert ">Open the pending runs in the admin</a>" in detail
+    assert "/admin/runs/tenderrun/?status=pending" in detail
 
 
 def test_an_alerts_page_lists_every_kind_and_says_when_nothing_was_delivered(db, superuser_client):

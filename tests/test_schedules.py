@@ -114,9 +114,12 @@ def test_schedules_command_shows_and_syncs(settings, db):
     from io import StringIO
 
     settings.TENDEROPS_MONITOR_INTERVAL_MINUTES = 3
+    settings.TIME_ZONE = "Asia/Shanghai"  # TENDEROPS_TIME_ZONE: every time is shown in it
     out = StringIO()
     call_command("tenderops_schedules", "--sync", stdout=out)
     assert "every 3 min" in out.getvalue() and "daily" in out.getvalue()
+    (retention,) = [line for line in out.getvalue().splitlines() if RETENTION_SCHEDULE in line]
+    assert "03:00:00 CST" in retention  # at the configured time, in the zone
     assert schedule(MONITOR_SCHEDULE).minutes == 3
     assert "not as the settings say" not in out.getvalue()
     # Retention run early from django-q2's admin: it keeps that time of day ever after.

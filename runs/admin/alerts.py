@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from runs.admin.display import pretty_json, short_time, truncate
 from runs.admin.readonly import ReadOnlyAdmin
@@ -152,7 +152,7 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     ordering = ["-raised_at", "-pk"]
     show_full_result_count = False
     # The times as every other page shows them; a digest's kinds, not its empty ``kind``.
-    fields = ["event", "all_kinds", "raised", "title", "delivered", "facts_pretty"]
+    fields = ["event", "all_kinds", "raised", "title", "message_link", "delivered", "facts_pretty"]
     readonly_fields = fields
     inlines = [AlertDeliveryInline]
 
@@ -197,6 +197,13 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("message"))
     def title(self, alert: Alert) -> str:
         return render(alert).title
+
+    @admin.display(description=gettext_lazy("link"))
+    def message_link(self, alert: Alert) -> str:
+        """Where the message sends its reader (the runs it names, the statistics): the facts
+        below hold only ids."""
+        message = render(alert, get_language())  # in the page's words
+        return format_html('<a href="{}">{}</a>', message.link, message.link_text)
 
     @admin.display(description=gettext_lazy("facts"))
     def facts_pretty(self, alert: Alert) -> str:

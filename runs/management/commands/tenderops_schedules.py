@@ -35,7 +35,8 @@ class Command(RoutineCommand):
                     if wanted.keeps(schedule.next_run, now)
                     else " (not as the settings say: --sync puts it back)"
                 )
+                next_run = timezone.localtime(schedule.next_run)  # in TENDEROPS_TIME_ZONE
                 self.stdout.write(
                     f"{name}: {schedule.func}, {every}, "
-                    f"next run {schedule.next_run:%Y-%m-%d %H:%M:%S %Z}{drifted}"
+                    f"next run {next_run:%Y-%m-%d %H:%M:%S %Z}{drifted}"
                 )
