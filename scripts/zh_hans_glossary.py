@@ -70,7 +70,7 @@ LABELS = {
     "never run": "从未运行",
     "Runs by status and kind": "按状态和类型统计任务",
     "total": "合计",
-    "Runs per day (last 30 days)": "每日任务数（最近 30 天）",
+    "Runs per day started (last 30 days)": "每日开始的任务数（最近 30 天）",
     "Durations and timeouts (successful runs, last 30 days)": "耗时与超时（成功任务，最近 30 天）",
     "runs": "任务数",
     "configured timeout": "当前超时",

@@ -90,7 +90,7 @@ SENTENCES = {
     "Each one gets the status “%(failed)s”, the reason below as its message and the configured error text; what they said before is kept in the audit log.": "每个任务的状态将变为“%(failed)s”，消息改为下面填写的原因，错误改为配置的错误文本；原有内容保存在审计日志中。",
     "Days in %(zone)s, both included.": "按 %(zone)s 的日期，含首尾两天。",
     "Days in %(zone)s. Click a bar to see its runs.": "按 %(zone)s 的日期统计。点击柱形查看对应任务。",
-    "Failure rate per day (failed / finished, last 30 days)": "每日失败率（失败 / 已结束，最近 30 天）",
+    "Failure rate by day started (failed / finished, last 30 days)": "按开始日期的每日失败率（失败 / 已结束，最近 30 天）",
     "Runs failed by tenderops per day and kind (last 30 days)": "tenderops 每日按类型标记失败的任务（最近 30 天）",
     "Runs the monitor, the cleanup or an operator failed: more of them means workers die more often.": "由监控、清理或运维人员标记为失败的任务：数量上升说明执行进程异常退出更频繁。",
     "tenderops failed no runs in the 30 days up to %(when)s.": "截至 %(when)s 的 30 天内，tenderops 没有将任何任务标记为失败。",
@@ -140,4 +140,5 @@ SENTENCES = {
     "The monitor runs again, in report mode: it records stuck runs, fails none.": "监控已恢复运行（报告模式）：只记录卡住的任务，不标记失败。",
     "Told in the monitor's “stuck runs not failed” digest (unless its kinds were in cooldown).": "已在监控的“卡住的任务未标记失败”汇总中告知（除非其类型处于冷却期）。",
     "Page %(page)s is past the first %(cap)s rows this list counts: narrow the filter to reach the others. Showing the first page.": "第 %(page)s 页超出了此列表计数的前 %(cap)s 行：请缩小筛选范围以查看其余记录。现显示第一页。",
+    'No run is stuck now. The runs tenderops failed are under the filter <a href="?audit=any">failed by tenderops</a>; the <a href="%(audit_url)s">audit log</a> says why each was failed.': '当前没有卡住的任务。tenderops 标记为失败的任务见筛选条件<a href="?audit=any">由 tenderops 标记失败</a>；<a href="%(audit_url)s">审计日志</a>说明了每个任务被标记失败的原因。',
 }

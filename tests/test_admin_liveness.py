@@ -286,3 +286,15 @@ def test_a_runs_audit_history_links_each_action(operator, make_run):
     assert (
         f'<a href="/admin/runs/maintenanceaction/{action.pk}/change/">fail stuck runs</a>' in page
     )
+
+
+def test_an_empty_stuck_list_says_where_the_failed_runs_went(operator, make_run):
+    from runs.maintenance import fail_stuck_runs
+
+    run = make_run(started_ago=30 * MIN)
+    html = operator.get(f"{LIST}?stuck=yes").content.decode()
+    assert run.pk in html and 'id="nothing-stuck"' not in html
+    fail_stuck_runs(actor=Actor.CLI)
+    html = operator.get(f"{LIST}?stuck=yes").content.decode()
+    assert 'id="nothing-stuck"' in html and 'href="?audit=any"' in html
+    assert run.pk in operator.get(f"{LIST}?audit=any").content.decode()
