@@ -63,11 +63,12 @@ def first_line(text: str | None, limit: int) -> str:
 class TenderRunAdmin(
     RunDetailMixin, MarkFailedMixin, MaintenanceViewsMixin, ExportMixin, ReadOnlyAdmin
 ):
+    # The status next to the id: on a phone the columns after the first few scroll away.
     list_display = [
         "run_id",
+        "status_badge",
         "project_link",
         "kind_display",
-        "status_badge",
         "progress_bar",
         "elapsed",
         "last_sign_of_life",
