@@ -11,7 +11,8 @@ from django.urls import set_script_prefix
 from django.utils import translation
 
 from runs.alerting.channels import CHANNELS
-from runs.alerting.messages import fit, render
+from runs.alerting.message import fit
+from runs.alerting.messages import render
 from runs.maintenance import (
     AlertEvent,
     check_failure_spikes,
@@ -353,3 +354,11 @@ def test_a_recovery_in_report_mode_does_not_say_runs_are_being_rescued(db, setti
     alert_id = resolve_alert(AlertEvent.MONITOR_STALE, "", {"source": "monitor"}, announce=False)
     lines = render(Alert.objects.get(pk=alert_id), "en").lines
     assert "in report mode: it records stuck runs, fails none" in lines[0]
+
+
+def test_a_digest_shows_a_blank_kind_and_an_empty_id_as_the_pages_do(db):
+    from runs.maintenance import raise_digest
+
+    alert_id = raise_digest(AlertEvent.WAITING, {"": {"count": 1, "ids": ["", "tr_1"]}})
+    (line, *_rest) = render(Alert.objects.get(pk=alert_id), "en").lines
+    assert line.startswith("–: 1 run") and '("", tr_1)' in line

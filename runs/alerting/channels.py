@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from runs.alerting.http import Deadline, describe, post_json
-from runs.alerting.messages import Message
+from runs.alerting.message import Message
 from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
 from runs.maintenance.alerts import CHANNEL_SETTINGS

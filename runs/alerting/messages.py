@@ -11,7 +11,6 @@ out (runs.shown_text).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -24,8 +23,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from runs.alerting.message import Message, clean
 from runs.models import Alert, AlertEvent
-from runs.shown_text import labelled, visible
+from runs.shown_text import labelled
 from runs.vocabulary import MonitorMode, RunStatus
 
 SEVERITIES = {
@@ -39,73 +39,7 @@ SEVERITIES = {
     AlertEvent.RESOLVED: "resolved",
     AlertEvent.TEST: "info",
 }
-VALUE_CHARS = 120
 RESOLVED_KINDS_NAMED = 10  # a resolution's title names this many kinds, then counts the rest
-MARKUP = str.maketrans({"<": "‹", ">": "›", "[": "［", "]": "］", "*": "∗", "`": "'", "#": "＃"})
-
-
-@dataclass(frozen=True)
-class Message:
-    event: str
-    severity: str
-    title: str
-    lines: list[str] = field(default_factory=list)
-    link: str = ""
-    link_text: str = ""
-    # What it is written in: a channel formats it later, outside render's language.
-    language: str = "en"
-
-    def markdown(self, limit: int, *, colour: bool = False) -> str:
-        title = self.title
-        if colour and self.severity in {"critical", "warning"}:
-            title = f'<font color="warning">{title}</font>'
-        head = f"### {title}"
-        with translation.override(self.language):
-            # Without TENDEROPS_PUBLIC_URL the link is the admin's path: shown, not linked.
-            tail = f"[{self.link_text}]({self.link})" if self.is_absolute else self.body_tail
-            return fit(head, [f"- {line}" for line in self.lines], tail, limit)
-
-    def text(self, limit: int) -> str:
-        with translation.override(self.language):
-            return fit(self.title, self.lines, self.body_tail, limit)
-
-    def body(self, limit: int) -> str:
-        """The text without its title (a mail's subject)."""
-        with translation.override(self.language):
-            return fit("", self.lines, self.body_tail, limit)
-
-    @property
-    def is_absolute(self) -> bool:
-        return self.link.startswith("http")
-
-    @property
-    def body_tail(self) -> str:
-        return labelled(self.link_text, self.link) if self.link else ""
-
-
-def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
-    """``head``, ``lines`` and ``tail`` joined by newlines in at most ``limit`` UTF-8 bytes:
-    lines are left out from the end (saying how many) before anything is cut."""
-    kept = list(lines)
-    while True:
-        omitted = len(lines) - len(kept)
-        more = ngettext("… %(count)d more line", "… %(count)d more lines", omitted)
-        note = [more % {"count": omitted}] if omitted else []
-        text = "\n".join(part for part in [head, *kept, *note, tail] if part)
-        if len(text.encode()) <= limit or not kept:
-            break
-        kept.pop()
-    encoded = text.encode()
-    if len(encoded) <= limit:
-        return text
-    return encoded[: max(0, limit - 3)].decode(errors="ignore") + "…"
-
-
-def clean(value: Any, chars: int = VALUE_CHARS) -> str:
-    """A database value fit for a message line: one line, short, no markup, its controls
-    written out (a reversing kind would turn the rest of the line around)."""
-    text = visible(" ".join(str(value).split()), one_line=True).translate(MARKUP)
-    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def render(alert: Alert, language: str | None = None) -> Message:
@@ -178,11 +112,12 @@ def kind_lines(kinds: Mapping[str, Any], extra) -> Iterator[str]:
     for kind, entry in sorted((kinds or {}).items()):
         entry = entry if isinstance(entry, Mapping) else {}
         count = entry.get("count", 0)
-        ids = ", ".join(clean(run_id, 40) for run_id in list(entry.get("ids") or [])[:5])
+        # An empty kind or id is the backend's, shown as every page shows it.
+        ids = ", ".join(clean(run_id, 40) or '""' for run_id in list(entry.get("ids") or [])[:5])
         words = ngettext("%(count)d run", "%(count)d runs", count) % {"count": count}
         details = [words, *extra(entry)]
         # The language's punctuation: Chinese robots show 类型：2 个任务；超时 10 分钟（…）.
-        line = labelled(clean(kind, 60), _("; ").join(d for d in details if d))
+        line = labelled(clean(kind, 60) or "–", _("; ").join(d for d in details if d))
         yield _("%(line)s (%(ids)s)") % {"line": line, "ids": ids} if ids else line
 
 
