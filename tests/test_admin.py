@@ -357,12 +357,12 @@ def test_an_action_says_whether_its_failing_is_in_an_alert_yet(make_run):
     make_run(started_ago=30 * MIN)
     fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, alert=True)  # a stopped tick's
     stopped = MaintenanceAction.objects.get()
-    assert "Not yet: the next monitor tick tells it." in said(stopped)
+    assert "Not yet: a monitor tick tells it" in said(stopped)
     monitor_tick()
-    assert "Recorded in the monitor&#x27;s alert digest" in said(stopped)
+    assert "Told in the monitor&#x27;s alert digest" in said(stopped)
     make_run(started_ago=30 * MIN)
     by_hand = fail_stuck_runs(actor=Actor.CLI).action_id
-    assert "the next monitor tick" not in said(MaintenanceAction.objects.get(pk=by_hand))
+    assert "a monitor tick tells it" not in said(MaintenanceAction.objects.get(pk=by_hand))
 
 
 def test_a_mark_failed_confirmations_promise_is_no_cleanups(operator, make_run):

@@ -215,3 +215,26 @@ def test_a_crash_loops_digest_links_its_own_cleanup_and_says_what_it_leaves_out(
     message = render(digest, "en")
     assert "The link lists the runs of 2 of the 4 cleanups told here." in message.lines
     assert sorted(digest.facts["kinds"]["review"]["ids"]) == sorted(late)
+
+
+@pytest.mark.django_db
+def test_failings_of_kinds_in_their_cooldown_are_told_when_it_ends(project, settings):
+    """A kind told a minute ago: its runs failed since were marked told and appeared in no
+    digest (a fleet failed over seven ticks was told its first tick's 5,800 runs of 20,000)."""
+    from runs.models import AlertGate
+
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    stuck_runs(project, 5)
+    monitor_tick()
+    assert digest_counts(Alert.objects.get(event="monitor_failed")) == {"extract_risks": 5}
+    stuck_runs(project, 7, "later")
+    assert monitor_tick().fixed_count == 7
+    assert Alert.objects.filter(event="monitor_failed").count() == 1  # within the cooldown
+    assert len(untold()) == 1  # waiting for its end, not dropped
+    AlertGate.objects.filter(event="monitor_failed").update(
+        last_raised_at=Now() - timedelta(minutes=settings.TENDEROPS_ALERT_COOLDOWN_MINUTES + 1)
+    )
+    assert monitor_tick().fixed_count == 0  # a quiet tick tells them
+    later = Alert.objects.filter(event="monitor_failed").latest("pk")
+    assert digest_counts(later) == {"extract_risks": 7} and later.facts["total"] == 7
+    assert not untold()

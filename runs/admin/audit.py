@@ -107,11 +107,17 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
         """Whether the monitor's failing is in an alert yet (a tick stopped before its digest
         leaves it for the next); other actions alert nobody."""
         if action.alert_pending:
-            return _("Not yet: the next monitor tick tells it.")
+            return _(
+                "Not yet: a monitor tick tells it (once its kinds' alert cooldown has passed, "
+                "if they were told lately)."
+            )
         if action.actor != Actor.SCHEDULE:
             return "–"
         if action.kind == MaintenanceAction.Kind.FAIL_STUCK:
-            return _("Recorded in the monitor's alert digest (unless its kinds were in cooldown).")
+            return _(
+                "Told in the monitor's alert digest (a kind told within the cooldown is counted "
+                "there, not listed)."
+            )
         if action.kind == MaintenanceAction.Kind.WOULD_FAIL:
             return _(
                 "Told in the monitor's “stuck runs not failed” digest (unless its kinds were "

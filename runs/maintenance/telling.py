@@ -7,6 +7,7 @@ waiting actions and raises one ``monitor_failed`` digest for them, in one transa
 stopped between its batches and its digest (killed, or the digest failed) leaves its actions
 waiting, and the next tick tells them with its own. A tick tells the actions it claims (locked
 and marked told in one statement, others' locks skipped): two ticks never tell a run twice.
+Failings whose kinds were all told within the alert cooldown stay waiting until it ends.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ def tell_failed(result: CleanupResult) -> None:
             _add_earlier(by_kind, facts, earlier, result.policy)
         if own and any(not entry["ids"] for entry in by_kind.values()):
             _add_first_ids(by_kind, sorted(own))  # kinds past the tick's first listed runs
-        if facts["total"]:
-            raise_digest(AlertEvent.MONITOR_FAILED, by_kind, facts)
+        if facts["total"] and raise_digest(AlertEvent.MONITOR_FAILED, by_kind, facts) is None:
+            # Every kind was told within its cooldown: the failings wait for its end and are
+            # told then, with those since (a fleet failed over several ticks was told only
+            # its first tick's runs).
+            MaintenanceAction.objects.filter(pk__in=untold).update(alert_pending=True)
 
 
 def untold_actions() -> QuerySet[MaintenanceAction]:
