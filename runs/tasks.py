@@ -41,10 +41,10 @@ def note_late_finishes_task() -> int:
 
 
 def deliver_alert_task(alert_id: int) -> dict[str, str]:
-    """Queued when an alert is recorded: deliver it to every channel now."""
-    from runs.alerting.delivery import deliver_alert
+    """Queued when an alert is recorded: deliver it (and whatever else is due) now."""
+    from runs.alerting.delivery import deliver_from_cluster
 
-    deliveries = deliver_alert(alert_id)
+    deliveries = deliver_from_cluster(alert_id)
     return {delivery.channel: delivery.status for delivery in deliveries}
 
 
@@ -52,7 +52,7 @@ def deliver_due_alerts_task() -> int:
     """Every minute: retries that are due, and anything a stopped cluster left behind."""
     from runs.alerting.delivery import deliver_due
 
-    return deliver_due()
+    return deliver_due(exclusive=True)
 
 
 def check_failure_spikes_task() -> int:

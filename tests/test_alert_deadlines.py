@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from runs.alerting.delivery import deliver_alert, deliver_due
 from runs.maintenance import AlertEvent, raise_alert
 from runs.models import AlertAttempt, AlertDelivery
@@ -166,3 +168,36 @@ def test_a_success_after_a_take_over_still_counts(db, settings):
     _record(late, Outcome(Result.SENT, "accepted"))
     delivery.refresh_from_db()
     assert (delivery.status, delivery.next_attempt_at) == ("sent", None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_robot_holds_one_cluster_worker_not_every_one(settings):
+    """Each alert queues its own delivery task: forty alerts to a robot that hangs held both
+    of the cluster's workers, and the monitor's ticks waited three minutes. A channel is
+    drained by one worker at a time; another finds it taken and is free at once."""
+    from django.db import connection
+
+    from runs.tasks import deliver_alert_task
+
+    settings.TENDEROPS_ALERT_TIMEOUT_SECONDS = 30
+    with receiver(hang_seconds=60) as robot:
+        settings.TENDEROPS_ALERT_WEBHOOK_URL = robot.url()
+        first, second = (raise_alert(AlertEvent.TEST, kind, announce=False) for kind in "ab")
+
+        def cluster_worker() -> None:
+            try:
+                deliver_alert_task(first)
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=cluster_worker)
+        worker.start()
+        robot.wait_for(1, timeout=60)  # the first worker is sending, and waits for the robot
+        assert deliver_alert_task(second) == {"webhook": "pending"}  # another worker: free
+        assert len(robot.requests) == 1
+        robot.released.set()
+        worker.join(timeout=120)
+    # The first worker sent the second alert too, once the robot answered.
+    assert set(AlertDelivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert len(robot.requests) == 2

@@ -10,8 +10,9 @@ pause a throttling robot asked for), up to ``TENDEROPS_ALERT_MAX_ATTEMPTS`` atte
 configuration error or a refusal is not retried.
 
 Who delivers: the django-q2 task queued when an alert is recorded, the delivery schedule
-every minute (retries, and anything a stopped cluster left behind), and, for the stale
-monitor, the health endpoint (in a background thread) and the watchdog (in its process).
+every minute (retries, and anything a stopped cluster left behind), both draining each
+channel from one worker at a time, and, for the stale monitor, the health endpoint (in a
+background thread) and the watchdog (in its process).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ RETRIED = {Result.ERROR, Result.THROTTLED}
 MAX_BACKOFF = timedelta(hours=1)
 LEASE_SLACK = timedelta(seconds=30)
 MAX_PER_PASS = 100  # deliveries one channel sends in one pass at most
+DRAIN_LOCK = 74_519_003  # (int4) with the channel: one cluster process drains a channel at a time
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,21 @@ def deliver_alert(alert_id: int) -> list[AlertDelivery]:
     return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
 
 
-def deliver_due() -> int:
-    """Deliver every due delivery (retries included); return how many channels had some."""
-    return _deliver(Q())
+def deliver_due(*, exclusive: bool = False) -> int:
+    """Deliver every due delivery (retries included); return how many channels had some.
+
+    ``exclusive`` (the cluster's tasks): each channel drained by one process at a time. A
+    task that finds a channel being drained leaves it to that one, which sends what is due,
+    and frees its worker: forty alerts to a robot that hangs held both of the cluster's
+    workers, and the monitor's ticks waited three minutes."""
+    return _deliver(Q(), exclusive=exclusive)
+
+
+def deliver_from_cluster(alert_id: int) -> list[AlertDelivery]:
+    """The task queued when ``alert_id`` was recorded: what is due, this alert's included;
+    its deliveries as they stand after."""
+    deliver_due(exclusive=True)
+    return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
 
 
 def deliver_in_background(alert_id: int) -> threading.Thread:
@@ -109,18 +123,32 @@ def alert_on_health(health: MonitorHealth, *, source: str, background: bool) -> 
     return alert_id
 
 
-def _deliver(scope: Q) -> int:
+def _deliver(scope: Q, *, exclusive: bool = False) -> int:
     channels = sorted(
         set(AlertDelivery.objects.filter(scope, _due(db_now())).values_list("channel", flat=True))
     )
+    drain = _drain_alone if exclusive and is_postgresql() else _drain
     if len(channels) == 1 or not is_postgresql():
         # SQLite (the demo) takes one writer at a time: the channels in turn.
         for channel in channels:
-            _drain(channel, scope)
+            drain(channel, scope)
     elif channels:
         with ThreadPoolExecutor(len(channels), thread_name_prefix="alert-channel") as pool:
-            list(pool.map(_closing(_drain), channels, [scope] * len(channels)))
+            list(pool.map(_closing(drain), channels, [scope] * len(channels)))
     return len(channels)
+
+
+def _drain_alone(channel: str, scope: Q) -> None:
+    """``_drain``, unless another process drains ``channel``: then nothing (the lock is the
+    session's, released with the connection if this one dies)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [DRAIN_LOCK, channel])
+        if not cursor.fetchone()[0]:
+            return
+        try:
+            _drain(channel, scope)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [DRAIN_LOCK, channel])
 
 
 def _closing(work):
