@@ -27,6 +27,7 @@ from runs import limits
 from runs.alerting.delivery import alert_on_health
 from runs.limits import InvalidParameter, parse_switch
 from runs.maintenance import fail_stuck_runs, monitor_health
+from runs.maintenance.db import limit_lock_waits
 from runs.metrics import exposition
 from runs.middleware import API_PREFIX, METRICS_PATH
 from runs.models import Actor
@@ -163,6 +164,7 @@ def answered(request: HttpRequest, methods: set[str], work: Callable[[], HttpRes
             )
             response["Allow"] = ", ".join(sorted(methods))
             return response
+        limit_lock_waits()  # a table locked for minutes: a 503 now, not gunicorn's 500 at 30 s
         response = work()
     except ApiError as error:
         response = error_response(error.status, error.message)

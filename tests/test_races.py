@@ -333,3 +333,52 @@ def test_signs_of_life_race_across_processes(project, settings):
     assert sorted(audited) == sorted(failed)  # every failure audited exactly once
     saved = [r for r in rows if r[1] == "running" and r[3] is not None]
     assert failed and saved  # both outcomes happened: the test raced
+
+
+def test_report_mode_ticks_side_by_side_record_each_run_once(project, settings):
+    """Two report-mode ticks (piled up behind a locked table) each found the runs not yet
+    recorded, then both recorded them: every run twice. Made to happen: both ticks' records
+    wait at a gate (a trigger on the audit's table) until both are under way."""
+    from runs.maintenance import report_stuck_runs
+
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    run_ids = bulk_runs(project, 50, status="running", started_ago=30 * MIN, label="shadow")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION race_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "PERFORM pg_advisory_lock_shared(4343); PERFORM pg_advisory_unlock_shared(4343); "
+            "RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER race_gate BEFORE INSERT ON tenderops_failed_run "
+            "FOR EACH STATEMENT EXECUTE FUNCTION race_gate()"
+        )
+    gate = psycopg.connect(current_database_url(), autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4343)")
+
+    def tick() -> None:
+        try:
+            report_stuck_runs()
+        finally:
+            connection.close()
+
+    ticks = [threading.Thread(target=tick) for _ in range(2)]
+    try:
+        for thread in ticks:
+            thread.start()
+
+        def both_under_way() -> bool:  # one at the gate, the other at it or behind the first
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return gate.execute(waiting).fetchone()[0] == 2
+
+        wait_until(both_under_way, timeout=120, what="both ticks under way")
+        gate.execute("SELECT pg_advisory_unlock(4343)")
+        for thread in ticks:
+            thread.join(timeout=120)
+    finally:
+        gate.close()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS race_gate ON tenderops_failed_run")
+            cursor.execute("DROP FUNCTION IF EXISTS race_gate()")
+    recorded = list(FailedRunRecord.objects.values_list("run_id", flat=True))
+    assert sorted(recorded) == sorted(run_ids)  # each once

@@ -99,6 +99,21 @@ def local_settings(**settings: str) -> Iterator[None]:
         set_local(cursor, before)
 
 
+# How long a routine a machine calls (the monitor's tick, the API, health, /metrics, the
+# watchdog) waits for a lock another session holds on a table it reads (the backend's ALTER
+# TABLE, a LOCK TABLE): then it gives way, says so and is tried again, instead of waiting
+# past its caller's patience (the next tick, gunicorn's 30 s, cron's next watchdog).
+LOCK_WAIT = "10s"
+LOCK_WAIT_SETTING = f"set_config('lock_timeout', '{LOCK_WAIT}', true)"  # a prelude's part
+
+
+def limit_lock_waits() -> None:
+    """For the rest of this connection's session: wait at most LOCK_WAIT for a lock."""
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [LOCK_WAIT])
+
+
 def set_local(cursor: Any, settings: Mapping[str, str]) -> None:
     for name, value in settings.items():
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])

@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 
 from runs.maintenance.counters import RUNS_FAILED, counter_cte, increment
 from runs.maintenance.db import (
+    LOCK_WAIT_SETTING,
     aware,
     compiled,
     db_now,
@@ -119,7 +120,8 @@ def _locked_rows_sql(candidates: Candidates, limit: int | None, cache_key: Hasha
 
 
 FAILING_SETTINGS = (
-    "SELECT set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true)"
+    "SELECT set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true), "
+    + LOCK_WAIT_SETTING
 )
 
 

@@ -22,6 +22,7 @@ from django.db.models import Count, Min, QuerySet
 
 from runs.limits import STATS_WINDOWS
 from runs.maintenance.db import (
+    LOCK_WAIT_SETTING,
     compiled,
     db_now,
     execute_after,
@@ -153,11 +154,13 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
     # 0.05 ms). No wait for the commit's WAL flush (about 1 ms): a crash can only lose the
     # last observations, and the next one then sees those changes again, later, which makes
     # runs look alive longer and never fails one sooner; a failing transaction's own commit
-    # flushes them anyway.
+    # flushes them anyway. A lock on the runs' table held by another session (an ALTER
+    # TABLE) is waited for at most LOCK_WAIT: a tick then fails, is logged and is tried by
+    # the next one, instead of holding a cluster worker for as long as the lock lasts.
     prelude = (
         "SELECT set_config('tenderops.observing', pg_try_advisory_xact_lock(%s)::text, true), "
         "set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true), "
-        "set_config('synchronous_commit', 'off', true)"
+        f"set_config('synchronous_commit', 'off', true), {LOCK_WAIT_SETTING}"
     )
     running = RunStatus.RUNNING
     params = [OBSERVER_LOCK, *active_params, *now_params, running, *now_params]

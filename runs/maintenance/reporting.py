@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.db.models.functions import Now
 
+from runs.maintenance.db import is_postgresql
 from runs.maintenance.failing import (
     CleanupResult,
     StuckRun,
@@ -25,6 +26,7 @@ from runs.vocabulary import FailReason, RunStatus
 # next ticks, in memory bounded whatever its size (each tick read all of them: 100,000 runs
 # and a list of their ids, every minute).
 RECORDED_PER_TICK = 10_000
+RECORDER_LOCK = 7_451_900_004
 
 
 def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:
@@ -38,9 +40,14 @@ def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:
     recorded = FailedRunRecord.objects.filter(
         run_id=OuterRef("pk"), action__kind=MaintenanceAction.Kind.WOULD_FAIL
     )
-    new = list_runs(stuck.filter(~Exists(recorded)), RECORDED_PER_TICK)
     total = sum(counts.values())
     with transaction.atomic():
+        # One recorder at a time, each after the last committed: ticks that piled up (a table
+        # locked for minutes) recorded every run once each.
+        if is_postgresql():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECORDER_LOCK])
+        new = list_runs(stuck.filter(~Exists(recorded)), RECORDED_PER_TICK)
         if new:
             _record_would_fail(new, preview.policy)
         if heartbeat:

@@ -2,6 +2,7 @@ from django.core.management.base import CommandError
 
 from runs.alerting.delivery import alert_on_health
 from runs.maintenance import monitor_health
+from runs.maintenance.db import limit_lock_waits
 from runs.management.commands._arguments import RoutineCommand
 
 EXIT_STALE = 1
@@ -15,6 +16,7 @@ class Command(RoutineCommand):
     )
 
     def handle(self, *args, **options) -> None:
+        limit_lock_waits()  # run by cron: never still waiting when the next one starts
         health = monitor_health()
         alert_id = alert_on_health(health, source="watchdog", background=False)
         last = health.last_run_at.isoformat() if health.last_run_at else "never"
