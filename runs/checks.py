@@ -64,3 +64,25 @@ def check_runtime_limits(app_configs, **kwargs) -> list[Warning]:
             )
         )
     return warnings
+
+
+@register()
+def check_monitor_interval(app_configs, **kwargs) -> list[Warning]:
+    """A timeout no longer than the monitor's interval: a run picked up between two ticks is
+    first seen past it, judged by its start (no sign of life seen yet) and failed at first
+    sight however much progress it writes."""
+    interval = settings.TENDEROPS_MONITOR_INTERVAL_MINUTES
+    timeouts = {"TENDEROPS_STUCK_TIMEOUT_MINUTES": settings.TENDEROPS_STUCK_TIMEOUT_MINUTES}
+    timeouts.update(settings.TENDEROPS_STUCK_TIMEOUTS)
+    short = [f"{key} ({minutes})" for key, minutes in timeouts.items() if minutes <= interval]
+    if not short:
+        return []
+    return [
+        Warning(
+            f"TENDEROPS_MONITOR_INTERVAL_MINUTES ({interval}) is not below the timeout of "
+            f"{', '.join(short)}: such runs may be first seen past their timeout and failed at "
+            "first sight, however much progress they write",
+            hint="Run the monitor more often than the shortest timeout (default every minute).",
+            id="tenderops.W004",
+        )
+    ]

@@ -295,6 +295,12 @@ def test_limits_that_undo_one_another_are_warned_of():
         TENDEROPS_FAIL_PENDING_AFTER_MINUTES="30", TENDEROPS_PENDING_ALERT_MINUTES="60"
     )
     assert early.returncode == 0 and "tenderops.W003" in early.stderr
+    # A run picked up between two ticks 2 minutes apart is first seen past a 1-minute timeout.
+    seldom = manage_check(
+        TENDEROPS_MONITOR_INTERVAL_MINUTES="2", TENDEROPS_STUCK_TIMEOUTS="fastk=1,review=30"
+    )
+    assert seldom.returncode == 0 and "tenderops.W004" in seldom.stderr
+    assert "fastk (1)" in seldom.stderr and "review (30)" not in seldom.stderr
     assert "tenderops.W" not in manage_check().stderr  # the defaults warn of nothing
 
 
