@@ -149,7 +149,8 @@ def _check_may_read(user) -> None:
 
 def answered(request: HttpRequest, methods: set[str], work: Callable[[], HttpResponse]):
     """``work()``'s response, or the JSON error that says why not: a method not allowed
-    (405), what ``ApiError`` says, bad input (400), the database unavailable (503). No
+    (405), what ``ApiError`` says, bad input (400), the database unavailable (503) or a
+    table locked past ``limit_lock_waits``' bound (503, not gunicorn's HTML 500 at 30 s). No
     traceback ever reaches the client."""
     try:
         if settings.SECURE_SSL_REDIRECT and not request.is_secure():
@@ -159,12 +160,10 @@ def answered(request: HttpRequest, methods: set[str], work: Callable[[], HttpRes
         if request.method not in methods:
             response = error_response(
                 405,
-                _("Method not allowed: use %(methods)s.")
-                % {"methods": " or ".join(sorted(methods))},
+                _("Method not allowed: use %(methods)s.") % {"methods": ", ".join(sorted(methods))},
             )
             response["Allow"] = ", ".join(sorted(methods))
             return response
-        limit_lock_waits()  # a table locked for minutes: a 503 now, not gunicorn's 500 at 30 s
         response = work()
     except ApiError as error:
         response = error_response(error.status, error.message)
@@ -187,6 +186,7 @@ def api_view(methods: set[str], *, read_only: bool = False) -> Callable:
         def wrapper(request: HttpRequest) -> HttpResponse:
             def work() -> HttpResponse:
                 actor, username = authorise(request, read_only=read_only)
+                limit_lock_waits()
                 return view(request, actor, username)
 
             return answered(request, methods, work)
@@ -311,6 +311,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
     def work() -> HttpResponse:
         authorise_metrics(request)
+        limit_lock_waits()
         query_parameters(request, set())
         body, content_type = exposition(request.headers.get("Accept", ""))
         response = HttpResponse(body, content_type=content_type)

@@ -142,6 +142,7 @@ LABELS = {
     "rows changed": "影响行数",
     "completed": "已完成",
     "alert pending": "待告警",
+    "alert due at": "告警时间不早于",
     "more than %d run": "超过 %d 个任务",
     "Language": "语言",
     "Open its audit entry.": "查看其审计记录。",

@@ -220,7 +220,12 @@ def test_a_crash_loops_digest_links_its_own_cleanup_and_says_what_it_leaves_out(
 @pytest.mark.django_db
 def test_failings_of_kinds_in_their_cooldown_are_told_when_it_ends(project, settings):
     """A kind told a minute ago: its runs failed since were marked told and appeared in no
-    digest (a fleet failed over seven ticks was told its first tick's 5,800 runs of 20,000)."""
+    digest (a fleet failed over seven ticks was told its first tick's 5,800 runs of 20,000).
+    They wait for the cooldown's end, costing the quiet ticks meanwhile nothing, and are not
+    swallowed by another kind's digest."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     from runs.models import AlertGate
 
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
@@ -230,10 +235,21 @@ def test_failings_of_kinds_in_their_cooldown_are_told_when_it_ends(project, sett
     stuck_runs(project, 7, "later")
     assert monitor_tick().fixed_count == 7
     assert Alert.objects.filter(event="monitor_failed").count() == 1  # within the cooldown
-    assert len(untold()) == 1  # waiting for its end, not dropped
-    AlertGate.objects.filter(event="monitor_failed").update(
-        last_raised_at=Now() - timedelta(minutes=settings.TENDEROPS_ALERT_COOLDOWN_MINUTES + 1)
-    )
+    (waiting,) = MaintenanceAction.objects.filter(alert_pending=True)
+    gate = AlertGate.objects.get(event="monitor_failed", kind="extract_risks")
+    cooldown = timedelta(minutes=settings.TENDEROPS_ALERT_COOLDOWN_MINUTES)
+    assert waiting.alert_due_at == gate.last_raised_at + cooldown
+    with CaptureQueriesContext(connection) as quiet:
+        monitor_tick()
+    assert len(quiet.captured_queries) == 1  # a quiet tick stays one statement
+    stuck_runs(project, 3, "other", kind="review")  # another kind's digest meanwhile
+    monitor_tick()
+    other = Alert.objects.filter(event="monitor_failed").latest("pk")
+    assert digest_counts(other) == {"review": 3} and other.facts["total"] == 3
+    assert set(MaintenanceAction.objects.filter(alert_pending=True)) == {waiting}
+    # The cooldown passes.
+    AlertGate.objects.filter(event="monitor_failed").update(last_raised_at=Now() - cooldown)
+    MaintenanceAction.objects.filter(pk=waiting.pk).update(alert_due_at=Now())
     assert monitor_tick().fixed_count == 0  # a quiet tick tells them
     later = Alert.objects.filter(event="monitor_failed").latest("pk")
     assert digest_counts(later) == {"extract_risks": 7} and later.facts["total"] == 7

@@ -50,6 +50,7 @@ MIGRATIONS = [
     "0012_alert_resolved",
     "0013_observation_running_since",
     "0014_action_alert_pending",
+    "0015_action_alert_due_at",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [

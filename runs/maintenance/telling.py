@@ -13,16 +13,18 @@ Failings whose kinds were all told within the alert cooldown stay waiting until 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, Min, Q, QuerySet, Window
+from django.db.models.functions import Now, RowNumber
 
-from runs.maintenance.alerts import AlertEvent, raise_digest
+from runs.maintenance.alerts import AlertEvent, gate_kinds, raise_digest
 from runs.maintenance.db import is_postgresql
 from runs.maintenance.outcomes import CleanupResult
 from runs.maintenance.policy import StuckPolicy
-from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
+from runs.models import AlertGate, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FailReason
 
 # A digest lists at most this many run ids per kind (oldest first).
@@ -53,12 +55,16 @@ def tell_failed(result: CleanupResult) -> None:
         if facts["total"] and raise_digest(AlertEvent.MONITOR_FAILED, by_kind, facts) is None:
             # Every kind was told within its cooldown: the failings wait for its end and are
             # told then, with those since (a fleet failed over several ticks was told only
-            # its first tick's runs).
-            MaintenanceAction.objects.filter(pk__in=untold).update(alert_pending=True)
+            # its first tick's runs). No tick tries before: each rebuilt the whole digest.
+            due = cooldown_end(AlertEvent.MONITOR_FAILED, by_kind)
+            waiting = MaintenanceAction.objects.filter(pk__in=untold)
+            waiting.update(alert_pending=True, alert_due_at=due)
 
 
 def untold_actions() -> QuerySet[MaintenanceAction]:
-    return MaintenanceAction.objects.filter(alert_pending=True).values("pk")
+    """The actions a tick may tell now: pending, and not waiting for a cooldown's end."""
+    due = Q(alert_due_at__isnull=True) | Q(alert_due_at__lte=Now())
+    return MaintenanceAction.objects.filter(due, alert_pending=True).values("pk")
 
 
 def _claim_untold() -> set[int]:
@@ -66,15 +72,27 @@ def _claim_untold() -> set[int]:
     and return them: undone with the digest if it fails. One statement on PostgreSQL."""
     if not is_postgresql():
         untold = set(untold_actions().values_list("pk", flat=True))
-        MaintenanceAction.objects.filter(pk__in=untold).update(alert_pending=False)
+        MaintenanceAction.objects.filter(pk__in=untold).update(
+            alert_pending=False, alert_due_at=None
+        )
         return untold
     table = MaintenanceAction._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET alert_pending = false WHERE id IN ("
-            f"SELECT id FROM {table} WHERE alert_pending FOR UPDATE SKIP LOCKED) RETURNING id"
+            f"UPDATE {table} SET alert_pending = false, alert_due_at = NULL WHERE id IN ("
+            f"SELECT id FROM {table} WHERE alert_pending AND (alert_due_at IS NULL "
+            "OR alert_due_at <= statement_timestamp()) FOR UPDATE SKIP LOCKED) RETURNING id"
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def cooldown_end(event: AlertEvent, by_kind: dict) -> datetime | None:
+    """When the first of ``by_kind``'s cooldowns for ``event`` ends (a kind then passes the
+    gate again)."""
+    told = AlertGate.objects.filter(event=event, kind__in=gate_kinds(by_kind))
+    first = told.aggregate(first=Min("last_raised_at"))["first"]
+    cooldown = timedelta(minutes=settings.TENDEROPS_ALERT_COOLDOWN_MINUTES)
+    return None if first is None else first + cooldown
 
 
 def _add_earlier(by_kind: dict, facts: dict, actions: list[int], policy: StuckPolicy) -> None:

@@ -44,6 +44,9 @@ class MaintenanceAction(models.Model):
     # cleared with the digest that tells them. A tick stopped between its batches and its
     # digest (killed, or the digest failed) leaves them for the next tick to tell.
     alert_pending = models.BooleanField(_("alert pending"), default=False, db_default=False)
+    # A failing whose kinds were all told within the alert cooldown waits until this moment
+    # (the first of their cooldowns' ends): no tick tries to tell it before.
+    alert_due_at = models.DateTimeField(_("alert due at"), null=True, blank=True)
 
     class Meta:
         db_table = "tenderops_maintenance_action"
