@@ -23,11 +23,10 @@ from runs.maintenance import (
     stuck_runs_queryset,
     waiting_runs,
 )
-from runs.maintenance.alerts import AlertEvent, raise_alert
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.selection import _fail_runs
-from runs.models import Actor, Alert, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
 from tests.conftest import silent_waiting_and_late, statuses
 
 MIN = timedelta(minutes=1)
@@ -259,39 +258,6 @@ def test_waiting_runs_are_counted_and_failed_only_when_asked(make_run, settings)
     assert statuses(waiting, fresh) == ["failed", "pending"]
     record = FailedRunRecord.objects.get(run_id=waiting.pk)
     assert why_failed(record.reason, record.silent_minutes).startswith("pending for 45")
-
-
-def test_the_waiting_digest_counts_every_run_and_its_longest_silence(make_run, settings):
-    """A run requeued waits from its requeueing: the oldest waiting is the longest silence,
-    not the earliest queued; the total counts the runs of kinds in their cooldown too."""
-    settings.TENDEROPS_PENDING_ALERT_MINUTES = 30
-    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
-    requeued = make_run(status="pending", started_ago=60 * MIN, kind="review")
-    silent = make_run(status="pending", started_ago=50 * MIN, kind="review")
-    docx = make_run(status="pending", started_ago=45 * MIN, kind="generate_docx")
-    observe_active_runs()
-    silence_for(requeued, 40 * MIN)
-    silence_for(silent, 50 * MIN)
-    silence_for(docx, 45 * MIN)
-    raise_alert(AlertEvent.WAITING, "generate_docx", announce=False)  # its cooldown runs
-    monitor_tick()
-    digest = Alert.objects.filter(event=AlertEvent.WAITING).latest("pk")
-    assert digest.facts["total"] == 3
-    assert list(digest.facts["kinds"]) == ["review"]
-    review = digest.facts["kinds"]["review"]
-    assert (review["count"], review["oldest_minutes"]) == (2, 50)
-    assert review["ids"] == [requeued.pk, silent.pk]  # queued first, listed first
-
-
-def test_the_late_finish_digest_counts_the_kinds_in_their_cooldown_too(make_run, settings):
-    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
-    runs = [make_run(started_ago=30 * MIN, kind=kind) for kind in ("review", "review", "risks")]
-    fail_stuck_runs(actor=Actor.CLI)
-    TenderRun.objects.filter(pk__in=[run.pk for run in runs]).update(status="success")
-    raise_alert(AlertEvent.LATE_FINISH, "review", announce=False)  # its cooldown runs
-    assert len(late_finish_tick()) == 3
-    digest = Alert.objects.filter(event=AlertEvent.LATE_FINISH).latest("pk")
-    assert digest.facts["total"] == 3 and list(digest.facts["kinds"]) == ["risks"]
 
 
 def test_waiting_runs_are_failed_when_asked_under_the_age_rule_too(make_run, settings):
