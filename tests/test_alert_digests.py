@@ -1,23 +1,17 @@
 """The waiting and late-finish digests: what they count, list and leave to the cooldown."""
 
-from datetime import timedelta
-
 import pytest
 
 from runs.maintenance import fail_stuck_runs, late_finish_tick, monitor_tick, observe_active_runs
 from runs.maintenance.alerts import AlertEvent, raise_alert
 from runs.models import Actor, Alert, TenderRun
-from tests.test_maintenance_liveness import silence_for
-
-MIN = timedelta(minutes=1)
+from tests.test_maintenance_liveness import (  # its one-minute silence rule, autouse
+    MIN,
+    one_minute_silence,  # noqa: F401
+    silence_for,
+)
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(autouse=True)
-def silence_rule(settings):
-    settings.TENDEROPS_STUCK_RULE = "silence"
-    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 1
 
 
 def test_the_waiting_digest_counts_every_run_and_its_longest_silence(make_run, settings):
