@@ -118,6 +118,21 @@ def env_redis_url(name: str) -> str:
     return value
 
 
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def env_cluster_name(name: str, default: str) -> str:
+    """django-q2's cluster name, which names its Redis queue: deployments that share one
+    Redis database need names of their own, or each takes the other's monitor ticks."""
+    value = (_raw(name) or default).strip()
+    if not CLUSTER_NAME.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be 1 to 64 ASCII letters, digits, '.', '_' or '-' (starting with a "
+            f"letter or digit), not {value[:80]!r}"
+        )
+    return value
+
+
 def env_token(name: str, other: tuple[str, str] | None = None) -> str:
     """A bearer token, or "" (its auth off) while unset or blank. Surrounding whitespace (a
     secrets file's newline) is dropped; what is left must be visible ASCII, which is all an

@@ -11,6 +11,7 @@ from tenderops.env import (
     env_base_url,
     env_bool,
     env_choice,
+    env_cluster_name,
     env_database,
     env_emails,
     env_int,
@@ -249,7 +250,7 @@ TENDEROPS_TASK_TIMEOUT_SECONDS = env_int(
 )
 REDIS_URL = env_redis_url("REDIS_URL")
 Q_CLUSTER = {
-    "name": "tenderops",
+    "name": env_cluster_name("TENDEROPS_CLUSTER_NAME", "tenderops"),
     "workers": env_int("TENDEROPS_Q_WORKERS", 2, limits.CLUSTER_WORKERS),
     "timeout": TENDEROPS_TASK_TIMEOUT_SECONDS,
     "retry": TENDEROPS_TASK_TIMEOUT_SECONDS + 600,

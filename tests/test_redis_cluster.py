@@ -4,6 +4,7 @@ run failed exactly once, and a node killed in the middle of a tick loses nothing
 import os
 import signal
 import sys
+import uuid
 from datetime import timedelta
 
 import psycopg
@@ -23,16 +24,21 @@ NODES = ("node-a", "node-b")
 
 @pytest.fixture
 def redis_broker():
+    """The Redis address and a cluster name of this test's own: another suite on the same
+    Redis database (another checkout, another engineer) neither takes its ticks nor loses its
+    queue, and the developer's other keys there are left alone."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
     client.ping()  # .ci/run starts Redis; without it this test fails loudly, never skips
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
+    cluster = f"tenderops-test-{uuid.uuid4().hex[:12]}"
+    yield REDIS_URL, cluster
+    for key in client.scan_iter(match=f"django_q:{cluster}:*"):
+        client.delete(key)
 
 
-def start_node(name: str, tmp_path, broker: str):
+def start_node(name: str, tmp_path, broker: tuple[str, str]):
+    url, cluster = broker
     env = {"DATABASE_URL": f"{current_database_url()}?application_name={name}"}
-    env["REDIS_URL"] = broker
+    env |= {"REDIS_URL": url, "TENDEROPS_CLUSTER_NAME": cluster}
     return start([sys.executable, "manage.py", "qcluster"], env, tmp_path / f"{name}.log")
 
 

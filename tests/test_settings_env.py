@@ -101,6 +101,8 @@ def out_of_range_cases():
         yield pytest.param("DATABASE_URL", url, id=f"database-{url}")
     for url in ("foo", "redis://127.0.0.1:99999/0", "http://127.0.0.1:6379", "redis://"):
         yield pytest.param("REDIS_URL", url, id=f"redis-{url}")
+    for name in ("two words", "queue/key", "队列", "-leading-dash", "n" * 65):
+        yield pytest.param("TENDEROPS_CLUSTER_NAME", name, id=f"cluster-{name[:12]}")
     for name in ("TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"):
         yield pytest.param(name, "x", id=f"{name}-short")
         yield pytest.param(name, "tökén-long-enough-to-pass", id=f"{name}-not-ascii")
@@ -257,6 +259,7 @@ def test_good_database_and_redis_addresses_pass_the_check():
     result = manage_check(
         DATABASE_URL="postgres://ops:p%23w@127.0.0.1:5432/tender",
         REDIS_URL="redis://127.0.0.1:6379/0",
+        TENDEROPS_CLUSTER_NAME="tenderops-staging.2",
     )
     assert result.returncode == 0, result.stderr
 
