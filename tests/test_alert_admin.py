@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.db.models import F
 from django.test import Client
 
 from runs.alerting.delivery import deliver_alert
@@ -157,6 +158,24 @@ def test_the_watchdog_alerts_once_while_stale_and_once_on_recovery(db, settings)
         "monitor_stale",
         "monitor_recovered",
     ]
+
+
+def test_the_watchdog_retries_the_stale_alert_that_a_robot_refused(db, settings):
+    # The cluster, which retries deliveries, is what has stopped: the watchdog retries it.
+    replies = iter([(500, {"errcode": -1, "errmsg": "system busy"})])
+    with receiver(lambda r: next(replies, (200, {"errcode": 0, "errmsg": "ok"}))) as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/send", f"key={KEY}")
+        with pytest.raises(CommandError) as first:
+            call_command("tenderops_watchdog", stdout=io.StringIO())
+        assert "WeCom retrying" in str(first.value) and "sent" not in str(first.value)
+        # Its backoff has passed by the next run of cron.
+        AlertDelivery.objects.update(next_attempt_at=F("next_attempt_at") - timedelta(hours=1))
+        with pytest.raises(CommandError) as second:
+            call_command("tenderops_watchdog", stdout=io.StringIO())
+        assert "alert #" not in str(second.value)  # no new alert inside the cooldown
+        assert len(robot.requests) == 2
+    (delivery,) = AlertDelivery.objects.all()
+    assert (delivery.status, delivery.attempts) == (AlertDelivery.Status.SENT, 2)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,8 @@ configuration error or a refusal is not retried.
 Who delivers: the django-q2 task queued when an alert is recorded, the delivery schedule
 every minute (retries, and anything a stopped cluster left behind), both draining each
 channel from one worker at a time, and, for the stale monitor, the health endpoint (in a
-background thread) and the watchdog (in its process).
+background thread) and the watchdog (in its process), which also retry the stale alert while
+the cluster is down.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -86,9 +88,14 @@ def deliver_from_cluster(alert_id: int) -> list[AlertDelivery]:
     return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
 
 
-def deliver_in_background(alert_id: int) -> threading.Thread:
+def deliver_in_background(scope: Q) -> threading.Thread:
+    """Each channel drained by one thread at a time: an uptime check polling the health
+    endpoint while a robot hangs does not pile up threads waiting on it."""
     thread = threading.Thread(
-        target=_closing(deliver_alert), args=(alert_id,), name=f"alert-{alert_id}", daemon=True
+        target=_closing(partial(_deliver, exclusive=True)),
+        args=(scope,),
+        name="alert-delivery",
+        daemon=True,
     )
     thread.start()
     return thread
@@ -115,12 +122,25 @@ def alert_on_health(health: MonitorHealth, *, source: str, background: bool) -> 
         alert_id = resolve_alert(AlertEvent.MONITOR_STALE, facts=facts, announce=False)
     elif health.stale:  # not while it is starting: nothing has had a chance to go wrong
         alert_id = raise_alert(AlertEvent.MONITOR_STALE, facts=facts, announce=False)
-    if alert_id is not None and configured_channels():
+    scope = _delivered_by_health(health, alert_id)
+    if scope is not None:
         if background:
-            transaction.on_commit(lambda: deliver_in_background(alert_id))
+            transaction.on_commit(lambda: deliver_in_background(scope))
         else:
-            deliver_alert(alert_id)
+            _deliver(scope, exclusive=True)
     return alert_id
+
+
+def _delivered_by_health(health: MonitorHealth, alert_id: int | None) -> Q | None:
+    """What the health check delivers: the alert it raised, and while the monitor is stale
+    the stale alert's retries too (the cluster, which retries, is what has stopped: a robot
+    that failed once would never hear of it)."""
+    if not configured_channels():
+        return None
+    if health.stale:
+        scope = Q(alert__event=AlertEvent.MONITOR_STALE)
+        return scope if AlertDelivery.objects.filter(scope, _due(db_now())).exists() else None
+    return None if alert_id is None else Q(alert_id=alert_id)
 
 
 def _deliver(scope: Q, *, exclusive: bool = False) -> int:

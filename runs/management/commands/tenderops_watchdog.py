@@ -1,9 +1,11 @@
 from django.core.management.base import CommandError
 
+from runs.alerting.channels import CHANNELS
 from runs.alerting.delivery import alert_on_health
 from runs.maintenance import monitor_health
 from runs.maintenance.db import limit_lock_waits
 from runs.management.commands._arguments import RoutineCommand
+from runs.models import AlertDelivery
 
 EXIT_STALE = 1
 
@@ -20,7 +22,7 @@ class Command(RoutineCommand):
         health = monitor_health()
         alert_id = alert_on_health(health, source="watchdog", background=False)
         last = health.last_run_at.isoformat() if health.last_run_at else "never"
-        sent = f" (alert #{alert_id} sent)" if alert_id is not None else ""
+        sent = _told(alert_id)
         if health.starting:
             self.stdout.write("The monitor is starting: a fresh install has not ticked yet.")
             return
@@ -31,3 +33,13 @@ class Command(RoutineCommand):
                 returncode=EXIT_STALE,
             )
         self.stdout.write(self.style.SUCCESS(f"The monitor is running: last run {last}.{sent}"))
+
+
+def _told(alert_id: int | None) -> str:
+    """What became of the alert this run raised, channel by channel ("sent" only when it was:
+    a robot that refused it is retried by the next run while the monitor is stale)."""
+    if alert_id is None:
+        return ""
+    deliveries = AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel")
+    told = ", ".join(f"{CHANNELS[d.channel].label} {d.get_status_display()}" for d in deliveries)
+    return f" (alert #{alert_id}: {told or 'no channel'})"
