@@ -19,9 +19,14 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 from runs.maintenance import active_runs, late_finishes_by_kind
+from runs.maintenance.alerts import configured_channels
 from runs.maintenance.counters import ALERTS_SENT, RUNS_FAILED, RUNS_PRUNED, read
+from runs.maintenance.gauges import ActiveRuns
+from runs.models import Actor, AlertAttempt
 from runs.shown_text import shortened
-from runs.vocabulary import ACTIVE_STATUSES
+from runs.vocabulary import ACTIVE_STATUSES, FINISHED_STATUSES
+
+AttemptResult = AlertAttempt.Result
 
 # Counters read as they are stored: name, help, label names.
 COUNTERS = (
@@ -85,24 +90,49 @@ class TenderopsCollector:
             "How often the monitor should run (TENDEROPS_MONITOR_INTERVAL_MINUTES).",
             value=settings.TENDEROPS_MONITOR_INTERVAL_MINUTES * 60,
         )
-        for name, documentation, labels in COUNTERS:
-            counter = CounterMetricFamily(name, documentation, labels=list(labels))
-            stored = read(name).items()
-            as_labels = (
-                (tuple(dict(series).get(label, "") for label in labels), value)
-                for series, value in stored
-            )
-            for values, value in _series(as_labels):
-                counter.add_metric(values, value)
-            yield counter
-        late = CounterMetricFamily(
-            "tenderops_late_finishes_total",
-            "Runs tenderops failed that a worker later set to success, by kind.",
-            labels=["kind"],
-        )
-        for labels, value in _series(((kind,), n) for kind, n in late_finishes_by_kind().items()):
-            late.add_metric(labels, value)
-        yield late
+        yield from _counters(runs)
+
+
+def _counters(runs: ActiveRuns) -> Iterator[Metric]:
+    stored = {name: read(name) for name, _, _ in COUNTERS}
+    for name, documentation, labels in COUNTERS:
+        counter = CounterMetricFamily(name, documentation, labels=list(labels))
+        as_labels = [
+            (tuple(dict(series).get(label, "") for label in labels), value)
+            for series, value in stored[name].items()
+        ]
+        zeros = [(values, 0) for values in _born_at_zero(name, runs)]
+        for values, value in _series([*zeros, *as_labels]):
+            counter.add_metric(values, value)
+        yield counter
+    late = CounterMetricFamily(
+        "tenderops_late_finishes_total",
+        "Runs tenderops failed that a worker later set to success, by kind.",
+        labels=["kind"],
+    )
+    failed_kinds = {dict(series).get("kind", "") for series in stored[RUNS_FAILED]}
+    counted = late_finishes_by_kind()
+    zeros = [((kind,), 0) for kind in failed_kinds]
+    for labels, value in _series([*zeros, *(((kind,), n) for kind, n in counted.items())]):
+        late.add_metric(labels, value)
+    yield late
+
+
+def _born_at_zero(name: str, runs: ActiveRuns) -> list[tuple[str, ...]]:
+    """Series shown at 0 before their first count. Prometheus' ``increase()`` takes a series'
+    first sample as its start: a series first scraped at 50 counts nothing, and the rules on
+    it missed a new kind's first fleet, the first robot refusing its key. A run is active for
+    its timeout before it can be failed, so its kind is scraped at 0 first; a late finish
+    needs a failed run of its kind."""
+    if name == RUNS_FAILED:
+        kinds = {kind for _, kind in runs.by_status_and_kind}
+        return [(kind, actor) for kind in sorted(kinds) for actor in Actor.values]
+    if name == RUNS_PRUNED:
+        return [(status,) for status in FINISHED_STATUSES]
+    if name == ALERTS_SENT:
+        results = [result for result in AttemptResult.values if result != AttemptResult.SENDING]
+        return [(channel, result) for channel in configured_channels() for result in results]
+    return []
 
 
 def _by_kind(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:

@@ -136,6 +136,30 @@ def test_every_named_series_equals_what_the_database_holds(client, world):
     )
 
 
+def test_a_counter_series_is_shown_at_zero_before_its_first_count(client, make_run, settings):
+    # Prometheus' increase() takes a series' first sample as its start: a new kind's first
+    # fleet, a robot's first refusal of its key, first scraped non-zero, counted nothing.
+    settings.TENDEROPS_WECOM_WEBHOOK_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+    make_run(started_ago=30 * MIN, kind="compare_bids", run_type="compare_bids")
+    before = scrape(client)
+    failed = "tenderops_runs_failed_total"
+    for actor in Actor.values:
+        assert before[(failed, (("actor", actor), ("kind", "compare_bids")))] == 0
+    refused = ("tenderops_alerts_sent_total", (("channel", "wecom"), ("result", "misconfigured")))
+    assert before[refused] == 0
+    assert (
+        "tenderops_alerts_sent_total",
+        (("channel", "feishu"), ("result", "sent")),
+    ) not in before
+    assert before[("tenderops_runs_pruned_total", (("status", "failed"),))] == 0
+    assert not [key for key in before if key[0] == "tenderops_late_finishes_total"]
+    settings.TENDEROPS_WECOM_WEBHOOK_URL = ""
+    monitor_tick()
+    after = scrape(client)
+    assert after[(failed, (("actor", "schedule"), ("kind", "compare_bids")))] == 1
+    assert after[("tenderops_late_finishes_total", (("kind", "compare_bids"),))] == 0
+
+
 def test_counters_survive_a_prune_of_every_audited_run(client, make_run):
     runs = [make_run(started_ago=(30 + n) * MIN, kind=f"k{n % 2}") for n in range(6)]
     monitor_tick()
