@@ -14,6 +14,7 @@ from runs.maintenance import AlertEvent, raise_alert
 from runs.maintenance.counters import ALERTS_SENT, read
 from runs.models import AlertAttempt, AlertDelivery
 from tests.receivers import (
+    answer_ok,
     check_dingtalk,
     check_feishu,
     check_webhook,
@@ -202,6 +203,35 @@ def test_the_rate_limit_holds_back_what_would_exceed_it(db, settings):
         deliver_due()
         assert len(robot.requests) == 20
     assert AlertDelivery.objects.filter(status="sent").count() == 20
+
+
+def test_a_pass_waits_seconds_for_its_rate_limit_not_the_next_pass(db, settings):
+    # Feishu takes 4 a second: a pass that stopped at the limit sent 4 a minute.
+    with receiver(answer_ok("code")) as feishu, receiver() as wecom:
+        settings.TENDEROPS_FEISHU_WEBHOOK_URL = feishu.url("/open-apis/bot/v2/hook/abcd-ef01")
+        for n in range(7):
+            raise_alert(AlertEvent.FAILURE_SPIKE, f"kind-{n}", announce=False)
+        deliver_due()
+        assert len(feishu.requests) == 7
+        settings.TENDEROPS_FEISHU_WEBHOOK_URL = ""
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = wecom.url("/send", "key=k-0003")
+        for n in range(20):
+            raise_alert(AlertEvent.WAITING, f"kind-{n}", announce=False)
+        deliver_due()
+        assert len(wecom.requests) == 18
+        # The next pass comes a moment before the minute's first attempts age out: it waits
+        # for them (passes every minute sent 18 every other minute).
+        AlertAttempt.objects.filter(channel="wecom").update(
+            started_at=F("started_at") - timedelta(seconds=59)
+        )
+        deliver_due()
+        assert len(wecom.requests) == 20
+    starts = list(
+        AlertAttempt.objects.filter(channel="feishu")
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+    )
+    assert starts[4] - starts[0] >= timedelta(seconds=1)  # never 5 within a second
 
 
 def test_a_redirect_without_a_body_is_recorded_with_its_status(db, settings):
