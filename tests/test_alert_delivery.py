@@ -234,6 +234,20 @@ def test_a_pass_waits_seconds_for_its_rate_limit_not_the_next_pass(db, settings)
     assert starts[4] - starts[0] >= timedelta(seconds=1)  # never 5 within a second
 
 
+def test_a_proxys_page_instead_of_the_robots_answer_is_retried(db, settings):
+    # HTTP 200 with a page of the company's proxy, not the robot's JSON: nothing was sent.
+    page = "<html><body>系统维护中，请稍后再试</body></html>".encode()
+    replies = iter([(200, page)])
+    with receiver(lambda r: next(replies, (200, {"errcode": 0, "errmsg": "ok"}))) as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/send", "key=k-0004")
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+        assert (delivery.status, delivery.answer) == ("retrying", page.decode())
+        AlertDelivery.objects.update(next_attempt_at=F("next_attempt_at") - timedelta(hours=1))
+        deliver_due()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, len(robot.requests)) == ("sent", 2, 2)
+
+
 def test_a_redirect_without_a_body_is_recorded_with_its_status(db, settings):
     with receiver(lambda request: (302, b"")) as wecom:
         settings.TENDEROPS_WECOM_WEBHOOK_URL = wecom.url("/cgi-bin/webhook/send", "key=k")

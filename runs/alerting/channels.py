@@ -102,6 +102,8 @@ class Channel:
         code = answer_code(body)
         if code == 0:
             return Outcome(Result.SENT, answer, status)
+        if code is None:  # not the robot's JSON: a proxy's page ("under maintenance"), retried
+            return Outcome(Result.ERROR, answer, status)
         if code in self.throttle_codes:
             return Outcome(Result.THROTTLED, answer, status, self.throttle_codes[code])
         if code in self.config_codes:
