@@ -209,12 +209,30 @@ def test_the_failure_spike_rule(make_run, settings):
     assert (spikes["review"].hour_failed, spikes["review"].hour_finished) == (6, 8)
     assert spikes["review"].week_rate == pytest.approx(1 / 50)
 
-    raised = check_failure_spikes()
-    assert len(raised) == 2
-    review = Alert.objects.get(kind="review")
-    assert review.event == "failure_spike"
-    assert review.facts["hour_rate"] == 0.75 and review.facts["top_error"] == "LLM 调用超时"
+    (raised,) = check_failure_spikes()  # one message for both kinds, not one per kind
+    spike = Alert.objects.get(pk=raised)
+    assert (spike.event, spike.kind, sorted(spike.facts["kinds"])) == (
+        "failure_spike",
+        "",
+        ["docx", "review"],
+    )
+    review = spike.facts["kinds"]["review"]
+    assert review["hour_rate"] == 0.75 and review["top_error"] == "LLM 调用超时"
+    assert review["count"] == 6
     assert check_failure_spikes() == []  # inside the cooldown
+    message = render(spike, "en")
+    assert message.title == "tenderops · 2 kinds are failing far more than usual"
+    line = "review: 6 runs; 75.0 % of the last hour's 8 finished runs failed (2.0 % in the 7 days"
+    assert line in message.text(16_000)
+
+
+def test_a_spike_alert_of_one_kind_recorded_before_digests_still_renders(db):
+    facts = {"hour_failed": 9, "hour_finished": 10, "hour_rate": 0.9, "week_rate": 0.02}
+    alert = Alert.objects.get(pk=raise_alert(AlertEvent.FAILURE_SPIKE, "review", facts))
+    message = render(alert, "en")
+    assert message.title == "tenderops · review is failing: 90.0 % in the last hour"
+    line = "review: 9 runs; 90.0 % of the last hour's 10 finished runs failed"
+    assert line in message.text(16_000)
 
 
 RICH_FACTS = {
@@ -222,13 +240,7 @@ RICH_FACTS = {
     AlertEvent.STUCK_NOT_FAILED: {"total": 900, "rule": "silence"},
     AlertEvent.WAITING: {"total": 900, "threshold_minutes": 30},
     AlertEvent.LATE_FINISH: {"total": 900},
-    AlertEvent.FAILURE_SPIKE: {
-        "hour_failed": 9,
-        "hour_finished": 10,
-        "hour_rate": 0.9,
-        "week_rate": 0.02,
-        "top_error": "长错误" * 400,
-    },
+    AlertEvent.FAILURE_SPIKE: {},
     AlertEvent.MONITOR_STALE: {"source": "health", "last_run_at": "2026-11-28T10:00:00+00:00"},
     AlertEvent.MONITOR_RECOVERED: {"source": "monitor"},
     AlertEvent.RESOLVED: {"resolves": "waiting"},
@@ -241,6 +253,10 @@ MANY_KINDS = {
         "timeout_minutes": 10,
         "suggested_minutes": 25,
         "oldest_minutes": 95,
+        "hour_finished": 160,
+        "hour_rate": 0.9375,
+        "week_rate": 0.02,
+        "top_error": "长错误" * 400,
     }
     for n in range(60)
 }
@@ -253,6 +269,7 @@ def test_every_event_raised_directly_renders_in_both_languages_within_each_robot
         AlertEvent.STUCK_NOT_FAILED,
         AlertEvent.WAITING,
         AlertEvent.LATE_FINISH,
+        AlertEvent.FAILURE_SPIKE,
     }:
         alert_id = raise_digest(event, MANY_KINDS, RICH_FACTS[event])
     else:

@@ -95,7 +95,10 @@ def test_a_failure_spike_over_is_resolved(make_run, settings):
     TenderRun.objects.filter(kind="review", status="failed").update(status="success")
     assert len(check_failure_spikes()) == 1  # the resolution
     assert check_failure_spikes() == []
-    assert events() == [("failure_spike", "", []), ("resolved", "failure_spike", ["review"])]
+    assert events() == [
+        ("failure_spike", "", ["review"]),  # a digest, of one kind
+        ("resolved", "failure_spike", ["review"]),
+    ]
 
 
 def test_a_kind_whose_runs_stop_finishing_is_not_called_recovered(make_run, settings):

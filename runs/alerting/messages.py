@@ -231,20 +231,44 @@ def _late_finish(facts, kind):
 
 
 def _failure_spike(facts, kind):
-    title = _("%(kind)s is failing: %(rate)s in the last hour") % {
-        "kind": clean(kind, 60),
-        "rate": percent(facts.get("hour_rate")),
-    }
-    lines = [
-        _("%(failures)s of %(finished)s finished runs failed in the last hour.")
-        % {"failures": facts.get("hour_failed", "?"), "finished": facts.get("hour_finished", "?")},
-        _("Failure rate over the 7 days before: %(rate)s.")
-        % {"rate": percent(facts.get("week_rate"))},
-    ]
-    if facts.get("top_error"):
-        lines.append(_("Most frequent error: %(error)s") % {"error": clean(facts["top_error"])})
-    path = runs_list(status=RunStatus.FAILED, kind=kind, started="24h")
+    kinds = facts.get("kinds")
+    if not isinstance(kinds, Mapping):  # an alert of one kind, raised before digests
+        kinds = {kind: {**facts, "count": facts.get("hour_failed", 0)}}
+    if len(kinds) == 1:
+        ((only, entry),) = kinds.items()
+        title = _("%(kind)s is failing: %(rate)s in the last hour") % {
+            "kind": clean(only, 60),
+            "rate": percent(entry.get("hour_rate")),
+        }
+        path = runs_list(status=RunStatus.FAILED, kind=only, started="24h")
+    else:
+        title = ngettext(
+            "%(count)d kind is failing far more than usual",
+            "%(count)d kinds are failing far more than usual",
+            len(kinds),
+        ) % {"count": len(kinds)}
+        path = runs_list(status=RunStatus.FAILED, started="24h")
+    lines = [*kind_lines(kinds, _spike_details)]
     return title, lines, (path, _("Open the failed runs in the admin"))
+
+
+def _spike_details(entry: Mapping) -> list[str]:
+    details = [
+        _(
+            "%(rate)s of the last hour's %(finished)s finished runs failed "
+            "(%(week)s in the 7 days before)"
+        )
+        % {
+            "rate": percent(entry.get("hour_rate")),
+            "finished": entry.get("hour_finished", "?"),
+            "week": percent(entry.get("week_rate")),
+        }
+    ]
+    if entry.get("top_error"):
+        details.append(
+            _("most frequent error: %(error)s") % {"error": clean(entry["top_error"], 80)}
+        )
+    return details
 
 
 def _monitor_stale(facts, kind):

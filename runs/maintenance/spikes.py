@@ -14,8 +14,8 @@ the kind spikes when all three hold:
 A kind without finished runs in those 7 days has a weekly rate of 0: a new kind spikes once
 it reaches the minimum count at a 20 % failure rate. Runs are placed in time by
 ``started_at`` (as on the stats page), on the database's clock. The rule runs every
-``SPIKE_CHECK_MINUTES`` (runs/schedules.py); each spiking kind raises ``failure_spike``,
-once per cooldown.
+``SPIKE_CHECK_MINUTES`` (runs/schedules.py); the spiking kinds raise one ``failure_spike``
+digest, each kind once per cooldown.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import Now
 
-from runs.maintenance.alerts import AlertEvent, raise_alert, resolve_cleared
+from runs.maintenance.alerts import AlertEvent, raise_digest, resolve_cleared
 from runs.maintenance.db import local_settings
 from runs.maintenance.stats import top_errors
 from runs.models import TenderRun
@@ -98,27 +98,27 @@ def find_failure_spikes(kinds: list[KindFailures] | None = None) -> list[KindFai
 
 
 def check_failure_spikes() -> list[int]:
-    """Raise ``failure_spike`` for every spiking kind (once per cooldown), and ``resolved``
-    for the kinds whose spike is over: runs of the kind finished in the hour, at a rate no
-    longer far above its week's (fewer failures than the minimum is no recovery: 4 of 4
-    failed still is a spike; nothing finished is no news). Return the alerts' ids."""
-    raised = []
+    """Raise one ``failure_spike`` digest for the spiking kinds (each kind once per cooldown:
+    an outage that fails every kind at once is one message, not one per kind), and
+    ``resolved`` for the kinds whose spike is over: runs of the kind finished in the hour, at
+    a rate no longer far above its week's (fewer failures than the minimum is no recovery: 4
+    of 4 failed still is a spike; nothing finished is no news). Return the alerts' ids."""
     kinds = failures_by_kind()
     spikes = find_failure_spikes(kinds)
-    for spike in spikes:
-        alert_id = raise_alert(
-            AlertEvent.FAILURE_SPIKE,
-            spike.kind,
-            {
-                "hour_failed": spike.hour_failed,
+    alert_id = raise_digest(
+        AlertEvent.FAILURE_SPIKE,
+        {
+            spike.kind: {
+                "count": spike.hour_failed,
                 "hour_finished": spike.hour_finished,
                 "hour_rate": round(spike.hour_rate, 4),
                 "week_rate": round(spike.week_rate, 4),
                 "top_error": _top_error(spike.kind),
-            },
-        )
-        if alert_id is not None:
-            raised.append(alert_id)
+            }
+            for spike in spikes
+        },
+    )
+    raised = [] if alert_id is None else [alert_id]
     recovered = [kind.kind for kind in kinds if kind.hour_finished and not kind.spiking(0)]
     still = [spike.kind for spike in spikes]  # two kinds may share a cooldown's key
     resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, still, only=recovered)
