@@ -56,9 +56,12 @@ def test_waiting_runs_picked_up_are_resolved_once_per_kind(make_run, settings):
     assert len(events()) == 3
     # Past the cooldown, a run waiting anew is told, and its pick-up again.
     AlertGate.objects.filter(event="waiting").update(last_raised_at=F("last_raised_at") - 31 * MIN)
-    make_run(status="pending", started_ago=40 * MIN, kind="review", run_type="review")
+    anew = make_run(status="pending", started_ago=40 * MIN, kind="review", run_type="review")
     monitor_tick()
     assert events()[3:] == [("waiting", "", ["review"])]
+    TenderRun.objects.filter(pk=anew.pk).update(status="running")
+    monitor_tick()
+    assert events()[4:] == [("resolved", "waiting", ["review"])]  # its second incident closes
 
 
 @pytest.mark.postgres  # the questions ride in the observation's statement there only

@@ -1,0 +1,87 @@
+"""Guards of the failing routines that no other test pinned down: each test here failed on a
+mutation of one condition (a manual mutation run over runs/maintenance) that the rest of the
+suite let pass."""
+
+from datetime import timedelta
+
+import pytest
+
+from runs.maintenance import fail_stuck_runs, observe_active_runs, stuck_runs_queryset
+from runs.maintenance.heartbeat import MONITOR
+from runs.maintenance.policy import StuckPolicy
+from runs.maintenance.selection import _fail_runs, mark_runs_failed
+from runs.models import Actor, FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
+from tests.conftest import statuses
+from tests.test_maintenance_liveness import silence_for, write_progress
+
+MIN = timedelta(minutes=1)
+pytestmark = pytest.mark.postgres
+
+
+def test_runs_sharing_a_start_across_a_batch_boundary_are_all_failed(make_run):
+    # Runs a backend enqueued in one transaction share now(): a batch that ends among them
+    # must not skip the rest (the next batch starts at its last start, inclusive).
+    runs = [make_run(started_ago=30 * MIN) for _ in range(3)]
+    TenderRun.objects.filter(pk__in=[r.pk for r in runs]).update(started_at=runs[0].started_at)
+    result = fail_stuck_runs(actor=Actor.CLI, batch_size=2)
+    assert (result.fixed_count, result.complete) == (3, True)
+    assert statuses(*runs) == ["failed"] * 3
+
+
+def test_the_heartbeat_counts_every_batch_of_a_tick(make_run):
+    for n in range(15):
+        make_run(started_ago=(30 + n) * MIN)
+    result = fail_stuck_runs(actor=Actor.SCHEDULE, batch_size=10, heartbeat=MONITOR)
+    assert result.batches == 2
+    assert Heartbeat.objects.get(name=MONITOR).last_result["fixed_count"] == 15
+
+
+def test_the_audit_keeps_the_finished_at_it_overwrote(make_run):
+    run = make_run(started_ago=30 * MIN)
+    fail_stuck_runs(actor=Actor.CLI)
+    record = FailedRunRecord.objects.get(run_id=run.pk)
+    assert record.previous_status == "running" and record.previous_finished_at is None
+    run.refresh_from_db()
+    assert run.finished_at is not None
+
+
+def test_a_maximum_runtime_below_the_timeout_fails_a_run_at_its_maximum(make_run, settings):
+    settings.TENDEROPS_STUCK_RULE = "silence"
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 300
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    run = make_run(started_ago=90 * MIN)
+    observe_active_runs()  # writing all along: only the maximum runtime can fail it
+    assert fail_stuck_runs(actor=Actor.CLI).fixed_count == 1
+    assert FailedRunRecord.objects.get(run_id=run.pk).reason == "max_runtime"
+
+
+def test_failing_nothing_writes_no_audit_action(make_run):
+    done = make_run(status="success", started_ago=30 * MIN)
+    result = mark_runs_failed(TenderRun.objects.filter(pk=done.pk), actor=Actor.USER)
+    assert result.failed == []
+    assert not MaintenanceAction.objects.exists()
+
+
+def test_marking_failed_keeps_to_the_promised_runs(make_run):
+    promised, joined = make_run(), make_run()  # joined the selection after the page
+    mark_runs_failed(TenderRun.objects.all(), actor=Actor.USER, run_ids=[promised.pk])
+    assert statuses(promised, joined) == ["failed", "running"]
+
+
+def test_a_pending_run_that_wrote_after_the_observation_is_not_failed(make_run, settings):
+    settings.TENDEROPS_STUCK_RULE = "silence"
+    settings.TENDEROPS_PENDING_ALERT_MINUTES = 1
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 1
+    run = make_run(status="pending", started_ago=30 * MIN)
+    observe_active_runs()
+    silence_for(run, 5 * MIN)
+    write_progress(run, 0.0, "排队中（第 2 位）")  # after the observation, before the statement
+    failed = _fail_runs(
+        stuck_runs_queryset(StuckPolicy.configured()),
+        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
+        actor=Actor.SCHEDULE,
+        username="",
+        message="x",
+        parameters={},
+    )
+    assert failed == [] and statuses(run) == ["pending"]
