@@ -1,18 +1,27 @@
-"""Guards of alert recording and delivery that no other test pinned down: each test here
-failed on a mutation of one condition (a manual mutation run over runs/alerting and
-runs/maintenance) that the rest of the suite let pass."""
+"""Guards of alerts (recording, telling, delivery) and of late finishes that no other test
+pinned down: each test here failed on a mutation of one condition (a manual mutation run over
+runs/alerting and runs/maintenance) that the rest of the suite let pass."""
 
+from datetime import timedelta
+
+import psycopg
 import pytest
-from django.db.models import Q
+from django.db import connection
+from django.db.models import F, Q
 
 from runs.alerting import delivery as delivery_module
 from runs.alerting.channels import CHANNELS, Outcome, Result
 from runs.alerting.delivery import Claim, _claim, _record, deliver_alert, deliver_due
-from runs.maintenance import AlertEvent, raise_alert
-from runs.models import AlertAttempt, AlertDelivery
+from runs.maintenance import AlertEvent, fail_stuck_runs, raise_alert
+from runs.maintenance.late_finishes import note_late_finishes
+from runs.maintenance.telling import cooldown_end
+from runs.models import Actor, AlertAttempt, AlertDelivery, AlertGate, TenderRun
+from tests.processes import current_database_url
 from tests.receivers import receiver
+from tests.test_fleet_crash import stuck_runs
 
 HOOK = "/open-apis/bot/v2/hook/abcd-ef01"
+MIN = timedelta(minutes=1)
 
 
 def test_a_channel_that_fails_is_left_for_the_next_pass(db, settings):
@@ -74,3 +83,33 @@ def test_an_alert_whose_delivery_cannot_be_queued_is_recorded_all_the_same(
     delivery = AlertDelivery.objects.get(alert_id=alert_id)
     assert delivery.status == "pending"  # the delivery schedule sends it
     assert "could not queue the delivery" in caplog.text
+
+
+def test_failings_in_their_cooldown_wait_for_the_first_of_its_ends(db, settings):
+    # Not the last: the kind told longest ago passes its gate first, and brings the rest.
+    settings.TENDEROPS_ALERT_COOLDOWN_MINUTES = 30
+    for kind in ("review", "docx"):
+        raise_alert(AlertEvent.MONITOR_FAILED, kind, announce=False)
+    AlertGate.objects.filter(kind="review").update(last_raised_at=F("last_raised_at") - 20 * MIN)
+    review = AlertGate.objects.get(kind="review").last_raised_at
+    due = cooldown_end(AlertEvent.MONITOR_FAILED, {"review": {}, "docx": {}})
+    assert due == review + 30 * MIN
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_late_finish_another_sweep_is_noting_is_left_to_it(project):
+    # Two sweeps at once noted (and counted, and alerted) the same late finishes twice.
+    ids = stuck_runs(project, 2)
+    fail_stuck_runs(actor=Actor.CLI)
+    TenderRun.objects.filter(pk__in=ids).update(status="success")  # the workers were alive
+    with psycopg.connect(current_database_url()) as other_sweep:
+        other_sweep.execute("SELECT 1 FROM tenderops_failed_run FOR UPDATE")
+        with connection.cursor() as cursor:  # a sweep that waited would fail, not hang
+            cursor.execute("SET lock_timeout = '5s'")
+        try:
+            assert note_late_finishes() == []
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    assert len(note_late_finishes()) == 2
