@@ -6,13 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from runs.maintenance import fail_stuck_runs, observe_active_runs, stuck_runs_queryset
+from runs.maintenance import fail_stuck_runs, observe_active_runs
 from runs.maintenance.heartbeat import MONITOR
-from runs.maintenance.policy import StuckPolicy
-from runs.maintenance.selection import _fail_runs, mark_runs_failed
+from runs.maintenance.selection import mark_runs_failed
 from runs.models import Actor, FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
 from tests.conftest import statuses
-from tests.test_maintenance_liveness import silence_for, write_progress
+from tests.test_maintenance_liveness import fail_by_the_statement, silence_for, write_progress
 
 MIN = timedelta(minutes=1)
 pytestmark = pytest.mark.postgres
@@ -76,12 +75,4 @@ def test_a_pending_run_that_wrote_after_the_observation_is_not_failed(make_run, 
     observe_active_runs()
     silence_for(run, 5 * MIN)
     write_progress(run, 0.0, "排队中（第 2 位）")  # after the observation, before the statement
-    failed = _fail_runs(
-        stuck_runs_queryset(StuckPolicy.configured()),
-        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
-        actor=Actor.SCHEDULE,
-        username="",
-        message="x",
-        parameters={},
-    )
-    assert failed == [] and statuses(run) == ["pending"]
+    assert fail_by_the_statement() == [] and statuses(run) == ["pending"]

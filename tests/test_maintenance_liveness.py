@@ -45,6 +45,18 @@ def write_progress(run: TenderRun, progress: float, message: str = "提取中...
     TenderRun.objects.filter(pk=run.pk).update(progress=progress, message=message)
 
 
+def fail_by_the_statement() -> list:
+    """The failing statement alone, on the stuck runs as the last observation saw them."""
+    return _fail_runs(
+        stuck_runs_queryset(StuckPolicy.configured()),
+        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
+        actor=Actor.SCHEDULE,
+        username="",
+        message="x",
+        parameters={},
+    )
+
+
 def silence_for(run: TenderRun, span: timedelta) -> None:
     """As if ``span`` had passed since tenderops last saw the run change."""
     RunObservation.objects.filter(run_id=run.pk).update(last_change_at=Now() - span)
@@ -194,16 +206,7 @@ def test_the_failing_statement_rechecks_the_fingerprint_on_the_locked_row(make_r
     observe_active_runs()
     silence_for(run, 5 * MIN)
     write_progress(run, 0.9)  # after the observation, before the statement
-    policy = StuckPolicy.configured()
-    failed = _fail_runs(
-        stuck_runs_queryset(policy),
-        action_kind=MaintenanceAction.Kind.FAIL_STUCK,
-        actor=Actor.SCHEDULE,
-        username="",
-        message="x",
-        parameters={},
-    )
-    assert failed == [] and statuses(run) == ["running"]
+    assert fail_by_the_statement() == [] and statuses(run) == ["running"]
 
 
 def test_observations_follow_the_active_runs_only(make_run):
