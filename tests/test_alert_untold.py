@@ -254,3 +254,19 @@ def test_failings_of_kinds_in_their_cooldown_are_told_when_it_ends(project, sett
     later = Alert.objects.filter(event="monitor_failed").latest("pk")
     assert digest_counts(later) == {"extract_risks": 7} and later.facts["total"] == 7
     assert not untold()
+
+
+@pytest.mark.django_db
+def test_a_tick_whose_failings_another_told_tells_only_the_rest(project, make_run):
+    """A tick slow to tell found its own actions told by another tick meanwhile: it tells
+    the failings still untold (a stopped tick's), not its own a second time."""
+    slow = [make_run(started_ago=timedelta(minutes=30 + n), kind="review") for n in range(4)]
+    slow_result = fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, alert=True)
+    assert slow_result.fixed_count == len(slow)
+    monitor_tick()  # another tick tells them
+    for n in range(3):
+        make_run(started_ago=timedelta(minutes=30 + n), kind="docx")
+    fail_stuck_runs(actor=Actor.SCHEDULE, heartbeat=MONITOR, alert=True)  # a tick then stopped
+    telling.tell_failed(slow_result)
+    latest = Alert.objects.filter(event="monitor_failed").latest("pk")
+    assert digest_counts(latest) == {"docx": 3} and latest.facts["total"] == 3
