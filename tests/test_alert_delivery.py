@@ -10,7 +10,7 @@ import pytest
 from django.db.models import F
 
 from runs.alerting.delivery import deliver_alert, deliver_due
-from runs.maintenance import AlertEvent, raise_alert
+from runs.maintenance import AlertEvent, db_now, raise_alert
 from runs.maintenance.counters import ALERTS_SENT, read
 from runs.models import AlertAttempt, AlertDelivery
 from tests.receivers import (
@@ -222,7 +222,7 @@ def test_a_pass_waits_seconds_for_its_rate_limit_not_the_next_pass(db, settings)
         # The next pass comes a moment before the minute's first attempts age out: it waits
         # for them (passes every minute sent 18 every other minute).
         AlertAttempt.objects.filter(channel="wecom").update(
-            started_at=F("started_at") - timedelta(seconds=59)
+            started_at=db_now() - timedelta(seconds=57)
         )
         deliver_due()
         assert len(wecom.requests) == 20

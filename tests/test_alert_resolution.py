@@ -90,6 +90,15 @@ def test_a_failure_spike_over_is_resolved(make_run, settings):
     settings.TENDEROPS_SPIKE_MIN_FAILURES = 5
     spike_runs(make_run, "review", week=(50, 1), hour=(8, 6))
     assert len(check_failure_spikes()) == 1
+    facts = Alert.objects.get().facts  # one kind: its figures flat too, as webhooks read them
+    assert (
+        (facts["hour_failed"], facts["hour_rate"])
+        == (6, 0.75)
+        == (
+            facts["kinds"]["review"]["count"],
+            facts["kinds"]["review"]["hour_rate"],
+        )
+    )
     # Fewer failures than the minimum, at the same rate: still a spike, not a recovery.
     hour = TenderRun.objects.filter(kind="review", started_at__gt=db_now() - 30 * MIN)
     two = list(hour.filter(status="failed").values_list("pk", flat=True)[:2])

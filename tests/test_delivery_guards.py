@@ -113,3 +113,20 @@ def test_a_late_finish_another_sweep_is_noting_is_left_to_it(project):
             with connection.cursor() as cursor:
                 cursor.execute("RESET lock_timeout")
     assert len(note_late_finishes()) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_channels_retrying_the_stale_alert_do_not_skip_one_another(settings):
+    # The health check's scope joins the alert: each channel's claim locked the alert's row
+    # too, and a channel whose claim met another's skipped its delivery for that pass.
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    settings.TENDEROPS_WECOM_WEBHOOK_URL = "http://127.0.0.1:9/send?key=k-0005"
+    raise_alert(AlertEvent.MONITOR_STALE, announce=False)
+    scope = Q(alert__event=AlertEvent.MONITOR_STALE)
+    with psycopg.connect(current_database_url()) as webhook_claim:  # the webhook's, in flight
+        webhook_claim.execute(
+            "SELECT 1 FROM tenderops_alert_delivery AS d JOIN tenderops_alert AS a "
+            "ON a.id = d.alert_id WHERE d.channel = 'webhook' FOR UPDATE"
+        )
+        assert isinstance(_claim(CHANNELS["wecom"], scope), Claim)

@@ -49,6 +49,9 @@ MAX_BACKOFF = timedelta(hours=1)
 LEASE_SLACK = timedelta(seconds=30)
 MAX_PER_PASS = 100  # deliveries one channel sends in one pass at most
 SHORT_WAIT = timedelta(seconds=5)  # a pass waits this long at most for its rate limit
+# ... and waits no more once it has run this long: a slow robot that frees a slot every few
+# seconds would otherwise hold a cluster worker for minutes (the schedule's next pass goes on).
+PASS_SECONDS = 50
 DRAIN_LOCK = 74_519_003  # (int4) with the channel: one cluster process drains a channel at a time
 
 
@@ -198,10 +201,11 @@ def _due(now: datetime) -> Q:
 def _drain(channel: str, scope: Q) -> None:
     sender = CHANNELS[channel]
     sent = waits = 0
+    ends = time.monotonic() + PASS_SECONDS
     while sent < MAX_PER_PASS and waits < MAX_PER_PASS:
         claim = _claim(sender, scope)
         if isinstance(claim, timedelta):  # held back by the channel's limits
-            if claim > SHORT_WAIT:
+            if claim > SHORT_WAIT or time.monotonic() + claim.total_seconds() > ends:
                 return  # paused by the robot, or its minute is full: the next pass tries
             # A slot frees within seconds (Feishu's 4 a second, the minute's first attempts
             # about to age out): waiting for it here instead of for the next pass, a minute
@@ -260,7 +264,9 @@ def _next_due(sender: Channel, scope: Q, now: datetime) -> AlertDelivery | None:
     """The next delivery due on the channel, locked; a lost attempt (its sender stopped, its
     lease ran out) recorded as such, and a delivery with no attempt left failed."""
     due = (
-        AlertDelivery.objects.select_for_update(skip_locked=True)
+        # Only the delivery's row: a scope by the alert's event joins the alert, whose row
+        # every channel's claim would lock, and the channels would skip one another.
+        AlertDelivery.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(scope, _due(now), channel=sender.name)
         .order_by("next_attempt_at", "pk")
     )

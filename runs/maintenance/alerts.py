@@ -24,7 +24,7 @@ missing, a message shows what it has):
 | ``stuck_not_failed`` | ``raise_digest`` | ``total``, ``rule``; per kind ``count``, ``ids``, ``timeout_minutes`` |
 | ``waiting`` | ``raise_digest`` | ``total``, ``threshold_minutes``; per kind ``count``, ``ids``, ``oldest_minutes`` |
 | ``late_finish`` | ``raise_digest`` | ``total``; per kind ``count``, ``ids``, ``timeout_minutes``, ``suggested_minutes`` |
-| ``failure_spike`` | ``raise_alert`` per kind | ``hour_failed``, ``hour_finished``, ``hour_rate``, ``week_rate``, ``top_error`` |
+| ``failure_spike`` | ``raise_digest`` | per kind ``count`` (failed), ``hour_finished``, ``hour_rate``, ``week_rate``, ``top_error``; one kind's also flat (``hour_failed``, ...) |
 | ``monitor_stale`` | ``raise_alert`` | ``last_run_at``, ``stale_after_seconds``, ``source`` |
 | ``monitor_recovered`` | ``resolve_alert(MONITOR_STALE)`` | ``last_run_at``, ``source`` |
 | ``resolved`` | ``resolve_cleared`` | ``resolves`` (the event whose condition cleared); ``kinds`` |

@@ -105,24 +105,29 @@ def check_failure_spikes() -> list[int]:
     of 4 failed still is a spike; nothing finished is no news). Return the alerts' ids."""
     kinds = failures_by_kind()
     spikes = find_failure_spikes(kinds)
-    alert_id = raise_digest(
-        AlertEvent.FAILURE_SPIKE,
-        {
-            spike.kind: {
-                "count": spike.hour_failed,
-                "hour_finished": spike.hour_finished,
-                "hour_rate": round(spike.hour_rate, 4),
-                "week_rate": round(spike.week_rate, 4),
-                "top_error": _top_error(spike.kind),
-            }
-            for spike in spikes
-        },
-    )
+    by_kind = {spike.kind: _figures(spike) for spike in spikes}
+    # One kind's figures stay where the webhook's readers found them before digests, too.
+    flat = {} if len(spikes) != 1 else _flat(by_kind[spikes[0].kind])
+    alert_id = raise_digest(AlertEvent.FAILURE_SPIKE, by_kind, flat)
     raised = [] if alert_id is None else [alert_id]
     recovered = [kind.kind for kind in kinds if kind.hour_finished and not kind.spiking(0)]
     still = [spike.kind for spike in spikes]  # two kinds may share a cooldown's key
     resolved = resolve_cleared(AlertEvent.FAILURE_SPIKE, still, only=recovered)
     return raised if resolved is None else [*raised, resolved]
+
+
+def _figures(spike: KindFailures) -> dict:
+    return {
+        "count": spike.hour_failed,
+        "hour_finished": spike.hour_finished,
+        "hour_rate": round(spike.hour_rate, 4),
+        "week_rate": round(spike.week_rate, 4),
+        "top_error": _top_error(spike.kind),
+    }
+
+
+def _flat(figures: dict) -> dict:
+    return {"hour_failed": figures["count"], **{k: v for k, v in figures.items() if k != "count"}}
 
 
 def _top_error(kind: str) -> str:
