@@ -105,15 +105,21 @@ def waiting_in_this_database(observer: psycopg.Connection) -> int:
 
 
 @contextmanager
-def statement_gate(table: str, event: str, number: int) -> Iterator[psycopg.Connection]:
-    """Every ``event`` (INSERT, UPDATE) statement on ``table`` waits at a gate (a trigger that
-    takes advisory lock ``number`` shared) while the yielded connection holds the lock: the
-    caller waits for its participants to be there, then opens it by unlocking."""
+def statement_gate(
+    table: str, event: str, number: int, after: int = 0
+) -> Iterator[psycopg.Connection]:
+    """Every ``event`` (INSERT, UPDATE, DELETE) statement on ``table`` but the first ``after``
+    waits at a gate (a trigger that takes advisory lock ``number`` shared) while the yielded
+    connection holds the lock: the caller waits for its participants to be there, then opens
+    it by unlocking."""
     with connection.cursor() as cursor:
+        # A sequence counts the statements that passed: nextval is not undone by a rollback.
+        cursor.execute("CREATE SEQUENCE statement_gate_passed")
         cursor.execute(
             "CREATE FUNCTION statement_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF nextval('statement_gate_passed') > {after} THEN "
             f"PERFORM pg_advisory_lock_shared({number}); "
-            f"PERFORM pg_advisory_unlock_shared({number}); RETURN NULL; END $$"
+            f"PERFORM pg_advisory_unlock_shared({number}); END IF; RETURN NULL; END $$"
         )
         cursor.execute(
             f"CREATE TRIGGER statement_gate BEFORE {event} ON {table} "
@@ -128,3 +134,4 @@ def statement_gate(table: str, event: str, number: int) -> Iterator[psycopg.Conn
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TRIGGER IF EXISTS statement_gate ON {table}")
             cursor.execute("DROP FUNCTION IF EXISTS statement_gate()")
+            cursor.execute("DROP SEQUENCE IF EXISTS statement_gate_passed")
