@@ -2,6 +2,7 @@
 pinned down: each test here failed on a mutation of one condition (a manual mutation run over
 runs/alerting and runs/maintenance) that the rest of the suite let pass."""
 
+import threading
 from datetime import timedelta
 
 import psycopg
@@ -16,7 +17,12 @@ from runs.maintenance import AlertEvent, fail_stuck_runs, raise_alert
 from runs.maintenance.late_finishes import note_late_finishes
 from runs.maintenance.telling import cooldown_end
 from runs.models import Actor, AlertAttempt, AlertDelivery, AlertGate, TenderRun
-from tests.processes import current_database_url
+from tests.processes import (
+    current_database_url,
+    statement_gate,
+    wait_until,
+    waiting_in_this_database,
+)
 from tests.receivers import receiver
 from tests.test_fleet_crash import stuck_runs
 
@@ -130,3 +136,38 @@ def test_channels_retrying_the_stale_alert_do_not_skip_one_another(settings):
             "ON a.id = d.alert_id WHERE d.channel = 'webhook' FOR UPDATE"
         )
         assert isinstance(_claim(CHANNELS["wecom"], scope), Claim)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_at_a_channels_last_free_slot_send_once(settings):
+    # Two processes' passes (the cluster's and a health check's) claim at the same moment: the
+    # channel's lock makes the second read the window after the first's attempt, and wait.
+    with receiver() as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/send", "key=k-0006")
+        for n in range(17):
+            raise_alert(AlertEvent.FAILURE_SPIKE, f"kind-{n}", announce=False)
+        deliver_due()
+        assert len(robot.requests) == 17  # one of the minute's 18 slots left
+        raise_alert(AlertEvent.WAITING, "a", announce=False)
+        raise_alert(AlertEvent.WAITING, "b", announce=False)
+        claims = []
+
+        def claim() -> None:
+            try:
+                claims.append(_claim(CHANNELS["wecom"], Q()))
+            finally:
+                connection.close()
+
+        # Both wait: one at the gate before its attempt is written, the other for the
+        # channel's lock (or, were there none, at the gate too, having read a free slot).
+        with statement_gate("tenderops_alert_attempt", "INSERT", 4646) as gate:
+            senders = [threading.Thread(target=claim) for _ in range(2)]
+            for sender in senders:
+                sender.start()
+            wait_until(lambda: waiting_in_this_database(gate) == 2, timeout=60, what="both")
+            gate.execute("SELECT pg_advisory_unlock(4646)")
+            for sender in senders:
+                sender.join(timeout=60)
+    assert sorted(type(c).__name__ for c in claims) == ["Claim", "timedelta"]
+    assert AlertAttempt.objects.filter(channel="wecom").count() == 18
