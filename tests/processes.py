@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,13 @@ def current_database_url() -> str:
     password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
     host, port = s["HOST"] or "localhost", s["PORT"] or 5432
     return f"postgres://{s['USER']}{password}@{host}:{port}/{s['NAME']}"
+
+
+def free_port() -> int:
+    """A port free a moment ago, for a server that must be told its port before it listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:

@@ -3,21 +3,14 @@
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import urllib.request
 from pathlib import Path
 
-from tests.processes import start, wait_until
+from tests.processes import free_port, start, wait_until
 
 SEEDED_STUCK = 12
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def login_page_status(port: int) -> int | None:

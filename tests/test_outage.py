@@ -5,7 +5,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,17 +14,11 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO
-from tests.processes import start, stop, wait_until
+from tests.processes import free_port, start, stop, wait_until
 
 pytestmark = pytest.mark.postgres
 
 PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def as_postgres(*args: str) -> None:
