@@ -168,6 +168,28 @@ def test_feishus_signature_error_is_a_configuration_error(db, settings):
         assert len(robot.requests) == 1  # never retried
 
 
+@pytest.mark.parametrize(
+    ("channel", "answer"),
+    [
+        ("feishu", {"code": 19001, "msg": "param invalid: incoming webhook access token invalid"}),
+        ("wecom", {"errcode": 93004, "errmsg": "robot disabled"}),
+        ("wecom", {"errcode": 93008, "errmsg": "not in the group"}),
+        ("dingtalk", {"errcode": 300005, "errmsg": "token is not exist"}),
+        ("dingtalk", {"errcode": 400102, "errmsg": "机器人已停用"}),
+        ("dingtalk", {"errcode": 400013, "errmsg": "群已被解散"}),
+    ],
+)
+def test_a_robot_that_is_gone_is_a_configuration_error(db, settings, channel, answer):
+    # A deleted or disabled robot answers 200 with its code: the address is what to fix.
+    with receiver(lambda r: (200, answer)) as robot:
+        setting = f"TENDEROPS_{channel.upper()}_WEBHOOK_URL"
+        setattr(settings, setting, robot.url("/hook", "key=k-0007&access_token=t-0007"))
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+        assert (delivery.status, delivery.next_attempt_at) == ("misconfigured", None)
+        deliver_due()
+        assert len(robot.requests) == 1  # never retried
+
+
 def test_a_server_error_is_retried_with_backoff_then_failed(db, settings):
     settings.TENDEROPS_ALERT_MAX_ATTEMPTS = 3
     settings.TENDEROPS_ALERT_RETRY_SECONDS = 60

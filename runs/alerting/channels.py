@@ -9,9 +9,9 @@ How answers are read (what the vendors document):
 | channel | sent | throttled (back off) | configuration error (no retry) |
 |---|---|---|---|
 | JSON webhook | any 2xx | 429 (``Retry-After``) | 401, 403, 404, 410 |
-| WeCom | ``errcode`` 0 | ``errcode`` 45009 | 93000 (bad key), HTTP 401/403/404 |
-| DingTalk | ``errcode`` 0 | ``errcode`` 130101 (10 minutes), 410100 | 310000 (signature, keyword or IP), 300001, 300005 |
-| Feishu / Lark | ``code`` 0 | ``code`` 11232 | 19021 (signature or timestamp), 19022 (IP), 19024 (keyword) |
+| WeCom | ``errcode`` 0 | ``errcode`` 45009 | 93000 (bad key), 93004 (robot disabled), 93008 (not in the group), HTTP 401/403/404 |
+| DingTalk | ``errcode`` 0 | ``errcode`` 130101 (10 minutes), 410100 | 310000 (signature, keyword or IP), 300001, 300005 (no such token), 400101, 400102, 400106 (robot missing or disabled), 400013 (group dissolved) |
+| Feishu / Lark | ``code`` 0 | ``code`` 11232 | 19001 (no such webhook token), 19021 (signature or timestamp), 19022 (IP), 19024 (keyword) |
 
 Anything else: a 5xx, a timeout or a network error is retried; another refusal fails.
 """  # noqa: E501
@@ -161,7 +161,7 @@ class WeComChannel(Channel):
     setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 18),)
     throttle_codes = {45009: 60}
-    config_codes = frozenset({93000})
+    config_codes = frozenset({93000, 93004, 93008})
 
     def request(self, alert, message):
         content = message.markdown(WECOM_MARKDOWN_BYTES, colour=True)
@@ -179,7 +179,7 @@ class DingTalkChannel(Channel):
     setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 18),)
     throttle_codes = {130101: 600, 410100: 600}
-    config_codes = frozenset({310000, 300001, 300005})
+    config_codes = frozenset({310000, 300001, 300005, 400101, 400102, 400106, 400013})
 
     def request(self, alert, message):
         url = settings.TENDEROPS_DINGTALK_WEBHOOK_URL
@@ -197,7 +197,7 @@ class FeishuChannel(Channel):
     setting = CHANNEL_SETTINGS[name]
     rate_limits = ((60, 90), (1, 4))
     throttle_codes = {11232: 60}
-    config_codes = frozenset({19021, 19022, 19024})
+    config_codes = frozenset({19001, 19021, 19022, 19024})
 
     def request(self, alert, message):
         payload: dict[str, Any] = {"msg_type": "post", "content": {"post": feishu_post(message)}}
