@@ -105,9 +105,10 @@ def make_run(project) -> RunFactory:
 def confirmed_mark_failed(*run_ids: str, reason: str) -> dict:
     """The admin's "mark failed" action as its confirmation page posts it, promise included."""
     from runs.admin.actions import MARK_FAILED, promise_for
+    from runs.maintenance.selection import promise_of
 
     return {
-        "promise": promise_for(run_ids, MARK_FAILED),
+        "promise": promise_for(promise_of(run_ids), MARK_FAILED),
         "action": "mark_failed",
         "index": "0",
         "_selected_action": list(run_ids),

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from runs.admin.actions import CLEANUP as CLEANUP_PROMISE
 from runs.admin.actions import promise_for
+from runs.maintenance.selection import promise_of
 from runs.models import MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed
 
@@ -57,7 +58,11 @@ def entry_points(run: TenderRun) -> dict[str, tuple[str, str, dict]]:
         "action": ("post", LIST, action),
         "action-confirm": ("post", LIST, confirmed_mark_failed(run.pk, reason="r")),
         "cleanup-preview": ("get", f"{LIST}cleanup/", {}),
-        "cleanup": ("post", f"{LIST}cleanup/", {"promise": promise_for([run.pk], CLEANUP_PROMISE)}),
+        "cleanup": (
+            "post",
+            f"{LIST}cleanup/",
+            {"promise": promise_for(promise_of([run.pk]), CLEANUP_PROMISE)},
+        ),
         "stats": ("get", f"{LIST}stats/", {}),
         "api-cleanup": ("post", API_CLEANUP, {}),
         "api-health": ("get", API_HEALTH, {}),

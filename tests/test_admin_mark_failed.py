@@ -11,6 +11,7 @@ from django.utils import timezone
 from runs.models import MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed, statuses
 from tests.console import staff_client
+from tests.test_odd_rows import set_started_at
 
 LIST = "/admin/runs/tenderrun/"
 CLEANUP = "/admin/runs/tenderrun/cleanup/"
@@ -106,6 +107,39 @@ def test_the_cleanup_button_says_which_listed_runs_were_no_longer_stuck(operator
     assert "Fixed 1 of the 3 listed runs; 2 were no longer stuck" in html
     assert "No stuck runs found" not in html
     assert statuses(*listed) == ["failed", "running", "failed"]
+
+
+def test_a_confirmation_posted_again_spares_runs_started_again_since(operator, make_run):
+    # Double submit, or back and submit. The first time, one run had just finished (skipped)
+    # and the other two were failed. Since, a worker started the finished one again (a new
+    # start) and one failed run again as it was (the same start).
+    restarted, resumed, untouched = (make_run(started_ago=30 * MIN) for _ in range(3))
+    post = {"action": "mark_failed", "index": "0"}
+    post["_selected_action"] = [restarted.pk, resumed.pk, untouched.pk]
+    page = operator.post(LIST, post).content.decode()
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    TenderRun.objects.filter(pk=restarted.pk).update(status="success")
+    first = operator.post(LIST, confirm, follow=True).content.decode()
+    assert "2 runs marked failed, 1 run skipped" in first
+    TenderRun.objects.filter(pk=restarted.pk).update(status="running", started_at=timezone.now())
+    TenderRun.objects.filter(pk=resumed.pk).update(status="running")
+
+    again = operator.post(LIST, confirm, follow=True).content.decode()
+    assert "0 runs marked failed, 3 runs skipped" in again
+    assert statuses(restarted, resumed, untouched) == ["running", "running", "failed"]
+    assert MaintenanceAction.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("literal", ["infinity", "4000-01-01 BC"])
+def test_a_run_with_a_start_python_cannot_hold_can_be_marked_failed(operator, make_run, literal):
+    run = make_run(started_ago=MIN)
+    set_started_at(run, literal)
+    post = {"action": "mark_failed", "index": "0", "_selected_action": [run.pk]}
+    page = operator.post(LIST, post).content.decode()
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    assert "1 run marked failed" in operator.post(LIST, confirm, follow=True).content.decode()
+    assert statuses(run) == ["failed"]
 
 
 def test_runs_with_impossible_starts_are_not_called_young(operator, make_run):

@@ -8,7 +8,7 @@ import pytest
 
 from runs.maintenance import fail_stuck_runs, observe_active_runs
 from runs.maintenance.heartbeat import MONITOR
-from runs.maintenance.selection import mark_runs_failed
+from runs.maintenance.selection import mark_runs_failed, promise_of
 from runs.models import Actor, FailedRunRecord, Heartbeat, MaintenanceAction, TenderRun
 from tests.conftest import statuses
 from tests.test_maintenance_liveness import fail_by_the_statement, silence_for, write_progress
@@ -63,7 +63,7 @@ def test_failing_nothing_writes_no_audit_action(make_run):
 
 def test_marking_failed_keeps_to_the_promised_runs(make_run):
     promised, joined = make_run(), make_run()  # joined the selection after the page
-    mark_runs_failed(TenderRun.objects.all(), actor=Actor.USER, run_ids=[promised.pk])
+    mark_runs_failed(TenderRun.objects.all(), actor=Actor.USER, promise=promise_of([promised.pk]))
     assert statuses(promised, joined) == ["failed", "running"]
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from runs.maintenance import InvalidParameter, fail_stuck_runs, find_stuck_runs, mark_runs_failed
+from runs.maintenance.selection import promise_of
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.conftest import row_snapshot, statuses
 
@@ -215,7 +216,7 @@ def test_a_promised_run_that_left_the_selection_meanwhile_is_counted_skipped(mak
     TenderRun.objects.filter(pk=deleted.pk).delete()
     result = mark_runs_failed(
         TenderRun.objects.filter(status="running"),
-        run_ids={kept.pk, failed_meanwhile.pk, deleted.pk},
+        promise=promise_of([kept.pk, failed_meanwhile.pk, deleted.pk]),
         actor=Actor.USER,
     )
     assert [run.id for run in result.failed] == [kept.pk]

@@ -1,8 +1,10 @@
 """The bulk action "mark selected runs failed": a confirmation page with a reason, then the
 audited routine. Works on a page's ticked rows and on "select all" across a filtered list.
 
-A confirmation is a promise: the page signs the ids of the runs it says it will fail, and
-confirming fails only those of them that the selection still holds and that are still active.
+A confirmation is a promise: the page signs the runs it says it will fail, each with its
+start, and confirming fails only those of them that the selection still holds, that are still
+active in the life the page showed, and that nothing failed since (a page confirmed twice
+does not fail a run a worker has started again).
 If the selection has gained runs meanwhile (new runs matching "select all"), or the page is
 too old, the operator gets a new confirmation page instead. At most MAX_CONFIRMED_RUNS runs
 are failed from one page, as Oban Web and River UI cap their bulk actions.
@@ -10,7 +12,7 @@ are failed from one page, as Oban Web and River UI cap their bulk actions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from datetime import datetime
 
 from django import forms
 from django.conf import settings
@@ -27,10 +29,12 @@ from runs.admin.links import change_page_url
 from runs.maintenance import mark_runs_failed
 from runs.maintenance.selection import (
     MAX_CONFIRMED_RUNS,
+    Promise,
     active_ids,
     bounded_skips,
     impossible_starts_at_most,
     pending_not_waiting,
+    promise_of,
     running_not_stuck,
     selection_counted,
 )
@@ -46,8 +50,12 @@ PROMISE_MAX_AGE_SECONDS = 3600
 MARK_FAILED, CLEANUP = "mark-failed", "cleanup"
 
 
-def promise_for(run_ids: Iterable[str], purpose: str) -> str:
-    return signing.dumps(sorted(run_ids), salt=f"runs.{purpose}.promise", compress=True)
+def promise_for(promise: Promise, purpose: str) -> str:
+    runs = [
+        [pk, None if start is None else start.isoformat()] for pk, start in promise.starts.items()
+    ]
+    payload = {"at": promise.made_at.isoformat(), "runs": sorted(runs)}
+    return signing.dumps(payload, salt=f"runs.{purpose}.promise", compress=True)
 
 
 BROKEN_PROMISE = gettext_lazy(
@@ -55,13 +63,18 @@ BROKEN_PROMISE = gettext_lazy(
 )
 
 
-def promised_ids(token: str, purpose: str) -> set[str] | None:
-    """The ids a confirmation page promised for ``purpose``; None if it was altered, is too
-    old or was made for another purpose."""
+def promised(token: str, purpose: str) -> Promise | None:
+    """What a confirmation page promised for ``purpose``; None if it was altered, is too old,
+    was made for another purpose or by a version of tenderops that promised differently."""
     salt = f"runs.{purpose}.promise"
     try:
-        return set(signing.loads(token, salt=salt, max_age=PROMISE_MAX_AGE_SECONDS))
-    except (signing.BadSignature, TypeError, ValueError):
+        payload = signing.loads(token, salt=salt, max_age=PROMISE_MAX_AGE_SECONDS)
+        starts = {
+            str(pk): None if start is None else datetime.fromisoformat(start)
+            for pk, start in payload["runs"]
+        }
+        return Promise(starts=starts, made_at=datetime.fromisoformat(payload["at"]))
+    except (signing.BadSignature, TypeError, ValueError, KeyError):
         return None
 
 
@@ -106,12 +119,12 @@ class MarkFailedMixin:
     def mark_failed(self, request: HttpRequest, queryset: QuerySet[TenderRun]):
         form = MarkFailedForm(request.POST if "confirm" in request.POST else None)
         if "confirm" in request.POST and form.is_valid():
-            promised = self._kept_promise(request, queryset)
-            if promised is None:
+            promise = self._kept_promise(request, queryset)
+            if promise is None:
                 return self._confirmation(request, queryset, form)
             result = mark_runs_failed(
                 queryset,
-                run_ids=promised,
+                promise=promise,
                 actor=Actor.USER,
                 username=request.user.get_username(),
                 reason=form.cleaned_data["reason"],
@@ -152,16 +165,16 @@ class MarkFailedMixin:
             )
             self.message_user(request, message % {"count": gone}, messages.WARNING)
 
-    def _kept_promise(self, request, queryset) -> set[str] | None:
-        """The promised ids if confirming now keeps the page's promise; else None, with a
-        message saying why the operator sees a new confirmation page."""
-        promised = promised_ids(request.POST.get("promise", ""), MARK_FAILED)
-        if promised is None:
+    def _kept_promise(self, request, queryset) -> Promise | None:
+        """The page's promise if confirming now keeps it; else None, with a message saying
+        why the operator sees a new confirmation page."""
+        promise = promised(request.POST.get("promise", ""), MARK_FAILED)
+        if promise is None:
             notice = str(BROKEN_PROMISE)
         else:
-            added = set(active_ids(queryset, MAX_CONFIRMED_RUNS)) - promised
+            added = set(active_ids(queryset, MAX_CONFIRMED_RUNS)) - set(promise.starts)
             if not added:
-                return promised
+                return promise
             notice = ngettext(
                 "%(count)d more run matches the selection than the page showed; "
                 "please check again.",
@@ -205,7 +218,7 @@ class MarkFailedMixin:
             "fail_count": fail_count,
             "too_many": too_many,
             "max_confirmed": MAX_CONFIRMED_RUNS,
-            "promise": "" if too_many else promise_for(to_fail, MARK_FAILED),
+            "promise": "" if too_many else promise_for(promise_of(to_fail), MARK_FAILED),
             "skip_count": skip_count,
             "skips_over_bound": skips_over_bound,
             "young_count": len(young),

@@ -21,7 +21,7 @@ from runs.admin.actions import (
     CLEANUP,
     MAX_CONFIRMED_RUNS,
     promise_for,
-    promised_ids,
+    promised,
 )
 from runs.admin.display import duration, short_time
 from runs.admin.filters import (
@@ -35,6 +35,7 @@ from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun
+from runs.maintenance.selection import promise_of
 from runs.maintenance.stats import (
     DURATION_SAMPLE,
     PRUNED_KIND,
@@ -77,10 +78,11 @@ class MaintenanceViewsMixin:
         changelist = reverse("admin:runs_tenderrun_changelist")
         if request.method == "POST":
             # Only what the preview listed, and of that only what is still stuck now.
-            listed = promised_ids(request.POST.get("promise", ""), CLEANUP)
-            if listed is not None:
+            promise = promised(request.POST.get("promise", ""), CLEANUP)
+            if promise is not None:
+                listed = sorted(promise.starts)  # still stuck now, or left alone
                 result = fail_stuck_runs(
-                    actor=Actor.USER, username=request.user.get_username(), run_ids=sorted(listed)
+                    actor=Actor.USER, username=request.user.get_username(), run_ids=listed
                 )
                 self._say_cleaned(request, result, len(listed))
                 return HttpResponseRedirect(changelist)
@@ -100,7 +102,7 @@ class MaintenanceViewsMixin:
             "per_kind": ", ".join(
                 f"{kind} {minutes}" for kind, minutes in preview.policy.per_kind_minutes.items()
             ),
-            "promise": promise_for(listed_ids, CLEANUP),
+            "promise": promise_for(promise_of(listed_ids), CLEANUP),
             "listed_count": len(listed_ids),
             "rows": cleanup_rows(preview.stuck_runs[:CLEANUP_ROWS_SHOWN]),
             "stuck_list_url": runs_list_url(stuck="yes"),

@@ -5,26 +5,68 @@ of millions."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import operator
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, QuerySet, Value
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
-from runs.maintenance.db import count_at_most
+from runs.infinite_timestamps import is_infinite
+from runs.maintenance.db import count_at_most, db_now
 from runs.maintenance.failing import stuck_runs_of, stuck_runs_queryset
 from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
 from runs.maintenance.liveness import waiting_runs
 from runs.maintenance.outcomes import MarkFailedResult, StuckRun
 from runs.maintenance.policy import StuckPolicy
-from runs.models import Actor, MaintenanceAction, TenderRun
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FailReason, RunStatus
 
 # One confirmation page fails at most this many runs, and counts the selected runs it skips
 # up to SKIPS_COUNTED ("more than" beyond).
 MAX_CONFIRMED_RUNS = 1_000
 SKIPS_COUNTED = 10_000
+
+
+@dataclass(frozen=True)
+class Promise:
+    """The runs a confirmation page promised to fail, each as it was then, and when.
+
+    A run started again since (its ``started_at`` changed) is another life of it, and a run
+    failed since (by this page confirmed twice, or by the monitor) is spent, whatever a worker
+    did with it next: confirming fails neither. A start Python cannot hold (+/-infinity) is
+    None, and matches any start."""
+
+    starts: Mapping[str, datetime | None]
+    made_at: datetime
+
+
+def promise_of(run_ids: Collection[str]) -> Promise:
+    """The promise to fail ``run_ids`` as they are now."""
+    made_at = db_now()
+    starts = TenderRun.objects.filter(pk__in=list(run_ids)).values_list("pk", "started_at")
+    lives = {pk: None if is_infinite(start) else start for pk, start in starts}
+    return Promise(starts={pk: lives.get(pk) for pk in run_ids}, made_at=made_at)
+
+
+def kept_by(promise: Promise) -> Q:
+    """The runs ``promise`` still holds: promised, in the life promised, not failed since."""
+    lives = [
+        Q(pk=pk) if start is None else Q(pk=pk, started_at=start)
+        for pk, start in promise.starts.items()
+    ]
+    failed_since = FailedRunRecord.objects.filter(
+        run_id=OuterRef("pk"), action__started_at__gte=promise.made_at
+    )
+    return (
+        Q(pk__in=list(promise.starts))
+        & reduce(operator.or_, lives, Q(pk__in=[]))
+        & ~Exists(failed_since)
+    )
 
 
 def selection_counted(selected: QuerySet[TenderRun], failing: int) -> int:
@@ -74,22 +116,23 @@ def mark_runs_failed(
     actor: Actor,
     username: str = "",
     reason: str = "",
-    run_ids: Collection[str] | None = None,
+    promise: Promise | None = None,
 ) -> MarkFailedResult:
     """Fail the pending or running runs among ``runs``; count the others as skipped.
 
-    With ``run_ids`` (what a confirmation page promised), only those of them; a promised run
+    With ``promise`` (a confirmation page's), only the runs it still holds; a promised run
     that left the selection meanwhile (the monitor failed it, a filter on status no longer
-    matches) is skipped too, and one deleted meanwhile is counted as gone.
+    matches), was started again or was failed since is skipped too, and one deleted
+    meanwhile is counted as gone.
     """
     reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
     selected = runs.order_by().values("pk")
     # A confirmed selection's skipped runs are counted to a bound: "select all" may hold
     # millions of finished runs, and the page promised at most MAX_CONFIRMED_RUNS.
+    run_ids = None if promise is None else list(promise.starts)
     total = selected.count() if run_ids is None else selection_counted(selected, len(run_ids))
     gone = 0
     if run_ids is not None:
-        run_ids = list(run_ids)
         still_there = TenderRun.objects.filter(pk__in=run_ids).count()
         total += still_there - selected.filter(pk__in=run_ids).count()
         gone = len(run_ids) - still_there
@@ -100,8 +143,8 @@ def mark_runs_failed(
         .filter(pk__in=selected)
         .annotate(fail_reason=Value(FailReason.MANUAL, output_field=CharField()))
     )
-    if run_ids is not None:
-        candidates = candidates.filter(pk__in=run_ids)
+    if promise is not None:
+        candidates = candidates.filter(kept_by(promise))
     failed = _fail_runs(
         candidates,
         action_kind=MaintenanceAction.Kind.MARK_FAILED,
