@@ -74,24 +74,27 @@ def stacked_daily_bars(
     daily: Sequence[tuple[date, dict[str, int]]],
     *,
     order: Sequence[str],
-    css_class: Callable[[str], str],
-    label: Callable[[str], str],
-    link: Callable[[date, str], str | None],
+    css_class: Callable[[str | None], str],
+    label: Callable[[str | None], str],
+    link: Callable[[date, str | None], str | None],
     title: str,
     css_id: str,
 ) -> SafeString:
-    """Per day, one bar stacked by ``order`` (statuses, kinds); each part links to its runs."""
+    """Per day, one bar stacked by ``order`` (statuses, kinds), the others in one part (key
+    None: the backend may write thousands of them); each part links to its runs."""
     if not daily:
         return mark_safe("")  # noqa: S308 - an empty, constant string
     peak = max((sum(counts.values()) for _day, counts in daily), default=0) or 1
     plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / len(daily)
+    shown = set(order)
     bars = []
     for index, (day, counts) in enumerate(daily):
         x = PAD_LEFT + index * step + step * 0.15
         y = PAD_TOP + plot_h
-        parts = [(key, counts[key]) for key in order if counts.get(key)]
-        parts += sorted((key, n) for key, n in counts.items() if key not in order and n)
+        parts: list[tuple[str | None, int]] = [(k, counts[k]) for k in order if counts.get(k)]
+        others = sum(n for key, n in counts.items() if key not in shown)
+        parts += [(None, others)] if others else []
         for key, count in parts:
             h = count / peak * plot_h
             y -= h
@@ -114,30 +117,32 @@ def stacked_daily_bars(
     return _svg(title, body, css_id)
 
 
-def runs_per_day(daily, link: Callable[[date, str], str | None]) -> SafeString:
-    """Runs per day, stacked by status."""
+def runs_per_day(daily, link: Callable[[date, str | None], str | None]) -> SafeString:
+    """Runs per day, stacked by status; the unknown statuses in one part (``link``'s None)."""
     return stacked_daily_bars(
         daily,
         order=STATUS_ORDER,
-        css_class=lambda status: f"chart-{_status_class(status)}",
-        label=RunStatus.label_of,
+        css_class=lambda status: f"chart-{_status_class(status or '')}",
+        label=lambda status: _("other (unknown)") if status is None else RunStatus.label_of(status),
         link=link,
         title=_("Runs per day by status"),
         css_id="daily-chart",
     )
 
 
-def kind_class(kinds: Sequence[str]) -> Callable[[str], str]:
-    return lambda kind: f"chart-kind-{min(kinds.index(kind), KIND_COLOURS - 1)}"
+def kind_class(kinds: Sequence[str]) -> Callable[[str | None], str]:
+    """A kind's colour; the kinds left out (None) share the last."""
+    last = KIND_COLOURS - 1
+    return lambda kind: f"chart-kind-{last if kind is None else min(kinds.index(kind), last)}"
 
 
 def failed_by_kind(daily, kinds: Sequence[str], link) -> SafeString:
-    """Runs tenderops failed per day, stacked by kind."""
+    """Runs tenderops failed per day, stacked by ``kinds``, the others in one part."""
     return stacked_daily_bars(
         daily,
         order=kinds,
         css_class=kind_class(kinds),
-        label=lambda kind: shortened(kind, 40),
+        label=lambda kind: _("other kinds") if kind is None else shortened(kind, 40),
         link=link,
         title=_("Runs failed by tenderops per day and kind"),
         css_id="failed-by-tenderops-chart",

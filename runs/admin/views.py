@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from runs.admin.display import duration, short_time
 from runs.admin.filters import (
     FINISHED,
     NO_ERROR,
+    OTHER_STATUS,
     StartedFilter,
     kind_parameter,
     status_parameter,
@@ -213,30 +215,61 @@ def liveness_rows() -> tuple[list[dict[str, Any]], int]:
     ], len(by_kind) - len(shown)
 
 
-# Kinds a table of the stats page shows at most, those with the most runs: the backend may
-# write any kind, and a table of each of 40,000 kinds made a 44 MB page (the attacker).
+# Kinds a table or chart of the stats page shows at most, those with the most runs: the
+# backend may write any kind, and a table of each of 40,000 kinds made a 44 MB page (the
+# attacker); statuses likewise (20,000 of them: 691 MB). The rest are added up.
 MAX_SHOWN_KINDS = 50
+MAX_SHOWN_STATUSES = 20
 
 
-def most_runs(kinds: list[str], runs: Callable[[str], int]) -> list[str]:
-    """``kinds`` in their order, only the MAX_SHOWN_KINDS with the most ``runs``."""
-    if len(kinds) <= MAX_SHOWN_KINDS:
+def most_runs(kinds: list[str], runs: Callable[[str], int], cap: int | None = None) -> list[str]:
+    """``kinds`` in their order, only the ``cap`` (MAX_SHOWN_KINDS) with the most ``runs``."""
+    cap = MAX_SHOWN_KINDS if cap is None else cap
+    if len(kinds) <= cap:
         return kinds
-    top = set(sorted(kinds, key=lambda kind: -runs(kind))[:MAX_SHOWN_KINDS])
+    top = set(sorted(kinds, key=lambda kind: -runs(kind))[:cap])
     return [kind for kind in kinds if kind in top]
+
+
+def shown_statuses(stats: RunStats) -> list[str]:
+    """Every known status, then the unknown ones with the most runs: MAX_SHOWN_STATUSES."""
+    unknown = [status for status in stats.statuses if status not in RunStatus.values]
+    room = max(MAX_SHOWN_STATUSES - (len(stats.statuses) - len(unknown)), 0)
+    kept = set(most_runs(unknown, stats.status_total, room))
+    return [s for s in stats.statuses if s in RunStatus.values or s in kept]
+
+
+def other_statuses_row(stats: RunStats, statuses: list[str], kinds: list[str]) -> dict | None:
+    """The statuses left out of the table, added up: a row without links (no filter lists
+    exactly them)."""
+    left_out = set(stats.statuses) - set(statuses)
+    if not left_out:
+        return None
+    by_kind: Counter[str] = Counter()
+    for (status, kind), count in stats.counts.items():
+        if status in left_out:
+            by_kind[kind] += count
+    total = sum(by_kind.values())
+    cells = [by_kind[kind] for kind in kinds]
+    return {"count": len(left_out), "cells": cells, "other": total - sum(cells), "total": total}
 
 
 def stats_context(stats: RunStats) -> dict[str, Any]:
     """The stats page's tables and charts, each count with the link to its runs."""
     health = stats.health
     kinds = most_runs(stats.kinds, stats.kind_total)
+    statuses = shown_statuses(stats)
     runs_of = {d.kind: d.runs for d in stats.durations}
     timed = set(most_runs(list(runs_of), runs_of.__getitem__))
     durations = [d for d in stats.durations if d.kind in timed]
+    failed_of: Counter[str] = Counter()
+    for _day, counts in stats.failed_by_tenderops:
+        failed_of.update(counts)
     failed_kinds = [
-        *(k for k in KNOWN_KINDS if any(k in counts for _d, counts in stats.failed_by_tenderops)),
-        *sorted({k for _d, counts in stats.failed_by_tenderops for k in counts} - set(KNOWN_KINDS)),
+        *(k for k in KNOWN_KINDS if k in failed_of),
+        *sorted(set(failed_of) - set(KNOWN_KINDS)),
     ]
+    failed_kinds = most_runs(failed_kinds, failed_of.__getitem__)
     return {
         "count_rows": [
             {
@@ -253,8 +286,9 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
                 "other": stats.status_total(status) - sum(stats.count(status, k) for k in kinds),
                 "total": stats.status_total(status),
             }
-            for status in stats.statuses
+            for status in statuses
         ],
+        "other_statuses": other_statuses_row(stats, statuses, kinds),
         "shown_kinds": kinds,
         "other_kinds": len(stats.kinds) - len(kinds),
         "other_total": stats.total - sum(stats.kind_total(kind) for kind in kinds),
@@ -304,7 +338,9 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
         "daily_chart": charts.runs_per_day(
             stats.daily,
             link=lambda day, status: runs_list_url(
-                status=status_parameter(status), started_from=day, started_to=day
+                status=OTHER_STATUS if status is None else status_parameter(status),
+                started_from=day,
+                started_to=day,
             ),
         ),
         "legend_statuses": [(s, RunStatus.label_of(s)) for s in charts.STATUS_ORDER],
@@ -319,11 +355,12 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
             failed_kinds,
             link=lambda day, kind: (
                 None
-                if kind == PRUNED_KIND
+                if kind in (PRUNED_KIND, None)
                 else runs_list_url(audit="any", audit_day=day, kind=kind_parameter(kind))
             ),
         ),
         "failed_legend": [(charts.kind_class(failed_kinds)(kind), kind) for kind in failed_kinds],
+        "failed_other_kinds": len(failed_of) - len(failed_kinds),
         "failed_total": sum(sum(c.values()) for _d, c in stats.failed_by_tenderops),
         "duration_chart": charts.duration_bars(durations),
     }

@@ -4,9 +4,11 @@ runs failed by tenderops per day and kind. Days are days in TENDEROPS_TIME_ZONE.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import (
@@ -115,10 +117,25 @@ class RunStats:
         return self.counts.get((status, kind), 0)
 
     def status_total(self, status: str) -> int:
-        return sum(self.counts.get((status, kind), 0) for kind in self.kinds)
+        return self._status_totals[status]
 
     def kind_total(self, kind: str) -> int:
-        return sum(self.counts.get((status, kind), 0) for status in self.statuses)
+        return self._kind_totals[kind]
+
+    # Summed once: the backend may write thousands of statuses and kinds (the attacker).
+    @cached_property
+    def _status_totals(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for (status, _kind), count in self.counts.items():
+            totals[status] += count
+        return totals
+
+    @cached_property
+    def _kind_totals(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for (_status, kind), count in self.counts.items():
+            totals[kind] += count
+        return totals
 
     @property
     def total(self) -> int:
