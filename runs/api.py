@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
@@ -44,6 +45,12 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+FAILED_PART_WAY = gettext_lazy(
+    "The database failed part-way. Runs failed by the batches committed before that, if any, "
+    "stay failed (the audit log lists them); call again to go on."
+)
 
 
 def error_response(status: int, message: str) -> JsonResponse:
@@ -278,13 +285,21 @@ CLEANUP_PARAMETERS = {"timeout_minutes", "kind", "dry_run"}
 @api_view({"POST"})
 def cleanup_stuck_runs(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
     parameters = query_parameters(request, CLEANUP_PARAMETERS, repeatable=frozenset({"kind"}))
-    result = fail_stuck_runs(
-        actor=actor,
-        username=username,
-        timeout_minutes=parse_timeout(parameters.get("timeout_minutes")),
-        kinds=parameters.get("kind", []),
-        dry_run=parse_dry_run(parameters.get("dry_run")),
-    )
+    dry_run = parse_dry_run(parameters.get("dry_run"))
+    try:
+        result = fail_stuck_runs(
+            actor=actor,
+            username=username,
+            timeout_minutes=parse_timeout(parameters.get("timeout_minutes")),
+            kinds=parameters.get("kind", []),
+            dry_run=dry_run,
+        )
+    except DatabaseError:
+        if dry_run:
+            raise
+        # Batches commit one by one: "try again" alone would hide the ones already done.
+        logger.exception("database error in %s", request.path)
+        raise ApiError(503, str(FAILED_PART_WAY)) from None
     return JsonResponse(result.as_dict(), json_dumps_params={"ensure_ascii": False})
 
 

@@ -22,6 +22,7 @@ SENTENCES = {
     "%(counter)s other status": "其他 %(counter)s 种状态",
     "and %(counter)s other kind": "以及其他 %(counter)s 个类型",
     "other kinds": "其他类型",
+    "The database failed part-way. Runs failed by the batches committed before that, if any, stay failed (the audit log lists them); call again to go on.": "数据库在中途出错。此前已提交的批次所标记失败的任务（如有）保持失败（审计日志中有记录）；请再次调用以继续。",
     "%(counter)s kind with fewer successful runs is left out.": "另有 %(counter)s 个成功任务较少的类型未列出。",
     "%(counter)s kind with fewer silent, waiting or late runs is left out.": "另有 %(counter)s 个类型（其静默、排队过久或失败后又完成的任务较少）未列出。",
     "The %(shown)s kinds with the most runs; the others are added up in one column, and every total counts them. The runs list's kind filter finds any kind.": "仅列出任务最多的 %(shown)s 个类型；其余类型合计为一列，所有合计都包含它们。任务列表的类型筛选可以找到任何类型。",

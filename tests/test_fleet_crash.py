@@ -153,6 +153,35 @@ def test_the_api_answers_with_a_truncated_list_and_the_full_count(project, clien
     assert TenderRun.objects.filter(status="failed").count() == 1_500
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_api_says_batches_before_a_database_error_stay_done(project, client, settings):
+    # The second batch meets an error (a trigger of the backend's, a deadlock): the first
+    # batch's 1,000 runs stay failed and audited, and the answer must not deny it.
+    settings.TENDEROPS_API_TOKEN = TOKEN
+    newest = stuck_runs(project, 1_500)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_run() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by the backend'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_run BEFORE UPDATE ON tender_runs FOR EACH ROW "
+            f"WHEN (OLD.id = '{newest}') EXECUTE FUNCTION refuse_run()"
+        )
+    try:
+        response = client.post(
+            "/api/apps/tender/admin/cleanup-stuck-runs", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_run ON tender_runs")
+            cursor.execute("DROP FUNCTION refuse_run()")
+    assert response.status_code == 503
+    assert "stay failed (the audit log lists them)" in response.json()["error"]
+    failed = TenderRun.objects.filter(status="failed").count()
+    assert failed == 1_000 == FailedRunRecord.objects.count()
+
+
 @pytest.mark.django_db
 def test_the_cli_prints_at_most_the_limit_and_says_how_many(project):
     stuck_runs(project, 1_100)
