@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "runs.middleware.HeadWithoutBody",  # outermost: drops the body every other layer made
     "django.middleware.security.SecurityMiddleware",
+    # Before anything queries: the admin's lock waits bounded, database errors a 503 page.
+    "runs.database_trouble.DatabaseTrouble",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
