@@ -3,6 +3,9 @@ qcluster) for settings that are valid but probably not what the operator meant."
 
 from __future__ import annotations
 
+import difflib
+import os
+
 from django.conf import settings
 from django.core.checks import Warning, register
 
@@ -10,6 +13,38 @@ from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, StuckRule
 
 # Keys match a run's kind, or its run_type on old rows without one (docs/operations.md).
 KNOWN_KEYS = tuple(dict.fromkeys(KNOWN_KINDS + KNOWN_RUN_TYPES))
+# Variables read besides those named as their settings: for Django's and django-q2's
+# settings, and for the tests and the bench.
+OTHER_VARIABLES = frozenset(
+    {
+        "TENDEROPS_CLUSTER_NAME",
+        "TENDEROPS_Q_WORKERS",
+        "TENDEROPS_TIME_ZONE",
+        "TENDEROPS_TEST_DATABASE_NAME",
+        "TENDEROPS_TEST_REDIS_URL",
+        "TENDEROPS_CHROMIUM",
+        "TENDEROPS_LIVE_SCHEMA",
+    }
+)
+
+
+@register()
+def check_unknown_variables(app_configs, **kwargs) -> list[Warning]:
+    """A misspelt variable is ignored without a word: TENDEROPS_MONITOR_MOD=report would
+    leave the monitor failing runs while the operator believes it only reports them."""
+    known = {name for name in dir(settings) if name.startswith("TENDEROPS_")} | OTHER_VARIABLES
+    unknown = sorted(name for name in os.environ if name.startswith("TENDEROPS_"))
+    warnings = []
+    for name in (name for name in unknown if name not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        warnings.append(
+            Warning(
+                f"{name} is not a variable tenderops reads: it is ignored",
+                hint=f"Did you mean {close[0]}?" if close else "See the README's settings.",
+                id="tenderops.W005",
+            )
+        )
+    return warnings
 
 
 @register()

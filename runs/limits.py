@@ -116,6 +116,9 @@ MAX_ALERT_EMAILS = 50
 # The longest kind an API or CLI filter takes, and the most of a kind that tenderops keys its
 # own rows on (counters' labels, alert cooldowns): a btree entry holds at most 2,704 bytes.
 MAX_KIND_LENGTH = 200
+# An operator's reason for "mark failed", written to each run's message; the configured
+# default reason (TENDEROPS_MARK_FAILED_MESSAGE) is held to it too.
+MAX_REASON_LENGTH = 2_000
 # Bearer tokens (TENDEROPS_API_TOKEN, TENDEROPS_METRICS_TOKEN): long enough not to be guessed,
 # short enough for any proxy's header limit.
 MIN_TOKEN_LENGTH = 16

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 
 from runs.limits import (
+    MAX_REASON_LENGTH,
     MAX_TOKEN_LENGTH,
     MIN_TOKEN_LENGTH,
     InvalidParameter,
@@ -67,17 +68,43 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
-def env_text(name: str, default: str) -> str:
+def env_text(name: str, default: str, max_length: int = MAX_REASON_LENGTH) -> str:
     """Text tenderops writes into runs, which the backend's users read as it is: blank means
     the default; control characters (escape, bidirectional, invisible) are refused, as the
-    admin refuses them in an operator's reason."""
+    admin refuses them in an operator's reason, and so is text longer than a reason may be
+    (the admin's reason field starts with it)."""
     value = (_raw(name) or "").strip()
     if has_controls(value):
         raise ImproperlyConfigured(
             f"{name} must not contain control characters (escape, bidirectional or invisible "
             "ones): the backend's users see it as it is written"
         )
+    if len(value) > max_length:
+        raise ImproperlyConfigured(
+            f"{name} must be at most {max_length} characters (it has {len(value)})"
+        )
     return value or default
+
+
+# Signs sessions and the admin's confirmation promises: shorter is guessable offline.
+MIN_SECRET_KEY_LENGTH = 32
+DEBUG_SECRET_KEY = "tenderops-insecure-debug-only-key"  # noqa: S105 - the demo, DJANGO_DEBUG=true
+
+
+def env_secret_key(name: str, *, debug: bool) -> str:
+    """Required with debug off, of MIN_SECRET_KEY_LENGTH characters at least; never shown."""
+    value = os.environ.get(name, "")
+    generate = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if not value.strip():
+        if debug:
+            return DEBUG_SECRET_KEY
+        raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off ({generate})")
+    if len(value.strip()) < MIN_SECRET_KEY_LENGTH and not debug:
+        raise ImproperlyConfigured(
+            f"{name} is too short ({len(value.strip())} characters): use at least "
+            f"{MIN_SECRET_KEY_LENGTH} ({generate})"
+        )
+    return value
 
 
 def env_database(name: str, default: str) -> dict:
@@ -89,7 +116,9 @@ def env_database(name: str, default: str) -> dict:
         urlsplit(value).port  # noqa: B018 - a port that is not a number, or past 65535, raises
     except Exception:  # dj-database-url's errors vary with what it could not read
         config = {}
-    if config.get("ENGINE") not in DATABASE_ENGINES or not config.get("NAME"):
+    # "sqlite://" is an in-memory database: empty at every start, it holds no tender runs.
+    name_of_database = config.get("NAME")
+    if config.get("ENGINE") not in DATABASE_ENGINES or name_of_database in (None, "", ":memory:"):
         raise ImproperlyConfigured(
             f"{name} must be a postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH address "
             "(special characters in the password percent-encoded; the value is not shown: it "

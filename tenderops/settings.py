@@ -19,6 +19,7 @@ from tenderops.env import (
     env_list,
     env_optional_int,
     env_redis_url,
+    env_secret_key,
     env_signing_secret,
     env_str,
     env_text,
@@ -33,15 +34,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (generate one with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-        )
-    SECRET_KEY = "tenderops-insecure-debug-only-key"  # noqa: S105 - the demo, DJANGO_DEBUG=true
+SECRET_KEY = env_secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+if not ALLOWED_HOSTS and not DEBUG:  # "," : every request would be refused (400)
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS names no host: list the server's names")
 
 # Behind TLS (see docs/operations.md, "Production"): secure cookies, HSTS, the proxy's header.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)

@@ -174,6 +174,32 @@ def test_without_a_secret_key_and_debug_off_start_up_is_refused():
     assert manage_check(DJANGO_SECRET_KEY="", DJANGO_DEBUG="true").returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("environment", "said"),
+    [
+        ({"DJANGO_SECRET_KEY": "   "}, "DJANGO_SECRET_KEY must be set"),
+        ({"DJANGO_SECRET_KEY": "x" * 31}, "DJANGO_SECRET_KEY is too short (31 characters)"),
+        ({"DJANGO_ALLOWED_HOSTS": " , "}, "DJANGO_ALLOWED_HOSTS names no host"),
+        ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL must be a postgres://"),
+        ({"TENDEROPS_MARK_FAILED_MESSAGE": "停" * 2001}, "at most 2000 characters (it has 2001)"),
+    ],
+)
+def test_production_settings_that_would_fail_later_are_refused_at_start_up(environment, said):
+    # A blank key signs sessions and confirmations with nothing; "," refuses every request;
+    # "sqlite://" is an empty database in memory; a default reason the form always refuses.
+    result = manage_check(**{"DJANGO_DEBUG": "false", **environment})
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+    assert "x" * 31 not in result.stderr  # a key is never shown
+    assert manage_check(**{"DJANGO_SECRET_KEY": "x" * 32, "DJANGO_DEBUG": "false"}).returncode == 0
+
+
+def test_a_misspelt_variable_is_warned_of_with_the_likely_name():
+    result = manage_check(TENDEROPS_MONITOR_MOD="report", DJANGO_DEBUG="false")
+    assert "tenderops.W005" in result.stderr and "TENDEROPS_MONITOR_MOD " in result.stderr
+    assert "Did you mean TENDEROPS_MONITOR_MODE?" in result.stderr
+    assert "W005" not in manage_check(TENDEROPS_MONITOR_MODE="report").stderr
+
+
 def test_production_without_a_database_address_is_refused():
     # The embedded SQLite database holds no tender runs: tenderops would see nothing stuck.
     result = manage_check(DATABASE_URL="", DJANGO_DEBUG="false")

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from runs.admin.links import change_page_url
+from runs.limits import MAX_REASON_LENGTH
 from runs.maintenance import mark_runs_failed
 from runs.maintenance.selection import (
     MAX_CONFIRMED_RUNS,
@@ -43,7 +44,6 @@ from runs.shown_text import has_controls
 
 # A page with more runs than one confirmation may fail shows this many of them.
 CONFIRMATION_SAMPLE = 100
-MAX_REASON_LENGTH = 2000
 PROMISE_MAX_AGE_SECONDS = 3600
 # What a promise was made for: a confirmation page's signed list of runs is good for the
 # action that page confirms only (the cleanup took "mark failed"'s for its own).
