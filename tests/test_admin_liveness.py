@@ -39,9 +39,17 @@ def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
     assert listed("liveness=silent") == {silent.pk}
     assert listed("liveness=waiting") == {waiting.pk}
     assert listed("liveness=late") == {late.pk}
-    assert "Silent for" in operator.get(LIST).content.decode()
+    listing = operator.get(LIST).content.decode()
+    assert "Silent for" in listing
+    # The stuck run, and it only, says so beside its silence (a run silent for hours looked
+    # like any other running one: an operator trying the demo).
+    rows = listing.split('<input type="checkbox" name="_selected_action"')[1:]
+    stuck_rows = [row for row in rows if 'class="run-stuck"' in row]
+    assert len(stuck_rows) == 1 and silent.pk in stuck_rows[0]
     detail = operator.get(f"{LIST}{alive.pk}/change/").content.decode()
     assert "changes seen: 1" in detail and "first seen" in detail
+    assert "stuck since" not in detail
+    assert "stuck since" in operator.get(f"{LIST}{silent.pk}/change/").content.decode()
 
 
 def test_the_stats_page_shows_signs_of_life_per_kind(operator, make_run, settings):
@@ -244,8 +252,8 @@ def test_the_detail_page_says_when_a_run_is_stuck_if_nothing_changes(operator, m
     assert picked_up > queued.started_at + 49 * MIN
     assert f"running since: {short_time(picked_up)}" in said(queued)
     assert f"{label}: {short_time(picked_up + 10 * MIN)}" in said(queued)
-    settings.TENDEROPS_STUCK_RULE = "age"
-    assert f"{label}: {short_time(old.started_at + 10 * MIN)}" in said(old)
+    settings.TENDEROPS_STUCK_RULE = "age"  # stuck already: since when, not "from"
+    assert f"stuck since: {short_time(old.started_at + 10 * MIN)}" in said(old)
     far = make_run(started_ago=MIN)  # a start in the year 9999: no time after it exists
     TenderRun.objects.filter(pk=far.pk).update(
         started_at=datetime(9999, 12, 31, 23, 55, tzinfo=UTC)

@@ -42,12 +42,13 @@ from runs.admin.views import MaintenanceViewsMixin
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
 from runs.maintenance.liveness import stuck_from
+from runs.maintenance.selection import stuck_among
 from runs.models import RunObservation, TenderRun
 from runs.shown_text import labelled, visible
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MESSAGE_PREVIEW_CHARS = 80
-RUN_ID_CHARS = 12
+RUN_ID_MAX_CHARS = 200  # the backend's ids are 35; an odd row's may be anything
 # A kind longer than any the backend knows (extract_project_info) is cut short in the list.
 KIND_SHOWN_CHARS = 20
 # The cause of a failure: the first line of its error, at most this long.
@@ -133,7 +134,14 @@ class TenderRunAdmin(
             "duration_formats": duration_formats(),
             "export_maximum": f"{MAX_EXPORT_ROWS:,}",
         }
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", None) or {}
+        if "cl" in changelist:  # the page's runs, before they are rendered: which are stuck
+            page = list(changelist["cl"].result_list)
+            stuck = stuck_among([run.pk for run in page if run.status == RunStatus.RUNNING])
+            for run in page:
+                run.is_stuck = run.pk in stuck
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {
@@ -194,10 +202,13 @@ class TenderRunAdmin(
 
     @admin.display(description=gettext_lazy("run"))
     def run_id(self, run: TenderRun) -> str:
-        """The id's first characters (enough to tell runs apart on a page; the whole id is
-        its title and on the detail page): the list then fits 1440 pixels."""
-        shown = truncate(run.pk, RUN_ID_CHARS)
-        return format_html('<span title="{}">{}</span>', visible(run.pk, one_line=True), shown)
+        """The id's first characters shown (enough to tell runs apart on a page), so that the
+        list fits 1440 pixels; the whole id is in the page (cut by CSS, not here), so that
+        copying it, or double-clicking it, gives what the search box finds."""
+        shown = truncate(run.pk, RUN_ID_MAX_CHARS)
+        return format_html(
+            '<span class="run-id" title="{}">{}</span>', visible(run.pk, one_line=True), shown
+        )
 
     @admin.display(description=gettext_lazy("project"), ordering="project__name")
     def project_link(self, run: TenderRun) -> str:
@@ -259,11 +270,22 @@ class TenderRunAdmin(
             return "–"
         if moment < EARLIEST_START:
             return impossible_start()
-        return format_html(
+        silent = format_html(
             '<span class="run-live" data-started="{}" title="{}">{}</span>',
             moment.isoformat(),
             labelled(_("last sign of life"), short_time(moment)),
             duration(timezone.now() - moment),
+        )
+        if not getattr(run, "is_stuck", False):
+            return silent
+        return format_html(
+            '{}<br><span class="run-stuck" title="{}">{}</span>',
+            silent,
+            _(
+                "Silent past its kind's timeout, or running past the maximum runtime: the "
+                "monitor fails it at its next tick (in report mode: records it)."
+            ),
+            _("stuck now"),
         )
 
     @admin.display(description=gettext_lazy("observed by tenderops"))
@@ -280,6 +302,9 @@ class TenderRunAdmin(
             )
             text = " · ".join(labelled(label, value) for label, value in facts)
         due = stuck_from(run.pk)
+        if due is not None and due <= timezone.now():
+            stuck = labelled(_("stuck since"), short_time(due))
+            return format_html('{} · <strong class="run-stuck">{}</strong>', text, stuck)
         if due is not None:
             text += " · " + labelled(_("stuck from, if nothing changes"), short_time(due))
         return text

@@ -98,8 +98,15 @@ def running_not_stuck(run_ids: list[str]) -> set[str]:
     running = (
         TenderRun.objects.filter(pk__in=run_ids).plausible().running().values_list("pk", flat=True)
     )
-    stuck = stuck_runs_queryset(StuckPolicy.configured(), run_ids=run_ids).values("pk")
-    return set(running.exclude(pk__in=stuck))
+    return set(running) - stuck_among(run_ids)
+
+
+def stuck_among(run_ids: list[str]) -> set[str]:
+    """Of ``run_ids`` (a page's runs), those the configured rule calls stuck now."""
+    if not run_ids:
+        return set()
+    stuck = stuck_runs_queryset(StuckPolicy.configured(), run_ids=run_ids)
+    return set(stuck.values_list("pk", flat=True))
 
 
 def pending_not_waiting(run_ids: list[str]) -> set[str]:

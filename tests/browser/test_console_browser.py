@@ -249,6 +249,31 @@ def test_mark_a_run_failed_from_its_page(browser, live_server, superuser, make_r
     assert MaintenanceAction.objects.get().reason == "worker 已重启"
 
 
+def test_a_run_id_as_the_list_shows_it_copies_whole_and_finds_its_run(
+    browser, live_server, superuser, runs
+):
+    # The list shows an id's first characters; pasted as seen into the search box, the cut
+    # id found nothing (an operator trying the demo).
+    page = signed_in(browser, live_server.url)
+    page.goto(f"{live_server.url}{LIST}")
+    cell = page.locator(".field-run_id .run-id").first
+    shown, whole, full_width = cell.evaluate(
+        "span => [span.clientWidth, span.textContent, span.scrollWidth]"
+    )
+    assert shown < full_width  # cut on the screen
+    assert TenderRun.objects.filter(pk=whole).exists()
+    copied = cell.evaluate(
+        "span => { const range = document.createRange(); range.selectNodeContents(span);"
+        " getSelection().removeAllRanges(); getSelection().addRange(range);"
+        " return getSelection().toString(); }"
+    )
+    assert copied == whole  # what selecting the id on the screen copies
+    page.fill("#searchbar", whole)
+    page.press("#searchbar", "Enter")
+    page.wait_for_url(f"**{LIST}?q=*")
+    assert list_count(page.content()) == 1
+
+
 @pytest.mark.parametrize("width", [1440, 1920])
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_the_runs_list_fits_the_screen(browser, live_server, superuser, runs, locale, width):
