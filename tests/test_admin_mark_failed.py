@@ -109,6 +109,17 @@ def test_the_cleanup_button_says_which_listed_runs_were_no_longer_stuck(operator
     assert statuses(*listed) == ["failed", "running", "failed"]
 
 
+def test_the_cleanup_button_says_which_listed_runs_were_deleted_meanwhile(operator, make_run):
+    # The backend deletes a project's runs with it: such a run is gone, not "no longer stuck".
+    listed = [make_run(started_ago=(30 + n) * MIN) for n in range(3)]
+    page = operator.get(CLEANUP).content.decode()
+    TenderRun.objects.filter(pk=listed[0].pk).delete()
+    TenderRun.objects.filter(pk=listed[1].pk).update(status="success")
+    html = operator.post(CLEANUP, promise_in(page), follow=True).content.decode()
+    assert "Fixed 1 of the 3 listed runs; 1 was no longer stuck" in html
+    assert "1 run the page listed is no longer in the table (deleted meanwhile)" in html
+
+
 def test_a_confirmation_posted_again_spares_runs_started_again_since(operator, make_run):
     # Double submit, or back and submit. The first time, one run had just finished (skipped)
     # and the other two were failed. Since, a worker started the finished one again (a new

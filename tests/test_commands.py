@@ -116,6 +116,21 @@ def test_on_a_terminal_yes_fails_the_listed_runs(stuck_and_live, monkeypatch):
     assert statuses(*stuck_and_live) == ["failed", "running"]
 
 
+def test_on_a_terminal_what_the_prompt_listed_and_did_not_fail_is_said(make_run, monkeypatch):
+    listed = [make_run(started_ago=(45 + n) * MIN) for n in range(3)]
+
+    class Meanwhile(Terminal):  # while the operator reads the list
+        def readline(self, *args) -> str:
+            TenderRun.objects.filter(pk=listed[0].pk).delete()
+            TenderRun.objects.filter(pk=listed[1].pk).update(status="success")
+            return "y\n"
+
+    monkeypatch.setattr(sys, "stdin", Meanwhile())
+    out = run_command("cleanup_stuck_runs")
+    assert "Fixed 1 stuck run." in out
+    assert "Of the 3 listed: 1 no longer stuck" in out and "1 deleted meanwhile" in out
+
+
 def test_the_prompt_counts_several_runs_and_shows_a_blank_kind_as_a_dash(make_run, monkeypatch):
     for _ in range(2):
         make_run(started_ago=45 * MIN, kind=None, run_type="")

@@ -37,7 +37,7 @@ from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun
-from runs.maintenance.selection import promise_of
+from runs.maintenance.selection import present_among, promise_of
 from runs.maintenance.stats import (
     DURATION_SAMPLE,
     PRUNED_KIND,
@@ -86,7 +86,7 @@ class MaintenanceViewsMixin:
                 result = fail_stuck_runs(
                     actor=Actor.USER, username=request.user.get_username(), run_ids=listed
                 )
-                self._say_cleaned(request, result, len(listed))
+                self._say_cleaned(request, result, listed)
                 return HttpResponseRedirect(changelist)
             self.message_user(
                 request,
@@ -112,10 +112,14 @@ class MaintenanceViewsMixin:
         }
         return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)
 
-    def _say_cleaned(self, request: HttpRequest, result: CleanupResult, listed: int) -> None:
+    def _say_cleaned(self, request: HttpRequest, result: CleanupResult, listed_ids) -> None:
         """Fixed what the page listed, or say how much of it was no longer stuck (the monitor
-        or a worker got there first): "no stuck runs found" would deny what the page showed."""
-        left_alone = listed - result.fixed_count
+        or a worker got there first) and how much was deleted meanwhile: "no stuck runs found"
+        would deny what the page showed."""
+        listed = len(listed_ids)
+        gone = listed - present_among(listed_ids)
+        self._say_gone(request, gone)
+        left_alone = listed - result.fixed_count - gone
         if not left_alone or not result.complete:
             self.message_user(
                 request, self._with_audit_link(result.message, result), messages.SUCCESS

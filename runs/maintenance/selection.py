@@ -69,6 +69,12 @@ def kept_by(promise: Promise) -> Q:
     )
 
 
+def present_among(run_ids: Collection[str]) -> int:
+    """How many of ``run_ids`` are in the table (the backend deletes a project's runs with
+    it: a listed run may be gone by the time it is acted on)."""
+    return TenderRun.objects.filter(pk__in=list(run_ids)).count()
+
+
 def selection_counted(selected: QuerySet[TenderRun], failing: int) -> int:
     """How many runs ``selected`` holds, counted only as far as a confirmation reports the
     runs it skips beside the ``failing`` it fails (SKIPS_COUNTED, and one more to know)."""
@@ -140,7 +146,7 @@ def mark_runs_failed(
     total = selected.count() if run_ids is None else selection_counted(selected, len(run_ids))
     gone = 0
     if run_ids is not None:
-        still_there = TenderRun.objects.filter(pk__in=run_ids).count()
+        still_there = present_among(run_ids)
         total += still_there - selected.filter(pk__in=run_ids).count()
         gone = len(run_ids) - still_there
     candidates = (

@@ -9,6 +9,7 @@ from runs.maintenance import (
     StuckRun,
     fail_stuck_runs,
 )
+from runs.maintenance.selection import present_among
 from runs.management.commands._arguments import (
     EXIT_INTERRUPTED,
     BatchedRoutineCommand,
@@ -97,7 +98,17 @@ class Command(BatchedRoutineCommand):
             raise CommandError("Aborted: nothing was changed.", returncode=EXIT_DECLINED)
         # Only the runs shown, and only those still stuck now: the statement re-checks both.
         run_ids = [run.id for run in preview.stuck_runs]
-        return fail_stuck_runs(actor=Actor.CLI, run_ids=run_ids, **selection)
+        result = fail_stuck_runs(actor=Actor.CLI, run_ids=run_ids, **selection)
+        gone = count - present_among(run_ids)
+        left = count - result.fixed_count - gone
+        if gone or left:  # what the prompt listed and was not failed: never silently
+            prompt_to.write(
+                self.style.WARNING(
+                    f"Of the {count} listed: {left} no longer stuck (finished, active again or "
+                    f"failed meanwhile), left as they are; {gone} deleted meanwhile."
+                )
+            )
+        return result
 
     def _report(self, result: CleanupResult, as_json: bool, show_table: bool) -> None:
         if as_json:
