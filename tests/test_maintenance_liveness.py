@@ -300,7 +300,7 @@ def test_health_counts_silent_runs(make_run):
 
 def test_report_mode_fails_nothing_and_records_each_stuck_run_once(make_run, settings):
     settings.TENDEROPS_MONITOR_MODE = "report"
-    stuck = [make_run(started_ago=30 * MIN) for _ in range(3)]
+    stuck = [make_run(started_ago=30 * MIN, message=f"提取中 {n}...") for n in range(3)]
     for _ in range(3):
         result = monitor_tick()
         assert result.dry_run and len(result.stuck_runs) == 3
@@ -310,6 +310,9 @@ def test_report_mode_fails_nothing_and_records_each_stuck_run_once(make_run, set
     assert sorted(action.failed_runs.values_list("run_id", flat=True)) == sorted(
         r.pk for r in stuck
     )
+    # What each said when recorded, as a failing keeps it (the record showed no message).
+    said = action.failed_runs.values_list("run_id", "previous_status", "previous_message")
+    assert sorted(said) == sorted((r.pk, "running", r.message) for r in stuck)
     # The CLI and the API still act when asked.
     assert fail_stuck_runs(actor=Actor.CLI).fixed_count == 3
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef
-from django.db.models.functions import Now
+from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Now
 
 from runs.maintenance.db import is_postgresql
 from runs.maintenance.failing import (
@@ -19,7 +19,7 @@ from runs.maintenance.failing import (
 )
 from runs.maintenance.heartbeat import beat
 from runs.maintenance.policy import StuckPolicy
-from runs.models import Actor, FailedRunRecord, MaintenanceAction
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FailReason, RunStatus
 
 # The most stuck runs one tick records as "would fail"; a fleet's crash is recorded over the
@@ -75,4 +75,12 @@ def _record_would_fail(runs: list[StuckRun], policy: StuckPolicy) -> None:
             silent_minutes=run.silent_minutes,
         )
         for run in runs
+    )
+    # What each run said when recorded, as a failing would keep it (read in the database: a
+    # message may be a megabyte); a run deleted meanwhile keeps the status it was judged in.
+    run = TenderRun.objects.filter(pk=OuterRef("run_id"))
+    FailedRunRecord.objects.filter(action=action).update(
+        previous_status=Coalesce(Subquery(run.values("status")[:1]), F("previous_status")),
+        previous_message=Subquery(run.values("message")[:1]),
+        previous_error=Subquery(run.values("error")[:1]),
     )
