@@ -229,6 +229,7 @@ def test_an_alerts_page_lists_every_kind_and_says_when_nothing_was_delivered(db,
     assert "kind_number_11" not in listed  # the list's column is cut
     assert "kind_number_11" in detail
     assert "no channel was configured when it was raised" in detail
+    assert "/history/" not in detail  # nobody edits an alert: Django's empty history page
 
 
 def test_the_index_and_the_messages_name_one_alert_log(db):

@@ -70,6 +70,8 @@ class AlertAttemptInline(admin.TabularInline):
 class AlertDeliveryAdmin(AlertToolsMixin, ReadOnlyAdmin):
     """The alert log: what was sent, to which channel, the answer, the retries."""
 
+    change_form_template = "admin/runs/readonly_change_form.html"
+
     list_display = [
         "raised",
         "event",
@@ -147,6 +149,7 @@ class AlertDeliveryInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
+    change_form_template = "admin/runs/readonly_change_form.html"
     list_display = ["raised", "event", "kinds", "title", "deliveries_display"]
     list_filter = ["event"]
     ordering = ["-raised_at", "-pk"]
