@@ -113,6 +113,27 @@ def waiting_in_this_database(observer: psycopg.Connection) -> int:
 
 
 @contextmanager
+def refused_updates(table: str, condition: str = "true") -> Iterator[None]:
+    """Updates of ``table``'s rows matching ``condition`` (SQL on OLD) raise, as a trigger of
+    the backend's refusing a change would; the trigger is gone after."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by the backend'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_update BEFORE UPDATE ON {table} FOR EACH ROW "
+            f"WHEN ({condition}) EXECUTE FUNCTION refuse_update()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER refuse_update ON {table}")
+            cursor.execute("DROP FUNCTION refuse_update()")
+
+
+@contextmanager
 def statement_gate(
     table: str, event: str, number: int, after: int = 0
 ) -> Iterator[psycopg.Connection]:

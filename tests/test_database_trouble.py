@@ -7,7 +7,7 @@ from django.db import connection
 
 from runs.models import MaintenanceAction
 from tests.conftest import confirmed_mark_failed, statuses
-from tests.processes import current_database_url
+from tests.processes import current_database_url, refused_updates
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,21 +37,8 @@ def test_a_table_locked_past_the_wait_is_a_503_page_not_a_hung_worker(
 
 def test_a_change_the_database_refuses_is_a_503_page_and_changes_nothing(admin_client, make_run):
     run = make_run()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION refuse_run() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE EXCEPTION 'refused by the backend'; END $$"
-        )
-        cursor.execute(
-            "CREATE TRIGGER refuse_run BEFORE UPDATE ON tender_runs FOR EACH ROW "
-            "EXECUTE FUNCTION refuse_run()"
-        )
-    try:
+    with refused_updates("tender_runs"):
         response = admin_client.post(LIST, confirmed_mark_failed(run.pk, reason="worker gone"))
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_run ON tender_runs")
-            cursor.execute("DROP FUNCTION refuse_run()")
     assert response.status_code == 503
     assert 'id="database-trouble"' in response.content.decode()
     assert statuses(run) == ["running"]

@@ -22,7 +22,7 @@ from runs.maintenance import cleanup_batches, fail_stuck_runs, monitor_tick
 from runs.maintenance.failing import LIST_LIMIT, _next_batch_size
 from runs.models import Actor, Alert, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.console import list_count
-from tests.processes import current_database_url
+from tests.processes import current_database_url, refused_updates
 
 pytestmark = pytest.mark.postgres
 
@@ -159,23 +159,10 @@ def test_the_api_says_batches_before_a_database_error_stay_done(project, client,
     # batch's 1,000 runs stay failed and audited, and the answer must not deny it.
     settings.TENDEROPS_API_TOKEN = TOKEN
     newest = stuck_runs(project, 1_500)[0]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION refuse_run() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE EXCEPTION 'refused by the backend'; END $$"
-        )
-        cursor.execute(
-            "CREATE TRIGGER refuse_run BEFORE UPDATE ON tender_runs FOR EACH ROW "
-            f"WHEN (OLD.id = '{newest}') EXECUTE FUNCTION refuse_run()"
-        )
-    try:
+    with refused_updates("tender_runs", f"OLD.id = '{newest}'"):
         response = client.post(
             "/api/apps/tender/admin/cleanup-stuck-runs", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
         )
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_run ON tender_runs")
-            cursor.execute("DROP FUNCTION refuse_run()")
     assert response.status_code == 503
     assert "stay failed (the audit log lists them)" in response.json()["error"]
     failed = TenderRun.objects.filter(status="failed").count()

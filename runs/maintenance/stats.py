@@ -125,16 +125,17 @@ class RunStats:
     # Summed once: the backend may write thousands of statuses and kinds (the attacker).
     @cached_property
     def _status_totals(self) -> Counter[str]:
-        totals: Counter[str] = Counter()
-        for (status, _kind), count in self.counts.items():
-            totals[status] += count
-        return totals
+        return self._summed_by(0)
 
     @cached_property
     def _kind_totals(self) -> Counter[str]:
+        return self._summed_by(1)
+
+    def _summed_by(self, part: int) -> Counter[str]:
+        """The counts added up by the status (0) or the kind (1) of their key."""
         totals: Counter[str] = Counter()
-        for (_status, kind), count in self.counts.items():
-            totals[kind] += count
+        for key, count in self.counts.items():
+            totals[key[part]] += count
         return totals
 
     @property
