@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -24,25 +26,38 @@ ADMIN_PREFIX = "/admin/"
 RETRY_AFTER_SECONDS = 10
 
 
+def in_admin(request: HttpRequest) -> bool:
+    """Under the admin, wherever the site is mounted (path_info: without SCRIPT_NAME)."""
+    return request.path_info.startswith(ADMIN_PREFIX)
+
+
 class DatabaseTrouble:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(ADMIN_PREFIX):
-            try:
-                limit_lock_waits()
-            except DatabaseError as error:
-                return self.unavailable(request, error)
-        return self.get_response(request)
+        if not in_admin(request):
+            return self.get_response(request)
+        try:
+            limit_lock_waits()
+            # Also what the middlewares inside raise as the response goes out (a session saved).
+            return self.get_response(request)
+        except DatabaseError as error:
+            return self.unavailable(request, error)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DatabaseError) and request.path.startswith(ADMIN_PREFIX):
+        if isinstance(exception, DatabaseError) and in_admin(request):
             return self.unavailable(request, exception)
         return None
 
     def unavailable(self, request: HttpRequest, error: DatabaseError) -> HttpResponse:
         logger.error("database error in %s", request.path, exc_info=error)
+        # Before LocaleMiddleware (which queries nothing, but runs inside): the language the
+        # request asks for, not the one the thread last served.
+        with translation.override(translation.get_language_from_request(request)):
+            return self._page(request)
+
+    def _page(self, request: HttpRequest) -> HttpResponse:
         page = format_html(
             '<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head>'
             '<body><h1>{title}</h1><p id="database-trouble">{text}</p>'
@@ -54,7 +69,7 @@ class DatabaseTrouble:
                 "except batches a cleanup committed before: the audit log lists them. Try again "
                 "in a moment."
             ),
-            again=request.get_full_path() if request.method == "GET" else ADMIN_PREFIX,
+            again=request.get_full_path() if request.method == "GET" else reverse("admin:index"),
             retry=_("Try again"),
         )
         response = HttpResponse(page, status=503)

@@ -53,7 +53,7 @@ SENTENCES = {
     "Written to each run's message and kept in the audit log.": "写入每个任务的消息，并保存在审计日志中。",
     "A run id (tr_…) or project id (tp_…) matches exactly; other text searches project names, messages and errors of runs started in the last 30 days (or the chosen range).": "任务 ID（tr_…）或项目 ID（tp_…）精确匹配；其他文字搜索最近 30 天（或所选时间范围）内任务的项目名称、消息和错误。",
     "No maintenance has changed this run.": "尚无维护操作修改过此任务。",
-    "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, or being written by a worker at that instant).": "已标记失败：%(marked)s；已跳过：%(skipped)s（已结束、状态未知，或当时正被执行进程写入）。",
+    "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, started again or failed since the page, or being written by a worker at that instant).": "已标记失败：%(marked)s；已跳过：%(skipped)s（已结束、状态未知、在页面生成后被重新启动或已被标记失败，或当时正被执行进程写入）。",
     "Mark runs failed?": "将任务标记为失败？",
     "Send the token in the Authorization header, never in the URL.": "请在 Authorization 请求头中发送令牌，不要放在 URL 中。",
     "A pending run is stuck when it has waited longer than %(minutes)s minutes (TENDEROPS_FAIL_PENDING_AFTER_MINUTES).": "排队（pending）超过 %(minutes)s 分钟的任务也算卡住（TENDEROPS_FAIL_PENDING_AFTER_MINUTES）。",

@@ -141,6 +141,22 @@ def test_a_confirmation_posted_again_spares_runs_started_again_since(operator, m
     assert MaintenanceAction.objects.count() == 1
 
 
+def test_a_run_report_mode_recorded_since_the_page_is_still_marked_failed(
+    operator, make_run, settings
+):
+    # A "would fail" record fails nothing: it must not spend the page's promise.
+    from runs.maintenance import report_stuck_runs
+
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    run = make_run(started_ago=30 * MIN)
+    post = {"action": "mark_failed", "index": "0", "_selected_action": [run.pk]}
+    page = operator.post(LIST, post).content.decode()
+    assert report_stuck_runs().found_count == 1
+    confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
+    assert "1 run marked failed" in operator.post(LIST, confirm, follow=True).content.decode()
+    assert statuses(run) == ["failed"]
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("literal", ["infinity", "4000-01-01 BC"])
 def test_a_run_with_a_start_python_cannot_hold_can_be_marked_failed(operator, make_run, literal):

@@ -35,6 +35,20 @@ def test_a_table_locked_past_the_wait_is_a_503_page_not_a_hung_worker(
     assert admin_client.get(LIST).status_code == 200  # the lock is gone: as before
 
 
+def test_the_503_page_holds_under_a_sub_path_and_in_the_language_asked_for(
+    admin_client, make_run, short_lock_wait
+):
+    make_run()
+    with psycopg.connect(current_database_url()) as migration:
+        migration.execute("LOCK TABLE tender_runs IN ACCESS EXCLUSIVE MODE")
+        mounted = admin_client.get(LIST, SCRIPT_NAME="/tenderops")  # behind a proxy's prefix
+        chinese = admin_client.get(LIST, HTTP_ACCEPT_LANGUAGE="zh-hans")
+        english = admin_client.get(LIST, HTTP_ACCEPT_LANGUAGE="en")
+    assert mounted.status_code == 503
+    assert "数据库繁忙或不可用" in chinese.content.decode()
+    assert "The database is busy or unavailable" in english.content.decode()
+
+
 def test_a_change_the_database_refuses_is_a_503_page_and_changes_nothing(admin_client, make_run):
     run = make_run()
     with refused_updates("tender_runs"):

@@ -208,6 +208,17 @@ def test_mark_failed_skips_finished_and_unknown(make_run):
     ]
 
 
+def test_a_listed_run_failed_then_deleted_counts_as_failed_not_gone(make_run):
+    from runs.maintenance.selection import gone_of_the_rest
+
+    failed, deleted = make_run(started_ago=30 * MIN), make_run(started_ago=30 * MIN)
+    TenderRun.objects.filter(pk=deleted.pk).delete()
+    result = fail_stuck_runs(actor=Actor.USER, run_ids=[failed.pk, deleted.pk])
+    TenderRun.objects.filter(pk=failed.pk).delete()  # after the failing, before the count
+    assert result.fixed_count == 1
+    assert gone_of_the_rest([failed.pk, deleted.pk], result) == 1
+
+
 def test_a_promised_run_that_left_the_selection_meanwhile_is_counted_skipped(make_run):
     # "Select all" on status=running; before the operator confirms, the monitor fails one
     # run and the backend deletes another: neither may vanish from the operator's message.

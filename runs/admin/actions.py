@@ -133,7 +133,8 @@ class MarkFailedMixin:
                 request,
                 _(
                     "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, "
-                    "or being written by a worker at that instant)."
+                    "started again or failed since the page, or being written by a worker at "
+                    "that instant)."
                 )
                 % {
                     "marked": ngettext("%d run", "%d runs", len(result.failed))

@@ -37,7 +37,7 @@ from runs.admin.links import runs_list_url
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun
-from runs.maintenance.selection import present_among, promise_of
+from runs.maintenance.selection import gone_of_the_rest, promise_of
 from runs.maintenance.stats import (
     DURATION_SAMPLE,
     PRUNED_KIND,
@@ -117,7 +117,7 @@ class MaintenanceViewsMixin:
         or a worker got there first) and how much was deleted meanwhile: "no stuck runs found"
         would deny what the page showed."""
         listed = len(listed_ids)
-        gone = listed - present_among(listed_ids)
+        gone = gone_of_the_rest(listed_ids, result)
         self._say_gone(request, gone)
         left_alone = listed - result.fixed_count - gone
         if not left_alone or not result.complete:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import reduce
 from typing import Any
 
@@ -17,11 +17,11 @@ from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
 from runs.infinite_timestamps import is_infinite
-from runs.maintenance.db import count_at_most, db_now
+from runs.maintenance.db import count_at_most, db_now, is_postgresql
 from runs.maintenance.failing import stuck_runs_of, stuck_runs_queryset
 from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
 from runs.maintenance.liveness import waiting_runs
-from runs.maintenance.outcomes import MarkFailedResult, StuckRun
+from runs.maintenance.outcomes import CleanupResult, MarkFailedResult, StuckRun
 from runs.maintenance.policy import StuckPolicy
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import FailReason, RunStatus
@@ -53,14 +53,24 @@ def promise_of(run_ids: Collection[str]) -> Promise:
     return Promise(starts={pk: lives.get(pk) for pk in run_ids}, made_at=made_at)
 
 
+# A failing that started this long before a page was made may have committed after it: its
+# runs count as failed since the page (a batch takes at most seconds, a lock wait 10).
+FAILED_SINCE_MARGIN = timedelta(minutes=1)
+
+
 def kept_by(promise: Promise) -> Q:
-    """The runs ``promise`` still holds: promised, in the life promised, not failed since."""
+    """The runs ``promise`` still holds: promised, in the life promised, not failed since
+    (report mode's "would fail" records fail nothing)."""
     lives = [
-        Q(pk=pk) if start is None else Q(pk=pk, started_at=start)
+        # SQLite (the demo) compares times as text, and its column default writes
+        # milliseconds where a bound value has microseconds: there, the failings since only.
+        Q(pk=pk) if start is None or not is_postgresql() else Q(pk=pk, started_at=start)
         for pk, start in promise.starts.items()
     ]
     failed_since = FailedRunRecord.objects.filter(
-        run_id=OuterRef("pk"), action__started_at__gte=promise.made_at
+        run_id=OuterRef("pk"),
+        action__kind__in=MaintenanceAction.FAILING_KINDS,
+        action__started_at__gte=promise.made_at - FAILED_SINCE_MARGIN,
     )
     return (
         Q(pk__in=list(promise.starts))
@@ -73,6 +83,13 @@ def present_among(run_ids: Collection[str]) -> int:
     """How many of ``run_ids`` are in the table (the backend deletes a project's runs with
     it: a listed run may be gone by the time it is acted on)."""
     return TenderRun.objects.filter(pk__in=list(run_ids)).count()
+
+
+def gone_of_the_rest(listed_ids: Collection[str], result: CleanupResult) -> int:
+    """Of the runs a page or prompt listed and ``result`` did not fail, how many are no
+    longer in the table (a run failed and then deleted counts as failed only)."""
+    rest = set(listed_ids) - {run.id for run in result.stuck_runs}
+    return len(rest) - present_among(rest)
 
 
 def selection_counted(selected: QuerySet[TenderRun], failing: int) -> int:

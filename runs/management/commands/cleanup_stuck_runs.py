@@ -9,7 +9,7 @@ from runs.maintenance import (
     StuckRun,
     fail_stuck_runs,
 )
-from runs.maintenance.selection import present_among
+from runs.maintenance.selection import gone_of_the_rest
 from runs.management.commands._arguments import (
     EXIT_INTERRUPTED,
     BatchedRoutineCommand,
@@ -99,7 +99,7 @@ class Command(BatchedRoutineCommand):
         # Only the runs shown, and only those still stuck now: the statement re-checks both.
         run_ids = [run.id for run in preview.stuck_runs]
         result = fail_stuck_runs(actor=Actor.CLI, run_ids=run_ids, **selection)
-        gone = count - present_among(run_ids)
+        gone = gone_of_the_rest(run_ids, result)
         left = count - result.fixed_count - gone
         if gone or left:  # what the prompt listed and was not failed: never silently
             prompt_to.write(
