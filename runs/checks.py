@@ -10,16 +10,13 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, StuckRule
+from tenderops.env import READ_VARIABLES
 
 # Keys match a run's kind, or its run_type on old rows without one (docs/operations.md).
 KNOWN_KEYS = tuple(dict.fromkeys(KNOWN_KINDS + KNOWN_RUN_TYPES))
-# Variables read besides those named as their settings: for Django's and django-q2's
-# settings, and for the tests and the bench.
-OTHER_VARIABLES = frozenset(
+# Variables the tests and the bench read (the settings' own are recorded as they are read).
+TOOLING_VARIABLES = frozenset(
     {
-        "TENDEROPS_CLUSTER_NAME",
-        "TENDEROPS_Q_WORKERS",
-        "TENDEROPS_TIME_ZONE",
         "TENDEROPS_TEST_DATABASE_NAME",
         "TENDEROPS_TEST_REDIS_URL",
         "TENDEROPS_CHROMIUM",
@@ -32,7 +29,7 @@ OTHER_VARIABLES = frozenset(
 def check_unknown_variables(app_configs, **kwargs) -> list[Warning]:
     """A misspelt variable is ignored without a word: TENDEROPS_MONITOR_MOD=report would
     leave the monitor failing runs while the operator believes it only reports them."""
-    known = {name for name in dir(settings) if name.startswith("TENDEROPS_")} | OTHER_VARIABLES
+    known = READ_VARIABLES | TOOLING_VARIABLES
     unknown = sorted(name for name in os.environ if name.startswith("TENDEROPS_"))
     warnings = []
     for name in (name for name in unknown if name not in known):

@@ -24,6 +24,16 @@ from runs.limits import (
 )
 from runs.shown_text import has_controls
 
+# Every variable a setting was read from, for the check that warns of the others
+# (runs/checks.py, W005: a misspelt name is otherwise ignored without a word).
+READ_VARIABLES: set[str] = set()
+
+
+def _read(name: str, default: str = "") -> str:
+    READ_VARIABLES.add(name)
+    return os.environ.get(name, default)
+
+
 # The variables tenderops reads: these prefixes, and a few names of their own.
 READ_PREFIXES = ("TENDEROPS_", "DJANGO_", "EMAIL_")
 READ_NAMES = frozenset({"DATABASE_URL", "REDIS_URL", "DEFAULT_FROM_EMAIL"})
@@ -65,7 +75,7 @@ def _refuse_a_disguised_name(name: str) -> None:
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    return _read(name, default)
 
 
 def env_text(name: str, default: str, max_length: int = MAX_REASON_LENGTH) -> str:
@@ -93,7 +103,7 @@ DEBUG_SECRET_KEY = "tenderops-insecure-debug-only-key"  # noqa: S105 - the demo,
 
 def env_secret_key(name: str, *, debug: bool) -> str:
     """Required with debug off, of MIN_SECRET_KEY_LENGTH characters at least; never shown."""
-    value = os.environ.get(name, "")
+    value = _read(name, "")
     generate = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     if not value.strip():
         if debug:
@@ -167,7 +177,7 @@ def env_token(name: str, other: tuple[str, str] | None = None) -> str:
     secrets file's newline) is dropped; what is left must be visible ASCII, which is all an
     HTTP header carries intact, of a guessable-proof length, and differ from ``other`` (name,
     value): the read-only metrics token must not open the cleanup."""
-    token = os.environ.get(name, "").strip()
+    token = _read(name, "").strip()
     if not token:
         return ""
     if not all("!" <= character <= "~" for character in token):
@@ -189,7 +199,7 @@ def env_signing_secret(name: str, max_length: int) -> str:
     """A robot's signing secret, or "" (unsigned) while unset or blank: visible ASCII, as the
     robots issue them (a pasted space or a full-width character would only show later, as
     every alert refused for a wrong signature)."""
-    secret = os.environ.get(name, "").strip()
+    secret = _read(name, "").strip()
     if secret and not all("!" <= character <= "~" for character in secret):
         raise ImproperlyConfigured(
             f"{name} must be visible ASCII characters only, as the robot shows it (no spaces); "
@@ -201,8 +211,8 @@ def env_signing_secret(name: str, max_length: int) -> str:
 
 
 def _raw(name: str) -> str | None:
-    raw = os.environ.get(name)
-    return None if raw is None or raw.strip() == "" else raw
+    raw = _read(name)
+    return raw if raw.strip() else None
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -241,7 +251,7 @@ def env_choice(name: str, default: str, choices: list[str] | tuple[str, ...]) ->
 def env_kind_timeouts(name: str, limit: Limit) -> dict[str, int]:
     """Parse ``generate_docx=30,review=20`` into ``{"generate_docx": 30, "review": 20}``."""
     timeouts: dict[str, int] = {}
-    for item in os.environ.get(name, "").split(","):
+    for item in _read(name, "").split(","):
         item = item.strip()
         if not item:
             continue

@@ -198,6 +198,10 @@ def test_a_misspelt_variable_is_warned_of_with_the_likely_name():
     assert "tenderops.W005" in result.stderr and "TENDEROPS_MONITOR_MOD " in result.stderr
     assert "Did you mean TENDEROPS_MONITOR_MODE?" in result.stderr
     assert "W005" not in manage_check(TENDEROPS_MONITOR_MODE="report").stderr
+    # A setting's name that no variable sets (its value is Django's mail backend's, in code).
+    assert (
+        "TENDEROPS_ALERT_EMAIL_BACKEND " in manage_check(TENDEROPS_ALERT_EMAIL_BACKEND="x").stderr
+    )
 
 
 def test_production_without_a_database_address_is_refused():
