@@ -49,6 +49,10 @@ def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
     detail = operator.get(f"{LIST}{alive.pk}/change/").content.decode()
     assert "changes seen: 1" in detail and "first seen" in detail
     assert "stuck since" not in detail
+    # A pending run failed after TENDEROPS_FAIL_PENDING_AFTER_MINUTES is stuck too.
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 40
+    rows = operator.get(LIST).content.decode().split('<input type="checkbox" name="_selected')
+    assert any(waiting.pk in row and 'class="run-stuck"' in row for row in rows)
     assert "stuck since" in operator.get(f"{LIST}{silent.pk}/change/").content.decode()
 
 

@@ -158,15 +158,19 @@ def test_a_run_report_mode_recorded_since_the_page_is_still_marked_failed(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("literal", ["infinity", "4000-01-01 BC"])
+@pytest.mark.parametrize("literal", ["infinity", "-infinity", "4000-01-01 BC", "294276-01-01"])
 def test_a_run_with_a_start_python_cannot_hold_can_be_marked_failed(operator, make_run, literal):
-    run = make_run(started_ago=MIN)
+    # ... but not once a worker has started it again (a real start): another life.
+    run, restarted = make_run(started_ago=MIN), make_run(started_ago=MIN)
     set_started_at(run, literal)
-    post = {"action": "mark_failed", "index": "0", "_selected_action": [run.pk]}
+    set_started_at(restarted, literal)
+    post = {"action": "mark_failed", "index": "0", "_selected_action": [run.pk, restarted.pk]}
     page = operator.post(LIST, post).content.decode()
     confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
-    assert "1 run marked failed" in operator.post(LIST, confirm, follow=True).content.decode()
-    assert statuses(run) == ["failed"]
+    TenderRun.objects.filter(pk=restarted.pk).update(started_at=timezone.now() - MIN)
+    done = operator.post(LIST, confirm, follow=True).content.decode()
+    assert "1 run marked failed, 1 run skipped" in done
+    assert statuses(run, restarted) == ["failed", "running"]
 
 
 def test_runs_with_impossible_starts_are_not_called_young(operator, make_run):

@@ -133,8 +133,8 @@ class MarkFailedMixin:
                 request,
                 _(
                     "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, "
-                    "started again or failed since the page, or being written by a worker at "
-                    "that instant)."
+                    "started again or failed since the page or just before it, or being written "
+                    "by a worker at that instant)."
                 )
                 % {
                     "marked": ngettext("%d run", "%d runs", len(result.failed))

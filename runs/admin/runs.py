@@ -138,7 +138,7 @@ class TenderRunAdmin(
         changelist = getattr(response, "context_data", None) or {}
         if "cl" in changelist:  # the page's runs, before they are rendered: which are stuck
             page = list(changelist["cl"].result_list)
-            stuck = stuck_among([run.pk for run in page if run.status == RunStatus.RUNNING])
+            stuck = stuck_among([run.pk for run in page if run.status in ACTIVE_STATUSES])
             for run in page:
                 run.is_stuck = run.pk in stuck
         return response
@@ -282,8 +282,9 @@ class TenderRunAdmin(
             '{}<br><span class="run-stuck" title="{}">{}</span>',
             silent,
             _(
-                "Silent past its kind's timeout, or running past the maximum runtime: the "
-                "monitor fails it at its next tick (in report mode: records it)."
+                "Silent past its kind's timeout, running past the maximum runtime, or pending "
+                "past TENDEROPS_FAIL_PENDING_AFTER_MINUTES: the monitor fails it at its next "
+                "tick (in report mode: records it)."
             ),
             _("stuck now"),
         )

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
-from runs.infinite_timestamps import is_infinite
+from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
 from runs.maintenance.db import count_at_most, db_now, is_postgresql
 from runs.maintenance.failing import stuck_runs_of, stuck_runs_queryset
 from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
@@ -38,8 +38,7 @@ class Promise:
 
     A run started again since (its ``started_at`` changed) is another life of it, and a run
     failed since (by this page confirmed twice, or by the monitor) is spent, whatever a worker
-    did with it next: confirming fails neither. A start Python cannot hold (+/-infinity) is
-    None, and matches any start."""
+    did with it next: confirming fails neither."""
 
     starts: Mapping[str, datetime | None]
     made_at: datetime
@@ -48,8 +47,7 @@ class Promise:
 def promise_of(run_ids: Collection[str]) -> Promise:
     """The promise to fail ``run_ids`` as they are now."""
     made_at = db_now()
-    starts = TenderRun.objects.filter(pk__in=list(run_ids)).values_list("pk", "started_at")
-    lives = {pk: None if is_infinite(start) else start for pk, start in starts}
+    lives = dict(TenderRun.objects.filter(pk__in=list(run_ids)).values_list("pk", "started_at"))
     return Promise(starts={pk: lives.get(pk) for pk in run_ids}, made_at=made_at)
 
 
@@ -61,12 +59,7 @@ FAILED_SINCE_MARGIN = timedelta(minutes=1)
 def kept_by(promise: Promise) -> Q:
     """The runs ``promise`` still holds: promised, in the life promised, not failed since
     (report mode's "would fail" records fail nothing)."""
-    lives = [
-        # SQLite (the demo) compares times as text, and its column default writes
-        # milliseconds where a bound value has microseconds: there, the failings since only.
-        Q(pk=pk) if start is None or not is_postgresql() else Q(pk=pk, started_at=start)
-        for pk, start in promise.starts.items()
-    ]
+    lives = [_in_life(pk, start) for pk, start in promise.starts.items()]
     failed_since = FailedRunRecord.objects.filter(
         run_id=OuterRef("pk"),
         action__kind__in=MaintenanceAction.FAILING_KINDS,
@@ -77,6 +70,21 @@ def kept_by(promise: Promise) -> Q:
         & reduce(operator.or_, lives, Q(pk__in=[]))
         & ~Exists(failed_since)
     )
+
+
+def _in_life(run_id: str, start: datetime | None) -> Q:
+    """The run in the life that started at ``start``. A start Python cannot hold was read as
+    the end it lies beyond (runs.infinite_timestamps): the run must still lie beyond it (a
+    worker starting it again gives it a real start). None: not in the table when promised."""
+    if start is None or not is_postgresql():
+        # SQLite (the demo) compares times as text, and its column default writes
+        # milliseconds where a bound value has microseconds: there, the failings since only.
+        return Q(pk=run_id)
+    if start == INFINITY:
+        return Q(pk=run_id, started_at__gt=INFINITY)
+    if start == MINUS_INFINITY:
+        return Q(pk=run_id, started_at__lt=MINUS_INFINITY)
+    return Q(pk=run_id, started_at=start)
 
 
 def present_among(run_ids: Collection[str]) -> int:
