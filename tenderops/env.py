@@ -104,14 +104,15 @@ DEBUG_SECRET_KEY = "tenderops-insecure-debug-only-key"  # noqa: S105 - the demo,
 def env_secret_key(name: str, *, debug: bool) -> str:
     """Required with debug off, of MIN_SECRET_KEY_LENGTH characters at least; never shown."""
     value = _read(name, "")
+    length = len(value.strip())
     generate = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
-    if not value.strip():
+    if not length:
         if debug:
             return DEBUG_SECRET_KEY
         raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off ({generate})")
-    if len(value.strip()) < MIN_SECRET_KEY_LENGTH and not debug:
+    if length < MIN_SECRET_KEY_LENGTH and not debug:
         raise ImproperlyConfigured(
-            f"{name} is too short ({len(value.strip())} characters): use at least "
+            f"{name} is too short ({length} characters): use at least "
             f"{MIN_SECRET_KEY_LENGTH} ({generate})"
         )
     return value
@@ -127,8 +128,7 @@ def env_database(name: str, default: str) -> dict:
     except Exception:  # dj-database-url's errors vary with what it could not read
         config = {}
     # "sqlite://" is an in-memory database: empty at every start, it holds no tender runs.
-    name_of_database = config.get("NAME")
-    if config.get("ENGINE") not in DATABASE_ENGINES or name_of_database in (None, "", ":memory:"):
+    if config.get("ENGINE") not in DATABASE_ENGINES or config.get("NAME") in (None, "", ":memory:"):
         raise ImproperlyConfigured(
             f"{name} must be a postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH address "
             "(special characters in the password percent-encoded; the value is not shown: it "

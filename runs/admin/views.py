@@ -112,7 +112,9 @@ class MaintenanceViewsMixin:
         }
         return TemplateResponse(request, "admin/runs/tenderrun/cleanup_confirmation.html", context)
 
-    def _say_cleaned(self, request: HttpRequest, result: CleanupResult, listed_ids) -> None:
+    def _say_cleaned(
+        self, request: HttpRequest, result: CleanupResult, listed_ids: list[str]
+    ) -> None:
         """Fixed what the page listed, or say how much of it was no longer stuck (the monitor
         or a worker got there first) and how much was deleted meanwhile: "no stuck runs found"
         would deny what the page showed."""
