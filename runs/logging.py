@@ -15,11 +15,11 @@ from django.conf import settings
 from django.views.debug import SafeExceptionReporterFilter
 
 REDACTED = "[redacted]"
-# Settings whose values must never be written anywhere (tokens, passwords, webhook URLs).
+# Settings whose values must never be written anywhere (tokens, passwords, webhook URLs); the
+# SMTP password (EMAIL_HOST_PASSWORD) is TENDEROPS_ALERT_SMTP's.
 SECRET_SETTINGS = (
     "TENDEROPS_API_TOKEN",
     "TENDEROPS_METRICS_TOKEN",
-    "EMAIL_HOST_PASSWORD",
     "SECRET_KEY",
     "TENDEROPS_ALERT_WEBHOOK_URL",
     "TENDEROPS_WECOM_WEBHOOK_URL",
@@ -66,8 +66,9 @@ def secret_values() -> list[str]:
     if not settings.configured:
         return []
     values: set[str] = set()
-    for name in SECRET_SETTINGS:
-        value = str(getattr(settings, name, "") or "")
+    smtp_password = getattr(settings, "TENDEROPS_ALERT_SMTP", {}).get("password")
+    for value in [*(getattr(settings, name, "") for name in SECRET_SETTINGS), smtp_password]:
+        value = str(value or "")
         values.add(value)
         if value.startswith(("http://", "https://")):
             values.update(url_secrets(value))

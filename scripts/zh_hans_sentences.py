@@ -110,6 +110,7 @@ SENTENCES = {
     "A project id (tp_…) matches exactly; other text searches names.": "项目 ID（tp_…）精确匹配；其他文字搜索项目名称。",
     "No runs.": "没有任务。",
     "Error:": "错误：",
+    "- Select an option -": "- 请选择 -",
     "What tenderops sends to each channel, shown as the chat programs show it. Nothing is sent from this page.": "tenderops 发往各渠道的内容，按各聊天软件的显示方式呈现。此页面不会发送任何消息。",
     "A test message goes to every configured channel now; each channel's answer is shown here and kept in the alert log.": "现在向每个已配置的渠道发送一条测试消息；各渠道的应答显示在此处，并保存在告警日志中。",
     'No alert channel is configured: alerts are recorded under <a href="%(alerts_url)s">Alerts</a> and delivered nowhere. Set TENDEROPS_ALERT_EMAILS or a robot\'s webhook address (docs/operations.md, "Alerts and metrics") and restart the web server and the cluster.': '尚未配置任何告警渠道：告警会记录在<a href="%(alerts_url)s">告警</a>列表中，但不会发送到任何地方。请设置 TENDEROPS_ALERT_EMAILS 或机器人的 Webhook 地址（见运维手册 docs/operations.zh-CN.md“告警与指标”），然后重启 Web 服务和 qcluster 进程。',

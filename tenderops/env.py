@@ -362,10 +362,23 @@ def env_emails(name: str, max_count: int) -> list[str]:
     if len(addresses) > max_count:
         raise ImproperlyConfigured(f"{name} holds more than {max_count} addresses")
     for address in addresses:
-        named = NAMED_ADDRESS.fullmatch(address)
-        try:
-            # Django's own test of an address, the one its mail sending relies on.
-            validate_email(named["address"] if named else address)
-        except ValidationError:
-            raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}") from None
+        _check_address(name, address)
     return addresses
+
+
+def env_email(name: str, default: str) -> str:
+    """One e-mail address, bare or named. Checked here: Django 6 refuses a sender it cannot
+    put on the envelope (``运维@example.com``) only as it sends, and each alert then failed
+    and was retried as if the server were down."""
+    address = env_str(name).strip() or default
+    _check_address(name, address)
+    return address
+
+
+def _check_address(name: str, address: str) -> None:
+    named = NAMED_ADDRESS.fullmatch(address)
+    try:
+        # Django's own test of an address, the one its mail sending relies on.
+        validate_email(named["address"] if named else address)
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}") from None

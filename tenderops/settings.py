@@ -13,6 +13,7 @@ from tenderops.env import (
     env_choice,
     env_cluster_name,
     env_database,
+    env_email,
     env_emails,
     env_int,
     env_kind_timeouts,
@@ -227,18 +228,22 @@ TENDEROPS_METRICS_TOKEN = env_token(
     "TENDEROPS_METRICS_TOKEN", ("TENDEROPS_API_TOKEN", TENDEROPS_API_TOKEN)
 )
 
-# Alert mail goes through SMTP whatever EMAIL_BACKEND says (the test runner swaps that one),
-# within a deadline for the whole exchange (runs/alerting/mail.py).
+# Alert mail: SMTP to the server the EMAIL_* variables name, within a deadline for the whole
+# exchange (runs/alerting/mail.py). Options of tenderops' own, not Django's EMAIL_* settings:
+# Django 6.1 deprecates those for MAILERS, and its test runner turns every mailer into the
+# in-memory one, where the suite's alerts must reach a real SMTP server.
 TENDEROPS_ALERT_EMAIL_BACKEND = "runs.alerting.mail.DeadlineEmailBackend"
-EMAIL_HOST = env_str("EMAIL_HOST") or "localhost"
-EMAIL_PORT = env_int("EMAIL_PORT", 25, limits.SMTP_PORT)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
-EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
-if EMAIL_USE_TLS and EMAIL_USE_SSL:
+TENDEROPS_ALERT_SMTP = {
+    "host": env_str("EMAIL_HOST").strip() or "localhost",
+    "port": env_int("EMAIL_PORT", 25, limits.SMTP_PORT),
+    "username": env_str("EMAIL_HOST_USER"),
+    "password": env_str("EMAIL_HOST_PASSWORD"),
+    "use_tls": env_bool("EMAIL_USE_TLS", default=False),
+    "use_ssl": env_bool("EMAIL_USE_SSL", default=False),
+}
+if TENDEROPS_ALERT_SMTP["use_tls"] and TENDEROPS_ALERT_SMTP["use_ssl"]:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "tenderops@localhost"
+DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "tenderops@localhost")
 
 # --- django-q2 ----------------------------------------------------------------
 # A monitor tick takes milliseconds and retention is batched; ``timeout`` bounds any task and

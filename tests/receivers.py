@@ -212,3 +212,13 @@ def mail_server() -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+def send_alert_mail_to(settings, port: int, **options) -> None:
+    """Point the alert mail (``TENDEROPS_ALERT_SMTP``) at a server on this machine."""
+    settings.TENDEROPS_ALERT_SMTP = {
+        **settings.TENDEROPS_ALERT_SMTP,
+        "host": "127.0.0.1",
+        "port": port,
+        **options,
+    }

@@ -14,7 +14,7 @@ import pytest
 from runs.alerting.delivery import deliver_alert, deliver_due
 from runs.maintenance import AlertEvent, raise_alert
 from runs.models import AlertAttempt, AlertDelivery
-from tests.receivers import receiver
+from tests.receivers import receiver, send_alert_mail_to
 
 
 def test_a_hanging_webhook_is_cut_off_at_the_timeout(db, settings):
@@ -104,7 +104,7 @@ def test_a_mail_server_trickling_past_the_timeout_is_cut_off(db, settings):
     settings.TENDEROPS_ALERT_TIMEOUT_SECONDS = 1
     settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid"]
     with trickling_mail_server() as (port, seen):
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        send_alert_mail_to(settings, port)
         (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
         assert seen["stopped"].wait(60), "the server never saw the client hang up"
     assert (delivery.status, delivery.answer) == ("retrying", f"127.0.0.1:{port}: timed out")

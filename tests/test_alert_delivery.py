@@ -21,6 +21,7 @@ from tests.receivers import (
     check_wecom,
     mail_server,
     receiver,
+    send_alert_mail_to,
     subject,
 )
 
@@ -64,7 +65,7 @@ def test_every_channel_gets_one_verified_message(settings):
         settings.TENDEROPS_FEISHU_SECRET = FEISHU_SECRET
         # A named address, as TENDEROPS_ALERT_EMAILS accepts it: the envelope gets the address.
         settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid", "值班 <oncall@example.invalid>"]
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
+        send_alert_mail_to(settings, mailbox.port)
         started = time.time()
         alert_id = raise_alert(
             AlertEvent.MONITOR_STALE,
@@ -290,7 +291,7 @@ def test_a_channel_no_longer_configured_fails_its_deliveries(db, settings):
 def test_a_closed_port_and_a_down_mail_server_are_network_errors(db, settings):
     settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid"]
     with mail_server() as mailbox:
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
+        send_alert_mail_to(settings, mailbox.port)
     (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
     assert delivery.status == "retrying"
     assert "ConnectionRefusedError" in delivery.answer
@@ -298,9 +299,8 @@ def test_a_closed_port_and_a_down_mail_server_are_network_errors(db, settings):
 
 def test_credentials_for_a_mail_server_that_takes_none_are_a_configuration_error(db, settings):
     settings.TENDEROPS_ALERT_EMAILS = ["ops@example.invalid"]
-    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "tenderops", "mail-password-1"
     with mail_server() as mailbox:
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
+        send_alert_mail_to(settings, mailbox.port, username="tenderops", password="mail-password-1")
         (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
     assert (delivery.status, delivery.next_attempt_at) == ("misconfigured", None)
     assert "AUTH" in delivery.answer and "mail-password-1" not in delivery.answer

@@ -36,6 +36,7 @@ DJANGO_ADMIN_WORDS = [
     gettext_noop("Add link"),
     gettext_noop("Change or view list link"),
     gettext_noop("Error:"),
+    gettext_noop("- Select an option -"),  # Django 6.1's empty choice of a select
 ]
 
 # django-q2's words on the scheduler's pages: its catalogue leaves its column headers in

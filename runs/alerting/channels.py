@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMessage
 
 from runs.alerting.http import Deadline, describe, post_json
+from runs.alerting.mail import alert_connection, smtp_server
 from runs.alerting.message import Message
 from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
@@ -243,7 +244,7 @@ class EmailChannel(Channel):
 
     def send(self, alert, message, timeout):
         recipients = list(settings.TENDEROPS_ALERT_EMAILS)
-        server = f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+        server = smtp_server()
         with Deadline(timeout) as deadline:
             outcome = self._mail(recipients, message, timeout, deadline, server)
         # A read the deadline cut short may end in any error, or none.
@@ -258,16 +259,14 @@ class EmailChannel(Channel):
         server: str,
     ) -> Outcome:
         try:
-            backend = settings.TENDEROPS_ALERT_EMAIL_BACKEND
-            connection = get_connection(backend, timeout=timeout, deadline=deadline)
             mail = EmailMessage(
                 subject=message.title,
                 body=message.body(MAIL_TEXT_BYTES),
                 from_email=settings.DEFAULT_FROM_EMAIL,
                 to=recipients,
-                connection=connection,
             )
-            mail.send(fail_silently=False)
+            # The connection's own send: Django 6.1 deprecates a message's ``connection``.
+            alert_connection(timeout, deadline).send_messages([mail])
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
             # Wrong credentials, or credentials for a server that takes none: not retried.
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))

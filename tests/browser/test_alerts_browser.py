@@ -8,7 +8,7 @@ from runs.alerting.delivery import deliver_alert
 from runs.maintenance import AlertEvent, raise_alert, raise_digest
 from runs.models import AlertDelivery
 from tests.browser.conftest import log_in, new_page
-from tests.receivers import answer_ok, mail_server, receiver
+from tests.receivers import answer_ok, mail_server, receiver, send_alert_mail_to
 
 PASSWORD = "correct horse battery"
 KEY = "wecom-key-0f3e9a7b"
@@ -41,7 +41,7 @@ def robots(settings):
         settings.TENDEROPS_FEISHU_SECRET = "feishu-secret"
         settings.TENDEROPS_ALERT_WEBHOOK_URL = webhook.url("/tenderops")
         settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
+        send_alert_mail_to(settings, mailbox.port)
         yield {"wecom": wecom, "dingtalk": dingtalk, "feishu": feishu, "webhook": webhook}
 
 
