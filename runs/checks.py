@@ -7,8 +7,10 @@ import difflib
 import os
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections
 
+from runs.adoption import ADVICE, shape_problems
 from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, StuckRule
 from tenderops.env import READ_VARIABLES
 
@@ -118,3 +120,17 @@ def check_monitor_interval(app_configs, **kwargs) -> list[Warning]:
             id="tenderops.W004",
         )
     ]
+
+
+@register(Tags.database)
+def check_adopted_table(app_configs, databases=None, **kwargs) -> list[Error]:
+    """``tender_runs`` in a shape tenderops would misjudge or fail to write (runs.adoption):
+    ``manage.py check --database default``, and ``migrate`` before it migrates."""
+    errors = []
+    for alias in databases or ():
+        try:
+            problems = shape_problems(connections[alias])
+        except DatabaseError:
+            continue  # unreachable: what runs next says so
+        errors += [Error(problem, hint=ADVICE, id="tenderops.E001") for problem in problems]
+    return errors

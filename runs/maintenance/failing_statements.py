@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
+from runs.adoption import ensure_shape
 from runs.maintenance.counters import RUNS_FAILED, counter_cte, increment
 from runs.maintenance.db import (
     LOCK_WAIT_SETTING,
@@ -76,6 +77,7 @@ def fail_and_audit(
     ``limit``, the first so many in started_at order) and audit them; the caller holds the
     transaction. ``cache_key``: the same key always means the same candidates' SQL."""
     if is_postgresql():
+        ensure_shape(connection)
         return _fail_and_audit_postgresql(
             candidates, error=error, audit=audit, limit=limit, cache_key=cache_key
         )

@@ -12,6 +12,8 @@ import django.db.models.deletion
 import django.db.models.functions.datetime
 from django.db import migrations, models
 
+from runs.adoption import ADVICE, shape_problems
+
 LIVE_SCHEMA = Path(__file__).resolve().parent.parent / "tender_live.sql"
 ADOPTED_TABLES = ("tender_projects", "tender_runs")
 
@@ -20,9 +22,18 @@ def create_or_adopt(apps, schema_editor):
     connection = schema_editor.connection
     with connection.cursor() as cursor:
         existing = set(connection.introspection.table_names(cursor))
-    if set(ADOPTED_TABLES) <= existing:
+    present = [table for table in ADOPTED_TABLES if table in existing]
+    if len(present) == len(ADOPTED_TABLES):
         check_adopted_columns(apps, schema_editor)
         return
+    if present:
+        # The live schema would alter the one there and build an index on it without
+        # CONCURRENTLY, blocking the backend's writes: this is not a database to create in.
+        (missing,) = set(ADOPTED_TABLES) - set(present)
+        raise RuntimeError(
+            f"{present[0]} exists but {missing} does not: this is neither the tender "
+            "backend's database nor an empty one. Nothing was changed; check DATABASE_URL."
+        )
     if connection.vendor == "postgresql":
         schema_editor.execute(LIVE_SCHEMA.read_text(encoding="utf-8"), params=None)
         return
@@ -45,6 +56,9 @@ def check_adopted_columns(apps, schema_editor):
                 f"{table} exists but lacks the column(s) {', '.join(missing)}. tenderops never "
                 "alters the tender backend's tables: apply the tender backend's own migrations first."
             )
+    problems = shape_problems(connection)
+    if problems:
+        raise RuntimeError(f"{'; '.join(problems)}. Nothing was changed: {ADVICE}.")
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,73 @@
+"""The tender backend's table in a shape tenderops would misjudge (times without a time zone)
+or could not write (bounded text), and half of its tables: refused, nothing changed."""
+
+import pytest
+
+from tests.conftest import LIVE_SCHEMA
+from tests.databases import manage, run_sql, scratch_database
+from tests.test_schema import shape
+
+pytestmark = pytest.mark.postgres
+
+WITHOUT_TIME_ZONE = (
+    "ALTER TABLE tender_runs ALTER started_at TYPE timestamp "
+    "USING started_at AT TIME ZONE 'Asia/Shanghai'"
+)
+PROJECT = "INSERT INTO tender_projects (id, kb_id, name) VALUES ('tp_1', 'kb', 'p')"
+
+
+def test_adopting_a_start_without_a_time_zone_is_refused_and_changes_nothing(db):
+    with scratch_database() as live:
+        run_sql(live, LIVE_SCHEMA.read_text())
+        run_sql(live, WITHOUT_TIME_ZONE)
+        before = shape(live)
+        result = manage(live, "migrate", "--noinput")
+        assert result.returncode != 0
+        assert "tender_runs.started_at is timestamp without time zone" in result.stderr
+        assert shape(live) == before
+        assert not run_sql(live, "SELECT 1 FROM pg_tables WHERE tablename LIKE 'tenderops%'")
+
+
+def test_adopting_a_bounded_message_column_is_refused(db):
+    with scratch_database() as live:
+        run_sql(live, LIVE_SCHEMA.read_text())
+        run_sql(live, "ALTER TABLE tender_runs ALTER message TYPE varchar(200)")
+        result = manage(live, "migrate", "--noinput")
+        assert result.returncode != 0
+        assert "tender_runs.message is character varying(200), not text" in result.stderr
+
+
+def test_half_of_the_backends_tables_is_neither_adopted_nor_completed(db):
+    """The live schema run there altered the table that was there and indexed it without
+    CONCURRENTLY, blocking the backend's writes (found by the deployment attacker)."""
+    with scratch_database() as live:
+        run_sql(live, LIVE_SCHEMA.read_text())
+        run_sql(live, "ALTER TABLE tender_projects RENAME TO projects")
+        before = shape(live)
+        result = manage(live, "migrate", "--noinput")
+        assert result.returncode != 0
+        assert "tender_runs exists but tender_projects does not" in result.stderr
+        assert shape(live) == before
+        assert not run_sql(live, "SELECT 1 FROM pg_tables WHERE tablename = 'tender_projects'")
+
+
+def test_a_table_that_drifted_after_adoption_has_nothing_failed(db):
+    """In a database time zone east of UTC, a start without one read five hours old or eight
+    hours ahead; west of it, a run started a second before was failed as silent at once."""
+    with scratch_database() as live:
+        run_sql(live, LIVE_SCHEMA.read_text())
+        assert manage(live, "migrate", "--noinput").returncode == 0
+        run_sql(live, PROJECT)
+        run_sql(
+            live,
+            "INSERT INTO tender_runs (id, project_id, run_type, status, started_at) "
+            "VALUES ('tr_old', 'tp_1', 'review', 'running', now() - interval '3 hours')",
+        )
+        run_sql(live, WITHOUT_TIME_ZONE)
+        result = manage(live, "cleanup_stuck_runs", "--auto-fix")
+        assert result.returncode == 3, result.stderr
+        assert "started_at is timestamp without time zone" in result.stderr
+        assert run_sql(live, "SELECT status FROM tender_runs") == [("running",)]
+        assert not run_sql(live, "SELECT 1 FROM tenderops_maintenance_action")
+        checked = manage(live, "check", "--database", "default")
+        assert checked.returncode != 0 and "tenderops.E001" in checked.stderr
