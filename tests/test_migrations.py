@@ -5,15 +5,21 @@
 it stops before changing anything.
 """
 
+import os
+import subprocess
+import sys
+import time
 import uuid
 from importlib import import_module
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from runs.maintenance import observe_active_runs
 from runs.models import RunObservation, TenderRun
+from tests.conftest import LIVE_SCHEMA, REPO
 from tests.databases import manage, run_sql, scratch_database, server_url
 
 OWN_TABLES = {
@@ -209,6 +215,7 @@ def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db):
             result = manage(name, "migrate", "runs", "0002", "--noinput", url=as_guest)
             assert result.returncode != 0
             assert "not the owner of tender_runs" in result.stderr
+            assert f"GRANT postgres TO {role}" in result.stderr
             assert "Nothing was changed" in result.stderr
             assert catalog(name) == before
         finally:
@@ -254,3 +261,76 @@ def test_the_running_since_migration_starts_running_runs_from_their_start(make_r
         cursor.execute(running_since.RUNNING_SINCE_START)
     stored = dict(RunObservation.objects.values_list("run_id", "running_since"))
     assert stored == {running.pk: running.started_at, pending.pk: None}
+
+
+@pytest.mark.postgres
+def test_a_backends_own_fillfactor_is_kept_and_not_taken_back(db):
+    with scratch_database() as name:
+        run_sql(name, LIVE_SCHEMA.read_text())
+        run_sql(name, "ALTER TABLE tender_runs SET (fillfactor = 70)")
+        assert manage(name, "migrate", "--noinput").returncode == 0
+        assert catalog(name)["tender_runs_options"] == ["fillfactor=70"]
+        assert manage(name, "migrate", "runs", "zero", "--noinput").returncode == 0
+        assert catalog(name)["tender_runs_options"] == ["fillfactor=70"]
+
+
+@pytest.mark.postgres
+def test_an_index_build_outlasts_the_roles_lock_timeout(db):
+    """A DBA's lock_timeout cancelled each CONCURRENTLY build waiting for a backend's open
+    transaction, leaving an INVALID index every migrate built again into the same timeout
+    (the deployment attacker). The build now waits past it, and the backend's writes go on."""
+    with scratch_database() as name:
+        run_sql(name, LIVE_SCHEMA.read_text())
+        run_sql(
+            name,
+            "INSERT INTO tender_projects (id, kb_id, name) VALUES ('tp_1', 'kb', 'p');"
+            "INSERT INTO tender_runs (id, project_id, run_type, status) "
+            "VALUES ('tr_1', 'tp_1', 'review', 'running')",
+        )
+        assert manage(name, "migrate", "runs", "0002", "--noinput").returncode == 0
+        run_sql(name, f"ALTER DATABASE {name} SET lock_timeout = '200ms'")
+        with psycopg.connect(server_url(name)) as backend:  # a worker's open transaction
+            backend.execute("UPDATE tender_runs SET progress = 0.5 WHERE id = 'tr_1'")
+            migrate = start_manage(name, "migrate", "--noinput")
+            try:
+                # The build waits behind the worker well past the role's lock_timeout.
+                assert wait_until(name, BUILD_WAITING_FOR_A_SECOND, migrate), migrate.poll()
+                backend.execute("UPDATE tender_runs SET progress = 0.6 WHERE id = 'tr_1'")
+                backend.commit()
+                _, errors = migrate.communicate(timeout=300)
+            finally:
+                migrate.kill()
+        assert migrate.returncode == 0, errors
+        invalid = run_sql(name, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")
+        assert invalid == [(0,)]
+        assert set(catalog(name)["indexes"]) >= OWN_RUN_INDEXES
+
+
+BUILD_WAITING_FOR_A_SECOND = (
+    "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+    "AND wait_event_type = 'Lock' AND now() - query_start > interval '1 second'"
+)
+
+
+def start_manage(database: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": server_url(database)}
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(database: str, sql: str, process: subprocess.Popen, tries: int = 1200) -> bool:
+    """Whether ``sql`` finds a row while ``process`` still runs (bounded: ``tries`` polls)."""
+    for _ in range(tries):
+        if process.poll() is not None:
+            return False
+        if run_sql(database, sql):
+            return True
+        time.sleep(0.1)  # polling a condition, bounded; not a synchronisation by time
+    return False

@@ -11,7 +11,8 @@ times in its life (progress, message, status); with room on its page the new row
 there (a HOT update that touches no index) instead of landing on a cold page found through the
 free-space map, read and written in full to the WAL after each checkpoint. Only pages written
 from then on are affected; the change takes a lock that blocks neither reads nor writes and
-rewrites nothing. Reversing restores PostgreSQL's default.
+rewrites nothing. A fillfactor the backend set is kept (reversing takes back only tenderops'
+own, restoring PostgreSQL's default).
 """
 
 from django.db import migrations, models
@@ -19,7 +20,7 @@ from django.db import migrations, models
 from runs.migrations import _indexes
 
 TABLE = _indexes.TABLE
-FILLFACTOR = 90
+FILLFACTOR = _indexes.FILLFACTOR
 INDEXES = [
     models.Index(
         fields=["started_at"], name="tenderops_running_started", condition=models.Q(status="running")
@@ -31,14 +32,15 @@ INDEXES = [
 
 def forwards(apps, schema_editor):
     _indexes.add_concurrently(apps, schema_editor, INDEXES)
-    if _indexes.is_postgresql(schema_editor):
+    if _indexes.is_postgresql(schema_editor) and _indexes.fillfactor(schema_editor) is None:
         schema_editor.execute(f"ALTER TABLE {TABLE} SET (fillfactor = {FILLFACTOR})")
 
 
 def backwards(apps, schema_editor):
     if _indexes.is_postgresql(schema_editor):
         _indexes.require_owner(schema_editor, "remove tenderops' indexes from tender_runs")
-        schema_editor.execute(f"ALTER TABLE {TABLE} RESET (fillfactor)")
+        if _indexes.fillfactor(schema_editor) == str(FILLFACTOR):
+            schema_editor.execute(f"ALTER TABLE {TABLE} RESET (fillfactor)")
     _indexes.drop_concurrently(apps, schema_editor, INDEXES)
 
 

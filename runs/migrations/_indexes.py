@@ -4,24 +4,47 @@ CONCURRENTLY on PostgreSQL, so the table keeps taking writes while they build; r
 index left INVALID by an interrupted build is dropped and built again, one that exists is
 kept); and both directions first check that the role may alter the table (it must own it)
 and otherwise stop, changing nothing. Elsewhere (the SQLite demo) plain CREATE/DROP INDEX.
+
+The builds run without the role's ``statement_timeout`` and ``lock_timeout``: a DBA's guard for
+the backend's queries cancelled each build, leaving an INVALID index that every migrate built
+again into the same timeout. A CONCURRENTLY build blocks none of the backend's writes, while
+it waits for their transactions to end or while it works.
 """
 
+from contextlib import contextmanager
+
 TABLE = "tender_runs"
+FILLFACTOR = 90  # tenderops' own (0003): room on each page for a run's next version
+
+
+@contextmanager
+def without_time_limits(schema_editor):
+    schema_editor.execute("SET statement_timeout = 0")
+    schema_editor.execute("SET lock_timeout = 0")
+    try:
+        yield
+    finally:
+        schema_editor.execute("RESET statement_timeout")
+        schema_editor.execute("RESET lock_timeout")
 
 
 def require_owner(schema_editor, doing):
     """Stop before any change unless the role may alter (index, set options on) the table."""
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_has_role(current_user, relowner, 'USAGE'), relowner::regrole::text "
-            "FROM pg_class WHERE oid = %s::regclass",
+            "SELECT pg_has_role(current_user, relowner, 'USAGE'), relowner::regrole::text, "
+            "current_user FROM pg_class WHERE oid = %s::regclass",
             [TABLE],
         )
-        allowed, owner = cursor.fetchone()
+        allowed, owner, role = cursor.fetchone()
     if not allowed:
+        # Not "run it as the owner": the tables this role already made are its own, which
+        # the owner may not touch (permission denied for table django_migrations).
         raise RuntimeError(
-            f"Cannot {doing}: the database role is not the owner of {TABLE} (owned by {owner}). "
-            f"Nothing was changed. Run this migrate once as {owner}."
+            f"Cannot {doing}: the database role {role} is not the owner of {TABLE} (owned by "
+            f"{owner}). Nothing was changed. Let {role} act as the owner for this migrate: "
+            f"GRANT {owner} TO {role}; run migrate again as {role}; then, if you wish, "
+            f"REVOKE {owner} FROM {role} (the app itself needs no more than its grants)."
         )
 
 
@@ -47,13 +70,14 @@ def add_concurrently(apps, schema_editor, indexes):
             schema_editor.add_index(model, index)
         return
     require_owner(schema_editor, "add tenderops' indexes to tender_runs")
-    for index in indexes:
-        valid = index_validity(schema_editor, index.name)
-        if valid:
-            continue
-        if valid is False:
-            schema_editor.remove_index(model, index, concurrently=True)
-        schema_editor.add_index(model, index, concurrently=True)
+    with without_time_limits(schema_editor):
+        for index in indexes:
+            valid = index_validity(schema_editor, index.name)
+            if valid:
+                continue
+            if valid is False:
+                schema_editor.remove_index(model, index, concurrently=True)
+            schema_editor.add_index(model, index, concurrently=True)
 
 
 def drop_concurrently(apps, schema_editor, indexes):
@@ -63,5 +87,19 @@ def drop_concurrently(apps, schema_editor, indexes):
             schema_editor.execute(f"DROP INDEX IF EXISTS {quote(index.name)}")
         return
     require_owner(schema_editor, "remove tenderops' indexes from tender_runs")
-    for index in indexes:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(index.name)}")
+    with without_time_limits(schema_editor):
+        for index in indexes:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(index.name)}")
+
+
+def fillfactor(schema_editor) -> str | None:
+    """``tender_runs``' fillfactor option as set, or None."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT option_value FROM pg_options_to_table("
+            "(SELECT reloptions FROM pg_class WHERE oid = %s::regclass)) "
+            "WHERE option_name = 'fillfactor'",
+            [TABLE],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
