@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 
 import psycopg
@@ -195,32 +197,44 @@ def test_a_partial_migrate_of_a_fresh_database_succeeds_and_schedules_once_compl
         assert run_sql(name, "SELECT name FROM tenderops_heartbeat") == [("monitor scheduled",)]
 
 
-@pytest.mark.postgres
-def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db):
+@contextmanager
+def a_role_that_does_not_own_tender_runs(name: str) -> Iterator[tuple[str, str]]:
+    """A role with every grant on the tables but not the owner's role: (name, its URL)."""
     role, password = f"tenderops_guest_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    # Roles belong to the server: made and dropped outside the test's transaction.
+    run_sql("postgres", f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    try:
+        run_sql(
+            name,
+            f"GRANT CREATE ON SCHEMA public TO {role};"
+            f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};"
+            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        )
+        yield role, server_url(name, user=role, password=password)
+    finally:
+        run_sql(name, f"DROP OWNED BY {role}")
+        run_sql("postgres", f"DROP ROLE {role}")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("migrated_to", "target"),
+    [(("runs", "0003"), ("runs", "0002")), ((), ("runs", "zero"))],
+    ids=["the-step-itself", "steps-before-it"],
+)
+def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db, migrated_to, target):
+    """Stopped before the plan's first step: `migrate runs zero` unapplied eight migrations
+    (the running app lost its columns) before the step that needs the owner stopped it."""
     with scratch_database() as name:
-        # Down to 0003 as the owner: 0003 is the migration that needs tender_runs' owner.
-        assert manage(name, "migrate", "runs", "0003", "--noinput").returncode == 0
+        assert manage(name, "migrate", *migrated_to, "--noinput").returncode == 0
         before = catalog(name)
-        # Roles belong to the server: made and dropped outside the test's transaction.
-        run_sql("postgres", f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        try:
-            run_sql(
-                name,
-                f"GRANT CREATE ON SCHEMA public TO {role};"
-                f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};"
-                f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
-            )
-            as_guest = server_url(name, user=role, password=password)
-            result = manage(name, "migrate", "runs", "0002", "--noinput", url=as_guest)
+        with a_role_that_does_not_own_tender_runs(name) as (role, as_guest):
+            result = manage(name, "migrate", *target, "--noinput", url=as_guest)
             assert result.returncode != 0
             assert "not the owner of tender_runs" in result.stderr
             assert f"GRANT postgres TO {role}" in result.stderr
             assert "Nothing was changed" in result.stderr
             assert catalog(name) == before
-        finally:
-            run_sql(name, f"DROP OWNED BY {role}")
-            run_sql("postgres", f"DROP ROLE {role}")
 
 
 @pytest.mark.postgres

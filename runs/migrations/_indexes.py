@@ -13,6 +13,8 @@ it waits for their transactions to end or while it works.
 
 from contextlib import contextmanager
 
+from django.db import connections
+
 TABLE = "tender_runs"
 FILLFACTOR = 90  # tenderops' own (0003): room on each page for a run's next version
 
@@ -30,13 +32,20 @@ def without_time_limits(schema_editor):
 
 def require_owner(schema_editor, doing):
     """Stop before any change unless the role may alter (index, set options on) the table."""
-    with schema_editor.connection.cursor() as cursor:
+    _require_owner(schema_editor.connection, doing)
+
+
+def _require_owner(connection, doing):
+    with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_has_role(current_user, relowner, 'USAGE'), relowner::regrole::text, "
-            "current_user FROM pg_class WHERE oid = %s::regclass",
+            "current_user FROM pg_class WHERE oid = to_regclass(%s)",
             [TABLE],
         )
-        allowed, owner, role = cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:  # not there yet: 0001 creates it, owned by this role
+        return
+    allowed, owner, role = row
     if not allowed:
         # Not "run it as the owner": the tables this role already made are its own, which
         # the owner may not touch (permission denied for table django_migrations).
@@ -46,6 +55,30 @@ def require_owner(schema_editor, doing):
             f"GRANT {owner} TO {role}; run migrate again as {role}; then, if you wish, "
             f"REVOKE {owner} FROM {role} (the app itself needs no more than its grants)."
         )
+
+
+# The steps that need tender_runs' owner, by migration and direction (True: backwards).
+OWNER_STEPS = {
+    ("0003_tender_runs_indexes", False): "add tenderops' indexes to tender_runs",
+    ("0003_tender_runs_indexes", True): "remove tenderops' indexes from tender_runs",
+    ("0005_pending_index", False): "add tenderops' indexes to tender_runs",
+    ("0005_pending_index", True): "remove tenderops' indexes from tender_runs",
+    ("0007_stats_snapshot", True): "take back tenderops' tables",
+}
+
+
+def require_owner_before_the_plan(sender, using, plan=None, **kwargs):
+    """pre_migrate: a plan with a step that needs the owner stops before its first step, not
+    at that step (``migrate runs zero`` unapplied eight migrations, leaving the running app
+    without its columns, and then stopped)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    for migration, backwards in plan or ():
+        doing = OWNER_STEPS.get((migration.name, backwards))
+        if migration.app_label == "runs" and doing:
+            _require_owner(connection, doing)
+            return
 
 
 def index_validity(schema_editor, name):
