@@ -30,7 +30,7 @@ from runs.limits import InvalidParameter, parse_switch
 from runs.maintenance import fail_stuck_runs, monitor_health
 from runs.maintenance.db import limit_lock_waits
 from runs.metrics import exposition
-from runs.middleware import API_PREFIX, METRICS_PATH
+from runs.middleware import API_PREFIX, for_machines
 from runs.models import Actor
 
 logger = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The site's 400 for what Django refuses before any view (a Host header not in
     DJANGO_ALLOWED_HOSTS, say): under ``/api/`` and at /metrics JSON, elsewhere Django's page."""
-    if request.path.startswith(API_PREFIX) or request.path == METRICS_PATH:
+    if for_machines(request):
         if isinstance(exception, DisallowedHost):
             message = _(
                 "The request's Host is not one this server answers to (DJANGO_ALLOWED_HOSTS)."
@@ -353,6 +353,6 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The site's 404: under ``/api/`` a JSON answer like every other of the API (a client
     reading ``error`` gets one), elsewhere Django's page."""
-    if request.path.startswith(API_PREFIX):
+    if request.path_info.startswith(API_PREFIX):
         return error_response(404, _("No such endpoint: %(path)s") % {"path": request.path[:200]})
     return page_not_found(request, exception)

@@ -38,6 +38,12 @@ METRICS_PATH = "/metrics"
 EXPORT_SUFFIX = "/export/"
 
 
+def for_machines(request: HttpRequest) -> bool:
+    """The API or /metrics, wherever the site is mounted (``path_info`` leaves out the
+    SCRIPT_NAME a proxy mounts it under: behind ``/ops`` they got the admin's redirects)."""
+    return request.path_info.startswith(API_PREFIX) or request.path_info == METRICS_PATH
+
+
 class RejectUnreadableRequests:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -47,17 +53,17 @@ class RejectUnreadableRequests:
         if problem is None:
             return self.get_response(request)
         # Machines (the API, Prometheus) get a JSON 400, never a redirect to follow.
-        for_machines = request.path.startswith(API_PREFIX) or request.path == METRICS_PATH
-        if request.method == "GET" and not for_machines:
+        machine = for_machines(request)
+        if request.method == "GET" and not machine:
             messages.warning(request, _("Ignored: %(problem)s") % {"problem": problem})
             return HttpResponseRedirect(readable_address(request))
-        if request.method == "POST" and not for_machines:
+        if request.method == "POST" and not machine:
             # A form of the admin: back to its page (a GET, 303), saying nothing was done.
             back = HttpResponseRedirect(readable_address(request))
             back.status_code = 303
             messages.error(request, _("Nothing was changed: %(problem)s") % {"problem": problem})
             return back
-        if for_machines:
+        if machine:
             return JsonResponse(
                 {"error": problem}, status=400, json_dumps_params={"ensure_ascii": False}
             )

@@ -44,8 +44,9 @@ if not ALLOWED_HOSTS and not DEBUG:  # "," : every request would be refused (400
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", default=False)
 # Machines are refused over plain HTTP, not redirected: a redirected POST did nothing, and
-# curl -f exits 0 on a 301 (runs.api.answered).
-SECURE_REDIRECT_EXEMPT = [r"^api/", r"^metrics$"]
+# curl -f exits 0 on a 301 (runs.api.answered). Matched against the whole path, SCRIPT_NAME
+# included (a proxy may mount the site under a prefix): no admin address has these segments.
+SECURE_REDIRECT_EXEMPT = [r"(^|/)api/apps/", r"(^|/)metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, limits.HSTS_SECONDS)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)

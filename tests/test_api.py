@@ -143,23 +143,36 @@ def test_other_methods_are_405(client, bearer, method, stuck):
     assert statuses(stuck) == ["running"]
 
 
+@pytest.mark.parametrize("mounted", [{}, {"SCRIPT_NAME": "/ops"}], ids=["root", "sub-path"])
 def test_behind_the_https_redirect_machines_are_refused_over_http_not_redirected(
-    client, bearer, stuck, settings
+    client, bearer, stuck, settings, mounted
 ):
     """A redirected POST did nothing, and curl -f exits 0 on a 301: a cron job thought the
-    cleanup ran. The admin is still redirected to HTTPS."""
+    cleanup ran. The admin is still redirected to HTTPS. Under a proxy's prefix too (they
+    were redirected there: found by the deployment attacker)."""
     settings.SECURE_SSL_REDIRECT = True
     for answer in (
-        client.post(f"{CLEANUP}?timeout_minutes=10", **bearer),
-        client.get(HEALTH, **bearer),
-        client.get("/metrics", **bearer),
+        client.post(f"{CLEANUP}?timeout_minutes=10", **bearer, **mounted),
+        client.get(HEALTH, **bearer, **mounted),
+        client.get("/metrics", **bearer, **mounted),
     ):
         assert answer.status_code == 403
         assert "served over HTTPS only" in answer.json()["error"]
     assert statuses(stuck) == ["running"]
-    assert client.post(f"{CLEANUP}?timeout_minutes=10", secure=True, **bearer).status_code == 200
+    cleanup = client.post(f"{CLEANUP}?timeout_minutes=10", secure=True, **bearer, **mounted)
+    assert cleanup.status_code == 200
     assert statuses(stuck) == ["failed"]
-    assert client.get("/admin/").status_code == 301
+    assert client.get("/admin/", **mounted).status_code == 301
+
+
+def test_under_a_sub_path_machines_get_json_errors_not_pages_or_redirects(client, bearer):
+    mounted = {"SCRIPT_NAME": "/ops", "secure": True}
+    unknown = client.get("/api/apps/tender/admin/nothing", **bearer, **mounted)
+    assert unknown.status_code == 404 and "No such endpoint" in unknown.json()["error"]
+    too_long = client.get(f"{HEALTH}?x={'a' * 2_500}", **bearer, **mounted)
+    assert too_long.status_code == 400 and too_long.json()["error"]
+    bad_host = client.get(HEALTH, HTTP_HOST="elsewhere.example", **bearer, **mounted)
+    assert bad_host.status_code == 400 and "DJANGO_ALLOWED_HOSTS" in bad_host.json()["error"]
 
 
 @pytest.mark.parametrize(
