@@ -273,6 +273,20 @@ def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in (_raw(name) or default).split(",") if part.strip()]
 
 
+def env_hosts(name: str, default: str) -> list[str]:
+    """Host names for ALLOWED_HOSTS, comma-separated. A space-separated list, an address
+    (``https://...``) or a port passed as one name that matches no request: every page was a
+    bare 400 that no log line explained."""
+    hosts = env_list(name, default)
+    for host in hosts:
+        if re.search(r"\s|/|:\d+$", host):
+            raise ImproperlyConfigured(
+                f"{name}: {host!r} is not a host name; list names only, comma-separated, "
+                "without scheme or port (ops.example.com,.example.com)"
+            )
+    return hosts
+
+
 def env_time_zone(name: str, default: str) -> str:
     """An IANA time zone name, such as ``Asia/Shanghai``."""
     value = (_raw(name) or default).strip()

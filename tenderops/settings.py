@@ -15,9 +15,9 @@ from tenderops.env import (
     env_database,
     env_email,
     env_emails,
+    env_hosts,
     env_int,
     env_kind_timeouts,
-    env_list,
     env_optional_int,
     env_redis_url,
     env_secret_key,
@@ -36,7 +36,7 @@ VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env_secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+ALLOWED_HOSTS = env_hosts("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 if not ALLOWED_HOSTS and not DEBUG:  # "," : every request would be refused (400)
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS names no host: list the server's names")
 
@@ -155,6 +155,9 @@ LOGGING = {
             "propagate": False,
         },
         "django.server": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # A request from a Host not in DJANGO_ALLOWED_HOSTS, said where the operator looks
+        # (Django's own handlers say it only in debug mode).
+        "django.security": {"handlers": ["console"], "level": "WARNING"},
     },
 }
 

@@ -1,5 +1,7 @@
 """The HTTP API: every status code, both auth paths, and no 500 for any input."""
 
+import io
+import logging
 from datetime import timedelta
 
 import pytest
@@ -404,3 +406,15 @@ def test_a_token_on_a_server_without_one_is_told_why_it_cannot_work(client, sett
     settings.TENDEROPS_API_TOKEN = "the-right-one"
     wrong = client.post(CLEANUP, HTTP_AUTHORIZATION="Bearer s3cret")
     assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials."})
+
+
+def test_a_host_not_allowed_is_logged_where_the_operator_looks(db, client):
+    """Django says so only in debug mode: the admin was a bare 400 with no line in the log."""
+    (console,) = logging.getLogger("django.security").handlers  # settings.LOGGING's console
+    journal = io.StringIO()
+    previous = console.setStream(journal)
+    try:
+        assert client.get("/admin/", HTTP_HOST="ops.example.org").status_code == 400
+    finally:
+        console.setStream(previous)
+    assert "DisallowedHost" in journal.getvalue() and "ops.example.org" in journal.getvalue()

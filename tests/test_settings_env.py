@@ -374,3 +374,18 @@ def test_a_sender_mail_cannot_carry_is_refused_at_start_up(sender):
 
 def test_a_named_sender_is_accepted():
     assert manage_check(DEFAULT_FROM_EMAIL="tenderops 值班 <ops@example.com>").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    ["ops.example.com ops2.example.com", "https://ops.example.com", "ops.example.com:8000"],
+)
+def test_allowed_hosts_that_match_no_request_are_refused(hosts):
+    result = manage_check(DJANGO_ALLOWED_HOSTS=hosts)
+    assert result.returncode == 2, result.stderr
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr and "is not a host name" in result.stderr
+
+
+def test_allowed_host_patterns_django_knows_are_accepted():
+    hosts = "ops.example.com,.example.com,127.0.0.1,[::1],*"
+    assert manage_check(DJANGO_ALLOWED_HOSTS=hosts).returncode == 0
