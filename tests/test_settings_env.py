@@ -13,6 +13,7 @@ import pytest
 from runs import limits
 from tenderops.env import env_int, env_token
 from tests.conftest import REPO
+from tests.processes import free_port
 
 INTEGER_VARIABLES = {
     "TENDEROPS_STUCK_TIMEOUT_MINUTES": limits.TIMEOUT_MINUTES,
@@ -389,3 +390,22 @@ def test_allowed_hosts_that_match_no_request_are_refused(hosts):
 def test_allowed_host_patterns_django_knows_are_accepted():
     hosts = "ops.example.com,.example.com,127.0.0.1,[::1],*"
     assert manage_check(DJANGO_ALLOWED_HOSTS=hosts).returncode == 0
+
+
+def test_gunicorn_with_a_bad_setting_says_it_in_one_line_and_halts():
+    """Each worker printed a 70-line traceback as it failed to boot."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{CHECK_DATABASE}"}
+    env["TENDEROPS_STUCK_TIMEOUT_MINUTES"] = "abc"
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    result = subprocess.run(
+        [str(gunicorn), "tenderops.wsgi", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 4, result.stderr  # gunicorn's "App failed to load."
+    assert "Configuration error: TENDEROPS_STUCK_TIMEOUT_MINUTES" in result.stderr
+    assert "Traceback" not in result.stderr
