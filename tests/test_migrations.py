@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from runs.maintenance import observe_active_runs
+from runs.management.commands.migrate import MIGRATE_LOCK
 from runs.models import RunObservation, TenderRun
 from tests.conftest import LIVE_SCHEMA, REPO
 from tests.databases import manage, run_sql, scratch_database, server_url
@@ -348,3 +349,44 @@ def wait_until(database: str, sql: str, process: subprocess.Popen, tries: int = 
             return True
         time.sleep(0.1)  # polling a condition, bounded; not a synchronisation by time
     return False
+
+
+@pytest.mark.postgres
+def test_a_migrate_that_cannot_go_on_says_why_in_one_line(db):
+    with scratch_database() as name:
+        run_sql(name, LIVE_SCHEMA.read_text())
+        run_sql(name, "ALTER TABLE tender_runs DROP COLUMN message")
+        refused = manage(name, "migrate", "--noinput")
+        unreachable = manage(name, "migrate", url=server_url(f"{name}_not_there"))
+    assert refused.returncode == 1 and "lacks the column(s) message" in refused.stderr
+    assert unreachable.returncode == 3 and "the database failed" in unreachable.stderr
+    for result in (refused, unreachable):
+        assert "Traceback" not in result.stderr and "stays applied" in result.stderr
+
+
+@pytest.mark.postgres
+def test_two_migrates_at_once_take_turns(db):
+    """Two hosts deploying together: one died on "relation already exists" or a deadlock,
+    and django_migrations got rows twice (the deployment attacker). Both are held at the
+    lock until both wait there, then let go together."""
+    with scratch_database() as name:
+        with psycopg.connect(server_url(name), autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK])
+            first, second = (start_manage(name, "migrate", "--noinput") for _ in range(2))
+            try:
+                assert wait_until(name, TWO_WAITING_AT_THE_LOCK, first)
+                holder.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK])
+                outcomes = [process.communicate(timeout=300) for process in (first, second)]
+            finally:
+                first.kill()
+                second.kill()
+        assert (first.returncode, second.returncode) == (0, 0), outcomes
+        twice = "SELECT app, name FROM django_migrations GROUP BY 1, 2 HAVING count(*) > 1"
+        assert run_sql(name, twice) == []
+        assert catalog(name)["runs_migrations"] == MIGRATIONS
+
+
+TWO_WAITING_AT_THE_LOCK = (  # each has tried it, and found it taken
+    "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%%pg_try_advisory_lock%%' "
+    "AND pid <> pg_backend_pid() HAVING count(*) = 2"
+)
