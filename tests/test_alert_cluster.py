@@ -40,11 +40,16 @@ def channel_env(settings, **values: str) -> dict[str, str]:
         "TENDEROPS_ALERT_RETRY_SECONDS": "1",
         **values,
     }
+    smtp_options = {"EMAIL_HOST": "host", "EMAIL_PORT": "port"}  # TENDEROPS_ALERT_SMTP's
     for name, value in env.items():
+        typed = int(value) if value.isdigit() else value
         if name == "TENDEROPS_ALERT_EMAILS":
             setattr(settings, name, value.split(","))
+        elif name in smtp_options:
+            smtp = {**settings.TENDEROPS_ALERT_SMTP, smtp_options[name]: typed}
+            settings.TENDEROPS_ALERT_SMTP = smtp
         else:
-            setattr(settings, name, int(value) if value.isdigit() else value)
+            setattr(settings, name, typed)
     return {**env, "TENDEROPS_Q_WORKERS": "2"}
 
 
