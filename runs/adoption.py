@@ -61,3 +61,16 @@ def ensure_shape(connection: BaseDatabaseWrapper) -> None:
 ADVICE = (
     "tenderops fails no run until the tender backend's table has the types of runs/tender_live.sql"
 )
+
+
+# The comment migration 0001 leaves on a tender_runs it created (tests, demos, or a
+# DATABASE_URL that names the wrong database: the monitor would then watch an empty table).
+CREATED_HERE = "created empty by tenderops' migrate: no tender backend's table was here"
+
+
+def created_here(connection: BaseDatabaseWrapper) -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", [TABLE])
+        return cursor.fetchone()[0] == CREATED_HERE

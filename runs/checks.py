@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
-from runs.adoption import ADVICE, shape_problems
+from runs.adoption import ADVICE, created_here, shape_problems
 from runs.vocabulary import KNOWN_KINDS, KNOWN_RUN_TYPES, StuckRule
 from tenderops.env import READ_VARIABLES
 
@@ -123,14 +123,28 @@ def check_monitor_interval(app_configs, **kwargs) -> list[Warning]:
 
 
 @register(Tags.database)
-def check_adopted_table(app_configs, databases=None, **kwargs) -> list[Error]:
-    """``tender_runs`` in a shape tenderops would misjudge or fail to write (runs.adoption):
-    ``manage.py check --database default``, and ``migrate`` before it migrates."""
-    errors = []
+def check_adopted_table(app_configs, databases=None, **kwargs) -> list[Error | Warning]:
+    """``tender_runs`` in a shape tenderops would misjudge or fail to write (runs.adoption),
+    or made by tenderops itself outside debug mode: ``manage.py check --database default``,
+    and ``migrate`` before it migrates."""
+    found: list[Error | Warning] = []
     for alias in databases or ():
         try:
             problems = shape_problems(connections[alias])
+            made_here = not settings.DEBUG and created_here(connections[alias])
         except DatabaseError:
             continue  # unreachable: what runs next says so
-        errors += [Error(problem, hint=ADVICE, id="tenderops.E001") for problem in problems]
-    return errors
+        found += [Error(problem, hint=ADVICE, id="tenderops.E001") for problem in problems]
+        if made_here:
+            found.append(Warning(CREATED_HERE_WARNING, hint=CREATED_HERE_HINT, id="tenderops.W006"))
+    return found
+
+
+CREATED_HERE_WARNING = (
+    "tender_runs was created empty by tenderops' migrate, not by the tender backend: the "
+    "monitor watches no real run"
+)
+CREATED_HERE_HINT = (
+    "In production DATABASE_URL must name the tender backend's database. A test or demo "
+    "database made its own: nothing to do there."
+)

@@ -71,3 +71,16 @@ def test_a_table_that_drifted_after_adoption_has_nothing_failed(db):
         assert not run_sql(live, "SELECT 1 FROM tenderops_maintenance_action")
         checked = manage(live, "check", "--database", "default")
         assert checked.returncode != 0 and "tenderops.E001" in checked.stderr
+
+
+def test_a_table_tenderops_made_itself_is_pointed_out_outside_debug_mode(db):
+    """A DATABASE_URL naming the wrong database got empty tables, and a monitor that watched
+    nothing without a word (the deployment attacker)."""
+    with scratch_database() as made, scratch_database() as adopted:
+        run_sql(adopted, LIVE_SCHEMA.read_text())
+        for name in (made, adopted):
+            assert manage(name, "migrate", "--noinput").returncode == 0
+        made_check = manage(made, "check", "--database", "default")
+        adopted_check = manage(adopted, "check", "--database", "default")
+    assert made_check.returncode == 0 and "tenderops.W006" in made_check.stderr
+    assert adopted_check.returncode == 0 and "tenderops.W006" not in adopted_check.stderr

@@ -12,7 +12,7 @@ import django.db.models.deletion
 import django.db.models.functions.datetime
 from django.db import migrations, models
 
-from runs.adoption import ADVICE, shape_problems
+from runs.adoption import ADVICE, CREATED_HERE, shape_problems
 
 LIVE_SCHEMA = Path(__file__).resolve().parent.parent / "tender_live.sql"
 ADOPTED_TABLES = ("tender_projects", "tender_runs")
@@ -36,6 +36,7 @@ def create_or_adopt(apps, schema_editor):
         )
     if connection.vendor == "postgresql":
         schema_editor.execute(LIVE_SCHEMA.read_text(encoding="utf-8"), params=None)
+        schema_editor.execute("COMMENT ON TABLE tender_runs IS %s", [CREATED_HERE])
         return
     for model_name in ("TenderProject", "TenderRun"):
         model = apps.get_model("runs", model_name)
