@@ -60,8 +60,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
+    # Before django_q: its qcluster command is runs' (which checks the broker first).
     "runs",
+    "django_q",
 ]
 
 MIDDLEWARE = [

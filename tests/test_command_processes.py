@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO
+from tests.processes import free_port
 
 
 def manage(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -159,3 +160,12 @@ def test_an_output_that_cannot_encode_a_kind_gets_it_escaped():
     result = manage("cleanup_stuck_runs", "--dry-run", "--json", "--kind", "café😀", env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert json.loads(result.stdout)["kinds_not_running"] == ["café😀"]
+
+
+def test_a_cluster_whose_broker_does_not_answer_says_so_in_one_line():
+    """It was three tracebacks, from the sentinel process and the command."""
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    result = manage("qcluster", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "The cluster's broker does not answer" in result.stderr
+    assert "Traceback" not in result.stderr

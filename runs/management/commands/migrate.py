@@ -76,4 +76,5 @@ def one_at_a_time(database: str, say: Callable[[str], None]) -> Iterator[None]:
 
 
 def first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:500]
+    """The error's first line, without its closing full stop (the message goes on)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:500].rstrip(". ")
