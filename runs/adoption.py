@@ -5,8 +5,8 @@ A ``started_at`` without a time zone, read in a database time zone other than UT
 started a second before look five hours old (it was failed as silent at once), or made a run
 silent for hours look as if it had not started yet. A ``message`` of ``varchar(200)`` made
 every failing with a longer message fail. Checked by migration 0001 on adoption, by ``manage.py
-check --database default`` (and ``migrate``) at any time, and once per process before
-runs are judged or failed, where a table changed since would otherwise do its damage.
+check --database default`` (and ``migrate``) at any time, and each time before runs are
+judged or failed, where a table changed since would otherwise do its damage.
 """
 
 from __future__ import annotations
@@ -14,13 +14,31 @@ from __future__ import annotations
 from django.db import NotSupportedError
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from runs.limits import MAX_REASON_LENGTH
+from runs.vocabulary import RunStatus
+
 TABLE = "tender_runs"
 TIME_COLUMNS = ("started_at", "finished_at")
-WRITTEN_TEXT_COLUMNS = ("status", "message", "error")  # tenderops writes these when failing
-TIME_TYPE = "timestamp with time zone"
-TEXT_TYPES = ("text", "character varying")  # format_type() of varchar without a length
-
-_confirmed: set[str] = set()  # the databases (by alias) found in shape by this process
+# What tenderops writes when failing, and the longest text it may write there.
+WRITTEN_TEXT_COLUMNS = {
+    "status": len(RunStatus.FAILED),
+    "message": MAX_REASON_LENGTH,
+    "error": MAX_REASON_LENGTH,
+}
+# Each column's type by what it is, not by its name: a precision (timestamptz(3)), a domain
+# over text, citext or a long enough varchar are all fine.
+COLUMN_TYPES = """
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+           base.oid = 'timestamptz'::regtype,
+           base.typcategory = 'S',
+           CASE WHEN base.oid IN ('varchar'::regtype, 'bpchar'::regtype)
+                     AND coalesce(nullif(t.typtypmod, -1), a.atttypmod) > 4
+                THEN coalesce(nullif(t.typtypmod, -1), a.atttypmod) - 4 END
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+    WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+"""
 
 
 def shape_problems(connection: BaseDatabaseWrapper) -> list[str]:
@@ -28,34 +46,33 @@ def shape_problems(connection: BaseDatabaseWrapper) -> list[str]:
     if connection.vendor != "postgresql":
         return []
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-            [TABLE],
-        )
-        types = dict(cursor.fetchall())
+        cursor.execute(COLUMN_TYPES, [TABLE])
+        columns = {name: row for name, *row in cursor.fetchall()}
     problems = [
-        f"{TABLE}.{column} is {types[column]}, not {TIME_TYPE}: runs' ages would be misjudged"
-        for column in TIME_COLUMNS
-        if column in types and types[column] != TIME_TYPE
+        f"{TABLE}.{name} is {columns[name][0]}, not timestamp with time zone: runs' ages "
+        "would be misjudged"
+        for name in TIME_COLUMNS
+        if name in columns and not columns[name][1]
     ]
-    problems += [
-        f"{TABLE}.{column} is {types[column]}, not text: what tenderops writes there may not fit"
-        for column in WRITTEN_TEXT_COLUMNS
-        if column in types and types[column] not in TEXT_TYPES
-    ]
+    for name, longest in WRITTEN_TEXT_COLUMNS.items():
+        if name not in columns:
+            continue
+        shown, _, is_text, max_length = columns[name]
+        if not is_text or (max_length is not None and max_length < longest):
+            problems.append(
+                f"{TABLE}.{name} is {shown}: tenderops writes text of up to {longest} "
+                "characters there"
+            )
     return problems
 
 
 def ensure_shape(connection: BaseDatabaseWrapper) -> None:
     """Refuse to go on (nothing changed) while ``tender_runs`` is not in the shape tenderops
-    needs; once found in shape, the process does not ask again."""
-    if connection.alias in _confirmed:
-        return
+    needs. Asked each time (0.16 ms at 10 M runs): a table altered under a running cluster
+    was judged by the shape it had when the process started."""
     problems = shape_problems(connection)
     if problems:
         raise NotSupportedError(f"{'; '.join(problems)}. {ADVICE}")
-    _confirmed.add(connection.alias)
 
 
 ADVICE = (

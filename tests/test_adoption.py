@@ -2,8 +2,11 @@
 or could not write (bounded text), and half of its tables: refused, nothing changed."""
 
 import pytest
+from django.db import NotSupportedError, connection, transaction
 
-from tests.conftest import LIVE_SCHEMA
+from runs.maintenance import mark_runs_failed
+from runs.models import Actor, TenderRun
+from tests.conftest import LIVE_SCHEMA, statuses
 from tests.databases import manage, run_sql, scratch_database
 from tests.test_schema import shape
 
@@ -34,7 +37,7 @@ def test_adopting_a_bounded_message_column_is_refused(db):
         run_sql(live, "ALTER TABLE tender_runs ALTER message TYPE varchar(200)")
         result = manage(live, "migrate", "--noinput")
         assert result.returncode != 0
-        assert "tender_runs.message is character varying(200), not text" in result.stderr
+        assert "tender_runs.message is character varying(200): tenderops writes" in result.stderr
 
 
 def test_half_of_the_backends_tables_is_neither_adopted_nor_completed(db):
@@ -84,3 +87,43 @@ def test_a_table_tenderops_made_itself_is_pointed_out_outside_debug_mode(db):
         adopted_check = manage(adopted, "check", "--database", "default")
     assert made_check.returncode == 0 and "tenderops.W006" in made_check.stderr
     assert adopted_check.returncode == 0 and "tenderops.W006" not in adopted_check.stderr
+
+
+def test_types_that_hold_what_tenderops_needs_are_adopted(db):
+    """Refused by name at first: a precision, a domain over text, a long enough varchar (the
+    reviewer)."""
+    with scratch_database() as live:
+        run_sql(live, LIVE_SCHEMA.read_text())
+        run_sql(
+            live,
+            "CREATE DOMAIN line_text AS text;"
+            "ALTER TABLE tender_runs ALTER started_at TYPE timestamptz(3), "
+            "ALTER finished_at TYPE timestamptz(6), ALTER message TYPE line_text, "
+            "ALTER error TYPE varchar(4000), ALTER status TYPE varchar(20)",
+        )
+        result = manage(live, "migrate", "--noinput")
+        assert result.returncode == 0, result.stderr
+
+
+def test_the_adoption_itself_refuses_a_start_without_a_time_zone(db):
+    """Without the checks that stop migrate first (--skip-checks), migration 0001 does."""
+    with scratch_database() as live:
+        run_sql(live, LIVE_SCHEMA.read_text())
+        run_sql(live, WITHOUT_TIME_ZONE)
+        result = manage(live, "migrate", "--noinput", "--skip-checks")
+        assert result.returncode != 0
+        assert "started_at is timestamp without time zone" in result.stderr
+        assert "Nothing was changed" in result.stderr
+
+
+def test_an_operators_failing_on_a_table_altered_meanwhile_changes_nothing(make_run):
+    """Checked each time, not once per process: a cluster that started on a healthy table
+    failed a run started seconds before once the table had changed (the reviewer)."""
+    run = make_run(status="running")
+    mark_runs_failed(TenderRun.objects.filter(pk="tr_none"), actor=Actor.USER)  # healthy, seen
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute("ALTER TABLE tender_runs ALTER started_at TYPE timestamp")
+    refused = pytest.raises(NotSupportedError, match="started_at is timestamp without time zone")
+    with refused, transaction.atomic():
+        mark_runs_failed(TenderRun.objects.filter(pk=run.pk), actor=Actor.USER)
+    assert statuses(run) == ["running"]
