@@ -233,7 +233,9 @@ def test_a_role_that_does_not_own_tender_runs_is_stopped_before_any_change(db, m
             result = manage(name, "migrate", *target, "--noinput", url=as_guest)
             assert result.returncode != 0
             assert "not the owner of tender_runs" in result.stderr
-            assert f"GRANT postgres TO {role}" in result.stderr
+            # The owner is a superuser here: granting its role would make the role one.
+            assert "Run this migrate as postgres" in result.stderr
+            assert f"GRANT postgres TO {role}" not in result.stderr
             assert "Nothing was changed" in result.stderr
             assert catalog(name) == before
 
@@ -290,10 +292,13 @@ def test_a_backends_own_fillfactor_is_kept_and_not_taken_back(db):
 
 
 @pytest.mark.postgres
-def test_an_index_build_outlasts_the_roles_lock_timeout(db):
-    """A DBA's lock_timeout cancelled each CONCURRENTLY build waiting for a backend's open
-    transaction, leaving an INVALID index every migrate built again into the same timeout
-    (the deployment attacker). The build now waits past it, and the backend's writes go on."""
+@pytest.mark.parametrize("limit", ["statement_timeout", "lock_timeout"])
+def test_an_index_build_waiting_for_a_worker_outlasts_a_statement_limit_not_a_lock_limit(db, limit):
+    """A DBA's statement_timeout cancelled each CONCURRENTLY build, leaving an INVALID index
+    every migrate built again into the same timeout (the deployment attacker): the build now
+    outlasts it. A lock_timeout still cancels a build kept waiting (waiting, it would hold
+    up the backend's DDL and the writes behind that: the reviewer), in one line; the next
+    migrate, the worker's transaction over, finishes it."""
     with scratch_database() as name:
         run_sql(name, LIVE_SCHEMA.read_text())
         run_sql(
@@ -303,27 +308,32 @@ def test_an_index_build_outlasts_the_roles_lock_timeout(db):
             "VALUES ('tr_1', 'tp_1', 'review', 'running')",
         )
         assert manage(name, "migrate", "runs", "0002", "--noinput").returncode == 0
-        run_sql(name, f"ALTER DATABASE {name} SET lock_timeout = '200ms'")
+        run_sql(name, f"ALTER DATABASE {name} SET {limit} = '2s'")
         with psycopg.connect(server_url(name)) as backend:  # a worker's open transaction
             backend.execute("UPDATE tender_runs SET progress = 0.5 WHERE id = 'tr_1'")
             migrate = start_manage(name, "migrate", "--noinput")
             try:
-                # The build waits behind the worker well past the role's lock_timeout.
-                assert wait_until(name, BUILD_WAITING_FOR_A_SECOND, migrate), migrate.poll()
-                backend.execute("UPDATE tender_runs SET progress = 0.6 WHERE id = 'tr_1'")
+                waited = wait_until(name, BUILD_WAITING_FOR_THREE_SECONDS, migrate)
                 backend.commit()
                 _, errors = migrate.communicate(timeout=300)
             finally:
                 migrate.kill()
-        assert migrate.returncode == 0, errors
+        if limit == "statement_timeout":
+            assert waited and migrate.returncode == 0, errors
+        else:
+            assert not waited and migrate.returncode == 3, errors
+            assert "lock timeout" in errors and "Traceback" not in errors
+            again = manage(name, "migrate", "--noinput")
+            assert again.returncode == 0, again.stderr
         invalid = run_sql(name, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")
         assert invalid == [(0,)]
         assert set(catalog(name)["indexes"]) >= OWN_RUN_INDEXES
 
 
-BUILD_WAITING_FOR_A_SECOND = (
+BUILD_WAITING_FOR_THREE_SECONDS = (
     "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%' "
-    "AND wait_event_type = 'Lock' AND now() - query_start > interval '1 second'"
+    "AND wait_event_type = 'Lock' AND now() - query_start > interval '3 seconds' "
+    "AND datname = current_database()"
 )
 
 
@@ -388,5 +398,17 @@ def test_two_migrates_at_once_take_turns(db):
 
 TWO_WAITING_AT_THE_LOCK = (  # each has tried it, and found it taken
     "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%%pg_try_advisory_lock%%' "
-    "AND pid <> pg_backend_pid() HAVING count(*) = 2"
+    "AND pid <> pg_backend_pid() AND datname = current_database() HAVING count(*) = 2"
 )
+
+
+@pytest.mark.postgres
+def test_a_plan_or_a_check_does_not_wait_for_another_migrate(db):
+    with scratch_database() as name:
+        assert manage(name, "migrate", "--noinput").returncode == 0
+        with psycopg.connect(server_url(name), autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK])
+            checked = manage(name, "migrate", "--check")
+            planned = manage(name, "migrate", "--plan")
+    assert checked.returncode == 0 and planned.returncode == 0
+    assert "Another migrate" not in checked.stdout + planned.stdout

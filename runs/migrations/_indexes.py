@@ -5,10 +5,11 @@ index left INVALID by an interrupted build is dropped and built again, one that 
 kept); and both directions first check that the role may alter the table (it must own it)
 and otherwise stop, changing nothing. Elsewhere (the SQLite demo) plain CREATE/DROP INDEX.
 
-The builds run without the role's ``statement_timeout`` and ``lock_timeout``: a DBA's guard for
-the backend's queries cancelled each build, leaving an INVALID index that every migrate built
-again into the same timeout. A CONCURRENTLY build blocks none of the backend's writes, while
-it waits for their transactions to end or while it works.
+The builds run without the role's ``statement_timeout``: a limit meant for the backend's
+queries cancelled each build (minutes on a large table), leaving an INVALID index that every
+migrate built again into the same timeout. The role's ``lock_timeout`` stays: a build waiting
+behind a long transaction holds a lock that the backend's own DDL, and then its writes, would
+queue behind; cancelled, migrate says so in one line, and a later run finishes the build.
 """
 
 from contextlib import contextmanager
@@ -22,12 +23,10 @@ FILLFACTOR = 90  # tenderops' own (0003): room on each page for a run's next ver
 @contextmanager
 def without_time_limits(schema_editor):
     schema_editor.execute("SET statement_timeout = 0")
-    schema_editor.execute("SET lock_timeout = 0")
     try:
         yield
     finally:
         schema_editor.execute("RESET statement_timeout")
-        schema_editor.execute("RESET lock_timeout")
 
 
 def require_owner(schema_editor, doing):
@@ -39,22 +38,34 @@ def _require_owner(connection, doing):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_has_role(current_user, relowner, 'USAGE'), relowner::regrole::text, "
-            "current_user FROM pg_class WHERE oid = to_regclass(%s)",
+            "current_user, (SELECT rolsuper FROM pg_roles WHERE oid = relowner) "
+            "FROM pg_class WHERE oid = to_regclass(%s)",
             [TABLE],
         )
         row = cursor.fetchone()
     if row is None:  # not there yet: 0001 creates it, owned by this role
         return
-    allowed, owner, role = row
-    if not allowed:
+    allowed, owner, role, superuser = row
+    if allowed:
+        return
+    if superuser:
+        # Granting a superuser's role would make this role one (SET ROLE).
+        advice = (
+            f"Run this migrate as {owner}; then give {role} its grants on tenderops' tables "
+            f"(GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role})."
+        )
+    else:
         # Not "run it as the owner": the tables this role already made are its own, which
         # the owner may not touch (permission denied for table django_migrations).
-        raise RuntimeError(
-            f"Cannot {doing}: the database role {role} is not the owner of {TABLE} (owned by "
-            f"{owner}). Nothing was changed. Let {role} act as the owner for this migrate: "
-            f"GRANT {owner} TO {role}; run migrate again as {role}; then, if you wish, "
-            f"REVOKE {owner} FROM {role} (the app itself needs no more than its grants)."
+        advice = (
+            f"Let {role} act as the owner for this migrate: GRANT {owner} TO {role}; run "
+            f"migrate again as {role}; then, if you wish, REVOKE {owner} FROM {role} (the "
+            "app itself needs no more than its grants)."
         )
+    raise RuntimeError(
+        f"Cannot {doing}: the database role {role} is not the owner of {TABLE} (owned by "
+        f"{owner}). Nothing was changed. {advice}"
+    )
 
 
 # The steps that need tender_runs' owner, by migration and direction (True: backwards).

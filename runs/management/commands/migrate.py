@@ -32,7 +32,9 @@ DONE_STAYS_DONE = (
 class Command(DjangoMigrate):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            with one_at_a_time(options["database"], self.stdout.write):
+            # --plan and --check only read: they never wait for another migrate.
+            reads_only = options["plan"] or options["check_unapplied"]
+            with one_at_a_time(options["database"], self.stdout.write, skip=reads_only):
                 super().handle(*args, **options)
         except DatabaseError as error:
             raise CommandError(
@@ -49,12 +51,14 @@ class Command(DjangoMigrate):
 
 
 @contextmanager
-def one_at_a_time(database: str, say: Callable[[str], None]) -> Iterator[None]:
+def one_at_a_time(
+    database: str, say: Callable[[str], None], *, skip: bool = False
+) -> Iterator[None]:
     """Tried, not waited for: a session waiting in a statement holds a snapshot, which the
     other migrate's CREATE INDEX CONCURRENTLY waits for, while it waits for the lock that
     migrate holds (PostgreSQL found the deadlock and cancelled one)."""
     connection = connections[database]
-    if connection.vendor != "postgresql":
+    if skip or connection.vendor != "postgresql":
         yield
         return
     for attempt in itertools.count():
