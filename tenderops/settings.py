@@ -45,8 +45,9 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", d
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", default=False)
 # Machines are refused over plain HTTP, not redirected: a redirected POST did nothing, and
 # curl -f exits 0 on a 301 (runs.api.answered). Matched against the whole path, SCRIPT_NAME
-# included (a proxy may mount the site under a prefix): no admin address has these segments.
-SECURE_REDIRECT_EXEMPT = [r"(^|/)api/apps/", r"(^|/)metrics$"]
+# included (a proxy may mount the site under a prefix), so after any leading segments but
+# never under admin/ (a run's id may hold "api/").
+SECURE_REDIRECT_EXEMPT = [r"^((?!admin/)[^/]+/)*api/", r"^((?!admin/)[^/]+/)*metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, limits.HSTS_SECONDS)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
@@ -138,6 +139,7 @@ LOGGING = {
     "filters": {
         "redact": {"()": "runs.logging.RedactSecrets"},
         "unhandled": {"()": "runs.logging.UnhandledErrorsOnly"},
+        "one_line": {"()": "runs.logging.OneLine"},
     },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
@@ -145,7 +147,12 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["redact"],
-        }
+        },
+        "console_one_line": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line", "redact"],
+        },
     },
     "loggers": {
         "runs": {"handlers": ["console"], "level": "INFO"},
@@ -158,7 +165,11 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         # A request from a Host not in DJANGO_ALLOWED_HOSTS, said where the operator looks
         # (Django's own handlers say it only in debug mode).
-        "django.security": {"handlers": ["console"], "level": "WARNING"},
+        "django.security": {
+            "handlers": ["console_one_line"],
+            "level": "WARNING",
+            "propagate": False,
+        },
     },
 }
 

@@ -70,6 +70,8 @@ def test_a_table_that_drifted_after_adoption_has_nothing_failed(db):
         result = manage(live, "cleanup_stuck_runs", "--auto-fix")
         assert result.returncode == 3, result.stderr
         assert "started_at is timestamp without time zone" in result.stderr
+        assert "types of runs/tender_live.sql" in result.stderr  # not "run migrate"
+        assert "run `python manage.py migrate`" not in result.stderr
         assert run_sql(live, "SELECT status FROM tender_runs") == [("running",)]
         assert not run_sql(live, "SELECT 1 FROM tenderops_maintenance_action")
         checked = manage(live, "check", "--database", "default")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, NotSupportedError
 
 from runs.limits import InvalidParameter, Limit
 from runs.maintenance import check_kinds
@@ -112,6 +112,8 @@ class RoutineCommand(BaseCommand):
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             if gave_way(error):  # a deadlock or a lock held too long: not the configuration
                 message = f"The database gave way to other work on the same rows ({first_line})."
+            elif isinstance(error, NotSupportedError):  # the adopted table's shape: our words
+                message = f"Nothing was changed: {str(error).strip()[:1000]}"
             else:
                 message = (
                     f"The database failed: unreachable, not migrated or refusing ({first_line}). "
