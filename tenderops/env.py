@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 
 from runs.limits import (
     MAX_REASON_LENGTH,
@@ -279,10 +279,11 @@ def env_hosts(name: str, default: str) -> list[str]:
     bare 400 that no log line explained."""
     hosts = env_list(name, default)
     for host in hosts:
-        if re.search(r"\s|/|:\d+$", host):
+        bracketed = host.startswith("[") and host.endswith("]")  # an IPv6 address: [::1]
+        if re.search(r"\s|/", host) or (":" in host and not bracketed):
             raise ImproperlyConfigured(
                 f"{name}: {host!r} is not a host name; list names only, comma-separated, "
-                "without scheme or port (ops.example.com,.example.com)"
+                "without scheme or port, IPv6 addresses in brackets (ops.example.com,[::1])"
             )
     return hosts
 
@@ -383,16 +384,20 @@ def env_emails(name: str, max_count: int) -> list[str]:
 def env_email(name: str, default: str) -> str:
     """One e-mail address, bare or named. Checked here: Django 6 refuses a sender it cannot
     put on the envelope (``运维@example.com``) only as it sends, and each alert then failed
-    and was retried as if the server were down."""
+    and was retried as if the server were down. A host without a dot (``ops@mailhost``)
+    is one Django sends from."""
     address = env_str(name).strip() or default
-    _check_address(name, address)
+    _check_address(name, address, dotless_domain=True)
     return address
 
 
-def _check_address(name: str, address: str) -> None:
+def _check_address(name: str, address: str, *, dotless_domain: bool = False) -> None:
     named = NAMED_ADDRESS.fullmatch(address)
+    bare = named["address"] if named else address
+    domain = bare.rpartition("@")[2]
+    single_label = dotless_domain and re.fullmatch(r"[A-Za-z0-9-]{1,63}", domain)
     try:
         # Django's own test of an address, the one its mail sending relies on.
-        validate_email(named["address"] if named else address)
+        EmailValidator(allowlist=[domain] if single_label else ["localhost"])(bare)
     except ValidationError:
         raise ImproperlyConfigured(f"{name}: not an e-mail address: {address!r}") from None

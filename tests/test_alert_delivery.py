@@ -10,6 +10,9 @@ import pytest
 from django.db.models import F
 
 from runs.alerting.delivery import deliver_alert, deliver_due
+from runs.alerting.http import Deadline
+from runs.alerting.mail import alert_connection
+from runs.logging import redact
 from runs.maintenance import AlertEvent, db_now, raise_alert
 from runs.maintenance.counters import ALERTS_SENT, read
 from runs.models import AlertAttempt, AlertDelivery
@@ -353,3 +356,18 @@ def test_a_throttled_answers_retry_after_is_read_safely(header, seconds):
     from runs.alerting.channels import retry_seconds
 
     assert retry_seconds(header) == seconds
+
+
+@pytest.mark.parametrize("security", [{"use_ssl": True}, {"use_tls": True}])
+def test_the_smtp_options_reach_the_connection_and_the_password_is_never_shown(settings, security):
+    """TENDEROPS_ALERT_SMTP, read from the EMAIL_* variables: every option reaches the SMTP
+    connection, and its password is redacted as the other secrets are."""
+    send_alert_mail_to(settings, 2525, username="ops", password="smtp-secret-77", **security)
+    connection = alert_connection(5, Deadline(5))
+    assert (connection.host, connection.port, connection.username) == ("127.0.0.1", 2525, "ops")
+    assert connection.password == "smtp-secret-77"
+    assert (connection.use_ssl, connection.use_tls) == (
+        security.get("use_ssl", False),
+        security.get("use_tls", False),
+    )
+    assert redact("535 login smtp-secret-77 refused") == "535 login [redacted] refused"
