@@ -5,8 +5,9 @@ A ``started_at`` without a time zone, read in a database time zone other than UT
 started a second before look five hours old (it was failed as silent at once), or made a run
 silent for hours look as if it had not started yet. A ``message`` of ``varchar(200)`` made
 every failing with a longer message fail. Checked by migration 0001 on adoption, by ``manage.py
-check --database default`` (and ``migrate``) at any time, and each time before runs are
-judged or failed, where a table changed since would otherwise do its damage.
+check --database default`` (and ``migrate``) at any time, and each time runs are failed
+or listed as stuck, where a table changed since would otherwise do its damage (a quiet tick,
+which finds nothing stuck, stays one statement).
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def shape_problems(connection: BaseDatabaseWrapper) -> list[str]:
 
 def ensure_shape(connection: BaseDatabaseWrapper) -> None:
     """Refuse to go on (nothing changed) while ``tender_runs`` is not in the shape tenderops
-    needs. Asked each time (0.16 ms at 10 M runs): a table altered under a running cluster
-    was judged by the shape it had when the process started."""
+    needs. Asked each time (0.16 ms at 10 M runs), not once per process: a table altered
+    under a running cluster was judged by the shape it had when the process started."""
     problems = shape_problems(connection)
     if problems:
         raise NotSupportedError(f"{'; '.join(problems)}. {ADVICE}")

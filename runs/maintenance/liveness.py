@@ -20,7 +20,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Min, QuerySet
 
-from runs.adoption import ensure_shape
 from runs.limits import STATS_WINDOWS
 from runs.maintenance.db import (
     LOCK_WAIT_SETTING,
@@ -75,7 +74,6 @@ def observe_active_runs(check: StuckCheck | None = None) -> Observation:
     a run that changed since the last observation is not stuck by its old observation
     either, so the answer is the one the new observation gives."""
     if is_postgresql():
-        ensure_shape(connection)  # a run's age misjudged would be failed, or never
         return _observe_postgresql(check)
     return _observe_portable()
 
