@@ -339,3 +339,11 @@ def test_cleanups_started_together_fail_each_run_exactly_once(make_run):
     assert MaintenanceAction.objects.filter(affected_count__gt=0).count() == len(
         [c for c in counts if c]
     )
+
+
+def test_marking_an_empty_selection_failed_changes_nothing(make_run):
+    """An empty queryset (``.none()``) raised EmptyResultSet as its SQL was written."""
+    run = make_run(status="running")
+    result = mark_runs_failed(TenderRun.objects.none(), actor=Actor.USER)
+    assert (result.failed, result.skipped_count) == ([], 0)
+    assert statuses(run) == ["running"] and not MaintenanceAction.objects.exists()

@@ -164,6 +164,8 @@ def mark_runs_failed(
     meanwhile is counted as gone.
     """
     reason = reason.strip() or settings.TENDEROPS_MARK_FAILED_MESSAGE
+    if runs.query.is_empty():  # .none(): its SQL cannot be written into the failing statement
+        return MarkFailedResult(failed=[], skipped_count=0)
     selected = runs.order_by().values("pk")
     # A confirmed selection's skipped runs are counted to a bound: "select all" may hold
     # millions of finished runs, and the page promised at most MAX_CONFIRMED_RUNS.
