@@ -323,6 +323,7 @@ def test_an_index_build_waiting_for_a_worker_outlasts_a_statement_limit_not_a_lo
         else:
             assert not waited and migrate.returncode == 3, errors
             assert "lock timeout" in errors and "Traceback" not in errors
+            assert "a lock wait gave way" in errors
             again = manage(name, "migrate", "--noinput")
             assert again.returncode == 0, again.stderr
         invalid = run_sql(name, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")

@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import DatabaseError, connections
 
+from runs.maintenance.db import gave_way
 from runs.management.commands._arguments import EXIT_DATABASE_UNAVAILABLE, EXIT_INTERRUPTED
 
 MIGRATE_LOCK = 7_451_900_002  # an advisory lock's key (the observers' is ...001)
@@ -37,8 +38,11 @@ class Command(DjangoMigrate):
             with one_at_a_time(options["database"], self.stdout.write, skip=reads_only):
                 super().handle(*args, **options)
         except DatabaseError as error:
+            what = "the database failed"
+            if gave_way(error):  # the role's lock_timeout, or a deadlock with the backend
+                what = "a lock wait gave way (a long transaction holds tender_runs?)"
             raise CommandError(
-                f"migrate stopped, the database failed: {first_line(error)}. {DONE_STAYS_DONE}",
+                f"migrate stopped, {what}: {first_line(error)}. {DONE_STAYS_DONE}",
                 returncode=EXIT_DATABASE_UNAVAILABLE,
             ) from error
         except RuntimeError as error:  # a step that refused, saying why and what to do
