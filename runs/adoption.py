@@ -19,6 +19,9 @@ from runs.limits import MAX_REASON_LENGTH
 from runs.vocabulary import RunStatus
 
 TABLE = "tender_runs"
+ADVICE = (
+    "tenderops fails no run until the tender backend's table has the types of runs/tender_live.sql"
+)
 TIME_COLUMNS = ("started_at", "finished_at")
 # What tenderops writes when failing, and the longest text it may write there.
 WRITTEN_TEXT_COLUMNS = {
@@ -74,11 +77,6 @@ def ensure_shape(connection: BaseDatabaseWrapper) -> None:
     problems = shape_problems(connection)
     if problems:
         raise NotSupportedError(f"{'; '.join(problems)}. {ADVICE}")
-
-
-ADVICE = (
-    "tenderops fails no run until the tender backend's table has the types of runs/tender_live.sql"
-)
 
 
 # The comment migration 0001 leaves on a tender_runs it created (tests, demos, or a

@@ -13,8 +13,6 @@ from tenderops.env import (
     env_choice,
     env_cluster_name,
     env_database,
-    env_email,
-    env_emails,
     env_hosts,
     env_int,
     env_kind_timeouts,
@@ -29,6 +27,7 @@ from tenderops.env import (
     env_token,
     env_url,
 )
+from tenderops.env_mail import env_email, env_emails
 
 check_utf8_environment()  # before any variable is read
 BASE_DIR = Path(__file__).resolve().parent.parent

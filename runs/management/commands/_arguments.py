@@ -19,6 +19,16 @@ from runs.maintenance import check_kinds
 from runs.maintenance.db import gave_way
 
 
+def error_line(error: BaseException, limit: int = 200) -> str:
+    """An error's first line (its type's name when it has none), cut to ``limit``."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
+def error_clause(error: BaseException) -> str:
+    """An error's first line to go on with: without its closing full stop."""
+    return error_line(error, 500).rstrip(". ")
+
+
 def bounded_int(name: str, limit: Limit) -> Callable[[str], int]:
     """A whole number within ``limit``, checked by the one parser the routines use."""
 
@@ -109,7 +119,7 @@ class RoutineCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except DatabaseError as error:
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            first_line = error_line(error)
             if gave_way(error):  # a deadlock or a lock held too long: not the configuration
                 message = f"The database gave way to other work on the same rows ({first_line})."
             elif isinstance(error, NotSupportedError):  # the adopted table's shape: our words

@@ -20,7 +20,11 @@ from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import DatabaseError, connections
 
 from runs.maintenance.db import gave_way
-from runs.management.commands._arguments import EXIT_DATABASE_UNAVAILABLE, EXIT_INTERRUPTED
+from runs.management.commands._arguments import (
+    EXIT_DATABASE_UNAVAILABLE,
+    EXIT_INTERRUPTED,
+    error_clause,
+)
 
 MIGRATE_LOCK = 7_451_900_002  # an advisory lock's key (the observers' is ...001)
 LOCK_RETRY_SECONDS = 0.5
@@ -42,12 +46,12 @@ class Command(DjangoMigrate):
             if gave_way(error):  # the role's lock_timeout, or a deadlock with the backend
                 what = "a lock wait gave way (a long transaction holds tender_runs?)"
             raise CommandError(
-                f"migrate stopped, {what}: {first_line(error)}. {DONE_STAYS_DONE}",
+                f"migrate stopped, {what}: {error_clause(error)}. {DONE_STAYS_DONE}",
                 returncode=EXIT_DATABASE_UNAVAILABLE,
             ) from error
         except RuntimeError as error:  # a step that refused, saying why and what to do
             raise CommandError(
-                f"migrate stopped: {first_line(error)} {DONE_STAYS_DONE}", returncode=EXIT_REFUSED
+                f"migrate stopped: {error_clause(error)} {DONE_STAYS_DONE}", returncode=EXIT_REFUSED
             ) from error
         except KeyboardInterrupt:
             message = f"migrate interrupted. {DONE_STAYS_DONE}"
@@ -81,8 +85,3 @@ def one_at_a_time(
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK])
         except DatabaseError:
             pass  # the session is gone, and its lock with it
-
-
-def first_line(error: BaseException) -> str:
-    """The error's first line, without its closing full stop (the message goes on)."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:500].rstrip(". ")

@@ -15,8 +15,7 @@ from django_q.brokers import get_broker
 from django_q.management.commands.qcluster import Command as DjangoQCluster
 from redis.exceptions import RedisError
 
-from runs.management.commands._arguments import EXIT_DATABASE_UNAVAILABLE
-from runs.management.commands.migrate import first_line
+from runs.management.commands._arguments import EXIT_DATABASE_UNAVAILABLE, error_clause
 
 
 class Command(DjangoQCluster):
@@ -26,7 +25,7 @@ class Command(DjangoQCluster):
             broker.ping()
         except (RedisError, DatabaseError, OSError) as error:
             raise CommandError(
-                f"The cluster's broker does not answer ({first_line(error)}). "
+                f"The cluster's broker does not answer ({error_clause(error)}). "
                 "Check REDIS_URL (or, without it, DATABASE_URL).",
                 returncode=EXIT_DATABASE_UNAVAILABLE,
             ) from error

@@ -1,0 +1,72 @@
+"""What start-up refuses beyond numbers and switches: a sender mail cannot carry, host names
+no request matches; and gunicorn's one line for a bad setting."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.processes import free_port
+from tests.test_settings_env import (  # the fixture: `check`'s database file, removed after
+    CHECK_DATABASE,
+    _remove_check_database,  # noqa: F401
+    manage_check,
+)
+
+
+@pytest.mark.parametrize("sender", ["运维@example.com", "ops@example.com.", "ops"])
+def test_a_sender_mail_cannot_carry_is_refused_at_start_up(sender):
+    """Django 6 refuses such a sender only as it sends: every alert mail failed and was
+    retried as if the server were down."""
+    result = manage_check(DEFAULT_FROM_EMAIL=sender)
+    assert result.returncode == 2, result.stderr
+    assert "DEFAULT_FROM_EMAIL: not an e-mail address" in result.stderr
+
+
+@pytest.mark.parametrize("sender", ["tenderops 值班 <ops@example.com>", "tenderops@mailhost"])
+def test_a_sender_mail_can_carry_is_accepted(sender):
+    """A host without a dot is one Django sends from (refused at first: the reviewer)."""
+    assert manage_check(DEFAULT_FROM_EMAIL=sender).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        "ops.example.com ops2.example.com",
+        "https://ops.example.com",
+        "ops.example.com:8000",
+        "::1",
+        "2001:db8::abc",
+    ],
+)
+def test_allowed_hosts_that_match_no_request_are_refused(hosts):
+    result = manage_check(DJANGO_ALLOWED_HOSTS=hosts)
+    assert result.returncode == 2, result.stderr
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr and "is not a host name" in result.stderr
+
+
+def test_allowed_host_patterns_django_knows_are_accepted():
+    hosts = "ops.example.com,.example.com,127.0.0.1,[::1],*"
+    assert manage_check(DJANGO_ALLOWED_HOSTS=hosts).returncode == 0
+
+
+def test_gunicorn_with_a_bad_setting_says_it_in_one_line_and_halts():
+    """Each worker printed a 70-line traceback as it failed to boot."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{CHECK_DATABASE}"}
+    env["TENDEROPS_STUCK_TIMEOUT_MINUTES"] = "abc"
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    result = subprocess.run(
+        [str(gunicorn), "tenderops.wsgi", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 4, result.stderr  # gunicorn's "App failed to load."
+    assert "Configuration error: TENDEROPS_STUCK_TIMEOUT_MINUTES" in result.stderr
+    assert "Traceback" not in result.stderr
