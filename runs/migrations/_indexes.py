@@ -21,7 +21,7 @@ FILLFACTOR = 90  # tenderops' own (0003): room on each page for a run's next ver
 
 
 @contextmanager
-def without_time_limits(schema_editor):
+def without_statement_timeout(schema_editor):
     schema_editor.execute("SET statement_timeout = 0")
     try:
         yield
@@ -114,7 +114,7 @@ def add_concurrently(apps, schema_editor, indexes):
             schema_editor.add_index(model, index)
         return
     require_owner(schema_editor, "add tenderops' indexes to tender_runs")
-    with without_time_limits(schema_editor):
+    with without_statement_timeout(schema_editor):
         for index in indexes:
             valid = index_validity(schema_editor, index.name)
             if valid:
@@ -131,7 +131,7 @@ def drop_concurrently(apps, schema_editor, indexes):
             schema_editor.execute(f"DROP INDEX IF EXISTS {quote(index.name)}")
         return
     require_owner(schema_editor, "remove tenderops' indexes from tender_runs")
-    with without_time_limits(schema_editor):
+    with without_statement_timeout(schema_editor):
         for index in indexes:
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(index.name)}")
 
