@@ -315,7 +315,7 @@ def health(request: HttpRequest, actor: Actor, username: str) -> JsonResponse:
         logger.exception("the health endpoint could not raise its alert")
     return JsonResponse(
         report.as_dict(),
-        status=503 if report.stale else 200,
+        status=503 if report.failing_check else 200,
         json_dumps_params={"ensure_ascii": False},
     )
 

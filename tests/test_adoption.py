@@ -1,6 +1,9 @@
 """The tender backend's table in a shape tenderops would misjudge (times without a time zone)
 or could not write (bounded text), and half of its tables: refused, nothing changed."""
 
+import io
+from datetime import timedelta
+
 import pytest
 from django.db import NotSupportedError, connection, transaction
 
@@ -117,3 +120,35 @@ def test_an_operators_failing_on_a_table_altered_meanwhile_changes_nothing(make_
     with refused, transaction.atomic():
         mark_runs_failed(TenderRun.objects.filter(pk=run.pk), actor=Actor.USER)
     assert statuses(run) == ["running"]
+
+
+def test_a_table_drifted_so_runs_look_younger_turns_health_and_the_watchdog_red(
+    client, admin_client, bearer, make_run
+):
+    """East of UTC a run silent for hours looks not yet started: the quiet tick finds nothing
+    stuck and stamps its heartbeat, so "the monitor runs" alone said all was well."""
+    from django.core.management import CommandError, call_command
+
+    from runs.maintenance import monitor_tick
+    from tests.api_client import HEALTH
+
+    make_run(started_ago=timedelta(minutes=2))
+    monitor_tick()
+    assert client.get(HEALTH, **bearer).json()["status"] == "ok"
+    with connection.cursor() as cursor:
+        cursor.execute(WITHOUT_TIME_ZONE)
+    monitor_tick()
+    health = client.get(HEALTH, **bearer)
+    assert health.status_code == 503
+    body = health.json()
+    assert body["status"] == "table_unsupported"
+    assert body["table_problems"] == [
+        "tender_runs.started_at is timestamp without time zone, not timestamp with time zone: "
+        "runs' ages would be misjudged"
+    ]
+    with pytest.raises(CommandError, match="started_at is timestamp without time zone") as error:
+        call_command("tenderops_watchdog", stdout=io.StringIO())
+    assert error.value.returncode == 1
+    page = admin_client.get("/admin/runs/tenderrun/stats/")
+    assert page.status_code == 200
+    assert 'id="table-problems"' in page.content.decode()

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from runs.adoption import shape_problems
 from runs.maintenance.db import db_now, now_sql
 from runs.maintenance.liveness import oldest_silence_seconds, silent_runs, waiting_runs
 from runs.maintenance.policy import StuckPolicy
@@ -48,6 +49,9 @@ class MonitorHealth:
     oldest_silence_seconds: float | None
     # A fresh install whose monitor has not ticked yet (monitor_starting_at): not stale yet.
     starting: bool = False
+    # What is wrong with tender_runs' shape (runs.adoption): a monitor that ticks on may
+    # still judge nothing right (runs looked younger than they were: none was ever stuck).
+    table_problems: tuple[str, ...] = ()
 
     @property
     def stale_after(self) -> timedelta:
@@ -65,7 +69,14 @@ class MonitorHealth:
 
     @property
     def status(self) -> str:
+        if self.table_problems:
+            return "table_unsupported"
         return "ok" if self.healthy else "starting" if self.starting else "stale"
+
+    @property
+    def failing_check(self) -> bool:
+        """Whether an uptime check should page: a stale monitor, or a table it misjudges."""
+        return self.stale or bool(self.table_problems)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +91,7 @@ class MonitorHealth:
             "waiting_count": self.waiting_count,
             "oldest_active_silence_seconds": self.oldest_silence_seconds,
             "monitor_mode": settings.TENDEROPS_MONITOR_MODE,
+            "table_problems": list(self.table_problems),
             "checked_at": self.checked_at.isoformat(),
         }
 
@@ -93,6 +105,7 @@ def monitor_health() -> MonitorHealth:
         silent_count=silent_runs().count(),
         waiting_count=waiting_runs().count(),
         oldest_silence_seconds=oldest_silence_seconds(),
+        table_problems=tuple(shape_problems(connection)),
     )
 
 
@@ -107,8 +120,12 @@ def running_and_stuck() -> dict[str, int]:
 def with_live_heartbeat(health: MonitorHealth) -> MonitorHealth:
     """``health`` as a stats snapshot kept it, with the monitor's heartbeat read now (one
     row): a snapshot may be minutes old, and a monitor that stopped since must not be shown
-    as healthy, nor its last run as "0 s ago"."""
-    return replace(health, **_last_beat(Heartbeat.objects.filter(name=MONITOR).first()))
+    as healthy, nor its last run as "0 s ago"; nor a table altered since as fine."""
+    return replace(
+        health,
+        **_last_beat(Heartbeat.objects.filter(name=MONITOR).first()),
+        table_problems=tuple(shape_problems(connection)),
+    )
 
 
 def _last_beat(beat: Heartbeat | None) -> dict[str, Any]:

@@ -193,6 +193,7 @@ def stats_from_json(data: dict[str, Any]) -> RunStats:
     health = dict(data["health"])
     health["checked_at"] = _parse_when(health["checked_at"])
     health["last_run_at"] = _parse_when(health["last_run_at"])
+    health["table_problems"] = tuple(health.get("table_problems", ()))  # older snapshots: none
     return RunStats(
         counts={(status, kind): total for status, kind, total in data["counts"]},
         statuses=list(data["statuses"]),

@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 
+from runs.adoption import ADVICE
 from runs.alerting.channels import CHANNELS
 from runs.alerting.delivery import alert_on_health
 from runs.maintenance import monitor_health
@@ -14,7 +15,8 @@ class Command(RoutineCommand):
     help = (
         "Check the monitor from outside the cluster (cron, a systemd timer): when it is stale, "
         "send the 'monitor stale' alert (once per cooldown) from this process and exit 1; "
-        "when it runs again, send 'recovered' once and exit 0."
+        "when it runs again, send 'recovered' once and exit 0. Exits 1 too while tender_runs' "
+        "column types would make the monitor misjudge runs (manage.py check says which)."
     )
 
     def handle(self, *args, **options) -> None:
@@ -23,6 +25,10 @@ class Command(RoutineCommand):
         alert_id = alert_on_health(health, source="watchdog", background=False)
         last = health.last_run_at.isoformat() if health.last_run_at else "never"
         sent = _told(alert_id)
+        if health.table_problems:
+            raise CommandError(
+                f"{'; '.join(health.table_problems)}. {ADVICE}.{sent}", returncode=EXIT_STALE
+            )
         if health.starting:
             self.stdout.write("The monitor is starting: a fresh install has not ticked yet.")
             return
