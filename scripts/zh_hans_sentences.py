@@ -2,6 +2,7 @@
 and its translation (part of the glossary, zh_hans_glossary.py)."""
 
 SENTENCES = {
+    "%(marked)s marked failed.": "已标记失败：%(marked)s。",
     "tenderops fails no run until the tender backend's table has the types of runs/tender_live.sql:": "在 tender 后端的表恢复为 runs/tender_live.sql 中的列类型之前，tenderops 不会把任何任务标记为失败：",
     "A run is stuck when it has been running longer than its timeout: %(minutes)s minutes": "任务运行时间超过超时阈值即视为卡住：%(minutes)s 分钟",
     "%(counter)s run will be marked failed.": "%(counter)s 个任务将被标记为失败。",

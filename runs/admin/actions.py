@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from runs.admin.links import change_page_url
 from runs.limits import MAX_REASON_LENGTH
 from runs.maintenance import mark_runs_failed
+from runs.maintenance.outcomes import MarkFailedResult
 from runs.maintenance.selection import (
     MAX_CONFIRMED_RUNS,
     Promise,
@@ -131,21 +132,7 @@ class MarkFailedMixin:
             )
             self.message_user(
                 request,
-                _(
-                    "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, "
-                    "started again or failed since the page or just before it, or being written "
-                    "by a worker at that instant)."
-                )
-                % {
-                    "marked": ngettext("%d run", "%d runs", len(result.failed))
-                    % len(result.failed),
-                    "skipped": (
-                        ngettext("more than %d run", "more than %d runs", result.skipped_count)
-                        if result.skipped_more
-                        else ngettext("%d run", "%d runs", result.skipped_count)
-                    )
-                    % result.skipped_count,
-                },
+                _marked_message(result),
                 messages.SUCCESS if result.failed else messages.WARNING,
             )
             self._say_gone(request, result.gone_count)
@@ -251,3 +238,20 @@ class MarkFailedMixin:
             "impossible_starts": impossible_starts_at_most(MAX_CONFIRMED_RUNS),
         }
         return super().changelist_view(request, extra_context)
+
+
+def _marked_message(result: MarkFailedResult) -> str:
+    """What a confirmed marking did; the reasons a run is skipped only when one was."""
+    marked = ngettext("%d run", "%d runs", len(result.failed)) % len(result.failed)
+    if not result.skipped_count and not result.skipped_more:
+        return _("%(marked)s marked failed.") % {"marked": marked}
+    skipped = (
+        ngettext("more than %d run", "more than %d runs", result.skipped_count)
+        if result.skipped_more
+        else ngettext("%d run", "%d runs", result.skipped_count)
+    ) % result.skipped_count
+    return _(
+        "%(marked)s marked failed, %(skipped)s skipped (finished, of unknown status, "
+        "started again or failed since the page or just before it, or being written "
+        "by a worker at that instant)."
+    ) % {"marked": marked, "skipped": skipped}

@@ -106,9 +106,11 @@ def duration_formats() -> list[dict[str, Any]]:
 
 
 def unbroken(pattern: str) -> str:
-    """``pattern`` with a no-break space between each number and its unit: a narrow column
-    wraps "1 min / 01 s", never "1 min 01 / s"."""
-    return re.sub(r"(%\(\w+\)0?\d*d) ", "\\1\u00a0", pattern)
+    """``pattern`` with a no-break space between each number and its unit, and a word joiner
+    inside a unit written in ideographs: a narrow column wraps "1 min / 01 s", never
+    "1 min 01 / s", nor "12 小 / 时" (a line may break between any two ideographs)."""
+    pattern = re.sub(r"(%\(\w+\)0?\d*d) ", "\\1\u00a0", pattern)
+    return re.sub(r"(?<=[\u4e00-\u9fff])(?=[\u4e00-\u9fff])", "\u2060", pattern)
 
 
 def format_seconds(seconds: int, formats: list[dict[str, Any]]) -> str:
