@@ -45,3 +45,32 @@ def test_the_late_finish_digest_counts_the_kinds_in_their_cooldown_too(make_run,
     assert len(late_finish_tick()) == 3
     digest = Alert.objects.filter(event=AlertEvent.LATE_FINISH).latest("pk")
     assert digest.facts["total"] == 3 and list(digest.facts["kinds"]) == ["risks"]
+
+
+def test_a_late_finish_at_an_impossible_time_suggests_no_timeout(make_run, settings):
+    """A finish at 'infinity' suggested a timeout of 5,032,112,769 minutes to every channel;
+    one before the run's start suggested 5 minutes, below the timeout it called too short."""
+    from django.db import connection
+
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    endless, backwards, real = (
+        make_run(started_ago=30 * MIN, kind=kind) for kind in ("endless", "backwards", "real")
+    )
+    fail_stuck_runs(actor=Actor.CLI)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tender_runs SET status = 'success', finished_at = CASE id "
+            "WHEN %s THEN 'infinity' WHEN %s THEN started_at - interval '5 minutes' "
+            "ELSE started_at + interval '40 minutes' END",
+            [endless.pk, backwards.pk],
+        )
+    assert len(late_finish_tick()) == 3
+    kinds = Alert.objects.get(event=AlertEvent.LATE_FINISH).facts["kinds"]
+    assert {kind: entry["count"] for kind, entry in kinds.items()} == {
+        "endless": 1,
+        "backwards": 1,
+        "real": 1,
+    }
+    assert "suggested_minutes" not in kinds["endless"]
+    assert "suggested_minutes" not in kinds["backwards"]
+    assert kinds["real"]["suggested_minutes"] == 48  # 40 minutes and a fifth

@@ -25,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 from django.utils import timezone
 
-from runs.limits import EARLIEST_START, START_SKEW, STATS_WINDOWS
+from runs.limits import STATS_WINDOWS
 from runs.maintenance.db import db_now, is_postgresql, local_settings
 from runs.maintenance.heartbeat import (
     MonitorHealth,
@@ -235,15 +235,10 @@ def _recent_successes(since: datetime) -> QuerySet[TenderRun]:
     return (
         TenderRun.objects.with_run_kind()
         .plausible()
-        .filter(
-            status=RunStatus.SUCCESS,
-            started_at__gte=since,
-            finished_at__gte=EARLIEST_START,
-            finished_at__lt=Now() + START_SKEW,
-        )
         # Not a run said to finish before it started: its negative "duration" skewed every
         # percentile of its kind (and drew a bar of negative width).
-        .exclude(finished_at__lt=F("started_at"))
+        .plausible_finish()
+        .filter(status=RunStatus.SUCCESS, started_at__gte=since)
         .order_by("-started_at")
     )
 

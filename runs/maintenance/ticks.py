@@ -153,24 +153,25 @@ def late_finish_tick() -> list[FailedRunRecord]:
 
 
 def _late_by_kind(noted: list[FailedRunRecord]) -> dict:
-    runs = (
-        TenderRun.objects.with_run_kind()
-        .filter(pk__in=[record.run_id for record in noted])
-        .values_list("run_kind", "pk", "started_at", "finished_at")
-    )
+    """The late finishes by kind, each kind's timeout and, where the runs' durations say it
+    should be longer, a suggested one (from the finishes that can be true only)."""
+    runs = TenderRun.objects.with_run_kind().filter(pk__in=[record.run_id for record in noted])
     policy = StuckPolicy.configured()
     longest: dict[str, float] = {}
-    for kind, _pk, started, finished in runs:
-        if finished is not None:
-            minutes = (finished - started).total_seconds() / 60
-            longest[kind] = max(longest.get(kind, 0.0), minutes)
+    durations = (
+        runs.plausible().plausible_finish().values_list("run_kind", "started_at", "finished_at")
+    )
+    for kind, started, finished in durations:
+        minutes = (finished - started).total_seconds() / 60
+        longest[kind] = max(longest.get(kind, 0.0), minutes)
     by_kind = runs_by_kind(
-        ((kind, pk) for kind, pk, _s, _f in runs),
+        runs.values_list("run_kind", "pk"),
         lambda kind: {"timeout_minutes": policy.minutes_for(kind)},
     )
     for kind, entry in by_kind.items():
-        if kind in longest:
-            entry["suggested_minutes"] = suggested_timeout(longest[kind])
+        suggested = suggested_timeout(longest[kind]) if kind in longest else None
+        if suggested is not None and suggested > entry["timeout_minutes"]:
+            entry["suggested_minutes"] = suggested
     return by_kind
 
 

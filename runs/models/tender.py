@@ -145,6 +145,14 @@ class TenderRunQuerySet(models.QuerySet):
         arithmetic on a stored timestamp, which raises on an infinite one."""
         return self.filter(started_at__gte=earliest_start(), started_at__lt=Now() + START_SKEW)
 
+    def plausible_finish(self) -> TenderRunQuerySet:
+        """Runs whose ``finished_at`` can be true, as ``plausible`` says of a start, and not
+        before their own start: a duration read from any other is nonsense (negative, or
+        millions of minutes)."""
+        return self.filter(
+            finished_at__gte=EARLIEST_START, finished_at__lt=Now() + START_SKEW
+        ).exclude(finished_at__lt=F("started_at"))
+
     def impossible_start(self) -> TenderRunQuerySet:
         # A constant here: the planner must see that few runs started before it (as an
         # ``Unestimated`` value it guessed a third of the table and scanned it all, 1.5 s).
