@@ -131,6 +131,21 @@ def test_runs_failed_by_tenderops_per_day_and_kind(viewer, busy_day):
     assert list_count(yesterday.content.decode()) == 0
 
 
+def test_a_run_failed_twice_in_a_day_is_one_run_failed_that_day(viewer, make_run):
+    """The count said 2 where its link listed the one run (found by the odd-rows attacker)."""
+    from runs.maintenance import fail_stuck_runs
+    from runs.models import Actor
+
+    run = make_run(started_ago=40 * MIN, kind="twice")
+    fail_stuck_runs(actor=Actor.CLI, timeout_minutes=1)
+    TenderRun.objects.filter(pk=run.pk).update(status="running")
+    fail_stuck_runs(actor=Actor.CLI, timeout_minutes=1)
+    today = timezone.localtime(db_now()).date()
+    assert dict(collect_stats().failed_by_tenderops)[today] == {"twice": 1}
+    listed = viewer.get(runs_list_url(audit="any", audit_day=today, kind="twice"))
+    assert list_count(listed.content.decode()) == 1
+
+
 def test_top_errors_link_to_runs_with_that_error(viewer, busy_day):
     window = next(w for w in collect_stats().failures if w.window == "24h")
     assert window.top_errors[0] == ("任务超时未完成", 2)

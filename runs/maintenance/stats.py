@@ -366,7 +366,9 @@ def _failed_by_tenderops(now: datetime) -> list[tuple[date, dict[str, int]]]:
         )
         .order_by()
         .values("day", "kind")
-        .annotate(total=Count("pk"))
+        # Runs, as the heading and the link behind each count say: a run failed, started
+        # again and failed again the same day is one.
+        .annotate(total=Count("run_id", distinct=True))
     )
     per_day: dict[date, dict[str, int]] = {day: {} for day in days}
     for row in rows:
