@@ -2,6 +2,7 @@
 and its translation (part of the glossary, zh_hans_glossary.py)."""
 
 SENTENCES = {
+    "%(counter)s run is stuck now; the first %(shown)s will be marked failed from here.": "%(counter)s 个任务当前卡住；此处将其中前 %(shown)s 个标记为失败。",
     "%(marked)s marked failed.": "已标记失败：%(marked)s。",
     "tenderops fails no run until the tender backend's table has the types of runs/tender_live.sql:": "在 tender 后端的表恢复为 runs/tender_live.sql 中的列类型之前，tenderops 不会把任何任务标记为失败：",
     "A run is stuck when it has been running longer than its timeout: %(minutes)s minutes": "任务运行时间超过超时阈值即视为卡住：%(minutes)s 分钟",
@@ -93,7 +94,7 @@ SENTENCES = {
     "A parameter contains a NUL byte.": "某个参数含有 NUL 字节。",
     "A parameter is longer than %(limit)d characters.": "某个参数超过 %(limit)d 个字符。",
     "Showing the first 200; the CSV export lists them all.": "仅显示前 200 条；导出的 CSV 包含全部。",
-    "%(counter)s run with an impossible started_at (±infinity, before 2000 or in the future): shown, never failed or pruned by tenderops.": "%(counter)s 个任务的开始时间异常（±无穷、早于 2000 年或晚于当前时间）：只显示，tenderops 不会将其标记为失败或删除。",
+    "%(counter)s run with an impossible started_at (±infinity, before 2000 or in the future): shown, never failed by the monitor nor pruned; an operator may mark them failed.": "%(counter)s 个任务的开始时间异常（±无穷、早于 2000 年或晚于当前时间）：只显示，监控不会将其标记为失败，保留策略也不会删除；运维人员可以手动标记为失败。",
     "A run is stuck when it has been running longer than its timeout: %(minutes)s minutes.": "任务运行时间超过超时阈值即视为卡住：%(minutes)s 分钟。",
     "Timeouts per kind, in minutes: %(per_kind)s.": "各类型的超时（分钟）：%(per_kind)s。",
     "The first %(count)s of them are failed from here; the monitor or “manage.py cleanup_stuck_runs --auto-fix” fails the rest.": "此处只将其中前 %(count)s 个标记为失败；其余由监控或“manage.py cleanup_stuck_runs --auto-fix”标记为失败。",

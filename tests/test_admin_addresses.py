@@ -84,6 +84,9 @@ def test_a_page_past_a_capped_count_says_the_list_counts_no_further(db, make_run
         make_run(status="success")
     html = viewer.get(f"{LIST}?status=success&p=3", follow=True).content.decode()
     assert "Page 3 is past the first 60 rows this list counts" in html
+    for page in ("0", "-1"):  # before the first, not past the counted rows
+        html = viewer.get(f"{LIST}?status=success&p={page}", follow=True).content.decode()
+        assert f"There is no page {page} of this list" in html
 
 
 @pytest.mark.postgres

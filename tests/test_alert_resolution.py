@@ -154,6 +154,13 @@ def test_a_resolution_reads_in_both_languages(db, resolves, english, chinese):
     assert resolve_cleared(resolves, ()) is None  # once
 
 
+def test_a_resolution_of_a_run_without_a_kind_names_it_as_the_pages_do(db):
+    raise_digest(AlertEvent.WAITING, {"": {"count": 1}, "review": {"count": 1}})
+    alert = Alert.objects.get(pk=resolve_cleared(AlertEvent.WAITING, ()))
+    assert render(alert, "en").title.endswith(": –, review")
+    assert "：–、review" in render(alert, "zh-hans").title
+
+
 def test_only_conditions_clear(db):
     with pytest.raises(ValueError, match="not a condition"):
         resolve_cleared(AlertEvent.MONITOR_FAILED, ())

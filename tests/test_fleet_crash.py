@@ -114,7 +114,7 @@ def test_a_fleets_tick_digest_counts_every_run_and_links_them_all(project, admin
 def test_the_cleanup_page_counts_a_fleet_and_says_how_many_it_fails(project, admin_client):
     stuck_runs(project, 1_500)
     page = admin_client.get("/admin/runs/tenderrun/cleanup/").content.decode()
-    assert "1500 runs are stuck now and will be marked failed." in page
+    assert f"1500 runs are stuck now; the first {LIST_LIMIT} will be marked failed" in page
     assert f"The first {LIST_LIMIT} of them are failed from here" in page
 
 

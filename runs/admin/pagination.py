@@ -45,7 +45,7 @@ class EstimatedCountPaginator(Paginator):
         try:
             page = super().page(number)
         except EmptyPage:
-            if self.count_is_capped:
+            if self.count_is_capped and int(number) > 0:  # not page 0: no list has that
                 raise PastCountedRows(number) from None
             raise
         if self.count_is_estimate and page.number > 1 and not page.object_list:

@@ -304,7 +304,7 @@ def _monitor_recovered(facts, kind):
 def _resolved(facts, kind):
     """A condition of some kinds has cleared (``facts["resolves"]`` names its event)."""
     kinds = sorted(facts.get("kinds") or {}) or [kind]
-    shown = _(", ").join(clean(name, 60) for name in kinds[:RESOLVED_KINDS_NAMED])
+    shown = _(", ").join(clean(name, 60) or "–" for name in kinds[:RESOLVED_KINDS_NAMED])
     if len(kinds) > RESOLVED_KINDS_NAMED:
         left = len(kinds) - RESOLVED_KINDS_NAMED
         shown = _("%(kinds)s and %(count)d more") % {"kinds": shown, "count": left}
