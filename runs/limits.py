@@ -119,6 +119,8 @@ MAX_KIND_LENGTH = 200
 # An operator's reason for "mark failed", written to each run's message; the configured
 # default reason (TENDEROPS_MARK_FAILED_MESSAGE) is held to it too.
 MAX_REASON_LENGTH = 2_000
+# The most of one of the backend's text or JSON columns a run's page shows.
+SHOWN_TEXT_CHARS = 100_000
 # Bearer tokens (TENDEROPS_API_TOKEN, TENDEROPS_METRICS_TOKEN): long enough not to be guessed,
 # short enough for any proxy's header limit.
 MIN_TOKEN_LENGTH = 16

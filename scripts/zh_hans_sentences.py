@@ -2,6 +2,7 @@
 and its translation (part of the glossary, zh_hans_glossary.py)."""
 
 SENTENCES = {
+    "The first %(shown)s of its %(length)s characters are shown.": "仅显示全部 %(length)s 个字符中的前 %(shown)s 个。",
     "%(counter)s run is stuck now; the first %(shown)s will be marked failed from here.": "%(counter)s 个任务当前卡住；此处将其中前 %(shown)s 个标记为失败。",
     "%(marked)s marked failed.": "已标记失败：%(marked)s。",
     "tenderops fails no run until the tender backend's table has the types of runs/tender_live.sql:": "在 tender 后端的表恢复为 runs/tender_live.sql 中的列类型之前，tenderops 不会把任何任务标记为失败：",

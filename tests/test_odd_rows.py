@@ -377,3 +377,23 @@ def test_json_too_deep_or_too_big_for_python_breaks_no_page(project, make_run, a
         "/admin/autocomplete/?app_label=runs&model_name=tenderrun&field_name=project&term=",
     ):
         assert admin_client.get(page).status_code == 200, page
+
+
+def test_a_runs_page_shows_the_beginning_of_megabytes_of_text(make_run):
+    """A 45 MB message, a 20 MB error and a 9 MB meta made a 157 MB page in 7.7 s."""
+    from runs.limits import SHOWN_TEXT_CHARS
+
+    big = SHOWN_TEXT_CHARS * 3
+    run = make_run(message="提" * big, error="e" * big, meta_json={"log": "m" * big})
+    viewer = staff_client("viewer", "view_tenderrun")
+    page = viewer.get(f"{LIST}{run.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert len(html) < 6 * SHOWN_TEXT_CHARS  # three columns' beginnings, not 900,000 chars
+    assert "提" * SHOWN_TEXT_CHARS in html and "提" * (SHOWN_TEXT_CHARS + 1) not in html
+    assert html.count(f"The first 100,000 of its {big:,} characters are shown.") == 2
+    as_stored = big + len('{"log": ""}')  # jsonb's text
+    assert f"The first 100,000 of its {as_stored:,} characters are shown." in html
+    small = make_run(meta_json={"step": 2})
+    shown = viewer.get(f"{LIST}{small.pk}/change/").content.decode()
+    assert "characters are shown" not in shown and "&quot;step&quot;: 2" in shown

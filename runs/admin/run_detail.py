@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import TextField
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Left, Length
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from runs.admin.display import pretty_stored_json, short_time, truncate, why_failed
+from runs.limits import SHOWN_TEXT_CHARS
 from runs.models import FailedRunRecord, TenderRun
 from runs.shown_text import visible
 from runs.vocabulary import RunStatus
@@ -47,23 +48,19 @@ class RunDetailMixin:
 
     @admin.display(description=gettext_lazy("message"))
     def message_full(self, run: TenderRun) -> str:
-        if not (run.message or "").strip():
-            return "–"
-        return format_html('<pre class="run-text">{}</pre>', visible(run.message))
+        return free_text(run.message)
 
     @admin.display(description=gettext_lazy("error"))
     def error_full(self, run: TenderRun) -> str:
-        if not (run.error or "").strip():
-            return "–"
-        return format_html('<pre class="run-text">{}</pre>', visible(run.error))
+        return free_text(run.error)
 
     @admin.display(description=gettext_lazy("meta"))
     def meta_pretty(self, run: TenderRun) -> str:
-        return pretty_stored_json(stored_text(run, "meta_json"))
+        return stored_json(run, "meta_json")
 
     @admin.display(description=gettext_lazy("result"))
     def result_pretty(self, run: TenderRun) -> str:
-        return pretty_stored_json(stored_text(run, "result_json"))
+        return stored_json(run, "result_json")
 
     @admin.display(description=gettext_lazy("audit history"))
     def audit_history(self, run: TenderRun) -> str:
@@ -110,8 +107,39 @@ class RunDetailMixin:
         )
 
 
-def stored_text(run: TenderRun, field: str) -> str | None:
-    """``run``'s JSON column as the database holds it, as text (never decoded as a field)."""
-    return (
-        TenderRun.objects.filter(pk=run.pk).values_list(Cast(field, TextField()), flat=True).first()
+def free_text(text: str | None) -> str:
+    """A text column of the backend's as written, its first SHOWN_TEXT_CHARS characters: a
+    45 MB message made a 157 MB page (found by the odd-rows attacker)."""
+    if not (text or "").strip():
+        return "–"
+    return format_html(
+        '<pre class="run-text">{}</pre>{}', visible(text[:SHOWN_TEXT_CHARS]), cut_note(len(text))
+    )
+
+
+def stored_json(run: TenderRun, field: str) -> str:
+    """``run``'s JSON column as the database holds it, as text (never decoded as a field),
+    indented when whole; past SHOWN_TEXT_CHARS its beginning only, as stored, cut by the
+    database (no point reading megabytes to show a page of them)."""
+    as_text = Cast(field, TextField())
+    row = (
+        TenderRun.objects.filter(pk=run.pk)
+        .values_list(Left(as_text, SHOWN_TEXT_CHARS), Length(as_text))
+        .first()
+    )
+    if row is None or row[0] is None:
+        return "–"
+    text, length = row
+    if length <= SHOWN_TEXT_CHARS:
+        return pretty_stored_json(text)
+    return format_html('<pre class="run-json">{}</pre>{}', visible(text), cut_note(length))
+
+
+def cut_note(length: int) -> str:
+    if length <= SHOWN_TEXT_CHARS:
+        return ""
+    return format_html(
+        '<p class="help run-cut">{}</p>',
+        _("The first %(shown)s of its %(length)s characters are shown.")
+        % {"shown": f"{SHOWN_TEXT_CHARS:,}", "length": f"{length:,}"},
     )
