@@ -87,3 +87,27 @@ WHITESPACE = " \t\n\r\f\v"
 
 def run_kind(kind: str | None, run_type: str) -> str:
     return (kind or "").strip(WHITESPACE) or run_type
+
+
+# The runs list's filter values beyond the stored ones (the stats page links with them).
+OTHER_STATUS = "__other__"
+FINISHED = "__finished__"
+NO_STATUS = "__blank__"
+NO_ERROR = "__none__"  # the error filter: runs without an error text
+NO_KIND = "__none__"  # the kind filter: runs with neither kind nor run_type (shown "–")
+# A stored value that reads as one of them (a status written "__finished__" listed every
+# finished run), or starts with LITERAL, is a parameter as LITERAL and itself.
+LITERAL = "="
+LIST_KEYWORDS = frozenset({OTHER_STATUS, FINISHED, NO_STATUS, NO_ERROR, NO_KIND})
+
+
+def list_parameter(value: str | None, empty: str) -> str:
+    """The runs list's filter value for the stored ``value`` (``empty`` if it has none)."""
+    if not value:
+        return empty
+    return f"{LITERAL}{value}" if value in LIST_KEYWORDS or value.startswith(LITERAL) else value
+
+
+def stored_value(parameter: str) -> str | None:
+    """The stored value a filter's ``parameter`` names literally (None: a keyword or as is)."""
+    return parameter[len(LITERAL) :] if parameter.startswith(LITERAL) else None

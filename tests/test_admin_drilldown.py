@@ -106,6 +106,25 @@ def test_counts_of_runs_with_an_empty_status_link_to_exactly_those_runs(viewer, 
         assert list_count(viewer.get(href).content.decode()) == count, href
 
 
+def test_stored_values_that_read_as_the_lists_keywords_link_to_exactly_their_runs(viewer, make_run):
+    """A status stored as "__finished__" linked to every finished run, a kind "__none__" to
+    the runs without a kind, an error "__none__" to those without an error (the attacker)."""
+    make_run(status="__finished__", started_ago=40 * MIN)
+    make_run(status="=odd", started_ago=40 * MIN)
+    for _ in range(3):
+        make_run(status="failed", kind="__none__", started_ago=40 * MIN, error="__none__")
+    make_run(status="failed", started_ago=40 * MIN, error=None)
+    make_run(status="success", started_ago=40 * MIN)
+    links = count_links(viewer.get(STATS).content.decode())
+    hrefs = " ".join(href.replace("&amp;", "&") for href, _n in links)
+    assert "status=%3D__finished__" in hrefs and "kind=%3D__none__" in hrefs
+    assert "error=%3D__none__" in hrefs and "status=%3D%3Dodd" in hrefs
+    for href, count in links:
+        assert list_count(viewer.get(href).content.decode()) == count, href
+    page = viewer.get(runs_list_url(status="=__finished__")).content.decode()
+    assert list_count(page) == 1 and "__finished__" in page
+
+
 def test_status_kind_table_has_totals_per_status_and_kind(viewer, busy_day):
     stats = collect_stats()
     assert stats.status_total("success") == 6

@@ -28,16 +28,19 @@ from runs.maintenance import (
 )
 from runs.maintenance.stats import ERROR_PREVIEW_CHARS, error_preview
 from runs.models import TenderProject, TenderRun
-from runs.vocabulary import FINISHED_STATUSES, KNOWN_KINDS, KNOWN_RUN_TYPES, RunStatus
-
-# Status filter values beyond the statuses themselves.
-OTHER_STATUS = "__other__"
-FINISHED = "__finished__"
-NO_STATUS = "__blank__"
-# The error filter's value for runs without an error text.
-NO_ERROR = "__none__"
-# The kind filter's value for runs with neither kind nor run_type (shown "–").
-NO_KIND = "__none__"
+from runs.vocabulary import (
+    FINISHED,
+    FINISHED_STATUSES,
+    KNOWN_KINDS,
+    KNOWN_RUN_TYPES,
+    NO_ERROR,
+    NO_KIND,
+    NO_STATUS,
+    OTHER_STATUS,
+    RunStatus,
+    list_parameter,
+    stored_value,
+)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -51,10 +54,14 @@ class StatusFilter(admin.SimpleListFilter):
         elif self.value() == NO_STATUS:  # the stats page's row of runs with an empty status
             choices.append((NO_STATUS, RunStatus.label_of("")))
         elif self.value() and self.value() not in {value for value, _label in choices}:
-            choices.append((self.value(), truncate(RunStatus.label_of(self.value()), 32)))
+            status = stored_value(self.value())
+            label = RunStatus.label_of(self.value() if status is None else status)
+            choices.append((self.value(), truncate(label, 32)))
         return choices
 
     def queryset(self, request, queryset):
+        if self.value() and (status := stored_value(self.value())) is not None:
+            return queryset.filter(status=status)
         if self.value() == OTHER_STATUS:
             return queryset.of_unknown_status()
         if self.value() == NO_STATUS:
@@ -75,9 +82,11 @@ class KindFilter(admin.SimpleListFilter):
         kinds = dict.fromkeys((*KNOWN_KINDS, *KNOWN_RUN_TYPES))
         if self.value():
             kinds.setdefault(self.value())
-        return [(kind, _("(no kind)") if kind == NO_KIND else truncate(kind, 40)) for kind in kinds]
+        return [(kind, _("(no kind)") if kind == NO_KIND else shown_value(kind)) for kind in kinds]
 
     def queryset(self, request, queryset):
+        if self.value() and (kind := stored_value(self.value())) is not None:
+            return queryset.with_run_kind().filter(run_kind=kind)
         if self.value() == NO_KIND:
             no_kind = Q(run_kind="") | Q(run_kind__isnull=True)
             return queryset.with_run_kind().filter(no_kind)
@@ -89,12 +98,23 @@ class KindFilter(admin.SimpleListFilter):
 def status_parameter(status: str) -> str:
     """The status filter's value for ``status`` as the stats count it (an empty one too: as
     a parameter, "" means no filter)."""
-    return status or NO_STATUS
+    return list_parameter(status, NO_STATUS)
 
 
 def kind_parameter(kind: str | None) -> str:
     """The kind filter's value for ``kind`` as the stats count it (blank: no kind)."""
-    return kind or NO_KIND
+    return list_parameter(kind, NO_KIND)
+
+
+def error_parameter(text: str) -> str:
+    """The error filter's value for the stats page's error ``text`` ("": none)."""
+    return list_parameter(text, NO_ERROR)
+
+
+def shown_value(parameter: str) -> str:
+    """A filter's value in the sidebar: the stored value it names."""
+    value = stored_value(parameter)
+    return truncate(parameter if value is None else value, 40)
 
 
 class StuckFilter(admin.SimpleListFilter):
@@ -318,7 +338,7 @@ class ErrorFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         if not self.value():
             return []
-        shown = _("(no error text)") if self.value() == NO_ERROR else truncate(self.value(), 40)
+        shown = _("(no error text)") if self.value() == NO_ERROR else shown_value(self.value())
         return [(self.value(), shown)]
 
     def queryset(self, request, queryset):
@@ -326,5 +346,8 @@ class ErrorFilter(admin.SimpleListFilter):
             return queryset
         # The stats page's links always give a start range.
         queryset = within_text_search_window(request, queryset)
-        text = "" if self.value() == NO_ERROR else self.value()[:ERROR_PREVIEW_CHARS]
+        text = stored_value(self.value())
+        if text is None:
+            text = "" if self.value() == NO_ERROR else self.value()
+        text = text[:ERROR_PREVIEW_CHARS]
         return queryset.alias(error_text=error_preview()).filter(error_text=text)

@@ -27,9 +27,9 @@ from runs.admin.actions import (
 from runs.admin.display import duration, short_time
 from runs.admin.filters import (
     FINISHED,
-    NO_ERROR,
     OTHER_STATUS,
     StartedFilter,
+    error_parameter,
     kind_parameter,
     status_parameter,
 )
@@ -324,7 +324,9 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
                         text,
                         count,
                         runs_list_url(
-                            status=RunStatus.FAILED, started=window.window, error=text or NO_ERROR
+                            status=RunStatus.FAILED,
+                            started=window.window,
+                            error=error_parameter(text),
                         ),
                     )
                     for text, count in window.top_errors

@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 from runs.alerting.message import Message, clean
 from runs.models import Alert, AlertEvent
 from runs.shown_text import labelled
-from runs.vocabulary import MonitorMode, RunStatus
+from runs.vocabulary import NO_KIND, MonitorMode, RunStatus, list_parameter
 
 SEVERITIES = {
     AlertEvent.MONITOR_FAILED: "warning",
@@ -240,7 +240,7 @@ def _failure_spike(facts, kind):
             "kind": clean(only, 60),
             "rate": percent(entry.get("hour_rate")),
         }
-        path = runs_list(status=RunStatus.FAILED, kind=only, started="24h")
+        path = runs_list(status=RunStatus.FAILED, kind=list_parameter(only, NO_KIND), started="24h")
     else:
         title = ngettext(
             "%(count)d kind is failing far more than usual",
