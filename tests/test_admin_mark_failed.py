@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.utils import timezone
 
@@ -34,6 +35,9 @@ def test_confirming_never_fails_runs_the_page_did_not_show(operator, make_run):
     post["_selected_action"] = [shown[0].pk]
     page = operator.post(f"{LIST}?status=running", post).content.decode()
     assert "3 runs will be marked failed" in page
+    # Each run as the list shows it: its page a click away, how long it has been silent.
+    assert f'href="{LIST}{quote(shown[0].pk)}/change/"' in page
+    assert re.search(r'<td class="numeric"><span class="run-live"[^>]*>30\xa0min', page)
     confirm = {**post, "confirm": "1", "reason": "r", **promise_in(page)}
     newcomers = [make_run(started_ago=MIN) for _ in range(50)]
 

@@ -198,6 +198,7 @@ class MarkFailedMixin:
         queued = set() if too_many else pending_not_waiting(to_fail)
         for run in sample:
             run.not_stuck = run.pk in young or run.pk in queued
+            run.silent_for = self.last_sign_of_life(run)  # as the runs list shows it
         context = {
             **self.admin_site.each_context(request),
             "title": _("Mark runs failed?"),
