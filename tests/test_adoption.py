@@ -129,12 +129,15 @@ def test_a_table_drifted_so_runs_look_younger_turns_health_and_the_watchdog_red(
     stuck and stamps its heartbeat, so "the monitor runs" alone said all was well."""
     from django.core.management import CommandError, call_command
 
-    from runs.maintenance import monitor_tick
+    from runs.maintenance import MONITOR, monitor_tick
+    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
+    from runs.models import Heartbeat
     from tests.api_client import HEALTH
 
     make_run(started_ago=timedelta(minutes=2))
     monitor_tick()
     assert client.get(HEALTH, **bearer).json()["status"] == "ok"
+    refresh_stats_snapshot()  # the stats page's snapshot, taken before the drift
     with connection.cursor() as cursor:
         cursor.execute(WITHOUT_TIME_ZONE)
     monitor_tick()
@@ -152,3 +155,9 @@ def test_a_table_drifted_so_runs_look_younger_turns_health_and_the_watchdog_red(
     page = admin_client.get("/admin/runs/tenderrun/stats/")
     assert page.status_code == 200
     assert 'id="table-problems"' in page.content.decode()
+    # A stale monitor is said first, the table's problems beside it.
+    Heartbeat.objects.filter(name=MONITOR).delete()
+    body = client.get(HEALTH, **bearer).json()
+    assert body["status"] == "stale" and len(body["table_problems"]) == 1
+    with pytest.raises(CommandError, match="stale.*started_at is timestamp without") as error:
+        call_command("tenderops_watchdog", stdout=io.StringIO())

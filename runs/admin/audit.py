@@ -30,7 +30,7 @@ class FailedRunRecordInline(admin.TabularInline):
     template = "admin/runs/maintenanceaction/failed_runs_inline.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).order_by("pk")
+        return super().get_queryset(request).with_text_starts().order_by("pk")
 
 
 @admin.register(MaintenanceAction)

@@ -110,7 +110,15 @@ def unbroken(pattern: str) -> str:
     inside a unit written in ideographs: a narrow column wraps "1 min / 01 s", never
     "1 min 01 / s", nor "12 小 / 时" (a line may break between any two ideographs)."""
     pattern = re.sub(r"(%\(\w+\)0?\d*d) ", "\\1\u00a0", pattern)
-    return re.sub(r"(?<=[\u4e00-\u9fff])(?=[\u4e00-\u9fff])", "\u2060", pattern)
+    return re.sub(r"(?<=[\u4e00-\u9fff])(?=[\u4e00-\u9fff])", WORD_JOINER, pattern)
+
+
+WORD_JOINER = "\u2060"
+
+
+def without_joiners(text: str) -> str:
+    """``text`` for a file rather than a page (a CSV cell: "小时" must be found there)."""
+    return text.replace(WORD_JOINER, "")
 
 
 def format_seconds(seconds: int, formats: list[dict[str, Any]]) -> str:

@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from runs.admin.display import percent, short_time, why_failed
+from runs.admin.display import percent, short_time, why_failed, without_joiners
 from runs.admin.readonly import DroppedParameters
 from runs.admin.site import time_zone_label
 from runs.infinite_timestamps import is_infinite
@@ -239,7 +239,7 @@ def audit_rows(action: MaintenanceAction, labels: dict) -> Iterator[list[str]]:
             text_cell(run_id),
             text_cell(project_id),
             text_cell(kind),
-            why_failed(reason, silent),
+            without_joiners(why_failed(reason, silent)),
             labels.get(previous, text_cell(previous)),
             text_cell(msg),
             text_cell(err),

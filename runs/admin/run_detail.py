@@ -67,6 +67,7 @@ class RunDetailMixin:
         records = (
             FailedRunRecord.objects.filter(run_id=run.pk)
             .select_related("action")
+            .with_text_starts()
             .order_by("-action__started_at")[:50]
         )
         if not records:
@@ -86,8 +87,8 @@ class RunDetailMixin:
                     r.action.username or r.action.get_actor_display(),
                     why_failed(r.reason, r.silent_minutes),
                     RunStatus.label_of(r.previous_status),
-                    truncate(r.previous_message, 200) or "–",
-                    truncate(r.previous_error, 200) or "–",
+                    truncate(r.message_start, 200) or "–",
+                    truncate(r.error_start, 200) or "–",
                 )
                 for r in records
             ),

@@ -69,9 +69,11 @@ class MonitorHealth:
 
     @property
     def status(self) -> str:
+        if self.stale:  # said first: its steps come first (the table's are in the body)
+            return "stale"
         if self.table_problems:
             return "table_unsupported"
-        return "ok" if self.healthy else "starting" if self.starting else "stale"
+        return "ok" if self.healthy else "starting"
 
     @property
     def failing_check(self) -> bool:

@@ -169,6 +169,9 @@ def _parse_when(value: str | None) -> datetime | None:
 
 def stats_to_json(stats: RunStats) -> dict[str, Any]:
     health = asdict(stats.health)
+    # Read live with the heartbeat; stored, it broke the previous release's reading of a
+    # snapshot (an unknown field) during a rolling deploy.
+    del health["table_problems"]
     health["checked_at"] = _when(stats.health.checked_at)
     health["last_run_at"] = _when(stats.health.last_run_at)
     return {
@@ -193,7 +196,7 @@ def stats_from_json(data: dict[str, Any]) -> RunStats:
     health = dict(data["health"])
     health["checked_at"] = _parse_when(health["checked_at"])
     health["last_run_at"] = _parse_when(health["last_run_at"])
-    health["table_problems"] = tuple(health.get("table_problems", ()))  # older snapshots: none
+    health.pop("table_problems", None)  # read live (with_live_heartbeat), never stored
     return RunStats(
         counts={(status, kind): total for status, kind, total in data["counts"]},
         statuses=list(data["statuses"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Left, Now
 from django.utils.translation import gettext_lazy as _
 
 from runs.vocabulary import FailReason
@@ -66,6 +66,21 @@ class MaintenanceAction(models.Model):
         return f"{self.get_kind_display()} #{self.pk}"
 
 
+class FailedRunRecordQuerySet(models.QuerySet):
+    def with_text_starts(self) -> FailedRunRecordQuerySet:
+        """The overwritten message's and error's beginnings (``message_start``,
+        ``error_start``) instead of the texts: pages show 200 characters of each, and a run
+        failed a few times with megabytes of text took seconds to show."""
+        return self.defer("previous_message", "previous_error").annotate(
+            message_start=Left("previous_message", TEXT_START_CHARS),
+            error_start=Left("previous_error", TEXT_START_CHARS),
+        )
+
+
+# More than pages show of an overwritten text, so that they can say it was cut.
+TEXT_START_CHARS = 201
+
+
 class FailedRunRecord(models.Model):
     """What a failing overwrote on one run.
 
@@ -92,6 +107,8 @@ class FailedRunRecord(models.Model):
     silent_minutes = models.FloatField(_("silent minutes"), null=True, blank=True)
     # When a worker was seen setting the run to success after tenderops failed it.
     finished_late_at = models.DateTimeField(_("finished late at"), null=True, blank=True)
+
+    objects = FailedRunRecordQuerySet.as_manager()
 
     class Meta:
         db_table = "tenderops_failed_run"
