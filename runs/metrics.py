@@ -74,6 +74,12 @@ class TenderopsCollector:
             "1 while a fresh install's monitor has not ticked yet (health: starting), else 0.",
             value=1.0 if runs.monitor_starting else 0.0,
         )
+        yield GaugeMetricFamily(
+            "tenderops_table_problems",
+            "Column types of tender_runs that would make tenderops misjudge runs' ages or fail "
+            "to write (health: table_unsupported; manage.py check names them), else 0.",
+            value=runs.table_problems,
+        )
         retention = runs.retention_last_success
         yield GaugeMetricFamily(
             "tenderops_retention_last_success_timestamp_seconds",

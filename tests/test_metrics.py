@@ -265,3 +265,15 @@ def test_a_fresh_install_is_starting_for_prometheus_too(client, db):
     assert scrape(client)[("tenderops_monitor_starting", ())] == 1
     monitor_tick()
     assert scrape(client)[("tenderops_monitor_starting", ())] == 0
+
+
+@pytest.mark.postgres
+def test_a_drifted_table_is_a_series_prometheus_can_alert_on(client, db):
+    """Health says table_unsupported; the scrape, which most operators alert from, too."""
+    from tests.test_adoption import WITHOUT_TIME_ZONE
+
+    assert scrape(client)[("tenderops_table_problems", ())] == 0
+    with connection.cursor() as cursor:
+        cursor.execute(WITHOUT_TIME_ZONE)
+        cursor.execute("ALTER TABLE tender_runs ALTER message TYPE varchar(20)")
+    assert scrape(client)[("tenderops_table_problems", ())] == 2

@@ -22,6 +22,7 @@ EXPORTED = {
     "tenderops_monitor_starting",
     "tenderops_retention_last_success_timestamp_seconds",
     "tenderops_retention_scheduled",
+    "tenderops_table_problems",
     "tenderops_late_finishes_total",
     *(name for name, _help, _labels in COUNTERS),
 }
@@ -38,7 +39,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_checks_the_rules():
     result = promtool("check", "rules", RULES.name)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
 
 
 def test_the_rules_fire_as_their_unit_tests_expect():

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Min
 
+from runs.adoption import shape_problems
 from runs.maintenance.db import aware, db_now, fetch_compiled
 from runs.maintenance.heartbeat import MONITOR, RETENTION, monitor_starting_at
 from runs.maintenance.liveness import waiting_runs
@@ -29,6 +31,7 @@ class ActiveRuns:
     monitor_last_success: datetime | None
     retention_last_success: datetime | None
     monitor_starting: bool  # a fresh install not ticked yet (health says "starting")
+    table_problems: int  # tender_runs' column types tenderops would misjudge (runs.adoption)
 
 
 def active_runs() -> ActiveRuns:
@@ -72,6 +75,7 @@ def active_runs() -> ActiveRuns:
         monitor_last_success=beats.get(MONITOR),
         retention_last_success=beats.get(RETENTION),
         monitor_starting=MONITOR not in beats and monitor_starting_at(now),
+        table_problems=len(shape_problems(connection)),
     )
 
 
