@@ -207,6 +207,7 @@ LABELS = {
     "all runs of this project": "此项目的全部任务",
     "message / cause": "消息 / 原因",
     "Operations": "运维",
+    "Operations console": "运维控制台",
     "Scheduler": "定时调度",
     "Ignored: %(problem)s": "已忽略：%(problem)s",
     "Nothing was changed: %(problem)s": "未做任何更改：%(problem)s",

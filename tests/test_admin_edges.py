@@ -105,7 +105,7 @@ def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, m
     superuser = Client()
     superuser.force_login(User.objects.create_superuser("root", "r@example.invalid", "pw"))
     index = superuser.get("/admin/").content.decode()
-    assert "<title>Operations | tenderops</title>" in index
+    assert "<title>Operations console | tenderops</title>" in index  # not the app's name
     assert ">tenderops</a>" in index and "Django administration" not in index
     assert "Scheduler" in index and "Django Q2" not in index
     assert "Recent actions" not in index and "View site" not in index

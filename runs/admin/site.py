@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 admin.site.site_header = "tenderops"
 admin.site.site_title = "tenderops"
-admin.site.index_title = gettext_lazy("Operations")
+admin.site.index_title = gettext_lazy("Operations console")  # not the app's name again
 admin.site.site_url = None  # no "View site" link: tenderops has no site besides the admin
 # The runs list needs the width more than the sidebar of other apps.
 admin.site.enable_nav_sidebar = False
