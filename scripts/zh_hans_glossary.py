@@ -198,7 +198,7 @@ LABELS = {
     "Search a project by name or id": "按名称或 ID 搜索项目",
     "failed by tenderops": "由 tenderops 标记失败",
     "Failed by tenderops": "由 tenderops 标记失败",
-    "tenderops action": "tenderops 操作",
+    "tenderops action": "审计操作",
     "action #%(id)s": "操作 #%(id)s",
     "created at": "创建时间",
     "updated at": "更新时间",
