@@ -48,3 +48,13 @@ def test_a_label_takes_its_languages_colon():
     assert labelled("first seen", "08:00") == "first seen: 08:00"
     with translation.override("zh-hans"):
         assert labelled("首次观察到", "08:00") == "首次观察到：08:00"
+
+
+def test_a_kind_of_other_spaces_is_not_shown_as_the_blank_one():
+    """The database trims ASCII whitespace only: a kind of U+3000 is a kind of its own (its
+    own column on the stats page), and both read "–" (the attacker)."""
+    from runs.templatetags.run_display import shown
+
+    assert [shown(value) for value in (None, "", " \t")] == ["–", "–", "–"]
+    assert shown("\u3000") == "<U+3000>"
+    assert shown("\u3000review\u3000") == "\u3000review\u3000"  # words read as written

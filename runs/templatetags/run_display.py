@@ -12,7 +12,7 @@ from runs.admin.links import linked_code
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
 from runs.shown_text import shortened
-from runs.vocabulary import MonitorMode, RunStatus
+from runs.vocabulary import WHITESPACE, MonitorMode, RunStatus
 
 register = template.Library()
 
@@ -54,7 +54,11 @@ def why_failed(record) -> str:
 def shown(value: str | None, limit: int = 40) -> str:
     """The backend's text (a kind, a message) cut to ``limit`` characters, its control and
     bidirectional characters written out (runs.shown_text); "–" for none or blanks."""
-    return shortened(value, int(limit)) if value and value.strip() else "–"
+    if not value or not value.strip(WHITESPACE):  # blank as the database trims it
+        return "–"
+    if not value.strip():  # other spaces only (U+3000): a kind apart, not the blank one
+        value = "".join(f"<U+{ord(space):04X}>" for space in value)
+    return shortened(value, int(limit))
 
 
 @register.filter
