@@ -363,7 +363,3 @@ def _valid_port(parts: SplitResult) -> bool:
     except ValueError:
         return False
     return port is None or port > 0
-
-
-# "Name <address>": a name without quotes, angle brackets or control characters (Django's mail
-# encodes a non-ASCII one).

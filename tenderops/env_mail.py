@@ -10,6 +10,8 @@ from django.core.validators import EmailValidator
 
 from tenderops.env import env_list, env_str
 
+# "Name <address>": a name without quotes, angle brackets or control characters (Django's mail
+# encodes a non-ASCII one).
 NAMED_ADDRESS = re.compile(r'(?P<name>[^<>"\x00-\x1f\x7f]*?)\s*<(?P<address>[^<>\s]+)>')
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connection
 
-from tests.conftest import REPO
+from tests.processes import run_in_repo
 
 
 def server_url(database: str, *, user: str | None = None, password: str | None = None) -> str:
@@ -46,12 +46,4 @@ def run_sql(database: str, sql: str, params=None) -> list[tuple]:
 def manage(database: str, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
     """``manage.py *args`` in a fresh process on ``database`` (or on ``url``)."""
     env = {**os.environ, "DATABASE_URL": url or server_url(database)}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_in_repo([sys.executable, "manage.py", *args], env, timeout=300)

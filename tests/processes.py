@@ -26,6 +26,22 @@ def current_database_url() -> str:
     return f"postgres://{s['USER']}{password}@{host}:{port}/{s['NAME']}"
 
 
+def run_in_repo(
+    args: list, env: dict[str, str] | None = None, *, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``args`` run to its end in the repository, without a terminal, its output captured."""
+    return subprocess.run(
+        args,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def free_port() -> int:
     """A port free a moment ago, for a server that must be told its port before it listens."""
     with socket.socket() as probe:

@@ -14,8 +14,7 @@ from django.test import Client
 
 from runs.maintenance import MONITOR, db_now
 from runs.models import Alert, AlertAttempt, AlertDelivery, Heartbeat, MaintenanceAction, TenderRun
-from tests.conftest import REPO
-from tests.processes import current_database_url, qclusters, wait_until
+from tests.processes import current_database_url, qclusters, run_in_repo, wait_until
 from tests.receivers import (
     check_dingtalk,
     check_feishu,
@@ -144,14 +143,9 @@ def test_the_cluster_sends_one_digest_per_channel_and_nothing_new_in_the_cooldow
 
 
 def watchdog(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    return run_in_repo(
         [sys.executable, "manage.py", "tenderops_watchdog"],
-        cwd=REPO,
-        env={**os.environ, **env, "DATABASE_URL": current_database_url()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        {**os.environ, **env, "DATABASE_URL": current_database_url()},
     )
 
 

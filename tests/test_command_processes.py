@@ -10,20 +10,12 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.processes import free_port
+from tests.processes import free_port, run_in_repo
 
 
 def manage(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``manage.py`` as an operator's script runs it: a real process, no terminal."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_in_repo([sys.executable, "manage.py", *arguments], env, timeout=60)
 
 
 def test_real_process_exit_codes_without_terminal():
@@ -86,15 +78,9 @@ def test_an_unreachable_database_is_exit_3(tmp_path):
 def test_the_demo_and_the_commands_share_one_default_database():
     demo = (REPO / "scripts" / "demo").read_text()
     assert "DEMO_DATABASE_URL:-sqlite:///$PWD/var/tenderops.sqlite3" in demo
-    result = subprocess.run(
+    result = run_in_repo(
         [sys.executable, "-c", "from tenderops import settings; print(settings.DATABASES)"],
-        cwd=REPO,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-            "DJANGO_DEBUG": "true",
-        },
-        capture_output=True,
-        text=True,
+        {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "DJANGO_DEBUG": "true"},
         timeout=60,
     )
     assert "var/tenderops.sqlite3" in result.stdout

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO
-from tests.processes import free_port, start, stop, wait_until
+from tests.processes import free_port, run_in_repo, start, stop, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -91,14 +91,7 @@ print(response.status_code)
 
 
 def health_status(env: dict[str, str]) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", HEALTH_PROBE],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_in_repo([sys.executable, "-c", HEALTH_PROBE], env, timeout=60)
     return int(done.stdout.strip().splitlines()[-1])
 
 

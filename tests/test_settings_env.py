@@ -13,6 +13,7 @@ import pytest
 from runs import limits
 from tenderops.env import env_int, env_token
 from tests.conftest import REPO
+from tests.processes import run_in_repo
 
 INTEGER_VARIABLES = {
     "TENDEROPS_STUCK_TIMEOUT_MINUTES": limits.TIMEOUT_MINUTES,
@@ -53,15 +54,7 @@ def manage_check(*options: str, **environment: str) -> subprocess.CompletedProce
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env["DATABASE_URL"] = f"sqlite:///{CHECK_DATABASE}"
     env.update(environment)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", *options],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_in_repo([sys.executable, "manage.py", "check", *options], env)
 
 
 def out_of_range_cases():

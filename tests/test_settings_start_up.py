@@ -2,14 +2,12 @@
 no request matches; and gunicorn's one line for a bad setting."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.processes import free_port
+from tests.processes import free_port, run_in_repo
 from tests.test_settings_env import (  # the fixture: `check`'s database file, removed after
     CHECK_DATABASE,
     _remove_check_database,  # noqa: F401
@@ -58,14 +56,8 @@ def test_gunicorn_with_a_bad_setting_says_it_in_one_line_and_halts():
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{CHECK_DATABASE}"}
     env["TENDEROPS_STUCK_TIMEOUT_MINUTES"] = "abc"
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    result = subprocess.run(
-        [str(gunicorn), "tenderops.wsgi", "--bind", f"127.0.0.1:{free_port()}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_in_repo(
+        [str(gunicorn), "tenderops.wsgi", "--bind", f"127.0.0.1:{free_port()}"], env
     )
     assert result.returncode == 4, result.stderr  # gunicorn's "App failed to load."
     assert "Configuration error: TENDEROPS_STUCK_TIMEOUT_MINUTES" in result.stderr

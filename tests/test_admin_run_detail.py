@@ -1,0 +1,55 @@
+"""A run's page, whatever the backend wrote in it: megabytes of text are shown by their
+beginning, and its audit history reads only the beginnings of what was overwritten."""
+
+import re
+
+import pytest
+from django.db import connection
+
+from runs.maintenance import fail_stuck_runs
+from runs.models import Actor, FailedRunRecord
+from tests.console import LIST, staff_client
+
+pytestmark = pytest.mark.postgres
+
+
+def test_a_runs_page_shows_the_beginning_of_megabytes_of_text(make_run):
+    """A 45 MB message, a 20 MB error and a 9 MB meta made a 157 MB page in 7.7 s."""
+    from runs.limits import SHOWN_TEXT_CHARS
+
+    big = SHOWN_TEXT_CHARS * 3
+    run = make_run(message="提" * big, error="e" * big, meta_json={"log": "m" * big})
+    viewer = staff_client(
+        "viewer", "view_tenderrun", "view_maintenanceaction", "view_failedrunrecord"
+    )
+    page = viewer.get(f"{LIST}{run.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert len(html) < 6 * SHOWN_TEXT_CHARS  # three columns' beginnings, not 900,000 chars
+    assert "提" * SHOWN_TEXT_CHARS in html and "提" * (SHOWN_TEXT_CHARS + 1) not in html
+    assert html.count(f"The first 100,000 of its {big:,} characters are shown.") == 2
+    as_stored = big + len('{"log": ""}')  # jsonb's text
+    assert f"The first 100,000 of its {as_stored:,} characters are shown." in html
+    # Failed, its audit history reads only the beginnings of what was overwritten (three
+    # failings of 35 MB of text took 4.3 s: the reviewer).
+    from django.test.utils import CaptureQueriesContext
+
+    fail_stuck_runs(actor=Actor.CLI, timeout_minutes=1)
+    with CaptureQueriesContext(connection) as queries:
+        assert viewer.get(f"{LIST}{run.pk}/change/").status_code == 200
+    audit = [q["sql"] for q in queries if 'FROM "tenderops_failed_run"' in q["sql"]]
+    assert audit and all(
+        re.sub(r"LEFT\([^)]*\)", "", sql).count("previous_message") == 0 for sql in audit
+    ), audit
+    action = FailedRunRecord.objects.get(run_id=run.pk).action_id
+    with CaptureQueriesContext(connection) as queries:
+        inline = viewer.get(f"/admin/runs/maintenanceaction/{action}/change/")
+    html = inline.content.decode()
+    cell = re.search("(提+[^<]*)</td>", html).group(1)
+    assert cell == "提" * 199 + "…", (len(cell), cell[-5:])
+    audit = [q["sql"] for q in queries if 'FROM "tenderops_failed_run"' in q["sql"]]
+    assert all(re.sub(r"LEFT\([^)]*\)", "", sql).count("previous_error") == 0 for sql in audit)
+
+    small = make_run(meta_json={"step": 2})
+    shown = viewer.get(f"{LIST}{small.pk}/change/").content.decode()
+    assert "characters are shown" not in shown and "&quot;step&quot;: 2" in shown
