@@ -54,7 +54,7 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tenderops.admin_site.ConsoleAdminConfig",  # django.contrib.admin, tenderops' site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -116,6 +116,12 @@ def test_site_is_tenderops_and_the_scheduler_has_one_heading(operator, viewer, m
     zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
     index = superuser.get("/admin/", **zh).content.decode()
     assert "失败的后台作业" in index and "失败的任务" not in index
+    # The runs' section first in every language (Django orders them by translated name).
+    for page in (index, superuser.get("/admin/").content.decode()):
+        runs, *others = (
+            page.index(f'class="app-{label} ') for label in ("runs", "auth", "django_q")
+        )
+        assert runs < min(others)
     schedules = superuser.get("/admin/django_q/schedule/", **zh).content.decode()
     assert "名称" in schedules and "函数" in schedules and ">Name<" not in schedules
     assert "<span>上次运行</span>" in schedules

@@ -1,5 +1,5 @@
-"""The admin site itself: called tenderops, its time zone named on every page, and
-django-q2's models under one "Scheduler" heading."""
+"""The admin site's words: its time zone named on every page, and django-q2's models under
+one "Scheduler" heading (the site itself is tenderops.admin_site.ConsoleSite)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from datetime import datetime
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy, gettext_noop
-
-admin.site.site_header = "tenderops"
-admin.site.site_title = "tenderops"
-admin.site.index_title = gettext_lazy("Operations console")  # not the app's name again
-admin.site.site_url = None  # no "View site" link: tenderops has no site besides the admin
-# The runs list needs the width more than the sidebar of other apps.
-admin.site.enable_nav_sidebar = False
 
 # django-q2 names its admin section after Q_CLUSTER["label"], read once at import and never
 # translated; operators know it as the scheduler. Its pages stay hidden from staff without
