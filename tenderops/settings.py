@@ -1,5 +1,6 @@
 """Django settings for tenderops, read from the environment (see README, "Configuration")."""
 
+from contextlib import suppress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -110,6 +111,11 @@ if not env_str("DATABASE_URL").strip():
         )
     VAR_DIR.mkdir(exist_ok=True)  # a fresh clone's first `migrate` creates the embedded database
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # README's sqlite:///var/try.sqlite3 in a fresh clone: SQLite makes no directory. Any
+    # other trouble is SQLite's to say ("unable to open database file"), in one line.
+    if DEBUG:
+        with suppress(OSError):
+            Path(DATABASES["default"]["NAME"]).parent.mkdir(exist_ok=True)
     # Write transactions take SQLite's lock at BEGIN, so read-then-update stays consistent.
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DATABASES["default"]["TEST"] = {"NAME": env_str("TENDEROPS_TEST_DATABASE_NAME") or None}

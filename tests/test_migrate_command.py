@@ -12,6 +12,7 @@ import pytest
 from runs.management.commands.migrate import MIGRATE_LOCK
 from tests.conftest import LIVE_SCHEMA, REPO
 from tests.databases import manage, run_sql, scratch_database, server_url
+from tests.processes import run_in_repo
 from tests.test_migrations import MIGRATIONS, OWN_RUN_INDEXES, catalog
 
 
@@ -137,3 +138,21 @@ def test_a_plan_or_a_check_does_not_wait_for_another_migrate(db):
             planned = manage(name, "migrate", "--plan")
     assert checked.returncode == 0 and planned.returncode == 0
     assert "Another migrate" not in checked.stdout + planned.stdout
+
+
+def test_a_sqlite_file_in_a_new_directory_is_made_or_said_in_one_line(tmp_path):
+    # README's "try them" in a fresh clone: sqlite:///var/try.sqlite3 where var/ is not yet.
+    def migrate(path):
+        url = f"sqlite:///{path}"
+        env = {**os.environ, "DJANGO_DEBUG": "true", "DATABASE_URL": url}
+        return run_in_repo([sys.executable, "manage.py", "migrate", "--noinput"], env)
+
+    made = migrate(tmp_path / "var" / "try.sqlite3")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "var" / "try.sqlite3").is_file()
+    # Two directories missing: not made (a typo's), and said in one line by the checks'
+    # first query, which ran before migrate's own handling.
+    unopenable = migrate(tmp_path / "typo" / "var" / "try.sqlite3")
+    assert unopenable.returncode == 3
+    assert "Traceback" not in unopenable.stderr
+    assert "unable to open database file" in unopenable.stderr.strip().splitlines()[-1]

@@ -35,6 +35,18 @@ DONE_STAYS_DONE = (
 
 
 class Command(DjangoMigrate):
+    def execute(self, *args: Any, **options: Any) -> Any:
+        # Around the system checks too: they open the database (a JSON field's check on
+        # SQLite), and a file that cannot be opened was a traceback before handle() ran.
+        try:
+            return super().execute(*args, **options)
+        except DatabaseError as error:
+            raise CommandError(
+                f"migrate stopped, the database failed: {error_clause(error)}. Check "
+                "DATABASE_URL. Nothing was applied.",
+                returncode=EXIT_DATABASE_UNAVAILABLE,
+            ) from error
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             # --plan and --check only read: they never wait for another migrate.
