@@ -26,6 +26,8 @@ TOOLING_VARIABLES = frozenset(
     }
 )
 
+SETTINGS_DOCS = "See the settings in README.md and docs/reference.md."
+
 
 @register()
 def check_unknown_variables(app_configs, **kwargs) -> list[Warning]:
@@ -39,7 +41,7 @@ def check_unknown_variables(app_configs, **kwargs) -> list[Warning]:
         warnings.append(
             Warning(
                 f"{name} is not a variable tenderops reads: it is ignored",
-                hint=f"Did you mean {close[0]}?" if close else "See the README's settings.",
+                hint=f"Did you mean {close[0]}?" if close else SETTINGS_DOCS,
                 id="tenderops.W005",
             )
         )

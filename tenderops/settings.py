@@ -1,4 +1,5 @@
-"""Django settings for tenderops, read from the environment (see README, "Configuration")."""
+"""Django settings for tenderops, read from the environment (README, "Configuration";
+docs/reference.md, "Settings")."""
 
 from contextlib import suppress
 from pathlib import Path

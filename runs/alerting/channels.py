@@ -122,7 +122,7 @@ def empty_answer(status: int) -> str:
 
 
 class WebhookChannel(Channel):
-    """Any HTTP endpoint: a versioned JSON document (README, "The alert webhook")."""
+    """Any HTTP endpoint: a versioned JSON document (docs/reference.md, "The alert webhook")."""
 
     name = AlertChannel.WEBHOOK
     setting = CHANNEL_SETTINGS[name]
