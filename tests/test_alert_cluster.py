@@ -1,5 +1,5 @@
 """Alerts with a real qcluster against real local receivers: the monitor's digest, the
-cooldown, a hanging and a failing webhook that never delay a tick, and the stale monitor's
+cooldown, a hanging and a failing webhook retried until they fail, and the stale monitor's
 alert and recovery raised from outside the cluster."""
 
 import os
@@ -52,17 +52,14 @@ def channel_env(settings, **values: str) -> dict[str, str]:
     return {**env, "TENDEROPS_Q_WORKERS": "2"}
 
 
-def beats() -> list:
-    return list(Heartbeat.objects.filter(name=MONITOR).values_list("last_finished_at", flat=True))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_cluster_sends_one_digest_per_channel_and_nothing_new_in_the_cooldown(
     make_run, tmp_path, settings
 ):
     """Healthy robots get one digest each within the tick after; a webhook that hangs for
-    30 s and a robot that answers 500 delay no tick, are retried and end up failed."""
+    30 s and a robot that answers 500 are retried and end up failed (that a hanging robot
+    holds no tick is test_alert_deadlines.py's)."""
     # Started over an hour ago: their failing makes no failure spike (that rule has its tests).
     stuck = [make_run(started_ago=(70 + n) * MIN) for n in range(5)]
     with (
@@ -89,7 +86,6 @@ def test_the_cluster_sends_one_digest_per_channel_and_nothing_new_in_the_cooldow
             dingtalk.wait_for(1, timeout=CLUSTER_WAIT)
             feishu.wait_for(1, timeout=30)
             mailbox.wait_for(1, timeout=30)
-            first_tick = beats()[0]
             assert TenderRun.objects.filter(status="failed").count() == len(stuck)
 
             # The same kind gets stuck again: the next tick fails it and tells nobody.
@@ -99,7 +95,6 @@ def test_the_cluster_sends_one_digest_per_channel_and_nothing_new_in_the_cooldow
                 timeout=CLUSTER_WAIT,
                 what="the next tick",
             )
-            second_tick = beats()[0]
             # Meanwhile the hanging and the failing webhook were tried twice and gave up. A
             # retry that finds its channel being drained by another worker (the hanging one
             # holds it 20 s) waits for the next minute's delivery schedule: one more minute.
@@ -117,8 +112,6 @@ def test_the_cluster_sends_one_digest_per_channel_and_nothing_new_in_the_cooldow
                 timeout=CLUSTER_WAIT + 60,
                 what="the failing deliveries to give up",
             )
-    # Two ticks (the hanging webhook held no tick: the second came within the bounded wait).
-    assert second_tick > first_tick
     assert MaintenanceAction.objects.count() == 2
     assert Alert.objects.count() == 1  # one digest; the second tick's kind was in cooldown
     (request,) = dingtalk.requests
