@@ -287,14 +287,15 @@ def test_the_stuck_and_signs_of_life_filters_list_the_same_runs_either_way(
         assert shown == {run.pk for run in expected}, query
 
 
-def test_a_runs_audit_history_links_each_action(operator, make_run):
+def test_a_runs_audit_history_links_each_action(make_run):
     from runs.maintenance import fail_stuck_runs
     from runs.models import MaintenanceAction
 
     run = make_run(started_ago=30 * MIN)
     fail_stuck_runs(actor=Actor.CLI)
     action = MaintenanceAction.objects.get()
-    page = operator.get(f"{LIST}{run.pk}/change/").content.decode()
+    auditor = staff_client("view_tenderrun", "view_maintenanceaction")
+    page = auditor.get(f"{LIST}{run.pk}/change/").content.decode()
     assert (
         f'<a href="/admin/runs/maintenanceaction/{action.pk}/change/">fail stuck runs</a>' in page
     )

@@ -2,6 +2,7 @@
 beginning, and its audit history reads only the beginnings of what was overwritten."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -53,3 +54,18 @@ def test_a_runs_page_shows_the_beginning_of_megabytes_of_text(make_run):
     small = make_run(meta_json={"step": 2})
     shown = viewer.get(f"{LIST}{small.pk}/change/").content.decode()
     assert "characters are shown" not in shown and "&quot;step&quot;: 2" in shown
+
+
+def test_the_audit_history_is_shown_to_those_who_may_view_the_audit(make_run):
+    run = make_run(started_ago=timedelta(hours=2), message="progress line 42")
+    fail_stuck_runs(actor=Actor.CLI, timeout_minutes=1)
+    action = FailedRunRecord.objects.get(run_id=run.pk).action_id
+    page = f"{LIST}{run.pk}/change/"
+    runs_only = staff_client("runs-only", "view_tenderrun")
+    assert runs_only.get(f"/admin/runs/maintenanceaction/{action}/change/").status_code == 403
+    hidden = runs_only.get(page).content.decode()
+    # Who failed the run and what it overwrote (its message then) are the audit's.
+    assert 'class="run-audit"' not in hidden and "progress line 42" not in hidden
+    auditor = staff_client("auditor", "view_tenderrun", "view_maintenanceaction")
+    shown = auditor.get(page).content.decode()
+    assert 'class="run-audit"' in shown and "progress line 42" in shown

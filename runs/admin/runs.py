@@ -43,7 +43,7 @@ from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
 from runs.maintenance.liveness import stuck_from
 from runs.maintenance.selection import stuck_among
-from runs.models import RunObservation, TenderRun
+from runs.models import MaintenanceAction, RunObservation, TenderRun
 from runs.shown_text import labelled, visible
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
@@ -150,6 +150,13 @@ class TenderRunAdmin(
             "active_statuses": list(ACTIVE_STATUSES),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        # The audit history says who failed the run and what it overwrote: the audit's to show.
+        audit = self.admin_site.get_model_admin(MaintenanceAction)
+        if audit.has_view_permission(request):
+            return list(self.fields)
+        return [name for name in self.fields if name != "audit_history"]
 
     def get_changelist(self, request, **kwargs):
         return CountedChangeList
