@@ -90,6 +90,7 @@ def prune_runs(
     batch_size: int | None = None,
     dry_run: bool = False,
     on_batch: Callable[[PruneResult], None] | None = None,
+    now: datetime | None = None,
 ) -> PruneResult:
     """Delete expired finished runs, one short transaction per batch.
 
@@ -98,9 +99,11 @@ def prune_runs(
     loses at most the batch in flight, the audit says how far it got, and running the prune
     again simply continues. Batches hold at most ``batch_size`` runs and are sized to take
     about ``PRUNE_BATCH_SECONDS``: on a slow disk they shrink rather than hold locks longer.
+    ``now`` (the database's clock by default) sets the cutoffs: a prune confirmed at a prompt
+    deletes what its dry run counted, not also what expired while the operator read it.
     """
     policy = RetentionPolicy.configured(failed_days, success_days, batch_size)
-    result = PruneResult(cutoffs=policy.cutoffs(db_now()), deleted={}, dry_run=dry_run)
+    result = PruneResult(cutoffs=policy.cutoffs(now or db_now()), deleted={}, dry_run=dry_run)
     if dry_run:
         for status, cutoff in result.cutoffs.items():
             result.deleted[status] = expired_runs(status, cutoff).count()

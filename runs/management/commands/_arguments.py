@@ -83,6 +83,26 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
 EXIT_BAD_USAGE = 2  # as argparse exits for a bad flag
 EXIT_DATABASE_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C (128 + SIGINT)
+EXIT_DECLINED = 1
+
+
+def on_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm(stream: Any, question: str) -> None:
+    """Ask ``question [y/N]`` on ``stream``; return on yes, else stop: nothing was changed."""
+    stream.write(f"{question} [y/N] ", ending="")
+    stream.flush()
+    try:
+        answer = sys.stdin.readline().strip().lower()
+    except KeyboardInterrupt:
+        stream.write("")  # end the prompt's line
+        raise CommandError(
+            "Interrupted: nothing was changed.", returncode=EXIT_INTERRUPTED
+        ) from None
+    if answer not in {"y", "yes"}:
+        raise CommandError("Aborted: nothing was changed.", returncode=EXIT_DECLINED)
 
 
 def _never_fail_on_encoding() -> None:

@@ -1,4 +1,3 @@
-import sys
 from dataclasses import replace
 
 from django.core.management.base import CommandError, CommandParser
@@ -11,17 +10,17 @@ from runs.maintenance import (
 )
 from runs.maintenance.selection import gone_of_the_rest
 from runs.management.commands._arguments import (
-    EXIT_INTERRUPTED,
     BatchedRoutineCommand,
     GivenOnce,
     bounded_int,
+    confirm,
     json_text,
     kind,
+    on_a_terminal,
 )
 from runs.models import Actor
 from runs.shown_text import shortened
 
-EXIT_DECLINED = 1
 EXIT_NEEDS_DECISION = 2
 
 
@@ -58,7 +57,7 @@ class Command(BatchedRoutineCommand):
 
     def handle(self, *args, **options) -> None:
         interactive = not options["dry_run"] and not options["auto_fix"]
-        if interactive and not sys.stdin.isatty():
+        if interactive and not on_a_terminal():
             raise CommandError(
                 "No terminal to confirm on: pass --dry-run to list the stuck runs or "
                 "--auto-fix to fail them without asking. Nothing was changed.",
@@ -85,17 +84,7 @@ class Command(BatchedRoutineCommand):
             )
         count = len(preview.stuck_runs)
         these = "this run" if count == 1 else f"these {count} runs"
-        prompt_to.write(f"Mark {these} failed? [y/N] ", ending="")
-        prompt_to.flush()
-        try:
-            answer = sys.stdin.readline().strip().lower()
-        except KeyboardInterrupt:
-            prompt_to.write("")  # end the prompt's line
-            raise CommandError(
-                "Interrupted: nothing was changed.", returncode=EXIT_INTERRUPTED
-            ) from None
-        if answer not in {"y", "yes"}:
-            raise CommandError("Aborted: nothing was changed.", returncode=EXIT_DECLINED)
+        confirm(prompt_to, f"Mark {these} failed?")
         # Only the runs shown, and only those still stuck now: the statement re-checks both.
         run_ids = [run.id for run in preview.stuck_runs]
         result = fail_stuck_runs(actor=Actor.CLI, run_ids=run_ids, **selection)

@@ -1,12 +1,14 @@
 from django.core.management.base import CommandParser
 
 from runs import limits
-from runs.maintenance import PruneResult, prune_runs
+from runs.maintenance import PruneResult, db_now, prune_runs
 from runs.management.commands._arguments import (
     BatchedRoutineCommand,
     GivenOnce,
     bounded_int,
+    confirm,
     json_text,
+    on_a_terminal,
 )
 from runs.models import Actor
 
@@ -40,18 +42,29 @@ class Command(BatchedRoutineCommand):
             help="Most rows per transaction (default TENDEROPS_PRUNE_BATCH_SIZE); batches "
             "start smaller and adapt to the pace, to stay well under a second each.",
         )
-        parser.add_argument("--dry-run", action="store_true", help="Count only; delete nothing.")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--dry-run", action="store_true", help="Count only; delete nothing.")
+        mode.add_argument(
+            "--yes",
+            action="store_true",
+            help="Delete without asking on a terminal (without one, as from cron, it never asks).",
+        )
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
+        policy = {key: options[key] for key in ("failed_days", "success_days", "batch_size")}
+        # One moment for the question and the deletion: what expires while the operator reads
+        # the counts is not deleted with them.
+        now = db_now()
+        if not options["dry_run"] and not options["yes"] and on_a_terminal():
+            self._confirm(policy, now, as_json=options["json"])
         result = prune_runs(
             actor=Actor.CLI,
-            failed_days=options["failed_days"],
-            success_days=options["success_days"],
-            batch_size=options["batch_size"],
             dry_run=options["dry_run"],
             on_batch=None if options["json"] else self._progress,
+            now=now,
+            **policy,
         )
         if options["json"]:
             self.stdout.write(json_text(result.as_dict(), self.stdout))
@@ -59,6 +72,17 @@ class Command(BatchedRoutineCommand):
         for status, cutoff in result.cutoffs.items():
             self.stdout.write(f"{status}: started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
         self.stdout.write(self.style.SUCCESS(result.message))
+
+    def _confirm(self, policy: dict, now, as_json: bool) -> None:
+        """On a terminal, the deletion waits for a yes to the counts it is about to delete."""
+        preview = prune_runs(actor=Actor.CLI, dry_run=True, now=now, **policy)
+        if not preview.total:
+            return  # nothing to delete: nothing to ask
+        prompt_to = self.stderr if as_json else self.stdout
+        for status, cutoff in preview.cutoffs.items():
+            count = preview.deleted.get(status, 0)
+            prompt_to.write(f"{status}: {count} started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
+        confirm(prompt_to, f"Delete these {preview.total} runs for good?")
 
     def _progress(self, result: PruneResult) -> None:
         if self.verbosity >= 2:
