@@ -1,5 +1,6 @@
 """The shape tenderops needs of the tender backend's ``tender_runs``, beyond its columns being
-there: times with a time zone, and unbounded text where tenderops writes.
+there: times with a time zone, unbounded text where tenderops writes, and values where every
+run has one.
 
 A ``started_at`` without a time zone, read in a database time zone other than UTC, made a run
 started a second before look five hours old (it was failed as silent at once), or made a run
@@ -29,6 +30,10 @@ WRITTEN_TEXT_COLUMNS = {
     "message": MAX_REASON_LENGTH,
     "error": MAX_REASON_LENGTH,
 }
+# Columns the backend's schema declares NOT NULL and tenderops reads on every run: a run without
+# a start cannot be judged, and one without a status or a type has no kind to count it under
+# (a table altered to allow them: the runs list, /metrics and the stats answered 500).
+REQUIRED_COLUMNS = ("project_id", "run_type", "status", "started_at")
 # Each column's type by what it is, not by its name: a precision (timestamptz(3)), a domain
 # over text, citext or a long enough varchar are all fine.
 COLUMN_TYPES = """
@@ -37,7 +42,8 @@ COLUMN_TYPES = """
            base.typcategory = 'S',
            CASE WHEN base.oid IN ('varchar'::regtype, 'bpchar'::regtype)
                      AND coalesce(nullif(t.typtypmod, -1), a.atttypmod) > 4
-                THEN coalesce(nullif(t.typtypmod, -1), a.atttypmod) - 4 END
+                THEN coalesce(nullif(t.typtypmod, -1), a.atttypmod) - 4 END,
+           a.attnotnull OR t.typnotnull
     FROM pg_attribute a
     JOIN pg_type t ON t.oid = a.atttypid
     JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -58,10 +64,16 @@ def shape_problems(connection: BaseDatabaseWrapper) -> list[str]:
         for name in TIME_COLUMNS
         if name in columns and not columns[name][1]
     ]
+    problems += [
+        f"{TABLE}.{name} allows NULL, which the tender backend's schema does not: tenderops "
+        "reads a value there on every run"
+        for name in REQUIRED_COLUMNS
+        if name in columns and not columns[name][4]
+    ]
     for name, longest in WRITTEN_TEXT_COLUMNS.items():
         if name not in columns:
             continue
-        shown, _, is_text, max_length = columns[name]
+        shown, _, is_text, max_length, _ = columns[name]
         if not is_text or (max_length is not None and max_length < longest):
             problems.append(
                 f"{TABLE}.{name} is {shown}: tenderops writes text of up to {longest} "

@@ -16,6 +16,7 @@ from runs.admin.display import duration, duration_formats, format_seconds
 from runs.maintenance import fail_stuck_runs, monitor_tick
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import Actor, MaintenanceAction, TenderRun
+from tests import console
 from tests.conftest import confirmed_mark_failed, statuses
 
 LIST = "/admin/runs/tenderrun/"
@@ -196,7 +197,8 @@ def test_detail_page_is_read_only_and_shows_json_and_history(operator, odd_runs)
     assert statuses(run) == ["failed"]
     stuck = odd_runs[0]
     fail_stuck_runs(actor=Actor.CLI)
-    history = operator.get(detail(stuck)).content.decode()
+    auditor = console.staff_client("auditor", "view_tenderrun", "view_maintenanceaction")
+    history = auditor.get(detail(stuck)).content.decode()
     assert "fail stuck runs" in history and "running" in history
 
 

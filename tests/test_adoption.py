@@ -147,3 +147,41 @@ def test_a_table_drifted_so_runs_look_younger_turns_health_and_the_watchdog_red(
     assert body["status"] == "stale" and len(body["table_problems"]) == 1
     with pytest.raises(CommandError, match="stale.*started_at is timestamp without") as error:
         call_command("tenderops_watchdog", stdout=io.StringIO())
+
+
+def test_a_table_that_allows_missing_values_is_named_and_its_runs_shown(
+    client, admin_client, bearer, make_run, settings
+):
+    """A table altered to allow runs without a start, a status or a type: the runs list,
+    their pages, /metrics and the stats answered 500 and the shape check saw nothing."""
+    from runs.maintenance.stats_snapshot import refresh_stats_snapshot
+    from tests.api_client import HEALTH
+
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute(
+            "ALTER TABLE tender_runs ALTER started_at DROP NOT NULL, "
+            "ALTER run_type DROP NOT NULL, ALTER status DROP NOT NULL"
+        )
+    runs = [make_run(kind=None) for _ in range(3)]
+    for run, missing in zip(runs, ("started_at", "run_type", "status"), strict=True):
+        TenderRun.objects.filter(pk=run.pk).update(**{missing: None})
+    problems = client.get(HEALTH, **bearer).json()["table_problems"]
+    assert [problem.split(" ")[0] for problem in problems] == [
+        "tender_runs.run_type",
+        "tender_runs.status",
+        "tender_runs.started_at",
+    ]
+    assert all("allows NULL" in problem for problem in problems)
+    settings.TENDEROPS_METRICS_TOKEN = "metrics-token-null-0123"
+    admin_client.raise_request_exception = False
+    refresh_stats_snapshot()
+    for address in (
+        "/admin/runs/tenderrun/",
+        *(f"/admin/runs/tenderrun/{run.pk}/change/" for run in runs),
+        "/admin/runs/tenderrun/stats/",
+        "/admin/runs/tenderrun/export/",
+    ):
+        assert admin_client.get(address).status_code == 200, address
+    scrape = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-null-0123")
+    assert scrape.status_code == 200
+    assert "tenderops_table_problems 3.0" in scrape.content.decode()

@@ -34,10 +34,10 @@ def short_time(moment: datetime | None) -> str:
         return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def span_between(start: datetime, end: datetime) -> str:
-    """The duration from ``start`` to ``end``; "–" when either is infinite, and said when
-    ``end`` comes first (a run the backend says finished before it started)."""
-    if is_infinite(start) or is_infinite(end):
+def span_between(start: datetime | None, end: datetime | None) -> str:
+    """The duration from ``start`` to ``end``; "–" when either is missing or infinite, and
+    said when ``end`` comes first (a run the backend says finished before it started)."""
+    if start is None or end is None or is_infinite(start) or is_infinite(end):
         return "–"
     if end < start:
         return _("– (finished before it started)")

@@ -321,11 +321,11 @@ class TenderRunAdmin(
     def elapsed(self, run: TenderRun) -> str:
         if run.finished_at is not None:
             return span_between(run.started_at, run.finished_at)
-        if run.status not in ACTIVE_STATUSES or is_infinite(run.started_at):
-            return "–"
-        if run.started_at < EARLIEST_START:
-            return impossible_start()
         started = run.started_at
+        if run.status not in ACTIVE_STATUSES or started is None or is_infinite(started):
+            return "–"
+        if started < EARLIEST_START:
+            return impossible_start()
         return format_html(
             '<span class="run-live" data-started="{}">{}</span>',
             started.isoformat(),

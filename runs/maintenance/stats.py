@@ -204,8 +204,10 @@ def local_days(now: datetime, count: int) -> tuple[list[date], datetime]:
     return days, datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
 
 
-def _ordered(first: Sequence[str], present: set[str]) -> list[str]:
-    return [*(v for v in first if v in present), *sorted(present - set(first))]
+def _ordered(first: Sequence[str], present: set[str | None]) -> list[str | None]:
+    # None (a table that lets a run lack a status or a type: named by the health check) last.
+    rest = sorted(present - set(first), key=lambda value: (value is None, value or ""))
+    return [*(v for v in first if v in present), *rest]
 
 
 def _counts_by_status_and_kind() -> dict[tuple[str, str], int]:
