@@ -163,5 +163,9 @@ def sync_after_migrate(**kwargs) -> None:
     # `migrate runs 0001`, `migrate django_q` and the like can run before django-q2's tables
     # or tenderops' heartbeats (where the monitor's first scheduling is noted) exist.
     tables = connection.introspection.table_names()
-    if Schedule._meta.db_table in tables and Heartbeat._meta.db_table in tables:
+    if Schedule._meta.db_table not in tables:
+        return
+    if Heartbeat._meta.db_table in tables:
         sync_schedules()
+    else:  # `migrate runs zero` took tenderops' tables: its tasks would fail every minute
+        Schedule.objects.filter(name__in=OWNED_SCHEDULES).delete()

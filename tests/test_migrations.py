@@ -154,6 +154,8 @@ def test_migrate_runs_zero_takes_back_only_what_tenderops_added_then_forward_aga
         assert back["tender_runs_options"] is None
         assert back["runs_migrations"] == []
         assert a_run(name) == the_run
+        # Nor its schedules, whose tasks would fail every minute on the tables gone.
+        assert run_sql(name, "SELECT name FROM django_q_schedule") == []
 
         again = manage(name, "migrate", "--noinput")
         assert again.returncode == 0, again.stderr
