@@ -148,6 +148,7 @@ def test_bad_parameters_delete_nothing(kwargs, retention_rows):
     assert TenderRun.objects.count() == before
 
 
+@pytest.mark.postgres  # a second connection holds rows: PostgreSQL's locks
 @pytest.mark.django_db(transaction=True)
 def test_in_a_deadlock_with_the_backend_the_prune_gives_way(make_run):
     """The backend holds an expired run; a prune batch locks the rest and waits for it; the
@@ -190,6 +191,7 @@ def test_in_a_deadlock_with_the_backend_the_prune_gives_way(make_run):
     assert not TenderRun.objects.filter(pk__in=[last.pk, *(run.pk for run in middle)]).exists()
 
 
+@pytest.mark.postgres  # a second connection holds rows: PostgreSQL's locks
 @pytest.mark.django_db(transaction=True)
 def test_a_row_held_all_along_stops_the_prune_saying_so(make_run):
     """After its attempts the prune stops, and says why: it said "unreachable, not migrated

@@ -72,14 +72,21 @@ def kept_by(promise: Promise) -> Q:
     )
 
 
+SQLITE_TIME_GRAIN = timedelta(milliseconds=1)
+
+
 def _in_life(run_id: str, start: datetime | None) -> Q:
     """The run in the life that started at ``start``. A start Python cannot hold was read as
     the end it lies beyond (runs.infinite_timestamps): the run must still lie beyond it (a
     worker starting it again gives it a real start). None: not in the table when promised."""
-    if start is None or not is_postgresql():
-        # SQLite (the demo) compares times as text, and its column default writes
-        # milliseconds where a bound value has microseconds: there, the failings since only.
+    if start is None:
         return Q(pk=run_id)
+    if not is_postgresql():
+        # SQLite (the demo) compares times as text, and its column default writes
+        # milliseconds where a bound value has microseconds: the same start to the millisecond.
+        return Q(
+            pk=run_id, started_at__range=(start - SQLITE_TIME_GRAIN, start + SQLITE_TIME_GRAIN)
+        )
     if start == INFINITY:
         return Q(pk=run_id, started_at__gt=INFINITY)
     if start == MINUS_INFINITY:
