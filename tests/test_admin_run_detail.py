@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from runs.maintenance import fail_stuck_runs
-from runs.models import Actor, FailedRunRecord
+from runs.models import Actor, FailedRunRecord, TenderRun
 from tests.console import LIST, staff_client
 
 pytestmark = pytest.mark.postgres
@@ -69,3 +69,28 @@ def test_the_audit_history_is_shown_to_those_who_may_view_the_audit(make_run):
     auditor = staff_client("auditor", "view_tenderrun", "view_maintenanceaction")
     shown = auditor.get(page).content.decode()
     assert 'class="run-audit"' in shown and "progress line 42" in shown
+
+
+def test_the_audit_is_found_by_run_id_or_reason_and_says_who_from_where(make_run):
+    from runs.maintenance import mark_runs_failed
+
+    by_cli, by_hand = make_run(started_ago=timedelta(hours=2)), make_run(started_ago=timedelta(0))
+    fail_stuck_runs(actor=Actor.CLI, username="deploy", timeout_minutes=1)
+    hand = TenderRun.objects.filter(pk=by_hand.pk)
+    mark_runs_failed(hand, actor=Actor.USER, username="li", reason="worker host rebooted")
+    auditor = staff_client("auditor", "view_tenderrun", "view_maintenanceaction")
+    audit = "/admin/runs/maintenanceaction/"
+
+    def found(term: str) -> set[str]:
+        page = auditor.get(audit, {"q": term}).content.decode()
+        return set(re.findall(r"maintenanceaction/(\d+)/change/", page))
+
+    cli_action = str(FailedRunRecord.objects.get(run_id=by_cli.pk).action_id)
+    hand_action = str(FailedRunRecord.objects.get(run_id=by_hand.pk).action_id)
+    assert found(by_cli.pk) == {cli_action}
+    assert found("rebooted") == {hand_action}
+    assert found("li") == {hand_action}
+    assert "worker host rebooted" in auditor.get(audit).content.decode()  # the reason column
+    history = auditor.get(f"{LIST}{by_cli.pk}/change/").content.decode()
+    assert "deploy (command line)" in history
+    assert "<td>li</td>" in auditor.get(f"{LIST}{by_hand.pk}/change/").content.decode()

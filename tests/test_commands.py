@@ -1,5 +1,6 @@
 """The management commands: cleanup_stuck_runs, prune_runs, seed_demo_runs."""
 
+import getpass
 import io
 import json
 import sys
@@ -59,12 +60,17 @@ def test_the_empty_id_is_written_as_empty_quotes(make_run):
     assert row.startswith('"" ') and stuck.project_id in row
 
 
-def test_auto_fix_fails_and_audits_as_cli(stuck_and_live):
+def test_auto_fix_fails_and_audits_as_cli(stuck_and_live, make_run):
     stuck, live = stuck_and_live
     out = run_command("cleanup_stuck_runs", "--auto-fix")
     assert "Fixed 1 stuck run" in out
     assert statuses(stuck, live) == ["failed", "running"]
-    assert FailedRunRecord.objects.get().action.actor == "cli"
+    action = FailedRunRecord.objects.get().action
+    # Who ran it: the shell's user (the audit's "user"; it was blank for every command).
+    assert (action.actor, action.username) == ("cli", getpass.getuser())
+    make_run(status="failed", started_ago=timedelta(days=40))
+    run_command("prune_runs", "--failed-days", "31", "--json")
+    assert MaintenanceAction.objects.filter(username=getpass.getuser()).count() == 2
 
 
 def test_json_prints_the_api_object(stuck_and_live):

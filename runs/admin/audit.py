@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from runs.admin.display import pretty_json, short_time
+from runs.admin.display import pretty_json, short_time, truncate
 from runs.admin.export import AuditExportMixin
 from runs.admin.links import runs_list_url
 from runs.admin.readonly import ReadOnlyAdmin
@@ -37,9 +37,19 @@ class FailedRunRecordInline(admin.TabularInline):
 class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     """The audit log: read-only for everyone, superusers included."""
 
-    list_display = ["started", "kind", "actor", "username", "affected_count", "completed"]
+    list_display = [
+        "started",
+        "kind",
+        "actor",
+        "username",
+        "reason_start",
+        "affected_count",
+        "completed",
+    ]
     list_filter = ["kind", "actor", "completed"]
-    search_fields = ["=username"]
+    # A run's id finds the failings that overwrote it (records indexed by run id).
+    search_fields = ["=username", "=failed_runs__run_id", "reason"]
+    search_help_text = gettext_lazy("A user name or a run id (exact), or words of the reason.")
     ordering = ["-started_at"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -82,6 +92,10 @@ class MaintenanceActionAdmin(AuditExportMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("reason"))
     def reason_shown(self, action: MaintenanceAction) -> str:
         return visible(action.reason) or "–"
+
+    @admin.display(description=gettext_lazy("reason"))
+    def reason_start(self, action: MaintenanceAction) -> str:
+        return visible(truncate(action.reason, 60), one_line=True) or "–"
 
     @admin.display(description=gettext_lazy("cleanup in batches"))
     def batches(self, action: MaintenanceAction) -> str:

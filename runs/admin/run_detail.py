@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from runs.admin.display import pretty_stored_json, short_time, truncate, why_failed
 from runs.limits import SHOWN_TEXT_CHARS
-from runs.models import FailedRunRecord, TenderRun
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from runs.shown_text import visible
 from runs.vocabulary import RunStatus
 
@@ -84,7 +84,7 @@ class RunDetailMixin:
                         reverse("admin:runs_maintenanceaction_change", args=[r.action_id]),
                         r.action.get_kind_display(),
                     ),
-                    r.action.username or r.action.get_actor_display(),
+                    who_did(r.action),
                     why_failed(r.reason, r.silent_minutes),
                     RunStatus.label_of(r.previous_status),
                     truncate(r.message_start, 200) or "–",
@@ -106,6 +106,15 @@ class RunDetailMixin:
             _("previous error"),
             rows,
         )
+
+
+def who_did(action: MaintenanceAction) -> str:
+    """The admin's user; a command's shell user beside where it came from ("root (command
+    line)"); else where it came from (the monitor)."""
+    where = action.get_actor_display()
+    if not action.username or action.actor == Actor.USER:
+        return action.username or where
+    return f"{action.username} ({where})"
 
 
 def free_text(text: str | None) -> str:

@@ -3,6 +3,7 @@ handling of a database that is not there."""
 
 import argparse
 import codecs
+import getpass
 import io
 import json
 import os
@@ -84,6 +85,15 @@ EXIT_BAD_USAGE = 2  # as argparse exits for a bad flag
 EXIT_DATABASE_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C (128 + SIGINT)
 EXIT_DECLINED = 1
+
+
+def shell_user() -> str:
+    """Who runs the command, for the audit's "user" (a container may have no name for its
+    user: then none)."""
+    try:
+        return getpass.getuser()[:150]
+    except (KeyError, OSError):
+        return ""
 
 
 def on_a_terminal() -> bool:

@@ -17,6 +17,7 @@ from runs.management.commands._arguments import (
     json_text,
     kind,
     on_a_terminal,
+    shell_user,
 )
 from runs.models import Actor
 from runs.shown_text import shortened
@@ -63,7 +64,11 @@ class Command(BatchedRoutineCommand):
                 "--auto-fix to fail them without asking. Nothing was changed.",
                 returncode=EXIT_NEEDS_DECISION,
             )
-        selection = {"timeout_minutes": options["timeout"], "kinds": options["kinds"]}
+        selection = {
+            "timeout_minutes": options["timeout"],
+            "kinds": options["kinds"],
+            "username": shell_user(),  # the audit's "user"
+        }
         if interactive:
             result = self._confirm_and_fail(selection, as_json=options["json"])
         else:

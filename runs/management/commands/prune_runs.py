@@ -9,6 +9,7 @@ from runs.management.commands._arguments import (
     confirm,
     json_text,
     on_a_terminal,
+    shell_user,
 )
 from runs.models import Actor
 
@@ -54,6 +55,7 @@ class Command(BatchedRoutineCommand):
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
         policy = {key: options[key] for key in ("failed_days", "success_days", "batch_size")}
+        policy["username"] = shell_user()  # the audit's "user"
         # One moment for the question and the deletion: what expires while the operator reads
         # the counts is not deleted with them.
         now = db_now()
