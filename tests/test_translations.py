@@ -123,6 +123,9 @@ def test_an_operator_chooses_the_admins_language_whatever_the_browser_asks(admin
     assert chosen.status_code == 302 and chosen["Location"] == "/admin/runs/tenderrun/"
     page = admin_client.get("/admin/runs/tenderrun/", HTTP_ACCEPT_LANGUAGE="en")
     assert '<html lang="zh-hans"' in page.content.decode()
+    # Each language named in itself: on the Chinese pages English is "English", not 英语.
+    assert 'lang="en">English</option>' in page.content.decode()
+    assert 'lang="zh-hans">简体中文</option>' in page.content.decode()
     refused = admin_client.post(
         "/i18n/setlang/", {"language": "fr", "next": "https://evil.example/"}
     )
