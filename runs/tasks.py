@@ -15,7 +15,7 @@ def fail_stuck_runs_task() -> int:
         logger.exception("stuck-run monitor tick failed")
         raise
     if result.fixed_count:
-        logger.warning("monitor failed %d stuck runs", result.fixed_count)
+        logger.warning("monitor failed %d stuck run(s)", result.fixed_count)
     return result.fixed_count
 
 

@@ -132,7 +132,7 @@ def test_the_console_states_the_rule_in_force(operator, make_run, settings):
     refresh_stats_snapshot()
 
     cleanup = operator.get(CLEANUP).content.decode()
-    assert "changed neither its progress nor its message" in cleanup
+    assert "changed none of its status, progress and message" in cleanup
     assert "longer than 60 minutes, even if it still writes progress" in cleanup
     assert "silent for" in cleanup and re.search("30\xa0min 0\\d\xa0s", cleanup)
     stats = operator.get(STATS).content.decode()

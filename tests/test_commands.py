@@ -104,6 +104,9 @@ def test_a_misspelt_kind_is_said_to_have_no_running_run(stuck_and_live):
     out = run_command("cleanup_stuck_runs", "--kind", "extract_project_inf", "--dry-run")
     assert "No stuck runs found; nothing changed." in out
     assert "No run of kind “extract_project_inf” is running: is the kind spelt right?" in out
+    two = ("--kind", "extract_project_inf", "--kind", "reviw", "--dry-run")
+    out = run_command("cleanup_stuck_runs", *two)
+    assert "No run of the kinds “extract_project_inf”, “reviw” is running: are they" in out
 
 
 def test_without_terminal_it_refuses_with_exit_2(stuck_and_live, monkeypatch):

@@ -77,9 +77,12 @@ class CleanupResult:
             kinds = ", ".join(
                 f"“{shortened(kind, 60, one_line=True)}”" for kind in self.kinds_not_running
             )
-            text += " " + _("No run of kind %(kinds)s is running: is the kind spelt right?") % {
-                "kinds": kinds
-            }
+            missing = ngettext(
+                "No run of kind %(kinds)s is running: is the kind spelt right?",
+                "No run of the kinds %(kinds)s is running: are they spelt right?",
+                len(self.kinds_not_running),
+            )
+            text += " " + missing % {"kinds": kinds}
         return text
 
     def _outcome(self) -> str:
