@@ -54,6 +54,11 @@ def test_signs_of_life_in_the_list_and_the_detail(operator, make_run, settings):
     rows = operator.get(LIST).content.decode().split('<input type="checkbox" name="_selected')
     assert any(waiting.pk in row and 'class="run-stuck"' in row for row in rows)
     assert "stuck since" in operator.get(f"{LIST}{silent.pk}/change/").content.decode()
+    # Failed, then forgotten by the next observation: not "not observed", as if never watched.
+    fail_stuck_runs(actor=Actor.CLI)
+    observe_active_runs()
+    failed = operator.get(f"{LIST}{silent.pk}/change/").content.decode()
+    assert "Not observed now: tenderops observes pending and running runs only." in failed
 
 
 def test_the_stats_page_shows_signs_of_life_per_kind(operator, make_run, settings):

@@ -299,8 +299,10 @@ class TenderRunAdmin(
     @admin.display(description=gettext_lazy("observed by tenderops"))
     def observed(self, run: TenderRun) -> str:
         seen = RunObservation.objects.filter(run_id=run.pk).first()
-        if seen is None:
+        if seen is None and run.status in ACTIVE_STATUSES:
             text = _("Not observed (tenderops observes pending and running runs).")
+        elif seen is None:  # observed while it ran, if it ran in tenderops' time; forgotten since
+            text = _("Not observed now: tenderops observes pending and running runs only.")
         else:
             facts = (
                 (_("first seen"), short_time(seen.first_seen_at)),
