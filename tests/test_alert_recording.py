@@ -345,7 +345,7 @@ def test_a_digests_lines_take_the_languages_punctuation(db):
     alert = Alert.objects.get(pk=raise_digest(AlertEvent.MONITOR_FAILED, kinds, {"total": 2}))
     assert "review: 2 runs; timeout 10 min (tr_a, tr_b)" in render(alert, "en").text(16_000)
     chinese = render(alert, "zh-hans").text(16_000)
-    assert "review：2 个任务；超时 10 分钟（tr_a, tr_b）" in chinese
+    assert "review：2 个任务；超时阈值 10 分钟（tr_a, tr_b）" in chinese
 
 
 @pytest.mark.parametrize(("minutes", "said"), [(1, "every minute:"), (5, "every 5 minutes:")])
