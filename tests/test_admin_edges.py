@@ -168,7 +168,7 @@ def test_a_dry_run_without_stuck_runs_is_not_an_alarm(operator, make_run):
 def test_the_cleanup_sentence_is_one_translated_sentence(operator, make_run, settings):
     settings.TENDEROPS_STUCK_TIMEOUTS = {"review": 20}
     html = operator.get(CLEANUP, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "运行中的任务在超过其超时时间（10 分钟）仍未更新进度或消息" in html
+    assert "运行中的任务在超过其超时时间（10 分钟）仍未更新状态、进度或消息" in html
     assert "运行时间已超过 240 分钟（即使仍在写入进度）时，视为卡住。" in html
     assert "各类型的超时（分钟）：review 20。" in html
     settings.TENDEROPS_STUCK_RULE = "age"

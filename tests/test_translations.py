@@ -126,6 +126,7 @@ def test_an_operator_chooses_the_admins_language_whatever_the_browser_asks(admin
     # Each language named in itself: on the Chinese pages English is "English", not 英语.
     assert 'lang="en">English</option>' in page.content.decode()
     assert 'lang="zh-hans">简体中文</option>' in page.content.decode()
+    assert "named in itself" not in page.content.decode()  # the template's comment stays one
     refused = admin_client.post(
         "/i18n/setlang/", {"language": "fr", "next": "https://evil.example/"}
     )

@@ -45,7 +45,8 @@ PAGE_TEXT = """() => {
     const texts = [document.title];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (node.parentElement.closest("script, style, pre, code, template")) continue;
+        // Text marked English on purpose: the language switch names English in itself.
+        if (node.parentElement.closest("script, style, pre, code, template, [lang=en]")) continue;
         // A kind's <wbr>s split it into text nodes; its reader sees one word.
         if (node.previousSibling && node.previousSibling.nodeName === "WBR") {
             texts[texts.length - 1] += node.textContent;
