@@ -225,6 +225,7 @@ LABELS = {
     "Send the test message": "发送测试消息",
     "attempts": "尝试次数",
     "answer": "响应",
+    "recipients left": "待重发的收件人",
     "Open the alert log": "打开告警日志",
     "Alert log": "告警日志",
     "raised at": "触发时间",

@@ -184,6 +184,16 @@ class Mailbox:
     port: int
     messages: list = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    # What the server answers, in turn, to RCPT TO of an address instead of taking it.
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        refusals = self.refusals.get(address)
+        if refusals:
+            return refusals.pop(0)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
         message = message_from_bytes(envelope.content)
@@ -204,8 +214,8 @@ def subject(message) -> str:
 
 
 @contextmanager
-def mail_server() -> Iterator[Mailbox]:
-    mailbox = Mailbox(port=free_port())
+def mail_server(refusals: dict[str, list[str]] | None = None) -> Iterator[Mailbox]:
+    mailbox = Mailbox(port=free_port(), refusals=refusals or {})
     controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
     controller.start()
     try:

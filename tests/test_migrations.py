@@ -54,6 +54,7 @@ MIGRATIONS = [
     "0013_observation_running_since",
     "0014_action_alert_pending",
     "0015_action_alert_due_at",
+    "0016_delivery_recipients_left",
 ]
 # The pre-release chain squashed into 0002 and 0003; databases that applied it keep its rows.
 SQUASHED = [

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import smtplib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 
 from runs.alerting.http import Deadline, describe, post_json
-from runs.alerting.mail import alert_connection, smtp_server
+from runs.alerting.mail import Refused, alert_connection, refused_recipients, smtp_server
 from runs.alerting.message import Message
 from runs.alerting.signing import dingtalk_url, feishu_sign
 from runs.logging import mask_url, redact
@@ -55,6 +56,10 @@ class Outcome:
     answer: str
     http_status: int | None = None
     pause_seconds: int = 0  # throttled: the channel sends nothing for this long
+    # Mail: the recipients refused for now, whom the next attempt mails alone.
+    left: tuple[str, ...] = ()
+    # Sent, but not to everyone: logged for the journal as a failure is.
+    partial: bool = False
 
     def __post_init__(self) -> None:
         # A robot's or a mail server's words, shown in the admin, the CLI and the journal:
@@ -80,7 +85,10 @@ class Channel:
     def destination(self) -> str:
         return mask_url(getattr(settings, self.setting))
 
-    def send(self, alert: Alert, message: Message, timeout: float) -> Outcome:
+    def send(
+        self, alert: Alert, message: Message, timeout: float, left: Sequence[str] | None = None
+    ) -> Outcome:
+        """One attempt; ``left``: what an earlier one left to send to (mail's recipients)."""
         url, payload = self.request(alert, message)
         return self.read(*post_json(url, payload, timeout))
 
@@ -242,8 +250,12 @@ class EmailChannel(Channel):
     def destination(self) -> str:
         return ", ".join(settings.TENDEROPS_ALERT_EMAILS)
 
-    def send(self, alert, message, timeout):
+    def send(self, alert, message, timeout, left=None):
         recipients = list(settings.TENDEROPS_ALERT_EMAILS)
+        if left:  # the others have the mail: those refused for now alone, if still configured
+            recipients = [recipient for recipient in recipients if recipient in left]
+            if not recipients:
+                return Outcome(Result.REJECTED, "none of the recipients left is configured now")
         server = smtp_server()
         with Deadline(timeout) as deadline:
             outcome = self._mail(recipients, message, timeout, deadline, server)
@@ -266,7 +278,8 @@ class EmailChannel(Channel):
                 to=recipients,
             )
             # The connection's own send: Django 6.1 deprecates a message's ``connection``.
-            alert_connection(timeout, deadline).send_messages([mail])
+            connection = alert_connection(timeout, deadline)
+            connection.send_messages([mail])
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
             # Wrong credentials, or credentials for a server that takes none: not retried.
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
@@ -277,8 +290,28 @@ class EmailChannel(Channel):
             return Outcome(result, shorten(f"{server}: {error}"))
         except (smtplib.SMTPException, OSError) as error:
             return Outcome(Result.ERROR, shorten(f"{server}: {describe(error)}"))
-        count = len(recipients)
-        return Outcome(Result.SENT, f"{server}: accepted for {count} recipient(s)")
+        envelope = getattr(connection, "envelope", [])
+        refused = refused_recipients(recipients, envelope, getattr(connection, "refused", {}))
+        return recipients_outcome(server, recipients, refused)
+
+
+def recipients_outcome(server: str, recipients: list[str], refused: Refused) -> Outcome:
+    """A mail the server took for some recipients. Those it refused are named. Refused for
+    now (4yz, RFC 5321: greylisting, a full mailbox), they are mailed again, alone: the
+    others have it. Refused for good (5yz: an unknown user), the mail counts as sent to the
+    others, and is not sent again (nor to them: they would get it twice)."""
+    accepted = len(recipients) - len(refused)
+    if not refused:
+        return Outcome(Result.SENT, f"{server}: accepted for {accepted} recipient(s)")
+    named = "; ".join(f"{to} ({code} {words})" for to, (code, words) in refused.items())
+    answer = (
+        f"{server}: accepted for {accepted} of {len(recipients)} recipient(s); refused: {named}"
+    )
+    later = tuple(to for to, (code, _words) in refused.items() if 400 <= code < 500)
+    if later:
+        answer = f"{answer}; those refused for now are mailed again, alone"
+        return Outcome(Result.ERROR, shorten(answer), left=later)
+    return Outcome(Result.SENT, shorten(answer), partial=True)
 
 
 CHANNELS: dict[str, Channel] = {

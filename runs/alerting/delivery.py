@@ -62,6 +62,7 @@ class Claim:
     alert_id: int
     channel: str
     number: int
+    left: list[str] | None = None  # mail: whom an earlier attempt left to send to
 
 
 def enqueue_delivery(alert_id: int) -> None:
@@ -257,7 +258,14 @@ def _claim(sender: Channel, scope: Q) -> Claim | timedelta | None:
             started_at=now,
             result=Result.SENDING,
         )
-        return Claim(delivery.pk, attempt.pk, delivery.alert_id, sender.name, delivery.attempts)
+        return Claim(
+            delivery.pk,
+            attempt.pk,
+            delivery.alert_id,
+            sender.name,
+            delivery.attempts,
+            delivery.recipients_left,
+        )
 
 
 def _next_due(sender: Channel, scope: Q, now: datetime) -> AlertDelivery | None:
@@ -307,7 +315,8 @@ def _held_back(sender: Channel, now: datetime) -> timedelta | None:
 def _attempt(sender: Channel, claim: Claim) -> Outcome:
     try:
         alert = Alert.objects.get(pk=claim.alert_id)
-        return sender.send(alert, render(alert), settings.TENDEROPS_ALERT_TIMEOUT_SECONDS)
+        timeout = settings.TENDEROPS_ALERT_TIMEOUT_SECONDS
+        return sender.send(alert, render(alert), timeout, left=claim.left)
     except Exception as error:
         logger.exception("sending alert %s to %s failed", claim.alert_id, claim.channel)
         return Outcome(Result.ERROR, shorten(describe(error)))
@@ -325,7 +334,7 @@ def _record(claim: Claim, outcome: Outcome) -> None:
             paused_until=paused,
         )
         status, next_at = _next_state(claim.number, outcome, now)
-        if status != Status.SENT:
+        if status != Status.SENT or outcome.partial:
             # Where operators look first (the cluster's journal); secrets are redacted there.
             logger.warning(
                 "alert %s to %s, attempt %s: %s (%s)",
@@ -340,9 +349,10 @@ def _record(claim: Claim, outcome: Outcome) -> None:
             deliveries = deliveries.exclude(status=Status.SENT)
         else:
             deliveries = deliveries.filter(status=Status.SENDING, attempts=claim.number)
-        deliveries.update(
-            status=status, next_attempt_at=next_at, answer=outcome.answer, updated_at=now
-        )
+        changes = {"status": status, "next_attempt_at": next_at, "answer": outcome.answer}
+        if outcome.left:  # the next attempt mails them alone
+            changes["recipients_left"] = list(outcome.left)
+        deliveries.update(**changes, updated_at=now)
         increment(ALERTS_SENT, {"channel": claim.channel, "result": outcome.result})
 
 

@@ -9,12 +9,17 @@ ends any read or write in progress (and the one STARTTLS puts in its place).
 The connection is built from ``TENDEROPS_ALERT_SMTP`` as Django 6.1's mailers build theirs:
 with an alias, it uses the options it is given and reads no ``EMAIL_*`` setting (which 6.1
 deprecates); Django 5.2's backends ignore the alias.
+
+Django's backend drops what smtplib's ``sendmail`` returns: the recipients the server refused
+while it accepted others. A mail half refused was recorded "accepted for 2 recipient(s)";
+the connection here keeps them (``refused_recipients``).
 """
 
 from __future__ import annotations
 
 import smtplib
 import socket
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend
@@ -23,6 +28,10 @@ from django.utils.module_loading import import_string
 from runs.alerting.http import Deadline
 
 ALERT_MAILER = "tenderops_alerts"
+# smtplib's refusals: an envelope address -> the server's code and words.
+Answers = dict[str, tuple[int, bytes]]
+# A configured recipient -> the server's code and words (decoded).
+Refused = dict[str, tuple[int, str]]
 
 
 def alert_connection(timeout: float, deadline: Deadline) -> EmailBackend:
@@ -39,28 +48,52 @@ def smtp_server() -> str:
 
 
 class DeadlineEmailBackend(EmailBackend):
-    """Django's SMTP backend whose connections ``deadline`` watches (none: as Django's)."""
+    """Django's SMTP backend whose connections ``deadline`` watches (none: as Django's), and
+    which keeps each mail's envelope recipients and those the server refused."""
 
     def __init__(self, *args, deadline: Deadline | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline
+        self.envelope: list[str] = []
+        self.refused: Answers = {}
 
     @property
     def connection_class(self) -> type[smtplib.SMTP]:
         base = super().connection_class
-        deadline = self.deadline
-        if deadline is None:
-            return base
+        backend = self
 
         class Watched(base):
             def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
                 sock = super()._get_socket(host, port, timeout)
-                deadline.watch(sock)
+                if backend.deadline is not None:
+                    backend.deadline.watch(sock)
                 return sock
 
             def starttls(self, *args, **kwargs):
                 answer = super().starttls(*args, **kwargs)
-                deadline.watch(self.sock)
+                if backend.deadline is not None:
+                    backend.deadline.watch(self.sock)
                 return answer
 
+            def sendmail(self, from_addr, to_addrs, msg, *args, **kwargs) -> Answers:
+                # Kept before sending: a refusal of every recipient raises, naming them by
+                # these addresses.
+                backend.envelope = list(to_addrs)
+                backend.refused = super().sendmail(from_addr, to_addrs, msg, *args, **kwargs)
+                return backend.refused
+
         return Watched
+
+
+def refused_recipients(
+    recipients: Sequence[str], envelope: Sequence[str], answers: Answers
+) -> Refused:
+    """Which of ``recipients`` the server refused, from smtplib's answers by envelope address:
+    Django puts each recipient on the envelope in the order given, rewritten (its name
+    dropped, its domain IDNA-encoded), so the order, not the text, pairs them."""
+    refused: Refused = {}
+    for recipient, address in zip(recipients, envelope, strict=False):
+        if address in answers:
+            code, words = answers[address]
+            refused[recipient] = (code, words.decode(errors="replace"))
+    return refused

@@ -87,6 +87,9 @@ class AlertDelivery(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     answer = models.TextField(_("answer"), blank=True, default="")
     updated_at = models.DateTimeField(_("updated at"), db_default=Now())
+    # Mail: the recipients the server refused for now while it took the mail for the others,
+    # whom the next attempt mails alone; null: every configured one.
+    recipients_left = models.JSONField(_("recipients left"), null=True, blank=True)
 
     class Meta:
         db_table = "tenderops_alert_delivery"

@@ -1,0 +1,68 @@
+"""Alert mail that a server takes for some recipients and refuses for others (a real local
+SMTP server, aiosmtpd): what is recorded, and who is mailed again."""
+
+from datetime import timedelta
+
+from django.db.models import F
+
+from runs.alerting.delivery import deliver_alert, deliver_due
+from runs.maintenance import AlertEvent, raise_alert
+from runs.models import AlertDelivery
+from tests.receivers import mail_server, send_alert_mail_to
+
+UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
+GREYLISTED = "450 4.2.0 Recipient address rejected: Greylisted, try again in 60 s"
+
+
+def delivered_to(mailbox) -> list[list[str]]:
+    return [recipients for recipients, _mail in mailbox.messages]
+
+
+def test_a_recipient_refused_for_good_is_named_and_the_others_are_not_mailed_again(
+    db, settings, caplog
+):
+    """The answer said "accepted for 2 recipient(s)": Django's backend drops the refusals
+    smtplib returns, and nothing anywhere said the second recipient never got the alert."""
+    settings.TENDEROPS_ALERT_EMAILS = ["运维值班 <ops@example.com>", "gone@example.com"]
+    with mail_server({"gone@example.com": [UNKNOWN_USER]}) as mailbox:
+        send_alert_mail_to(settings, mailbox.port)
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    assert delivered_to(mailbox) == [["ops@example.com"]]
+    assert (delivery.status, delivery.attempts, delivery.recipients_left) == ("sent", 1, None)
+    assert delivery.answer == (
+        f"127.0.0.1:{mailbox.port}: accepted for 1 of 2 recipient(s); "
+        f"refused: gone@example.com ({UNKNOWN_USER})"
+    )
+    assert "gone@example.com (550 5.1.1" in caplog.text  # the journal hears of it too
+
+
+def test_a_recipient_refused_for_now_is_mailed_again_alone(db, settings):
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com", "later@example.com"]
+    with mail_server({"later@example.com": [GREYLISTED]}) as mailbox:
+        send_alert_mail_to(settings, mailbox.port)
+        (first,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+        AlertDelivery.objects.update(next_attempt_at=F("next_attempt_at") - timedelta(hours=2))
+        deliver_due()
+    assert (first.status, first.recipients_left) == ("retrying", ["later@example.com"])
+    assert "refused: later@example.com (450 4.2.0" in first.answer
+    # The one who has it is not mailed twice.
+    assert delivered_to(mailbox) == [["ops@example.com"], ["later@example.com"]]
+    second = AlertDelivery.objects.get()
+    assert (second.status, second.attempts) == ("sent", 2)
+    assert second.answer == f"127.0.0.1:{mailbox.port}: accepted for 1 recipient(s)"
+
+
+def test_a_recipient_left_who_is_no_longer_configured_is_not_mailed(db, settings):
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com", "later@example.com"]
+    with mail_server({"later@example.com": [GREYLISTED]}) as mailbox:
+        send_alert_mail_to(settings, mailbox.port)
+        deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+        settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]  # removed, and restarted
+        AlertDelivery.objects.update(next_attempt_at=F("next_attempt_at") - timedelta(hours=2))
+        deliver_due()
+    assert delivered_to(mailbox) == [["ops@example.com"]]
+    delivery = AlertDelivery.objects.get()
+    assert (delivery.status, delivery.answer) == (
+        "failed",
+        "none of the recipients left is configured now",
+    )
