@@ -184,8 +184,17 @@ class Mailbox:
     port: int
     messages: list = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
-    # What the server answers, in turn, to RCPT TO of an address instead of taking it.
+    # What the server answers, in turn, to RCPT TO of an address (to MAIL FROM: "MAIL")
+    # instead of taking it.
     refusals: dict[str, list[str]] = field(default_factory=dict)
+
+    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+        refusals = self.refusals.get("MAIL")
+        if refusals:
+            return refusals.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
         refusals = self.refusals.get(address)

@@ -3,6 +3,7 @@ SMTP server, aiosmtpd): what is recorded, and who is mailed again."""
 
 from datetime import timedelta
 
+import pytest
 from django.db.models import F
 
 from runs.alerting.delivery import deliver_alert, deliver_due
@@ -66,3 +67,39 @@ def test_a_recipient_left_who_is_no_longer_configured_is_not_mailed(db, settings
         "failed",
         "none of the recipients left is configured now",
     )
+
+
+@pytest.mark.parametrize(
+    ("refusals", "status"),
+    [
+        # Temporary (RFC 5321 4yz): try again later, as for any other temporary error.
+        ({"ops@example.com": [GREYLISTED]}, "retrying"),
+        ({"MAIL": ["451 4.3.0 Temporary local problem, try again later"]}, "retrying"),
+        # Permanent (5yz): a configuration error, not retried.
+        ({"ops@example.com": [UNKNOWN_USER]}, "misconfigured"),
+        ({"MAIL": ["553 5.7.1 Sender address rejected: not owned by user"]}, "misconfigured"),
+    ],
+    ids=["greylisted", "busy", "unknown-user", "sender-refused"],
+)
+def test_a_temporary_refusal_is_retried_and_a_permanent_one_is_not(db, settings, refusals, status):
+    """A greylisting or busy server was taken for a configuration error: never retried."""
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
+    code = next(iter(refusals.values()))[0][:3]
+    with mail_server(refusals) as mailbox:
+        send_alert_mail_to(settings, mailbox.port)
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    assert delivery.status == status, delivery.answer
+    assert delivery.answer.startswith(f"127.0.0.1:{mailbox.port}: ") and code in delivery.answer
+
+
+def test_a_greylisted_mail_is_sent_on_its_retry(db, settings):
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com", "duty@example.com"]
+    refusals = {address: [GREYLISTED] for address in settings.TENDEROPS_ALERT_EMAILS}
+    with mail_server(refusals) as mailbox:
+        send_alert_mail_to(settings, mailbox.port)
+        (first,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+        AlertDelivery.objects.update(next_attempt_at=F("next_attempt_at") - timedelta(hours=2))
+        deliver_due()
+    assert first.status == "retrying", first.answer
+    assert delivered_to(mailbox) == [["ops@example.com", "duty@example.com"]]
+    assert AlertDelivery.objects.get().status == "sent"

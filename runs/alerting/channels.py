@@ -270,47 +270,58 @@ class EmailChannel(Channel):
         deadline: Deadline,
         server: str,
     ) -> Outcome:
+        mail = EmailMessage(
+            subject=message.title,
+            body=message.body(MAIL_TEXT_BYTES),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=recipients,
+        )
+        connection = alert_connection(timeout, deadline)
         try:
-            mail = EmailMessage(
-                subject=message.title,
-                body=message.body(MAIL_TEXT_BYTES),
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                to=recipients,
-            )
             # The connection's own send: Django 6.1 deprecates a message's ``connection``.
-            connection = alert_connection(timeout, deadline)
             connection.send_messages([mail])
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
             # Wrong credentials, or credentials for a server that takes none: not retried.
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as error:
-            return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
-        except smtplib.SMTPResponseException as error:
-            result = Result.ERROR if 400 <= error.smtp_code < 500 else Result.REJECTED
-            return Outcome(result, shorten(f"{server}: {error}"))
+        except smtplib.SMTPRecipientsRefused as error:  # every one: for now, or for good
+            refused = refused_recipients(recipients, connection.envelope, error.recipients)
+            return recipients_outcome(server, recipients, refused)
+        except smtplib.SMTPResponseException as error:  # to MAIL FROM, DATA, ...
+            return Outcome(response_result(error), shorten(f"{server}: {error}"))
         except (smtplib.SMTPException, OSError) as error:
             return Outcome(Result.ERROR, shorten(f"{server}: {describe(error)}"))
-        envelope = getattr(connection, "envelope", [])
-        refused = refused_recipients(recipients, envelope, getattr(connection, "refused", {}))
+        refused = refused_recipients(recipients, connection.envelope, connection.refused)
         return recipients_outcome(server, recipients, refused)
 
 
+def response_result(error: smtplib.SMTPResponseException) -> str:
+    """A 4yz is "try again later" (RFC 5321: greylisting, a busy server), retried as other
+    temporary errors; a 5yz is not: for the sender, a configuration error."""
+    if 400 <= error.smtp_code < 500:
+        return Result.ERROR
+    if isinstance(error, smtplib.SMTPSenderRefused):
+        return Result.MISCONFIGURED
+    return Result.REJECTED
+
+
 def recipients_outcome(server: str, recipients: list[str], refused: Refused) -> Outcome:
-    """A mail the server took for some recipients. Those it refused are named. Refused for
-    now (4yz, RFC 5321: greylisting, a full mailbox), they are mailed again, alone: the
-    others have it. Refused for good (5yz: an unknown user), the mail counts as sent to the
-    others, and is not sent again (nor to them: they would get it twice)."""
+    """A mail to ``recipients`` that the server refused for some or all (``refused``), each
+    named. Refused for now (4yz, RFC 5321: greylisting, a full mailbox), they are mailed
+    again, alone: the others have it. Refused for good (5yz: an unknown user), the mail counts
+    as sent to the others and is not sent again (they would get it twice); refused for good
+    to every one, it is a configuration error."""
     accepted = len(recipients) - len(refused)
     if not refused:
         return Outcome(Result.SENT, f"{server}: accepted for {accepted} recipient(s)")
     named = "; ".join(f"{to} ({code} {words})" for to, (code, words) in refused.items())
-    answer = (
-        f"{server}: accepted for {accepted} of {len(recipients)} recipient(s); refused: {named}"
-    )
+    took = f"accepted for {accepted} of {len(recipients)} recipient(s); " if accepted else ""
+    answer = f"{server}: {took}refused: {named}"
     later = tuple(to for to, (code, _words) in refused.items() if 400 <= code < 500)
     if later:
         answer = f"{answer}; those refused for now are mailed again, alone"
         return Outcome(Result.ERROR, shorten(answer), left=later)
+    if not accepted:  # every recipient refused for good
+        return Outcome(Result.MISCONFIGURED, shorten(answer))
     return Outcome(Result.SENT, shorten(answer), partial=True)
 
 

@@ -34,7 +34,7 @@ Answers = dict[str, tuple[int, bytes]]
 Refused = dict[str, tuple[int, str]]
 
 
-def alert_connection(timeout: float, deadline: Deadline) -> EmailBackend:
+def alert_connection(timeout: float, deadline: Deadline) -> DeadlineEmailBackend:
     """A connection to the alert mail's SMTP server, each read within ``timeout`` and the whole
     exchange within ``deadline``."""
     backend = import_string(settings.TENDEROPS_ALERT_EMAIL_BACKEND)
