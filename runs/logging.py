@@ -1,15 +1,16 @@
 """Keeping configured secrets out of every log line, page and stored answer.
 
-A webhook address is a secret as a whole and in its parts: the key in its query
-(``access_token=``, ``key=``) or in its last path segment (Feishu's hook id) is redacted
-wherever it appears on its own too.
+A webhook address is a secret as a whole and in its parts: a key in its query
+(``access_token=``, ``key=``, a bare ``?<key>``) or in any path segment (Feishu's hook id,
+Discord's ``/webhooks/<id>/<token>``, Bark's ``/<key>/send``) is redacted wherever it
+appears on its own too, and masked where the address is shown.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
 
 from django.conf import settings
 from django.views.debug import SafeExceptionReporterFilter
@@ -30,14 +31,16 @@ SECRET_SETTINGS = (
 )
 # Shorter fragments are too common to redact (and too short to be a key).
 MIN_SECRET_LENGTH = 4
-# An address's last path segment is taken for a key (Feishu's hook id) when it looks like
-# one: from MIN_URL_KEY_LENGTH characters with a digit, or from WORDLESS_KEY_LENGTH without.
-# Else it is a word of the path: a webhook at ``/hook`` redacted "web[redacted]" out of
-# every "webhook" logged, one at ``/tenderops`` the name from every line. The robots' keys
-# are 32 characters and more. A query's values are keys whatever their length (down to
-# MIN_SECRET_LENGTH).
+# A path segment, a bare query part (``?<key>``) or a query value is taken for a key when it
+# looks like one: from MIN_URL_KEY_LENGTH characters with a digit, or from
+# WORDLESS_KEY_LENGTH without. Else it is a word: a webhook at ``/hook`` redacted
+# "web[redacted]" out of every "webhook" logged, one at ``/tenderops`` the name from every
+# line, one with ``?format=json`` "application/[redacted]". The robots' keys are 32
+# characters and more. A query value whose name says it is a key (``token=``, ``key=``) is
+# one whatever its length (down to MIN_SECRET_LENGTH).
 MIN_URL_KEY_LENGTH = 8
 WORDLESS_KEY_LENGTH = 24
+KEY_NAME = re.compile(r"key|token|secret|sig|auth|pass|pwd|cred|session|ticket", flags=re.I)
 
 
 class RedactSecrets(logging.Filter):
@@ -76,19 +79,30 @@ def secret_values() -> list[str]:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of a webhook address that are keys: query values and the last path segment,
-    each as written, decoded and encoded again (an answer may echo any of them: a key written
-    ``DING%2Bplus`` came back as it was written and was not redacted)."""
+    """The parts of a webhook address that are keys (``_is_key``), each as written, decoded
+    and encoded again (an answer may echo any of them: a key written ``DING%2Bplus`` came
+    back as it was written and was not redacted)."""
     parts = urlsplit(url)
-    written = [pair.partition("=")[2] for pair in parts.query.split("&")]
-    last_segment = parts.path.rstrip("/").rpartition("/")[2]
-    if parts.query == "" and _looks_like_a_key(last_segment):
-        written.append(last_segment)
+    written = [segment for segment in parts.path.split("/") if _looks_like_a_key(segment)]
+    for part in parts.query.split("&"):
+        name, value = _query_part(part)
+        if _is_key(name, value):
+            written.append(value)
     keys = set()
     for key in written:
         plain = unquote_plus(key)
         keys.update((key, plain, quote(plain, safe=""), quote_plus(plain, safe="")))
     return sorted((key for key in keys if key), key=len, reverse=True)
+
+
+def _query_part(part: str) -> tuple[str, str]:
+    """A query part's name and value as written; a bare part (``?<key>``) is a value."""
+    name, equals, value = part.partition("=")
+    return (name, value) if equals else ("", part)
+
+
+def _is_key(name: str, value: str) -> bool:
+    return bool(KEY_NAME.search(name)) or _looks_like_a_key(unquote_plus(value))
 
 
 def _looks_like_a_key(segment: str) -> bool:
@@ -98,22 +112,33 @@ def _looks_like_a_key(segment: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """A webhook address to show: scheme, host and path, every key cut to its last four
-    characters (``https://oapi.dingtalk.com/robot/send?access_token=…3f9a``)."""
+    """A webhook address to show: scheme, host, path and query, every key cut to its last
+    four characters (``https://oapi.dingtalk.com/robot/send?access_token=…3f9a``): each
+    query value (bare parts too), each path segment that looks like a key, and without a
+    query the last segment whatever it looks like."""
     if not url:
         return ""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    path = parts.path
-    query = "&".join(
-        f"{name}=…{value[-4:]}" for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    segments = parts.path.split("/")
+    last = max((i for i, segment in enumerate(segments) if segment), default=-1)
+    path = "/".join(
+        _cut(segment) if _looks_like_a_key(segment) or (i == last and not parts.query) else segment
+        for i, segment in enumerate(segments)
     )
-    if not query:
-        head, _slash, last = path.rstrip("/").rpartition("/")
-        path = f"{head}/…{last[-4:]}" if last else path
+    query = "&".join(_masked_query_part(part) for part in parts.query.split("&") if part)
     return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+def _masked_query_part(part: str) -> str:
+    name, value = _query_part(part)
+    return f"{name}={_cut(value)}" if name else _cut(value)
+
+
+def _cut(key: str) -> str:
+    return f"…{unquote_plus(key)[-4:]}"
 
 
 class HideSecretSettings(SafeExceptionReporterFilter):

@@ -116,3 +116,56 @@ def test_a_delivery_that_fails_is_logged_for_the_journal_without_its_key(
     assert f"WARNING runs.alerting.delivery alert {alert_id} to wecom, attempt 1:" in logged
     assert "internal" in logged and "(retrying)" in logged
     assert "k-7f3e9a" not in logged
+
+
+DISCORD_TOKEN = "Xq3vR7kP0sLmN8tY2wZc5bJd9fHg4aEu"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Discord: the token is a segment before the query (?wait=true is documented).
+        (
+            f"https://discord.com/api/webhooks/123456789012345678/{DISCORD_TOKEN}?wait=true",
+            "https://discord.com/api/webhooks/…5678/…4aEu?wait=…true",
+        ),
+        # Bark and relays: the key is not the last segment.
+        (f"https://api.day.app/{DISCORD_TOKEN}/send", "https://api.day.app/…4aEu/…send"),
+        # A bare query part: no "=".
+        (
+            f"https://alerts.example.com/notify?{DISCORD_TOKEN}",
+            "https://alerts.example.com/notify?…4aEu",
+        ),
+    ],
+    ids=["discord", "bark", "bare-query"],
+)
+def test_a_key_anywhere_in_a_webhooks_address_is_masked_and_redacted(db, settings, url, shown):
+    """The token was shown in full on the preview and send-test pages, by send_test_alert,
+    and in every answer and log line that echoed it."""
+    from runs.alerting.channels import CHANNELS
+    from runs.logging import mask_url, redact
+
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = url
+    assert mask_url(url) == shown == CHANNELS["webhook"].destination()
+    assert redact(f"the receiver said: unknown token {DISCORD_TOKEN}") == (
+        "the receiver said: unknown token [redacted]"
+    )
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", "boss@example.invalid", "pw"))
+    for page in ("/admin/runs/alert/preview/", "/admin/runs/alert/send-test/"):
+        answer = client.get(page).content.decode()
+        assert DISCORD_TOKEN not in answer and shown in answer
+
+
+def test_ordinary_words_of_a_webhooks_query_are_not_redacted(settings):
+    """Every query value was taken for a key: "application/json" was logged
+    "application/[redacted]" everywhere."""
+    from runs.logging import redact
+
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = (
+        "https://hooks.example.com/notify?format=json&wait=true&token=s3cr3t7"
+    )
+    line = "POST with Content-Type application/json, wait true: bad token s3cr3t7"
+    assert (
+        redact(line) == "POST with Content-Type application/json, wait true: bad token [redacted]"
+    )
