@@ -59,19 +59,54 @@ class Message:
 def fit(head: str, lines: list[str], tail: str, limit: int) -> str:
     """``head``, ``lines`` and ``tail`` joined by newlines in at most ``limit`` UTF-8 bytes:
     lines are left out from the end (saying how many) before anything is cut."""
-    kept = list(lines)
-    while True:
-        omitted = len(lines) - len(kept)
-        more = ngettext("… %(count)d more line", "… %(count)d more lines", omitted)
-        note = [more % {"count": omitted}] if omitted else []
-        text = "\n".join(part for part in [head, *kept, *note, tail] if part)
-        if len(text.encode()) <= limit or not kept:
-            break
-        kept.pop()
+    kept = _lines_that_fit(head, lines, tail, limit)
+    text = _text([head, *lines[:kept], _more(len(lines) - kept), tail])
     encoded = text.encode()
     if len(encoded) <= limit:
         return text
     return encoded[: max(0, limit - 3)].decode(errors="ignore") + "…"
+
+
+def _lines_that_fit(head: str, lines: list[str], tail: str, limit: int) -> int:
+    """How many of ``lines`` (from the first) fit with the note of those left out: the most,
+    or none. Each line is measured once and the text's size kept as a sum: leaving one line
+    out at a time and joining the rest again took 20 s for a digest of 10,000 kinds."""
+    sizes = [_size(line) for line in lines]
+    size = sum(_size(part) for part in (head, tail)) + sum(sizes)
+    parts = sum(1 for part in (head, tail) if part) + sum(1 for s in sizes if s)
+    kept = len(lines)
+    while kept and not _fits(size, parts, len(lines) - kept, limit):
+        kept -= 1
+        size -= sizes[kept]
+        parts -= 1 if sizes[kept] else 0  # an empty line takes no line
+    return kept
+
+
+def _fits(size: int, parts: int, omitted: int, limit: int) -> bool:
+    """Whether ``parts`` of ``size`` bytes in all, a newline between each two, and the note
+    of ``omitted`` lines fit in ``limit`` bytes. The note is written only once the rest
+    leaves it room, not for each count of lines tried."""
+    if not omitted:
+        return size + max(parts - 1, 0) <= limit
+    if size + parts + 1 > limit:  # the note's newline, and a byte of it at least
+        return False
+    return size + parts + _size(_more(omitted)) <= limit
+
+
+def _more(omitted: int) -> str:
+    """The note of the lines left out; none without."""
+    if not omitted:
+        return ""
+    more = ngettext("… %(count)d more line", "… %(count)d more lines", omitted)
+    return more % {"count": omitted}
+
+
+def _text(parts: list[str]) -> str:
+    return "\n".join(part for part in parts if part)  # an empty part takes no line
+
+
+def _size(text: str) -> int:
+    return len(text.encode())
 
 
 def clean(value: Any, chars: int = VALUE_CHARS) -> str:
