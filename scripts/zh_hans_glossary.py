@@ -227,6 +227,7 @@ LABELS = {
     "answer": "响应",
     "recipients left": "待重发的收件人",
     "Open the alert log": "打开告警日志",
+    "Follow it on the alert's page": "在该告警的页面上查看进展",
     "Alert log": "告警日志",
     "raised at": "触发时间",
     "event": "事件",

@@ -158,4 +158,5 @@ SENTENCES = {
     'No run is stuck now. The runs tenderops failed are under the filter <a href="?audit=any">failed by tenderops</a>; the <a href="%(audit_url)s">audit log</a> says why each was failed.': '当前没有卡住的任务。tenderops 标记为失败的任务见筛选条件<a href="?audit=any">由 tenderops 标记失败</a>；<a href="%(audit_url)s">审计日志</a>说明了每个任务被标记失败的原因。',
     "A user name or a run id (exact), or words of the reason.": "用户名或任务 ID（完全匹配），或原因中的词语。",
     "Not observed now: tenderops observes pending and running runs only.": "现已不再观察：tenderops 只观察排队中和运行中的任务。",
+    "Not every channel has given its final answer: this page waits %(seconds)s seconds at most. The rest goes on in the background, the schedule trying every minute up to TENDEROPS_ALERT_MAX_ATTEMPTS attempts.": "并非每个渠道都已给出最终应答：本页最多等待 %(seconds)s 秒。其余的在后台继续，定时作业每分钟重试一次，最多 TENDEROPS_ALERT_MAX_ATTEMPTS 次。",
 }

@@ -69,6 +69,7 @@ def test_the_test_button_sends_to_every_channel_and_shows_each_answer(db, settin
     assert "测试消息" in request.json["markdown"]["content"]  # the default language
     assert "staff-view_alert-send_test_alert" in request.json["markdown"]["content"]
     assert "sent" in shown and "errcode" in shown and KEY not in shown
+    assert 'id="send-test-unfinished"' not in shown  # every answer is final
     assert Alert.objects.get().event == "test"
     assert AlertDelivery.objects.get().status == "sent"
     assert 'id="send-test-alert"' in client.get(ALERTS).content.decode()
@@ -79,6 +80,28 @@ def test_the_test_button_without_a_channel_says_what_to_set_and_leads_back(db):
     page = staff("view_alert", "send_test_alert").get(f"{ALERTS}send-test/").content.decode()
     assert 'id="no-channels"' in page and "restart the web server and the cluster" in page
     assert f'<a href="{LOG}">Open the alert log</a>' in page
+
+
+def test_the_test_button_spends_its_own_time_at_most_then_leaves_the_rest_to_the_schedule(
+    db, settings, monkeypatch
+):
+    """With an alert timeout start-up accepts (up to 60 s) and a robot that hangs, the request
+    outlived gunicorn's 30 s: a 500, and the delivery left "sending"."""
+    from runs.admin import alerts
+
+    assert alerts.SEND_TEST_SECONDS <= 15  # half of gunicorn's timeout, for the rest
+    monkeypatch.setattr(alerts, "SEND_TEST_SECONDS", 1)  # not to wait 15 s here
+    settings.TENDEROPS_ALERT_TIMEOUT_SECONDS = 45
+    client = staff("view_alert", "send_test_alert")
+    # It answers after 5 s: within the alert timeout, past the page's second.
+    with receiver(hang_seconds=5) as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/cgi-bin/webhook/send", f"key={KEY}")
+        page = client.post(f"{ALERTS}send-test/").content.decode()
+        robot.wait_for(1, timeout=10)
+    delivery = AlertDelivery.objects.get()
+    assert (delivery.status, delivery.answer) == ("retrying", "timed out")
+    assert 'id="send-test-unfinished"' in page and "waits 1 seconds at most" in page
+    assert f'href="{ALERTS}{delivery.alert_id}/change/"' in page
 
 
 def staff_viewer_page() -> str:

@@ -108,11 +108,18 @@ def deliver_in_background(scope: Q) -> threading.Thread:
     return thread
 
 
-def send_test_alert(requested_by: str) -> list[AlertDelivery]:
-    """A test message to every configured channel, sent from here; each channel's answer."""
+def send_test_alert(requested_by: str, *, within: float | None = None) -> list[AlertDelivery]:
+    """A test message to every configured channel, sent from here; each channel's answer.
+
+    ``within``: the seconds a web request may spend on it. Each attempt is cut off at that
+    time and a channel's rate limit is not waited for past it; what is left is retried by
+    the schedule, as any delivery (a robot that hung for an alert timeout of 45 s kept the
+    request past gunicorn's 30 s: a 500, and the delivery left "sending")."""
     from runs.maintenance.alerts import record_test_alert
 
-    return deliver_alert(record_test_alert(requested_by))
+    alert_id = record_test_alert(requested_by)
+    _deliver(Q(alert_id=alert_id), within=within)
+    return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
 
 
 def alert_on_health(health: MonitorHealth, *, source: str, background: bool) -> int | None:
@@ -150,11 +157,11 @@ def _delivered_by_health(health: MonitorHealth, alert_id: int | None) -> Q | Non
     return None if alert_id is None else Q(alert_id=alert_id)
 
 
-def _deliver(scope: Q, *, exclusive: bool = False) -> int:
+def _deliver(scope: Q, *, exclusive: bool = False, within: float | None = None) -> int:
     channels = sorted(
         set(AlertDelivery.objects.filter(scope, _due(db_now())).values_list("channel", flat=True))
     )
-    drain = _drain_alone if exclusive and is_postgresql() else _drain
+    drain = partial(_drain_alone if exclusive and is_postgresql() else _drain, within=within)
     if len(channels) == 1 or not is_postgresql():
         # SQLite (the demo) takes one writer at a time: the channels in turn.
         for channel in channels:
@@ -165,7 +172,7 @@ def _deliver(scope: Q, *, exclusive: bool = False) -> int:
     return len(channels)
 
 
-def _drain_alone(channel: str, scope: Q) -> None:
+def _drain_alone(channel: str, scope: Q, *, within: float | None = None) -> None:
     """``_drain``, unless another process drains ``channel``: then nothing (the lock is the
     session's, released with the connection if this one dies)."""
     with connection.cursor() as cursor:
@@ -173,7 +180,7 @@ def _drain_alone(channel: str, scope: Q) -> None:
         if not cursor.fetchone()[0]:
             return
         try:
-            _drain(channel, scope)
+            _drain(channel, scope, within=within)
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [DRAIN_LOCK, channel])
 
@@ -199,11 +206,17 @@ def _due(now: datetime) -> Q:
     return Q(status__in=OPEN, next_attempt_at__lte=now)
 
 
-def _drain(channel: str, scope: Q) -> None:
+def _drain(channel: str, scope: Q, *, within: float | None = None) -> None:
+    """Send what is due on ``channel``; ``within``: the seconds the pass may take in all,
+    each attempt's timeout cut to what is left (without: the pass stops claiming after
+    PASS_SECONDS, and each attempt has the alert timeout)."""
     sender = CHANNELS[channel]
     sent = waits = 0
-    ends = time.monotonic() + PASS_SECONDS
+    ends = time.monotonic() + (PASS_SECONDS if within is None else within)
+    cut_at = None if within is None else ends  # a bounded pass cuts its attempts short too
     while sent < MAX_PER_PASS and waits < MAX_PER_PASS:
+        if cut_at is not None and time.monotonic() >= cut_at:
+            return
         claim = _claim(sender, scope)
         if isinstance(claim, timedelta):  # held back by the channel's limits
             if claim > SHORT_WAIT or time.monotonic() + claim.total_seconds() > ends:
@@ -216,7 +229,7 @@ def _drain(channel: str, scope: Q) -> None:
             continue
         if claim is None:
             return
-        outcome = _attempt(sender, claim)
+        outcome = _attempt(sender, claim, _attempt_seconds(cut_at))
         _record(claim, outcome)
         sent += 1
         if outcome.result in RETRIED:
@@ -312,10 +325,16 @@ def _held_back(sender: Channel, now: datetime) -> timedelta | None:
     return max(waits) if waits else None
 
 
-def _attempt(sender: Channel, claim: Claim) -> Outcome:
+def _attempt_seconds(ends: float | None) -> float:
+    """The alert timeout; in a pass that must end at ``ends``, no more than is left (a
+    second at least)."""
+    seconds = settings.TENDEROPS_ALERT_TIMEOUT_SECONDS
+    return seconds if ends is None else max(min(seconds, ends - time.monotonic()), 1.0)
+
+
+def _attempt(sender: Channel, claim: Claim, timeout: float) -> Outcome:
     try:
         alert = Alert.objects.get(pk=claim.alert_id)
-        timeout = settings.TENDEROPS_ALERT_TIMEOUT_SECONDS
         return sender.send(alert, render(alert), timeout, left=claim.left)
     except Exception as error:
         logger.exception("sending alert %s to %s failed", claim.alert_id, claim.channel)
