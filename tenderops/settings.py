@@ -29,7 +29,7 @@ from tenderops.env import (
     env_token,
     env_url,
 )
-from tenderops.env_mail import env_email, env_emails
+from tenderops.env_mail import env_email, env_emails, env_smtp_credential, env_smtp_host
 
 check_utf8_environment()  # before any variable is read
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -256,10 +256,10 @@ TENDEROPS_METRICS_TOKEN = env_token(
 # in-memory one, where the suite's alerts must reach a real SMTP server.
 TENDEROPS_ALERT_EMAIL_BACKEND = "runs.alerting.mail.DeadlineEmailBackend"
 TENDEROPS_ALERT_SMTP = {
-    "host": env_str("EMAIL_HOST").strip() or "localhost",
+    "host": env_smtp_host("EMAIL_HOST", "localhost"),
     "port": env_int("EMAIL_PORT", 25, limits.SMTP_PORT),
-    "username": env_str("EMAIL_HOST_USER"),
-    "password": env_str("EMAIL_HOST_PASSWORD"),
+    "username": env_smtp_credential("EMAIL_HOST_USER"),
+    "password": env_smtp_credential("EMAIL_HOST_PASSWORD"),
     "use_tls": env_bool("EMAIL_USE_TLS", default=False),
     "use_ssl": env_bool("EMAIL_USE_SSL", default=False),
 }

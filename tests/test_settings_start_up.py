@@ -1,5 +1,5 @@
-"""What start-up refuses beyond numbers and switches: a sender mail cannot carry, host names
-no request matches; and gunicorn's one line for a bad setting."""
+"""What start-up refuses beyond numbers and switches: mail settings no mail could be sent
+with, host names no request matches; and gunicorn's one line for a bad setting."""
 
 import os
 import sys
@@ -28,6 +28,36 @@ def test_a_sender_mail_cannot_carry_is_refused_at_start_up(sender):
 def test_a_sender_mail_can_carry_is_accepted(sender):
     """A host without a dot is one Django sends from (refused at first: the reviewer)."""
     assert manage_check(DEFAULT_FROM_EMAIL=sender).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # A line break between a name and its address passed: Django refused every mail.
+        ("TENDEROPS_ALERT_EMAILS", "值班 <ops@example.com>, oncall\r\n <oncall@example.com>"),
+        ("DEFAULT_FROM_EMAIL", "tenderops\r\n <tenderops@example.com>"),
+        # A port or a scheme in the host: a name no resolver knows (EMAIL_PORT is apart).
+        ("EMAIL_HOST", "127.0.0.1:8626"),
+        ("EMAIL_HOST", "smtp.example.com:587"),
+        ("EMAIL_HOST", "smtp://smtp.example.com"),
+        ("EMAIL_HOST", "[2001:db8::25]"),
+        # smtplib sends ASCII only: every login failed, naming a character of the password.
+        ("EMAIL_HOST_PASSWORD", "pässwort-2024-never-shown"),
+        ("EMAIL_HOST_USER", "运维-never-shown"),
+    ],
+    ids=["recipient-crlf", "sender-crlf", "host-ip-port", "host-port", "host-scheme"]
+    + ["host-brackets", "password-not-ascii", "user-not-ascii"],
+)
+def test_mail_settings_no_mail_could_be_sent_with_are_refused_in_one_line(name, value):
+    result = manage_check(**{name: value})
+    assert result.returncode == 2, result.stderr
+    assert name in result.stderr and "Traceback" not in result.stderr
+    assert "never-shown" not in result.stderr and "smtp://" not in result.stderr
+
+
+def test_a_mail_server_named_by_any_address_is_accepted():
+    for host in ("smtp.example.com", "127.0.0.1", "2001:db8::25", "mailhost"):
+        assert manage_check(EMAIL_HOST=host).returncode == 0, host
 
 
 @pytest.mark.parametrize(
