@@ -4,12 +4,15 @@ SMTP server, aiosmtpd): what is recorded, and who is mailed again."""
 from datetime import timedelta
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from django.db.models import F
 
 from runs.alerting.delivery import deliver_alert, deliver_due
 from runs.maintenance import AlertEvent, raise_alert
 from runs.models import AlertDelivery
-from tests.receivers import mail_server, send_alert_mail_to
+from tests.processes import free_port
+from tests.receivers import Mailbox, mail_server, send_alert_mail_to
 
 UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
 GREYLISTED = "450 4.2.0 Recipient address rejected: Greylisted, try again in 60 s"
@@ -103,3 +106,44 @@ def test_a_greylisted_mail_is_sent_on_its_retry(db, settings):
     assert first.status == "retrying", first.answer
     assert delivered_to(mailbox) == [["ops@example.com", "duty@example.com"]]
     assert AlertDelivery.objects.get().status == "sent"
+
+
+def test_a_tls_error_is_recorded_with_its_type_and_message(db, settings):
+    """An SSLError's ``reason`` (a word of its message) was taken for the error: the answer
+    read "str: WRONG_VERSION_NUMBER"."""
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
+    with mail_server() as mailbox:  # plain SMTP, spoken to over TLS
+        send_alert_mail_to(settings, mailbox.port, use_ssl=True)
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    assert delivery.status == "retrying"
+    assert delivery.answer.startswith(f"127.0.0.1:{mailbox.port}: SSLError: [SSL: ")
+
+
+def test_a_password_smtplib_cannot_send_is_a_configuration_error_that_shows_none_of_it(
+    db, settings, caplog
+):
+    """Recorded "str: ordinal not in range(128)" and retried as if the server were down;
+    the traceback logged quoted a character of the password (start-up refuses such a
+    password now: this is what is recorded should one reach the mail)."""
+    password = "pässwort-2024"
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
+    port = free_port()
+    controller = Controller(
+        Mailbox(port),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=lambda *args: AuthResult(success=True),
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        send_alert_mail_to(settings, port, username="tenderops", password=password)
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    finally:
+        controller.stop()
+    assert (delivery.status, delivery.answer) == (
+        "misconfigured",
+        f"127.0.0.1:{port}: UnicodeEncodeError: ascii cannot carry a character of the text "
+        "(ordinal not in range(128))",
+    )
+    assert "ä" not in caplog.text and "\\xe4" not in caplog.text

@@ -270,14 +270,14 @@ class EmailChannel(Channel):
         deadline: Deadline,
         server: str,
     ) -> Outcome:
-        mail = EmailMessage(
-            subject=message.title,
-            body=message.body(MAIL_TEXT_BYTES),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=recipients,
-        )
         connection = alert_connection(timeout, deadline)
         try:
+            mail = EmailMessage(
+                subject=message.title,
+                body=message.body(MAIL_TEXT_BYTES),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=recipients,
+            )
             # The connection's own send: Django 6.1 deprecates a message's ``connection``.
             connection.send_messages([mail])
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
@@ -290,6 +290,10 @@ class EmailChannel(Channel):
             return Outcome(response_result(error), shorten(f"{server}: {error}"))
         except (smtplib.SMTPException, OSError) as error:
             return Outcome(Result.ERROR, shorten(f"{server}: {describe(error)}"))
+        except ValueError as error:
+            # A text the mail cannot carry (an address, a header, a password smtplib cannot
+            # encode): the same at every attempt. It was retried as if the server were down.
+            return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {describe(error)}"))
         refused = refused_recipients(recipients, connection.envelope, connection.refused)
         return recipients_outcome(server, recipients, refused)
 

@@ -112,7 +112,21 @@ def read_body(response: Any) -> str:
 
 
 def describe(error: BaseException) -> str:
-    reason = getattr(error, "reason", error)
-    if isinstance(reason, socket.timeout | TimeoutError):
+    """An error as recorded: its type and message. urllib wraps a network error in a
+    URLError's ``reason``, which is described instead. Other errors' ``reason`` is a text,
+    part of their message (an SSLError's "CERTIFICATE_VERIFY_FAILED"): taken for the error,
+    it was recorded as "str: CERTIFICATE_VERIFY_FAILED", the rest lost."""
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
+        error = error.reason
+    if isinstance(error, socket.timeout | TimeoutError):
         return "timed out"
-    return f"{type(reason).__name__}: {reason}"
+    if isinstance(error, UnicodeError):
+        return f"{type(error).__name__}: {_unicode_error(error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _unicode_error(error: UnicodeError) -> str:
+    """Its message without the character it quotes: the text may be a password."""
+    encoding = getattr(error, "encoding", None)
+    reason = getattr(error, "reason", "")
+    return f"{encoding or 'a codec'} cannot carry a character of the text ({reason})"
