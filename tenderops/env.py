@@ -144,10 +144,12 @@ def env_redis_url(name: str) -> str:
     value = (_raw(name) or "").strip()
     if not value:
         return ""
-    parts = urlsplit(value)
-    needs_host = parts.scheme in {"redis", "rediss"}
-    if not (needs_host and parts.hostname or parts.scheme == "unix" and parts.path) or not (
-        _valid_port(parts)
+    parts = _split(value)
+    needs_host = parts is not None and parts.scheme in {"redis", "rediss"}
+    if (
+        parts is None
+        or not (needs_host and parts.hostname or parts.scheme == "unix" and parts.path)
+        or not _valid_port(parts)
     ):
         raise ImproperlyConfigured(
             f"{name} must be a redis://HOST:PORT/DB, rediss://… or unix://PATH address (the "
@@ -323,9 +325,10 @@ def env_url(name: str, max_length: int) -> str:
     value = (_raw(name) or "").strip()
     if not value:
         return ""
-    parts = urlsplit(value)
+    parts = _split(value)
     if (
-        parts.scheme not in {"http", "https"}
+        parts is None
+        or parts.scheme not in {"http", "https"}
         or not parts.hostname
         or len(value) > max_length
         or any(character.isspace() or ord(character) < 32 for character in value)
@@ -355,6 +358,15 @@ def env_base_url(name: str, max_length: int) -> str:
             "https://ops.example.com, without ? or #: links are built on it"
         )
     return value.rstrip("/")
+
+
+def _split(value: str) -> SplitResult | None:
+    """An address's parts; None for one urlsplit refuses (an unclosed IPv6 bracket: start-up
+    ended in a traceback, "ValueError: Invalid IPv6 URL")."""
+    try:
+        return urlsplit(value)
+    except ValueError:
+        return None
 
 
 def _valid_port(parts: SplitResult) -> bool:

@@ -84,6 +84,9 @@ def out_of_range_cases():
         for port in ("abc", "0", "99999"):
             yield pytest.param(name, f"http://127.0.0.1:{port}/hook?k=1", id=f"{name}-port-{port}")
         yield pytest.param(name, "http://user:pw@example.com/hook", id=f"{name}-credentials")
+        # An unclosed IPv6 bracket: urlsplit's ValueError ended start-up in a traceback.
+        unclosed = "https://[qyapi.weixin.qq.com/cgi-bin/webhook/send?key=never-shown-8e21"
+        yield pytest.param(name, unclosed, id=f"{name}-unclosed-bracket")
     yield pytest.param("TENDEROPS_PUBLIC_URL", "https://ops.example.com/#x", id="base-fragment")
     yield pytest.param("TENDEROPS_PUBLIC_URL", "https://ops.example.com/?a=1", id="base-query")
     yield pytest.param("TENDEROPS_STUCK_TIMEOUTS", "review=20,review=30", id="per-kind-twice")
@@ -106,6 +109,7 @@ def out_of_range_cases():
         yield pytest.param("DATABASE_URL", url, id=f"database-{url}")
     for url in ("foo", "redis://127.0.0.1:99999/0", "http://127.0.0.1:6379", "redis://"):
         yield pytest.param("REDIS_URL", url, id=f"redis-{url}")
+    yield pytest.param("REDIS_URL", "redis://:pw-never-shown@[::1:6379/0", id="redis-bracket")
     for name in ("two words", "queue/key", "队列", "-leading-dash", "n" * 65):
         yield pytest.param("TENDEROPS_CLUSTER_NAME", name, id=f"cluster-{name[:12]}")
     for name in ("TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"):
@@ -125,6 +129,7 @@ def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
     assert result.returncode == 2
     assert name in result.stderr
     assert "Traceback" not in result.stderr
+    assert "never-shown" not in result.stderr  # a key or password in the value
 
 
 def test_the_metrics_token_must_not_open_the_cleanup():
