@@ -173,11 +173,14 @@ def env_cluster_name(name: str, default: str) -> str:
     return value
 
 
-def env_token(name: str, other: tuple[str, str] | None = None) -> str:
+def env_token(
+    name: str, other: tuple[str, str] | None = None, *, example_allowed: bool = False
+) -> str:
     """A bearer token, or "" (its auth off) while unset or blank. Surrounding whitespace (a
     secrets file's newline) is dropped; what is left must be visible ASCII, which is all an
     HTTP header carries intact, of a guessable-proof length, and differ from ``other`` (name,
-    value): the read-only metrics token must not open the cleanup."""
+    value): the read-only metrics token must not open the cleanup. The README's example
+    token ("change-me-…") only with ``example_allowed`` (debug: trying tenderops out)."""
     token = _read(name, "").strip()
     if not token:
         return ""
@@ -193,7 +196,17 @@ def env_token(name: str, other: tuple[str, str] | None = None) -> str:
         )
     if other is not None and token == other[1]:
         raise ImproperlyConfigured(f"{name} must differ from {other[0]}")
+    if EXAMPLE_TOKEN in token.lower() and not example_allowed:
+        raise ImproperlyConfigured(
+            f"{name} is an example token (it contains {EXAMPLE_TOKEN!r}), public in the "
+            "README: choose one of your own, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'"
+        )
     return token
+
+
+# What the README's example tokens begin with: copied into production, anyone may call.
+EXAMPLE_TOKEN = "change-me"  # noqa: S105 - a word refused, not a secret
 
 
 def env_signing_secret(name: str, max_length: int) -> str:

@@ -217,7 +217,7 @@ TENDEROPS_STATS_MAX_AGE_SECONDS = env_int(
 TENDEROPS_MONITOR_INTERVAL_MINUTES = env_int(
     "TENDEROPS_MONITOR_INTERVAL_MINUTES", 1, limits.MONITOR_INTERVAL_MINUTES
 )
-TENDEROPS_API_TOKEN = env_token("TENDEROPS_API_TOKEN")
+TENDEROPS_API_TOKEN = env_token("TENDEROPS_API_TOKEN", example_allowed=DEBUG)
 # Daily retention at this time of day in TIME_ZONE; "off": no retention schedule.
 TENDEROPS_RETENTION_TIME = env_time_of_day("TENDEROPS_RETENTION_TIME", "03:00")
 
@@ -247,7 +247,7 @@ TENDEROPS_SPIKE_MIN_FAILURES = env_int("TENDEROPS_SPIKE_MIN_FAILURES", 5, limits
 TENDEROPS_PUBLIC_URL = env_base_url("TENDEROPS_PUBLIC_URL", limits.MAX_URL_LENGTH)
 # Read-only bearer token: opens /metrics and the health endpoint, nothing that changes data.
 TENDEROPS_METRICS_TOKEN = env_token(
-    "TENDEROPS_METRICS_TOKEN", ("TENDEROPS_API_TOKEN", TENDEROPS_API_TOKEN)
+    "TENDEROPS_METRICS_TOKEN", ("TENDEROPS_API_TOKEN", TENDEROPS_API_TOKEN), example_allowed=DEBUG
 )
 
 # Alert mail: SMTP to the server the EMAIL_* variables name, within a deadline for the whole

@@ -9,6 +9,7 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from runs import limits
 from tenderops.env import env_int, env_token
@@ -117,6 +118,8 @@ def out_of_range_cases():
         yield pytest.param(name, "tökén-long-enough-to-pass", id=f"{name}-not-ascii")
         yield pytest.param(name, "two words long enough to pass", id=f"{name}-space")
         yield pytest.param(name, "t" * 1_001, id=f"{name}-too-long")
+        # The README's example, copied into production: anyone could call.
+        yield pytest.param(name, "change-me-to-a-long-random-string", id=f"{name}-example")
     for name in ("TENDEROPS_DINGTALK_SECRET", "TENDEROPS_FEISHU_SECRET"):
         yield pytest.param(name, "SEC abc", id=f"{name}-space")
         yield pytest.param(name, "SEC１２３", id=f"{name}-full-width")
@@ -137,6 +140,14 @@ def test_the_metrics_token_must_not_open_the_cleanup():
     result = manage_check(TENDEROPS_API_TOKEN=same, TENDEROPS_METRICS_TOKEN=same)
     assert result.returncode == 2 and "TENDEROPS_METRICS_TOKEN must differ" in result.stderr
     assert same not in result.stderr
+
+
+def test_the_readmes_example_token_is_for_trying_tenderops_out_only(monkeypatch):
+    monkeypatch.setenv("TENDEROPS_API_TOKEN", "Change-Me-to-a-long-random-string")
+    with pytest.raises(ImproperlyConfigured, match="an example token"):
+        env_token("TENDEROPS_API_TOKEN")
+    token = env_token("TENDEROPS_API_TOKEN", example_allowed=True)  # debug: README's try-it
+    assert token == "Change-Me-to-a-long-random-string"
 
 
 def test_a_token_read_from_a_secrets_file_loses_its_newline(monkeypatch):
