@@ -15,6 +15,8 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
 from django.conf import settings
 from django.views.debug import SafeExceptionReporterFilter
 
+from runs.shown_text import visible
+
 REDACTED = "[redacted]"
 # Settings whose values must never be written anywhere (tokens, passwords, webhook URLs); the
 # SMTP password (EMAIL_HOST_PASSWORD) is TENDEROPS_ALERT_SMTP's.
@@ -156,6 +158,16 @@ class UnhandledErrorsOnly(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.exc_info is not None
+
+
+class MessageOnOneLine(logging.Filter):
+    """A message is one line, its controls written out (``<U+001B>``): Django's messages
+    quote what a request sent (``?_to_field=x%0A2026-… ERROR …%1b[2J`` wrote a forged line
+    and a terminal escape into the journal). A traceback keeps its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = visible(record.getMessage(), one_line=True), None
+        return True
 
 
 class OneLine(logging.Filter):

@@ -146,18 +146,19 @@ LOGGING = {
         "redact": {"()": "runs.logging.RedactSecrets"},
         "unhandled": {"()": "runs.logging.UnhandledErrorsOnly"},
         "one_line": {"()": "runs.logging.OneLine"},
+        "message_on_one_line": {"()": "runs.logging.MessageOnOneLine"},
     },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact"],
+            "filters": ["message_on_one_line", "redact"],
         },
         "console_one_line": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["one_line", "redact"],
+            "filters": ["one_line", "message_on_one_line", "redact"],
         },
     },
     "loggers": {

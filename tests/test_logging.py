@@ -169,3 +169,25 @@ def test_ordinary_words_of_a_webhooks_query_are_not_redacted(settings):
     assert (
         redact(line) == "POST with Content-Type application/json, wait true: bad token [redacted]"
     )
+
+
+def test_what_a_request_sends_cannot_forge_a_log_line(db):
+    """Django's security log quotes a refused ``_to_field``: a newline in it wrote a second,
+    forged line into the journal, and an escape sequence reached the operator's terminal."""
+    handler = next(
+        h for h in logging.getLogger("django.security").handlers if h.name == "console_one_line"
+    )
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        user = User.objects.create_superuser("viewer", password="pw")
+        client = Client(raise_request_exception=False)
+        client.force_login(user)
+        forged = "x\n2026-12-07 19:00:00,000 ERROR runs.maintenance FAKE: all runs deleted\x1b[2J"
+        answer = client.get("/admin/runs/tenderrun/", {"_to_field": forged})
+    finally:
+        handler.setStream(previous)
+    assert answer.status_code == 400
+    logged = stream.getvalue()
+    assert logged.count("\n") == 1 and "FAKE: all runs deleted" in logged  # one line, quoted
+    assert "\x1b" not in logged and "<U+001B>" in logged
