@@ -11,7 +11,7 @@ SENTENCES = {
     "%(counter)s selected run will be skipped (already finished or of unknown status).": "已选任务中有 %(counter)s 个将被跳过（已结束或状态未知）。",
     "The last 30 days hold more successful runs than are read for durations: these come from the %(sample)s most recent, so the runs counted here are fewer than the list behind each count shows.": "近 30 天的成功任务多于计算耗时所读取的数量：这里的耗时来自最近的 %(sample)s 个，因此此处统计的任务数少于各计数链接列表中显示的数量。",
     'The table lists the first %(shown)s of the %(count)s runs this page marks failed; <a href="%(url)s">see them all in the runs list</a>.': '下表只列出本页将标记失败的 %(count)s 个任务中的前 %(shown)s 个；<a href="%(url)s">在任务列表中查看全部</a>。',
-    "%(count)d more run of kinds already told within the cooldown (%(minutes)s min).": "另有 %(count)d 个任务属于冷却期（%(minutes)s 分钟）内已告知过的类型。",
+    "%(count)d more run of kinds with an alert within the cooldown (%(minutes)s min).": "另有 %(count)d 个任务属于冷却期（%(minutes)s 分钟）内已有告警的类型。",
     "Not yet: a monitor tick tells it (once its kinds' alert cooldown has passed, if they were told lately).": "尚未告警：之后的巡检会告知（若其类型刚告知过，则在告警冷却期结束后）。",
     "Told in the monitor's alert digest (a kind told within the cooldown is counted there, not listed).": "已在监控的告警汇总中告知（冷却期内已告知过的类型只计数，不列出）。",
     "The link lists the runs of %(linked)d of the %(all)d cleanups told here.": "链接只列出这里告知的 %(all)d 次清理中 %(linked)d 次的任务。",

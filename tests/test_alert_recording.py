@@ -78,7 +78,7 @@ def test_a_digest_leaves_out_the_kinds_in_their_cooldown(db):
     # Its title counts all 9; its lines list 4 and say where the other 5 are.
     message = render(Alert.objects.get(pk=second), "en")
     assert message.title.endswith("the monitor failed 9 stuck runs")
-    assert "5 more runs of kinds already told within the cooldown (30 min)." in message.lines
+    assert "5 more runs of kinds with an alert within the cooldown (30 min)." in message.lines
     assert raise_digest(AlertEvent.MONITOR_FAILED, {"review": {"count": 1}}) is None
     assert raise_digest(AlertEvent.MONITOR_FAILED, {}) is None
     assert Alert.objects.count() == 2

@@ -135,15 +135,16 @@ def _total(facts: Mapping, kinds: Mapping) -> int:
 
 def _cooling(facts: Mapping, kinds: Mapping) -> list[str]:
     """The line a digest's title needs when it counts runs its kinds do not list: those of
-    kinds told within the cooldown, which the digest leaves out."""
+    kinds alerted within the cooldown, which the digest leaves out. "With an alert", not
+    "told": an alert raised while no channel was configured was told to nobody."""
     listed = sum(int(e.get("count", 0)) for e in kinds.values() if isinstance(e, Mapping))
     left_out = _total(facts, kinds) - listed
     if left_out <= 0:
         return []
     return [
         ngettext(
-            "%(count)d more run of kinds already told within the cooldown (%(minutes)s min).",
-            "%(count)d more runs of kinds already told within the cooldown (%(minutes)s min).",
+            "%(count)d more run of kinds with an alert within the cooldown (%(minutes)s min).",
+            "%(count)d more runs of kinds with an alert within the cooldown (%(minutes)s min).",
             left_out,
         )
         % {"count": left_out, "minutes": settings.TENDEROPS_ALERT_COOLDOWN_MINUTES}
