@@ -138,6 +138,9 @@ def test_the_digest_link_opens_the_runs_of_that_action(make_run, superuser_clien
     assert all(run.id in shown for run in stuck) and other.id not in shown
     unreadable = superuser_client.get("/admin/runs/tenderrun/?action=x")
     assert unreadable.status_code == 302 and unreadable["Location"] == "/admin/runs/tenderrun/"
+    # The alert's page says what the channels were told, not its title alone: the runs.
+    told = superuser_client.get(f"/admin/runs/alert/{alert.pk}/change/").content.decode()
+    assert 'class="run-text"' in told and all(run.id in told for run in stuck)
 
 
 def test_send_test_alert_command(db, settings):

@@ -21,10 +21,11 @@ from runs.alerting.messages import render
 from runs.alerting.preview import previews, sample_alert
 from runs.maintenance.alerts import configured_channels
 from runs.models import Alert, AlertAttempt, AlertDelivery
-from runs.shown_text import labelled
+from runs.shown_text import labelled, visible
 
 SEND_TEST_PERMISSION = "runs.send_test_alert"
 ANSWER_PREVIEW_CHARS = 80
+SHOWN_BODY_BYTES = 100_000  # a digest's message on its page: far more than any channel takes
 ALL_KINDS_SHOWN = 2_000  # a digest's kinds on its page: every kind, each cut to 200 characters
 # What the test button's request spends sending at most, whatever the alert timeout (up to
 # 60 s): well within gunicorn's 30 s. The schedule goes on with what is left.
@@ -158,7 +159,16 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     ordering = ["-raised_at", "-pk"]
     show_full_result_count = False
     # The times as every other page shows them; a digest's kinds, not its empty ``kind``.
-    fields = ["event", "all_kinds", "raised", "title", "message_link", "delivered", "facts_pretty"]
+    fields = [
+        "event",
+        "all_kinds",
+        "raised",
+        "title",
+        "message_body",
+        "message_link",
+        "delivered",
+        "facts_pretty",
+    ]
     readonly_fields = fields
     inlines = [AlertDeliveryInline]
 
@@ -203,6 +213,13 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("message"))
     def title(self, alert: Alert) -> str:
         return render(alert).title
+
+    @admin.display(description=gettext_lazy("message"))
+    def message_body(self, alert: Alert) -> str:
+        """What the message says below its title, in the page's words: the title alone did
+        not say which runs, kinds or figures the channels were told."""
+        body = render(alert, get_language()).body(SHOWN_BODY_BYTES)
+        return format_html('<pre class="run-text">{}</pre>', visible(body)) if body else "–"
 
     @admin.display(description=gettext_lazy("link"))
     def message_link(self, alert: Alert) -> str:
