@@ -244,6 +244,7 @@ LABELS = {
     "manage.py tenderops_watchdog": "manage.py tenderops_watchdog",
     "the monitor itself": "监控本身",
     "%(count)d run": "%(count)d 个任务",
+    "message text": "消息正文",
     "timeout %(minutes)s min": "超时阈值 %(minutes)s 分钟",
     "the monitor failed %(count)d stuck run": "监控已将 %(count)d 个卡住的任务标记为失败",
     "Open these runs in the admin": "在管理后台查看这些任务",

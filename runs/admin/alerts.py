@@ -214,7 +214,7 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
     def title(self, alert: Alert) -> str:
         return render(alert).title
 
-    @admin.display(description=gettext_lazy("message"))
+    @admin.display(description=gettext_lazy("message text"))
     def message_body(self, alert: Alert) -> str:
         """What the message says below its title, in the page's words: the title alone did
         not say which runs, kinds or figures the channels were told."""
