@@ -33,13 +33,14 @@ SECRET_SETTINGS = (
 )
 # Shorter fragments are too common to redact (and too short to be a key).
 MIN_SECRET_LENGTH = 4
-# A path segment, a bare query part (``?<key>``) or a query value is taken for a key when it
-# looks like one: from MIN_URL_KEY_LENGTH characters with a digit, or from
-# WORDLESS_KEY_LENGTH without. Else it is a word: a webhook at ``/hook`` redacted
-# "web[redacted]" out of every "webhook" logged, one at ``/tenderops`` the name from every
-# line, one with ``?format=json`` "application/[redacted]". The robots' keys are 32
-# characters and more. A query value whose name says it is a key (``token=``, ``key=``) is
-# one whatever its length (down to MIN_SECRET_LENGTH).
+# A path segment is taken for a key when it looks like one: from MIN_URL_KEY_LENGTH
+# characters with a digit, or from WORDLESS_KEY_LENGTH without; a query value or bare query
+# part (``?<key>``) from MIN_URL_KEY_LENGTH characters whatever they are. Else it is a
+# word: a webhook at ``/hook`` redacted "web[redacted]" out of every "webhook" logged, one
+# at ``/tenderops`` the name from every line, one with ``?format=json``
+# "application/[redacted]". The robots' keys are 32 characters and more. A query value
+# whose name says it is a key (``token=``, ``key=``) is one whatever its length (down to
+# MIN_SECRET_LENGTH).
 MIN_URL_KEY_LENGTH = 8
 WORDLESS_KEY_LENGTH = 24
 KEY_NAME = re.compile(r"key|token|secret|sig|auth|pass|pwd|cred|session|ticket", flags=re.I)
@@ -104,7 +105,10 @@ def _query_part(part: str) -> tuple[str, str]:
 
 
 def _is_key(name: str, value: str) -> bool:
-    return bool(KEY_NAME.search(name)) or _looks_like_a_key(unquote_plus(value))
+    # A query value is there to be read by the receiver: from MIN_URL_KEY_LENGTH characters
+    # it is taken for a key even without a digit (?u=somepassword), words such as json or
+    # true are shorter.
+    return bool(KEY_NAME.search(name)) or len(unquote_plus(value)) >= MIN_URL_KEY_LENGTH
 
 
 def _looks_like_a_key(segment: str) -> bool:

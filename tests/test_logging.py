@@ -163,12 +163,14 @@ def test_ordinary_words_of_a_webhooks_query_are_not_redacted(settings):
     from runs.logging import redact
 
     settings.TENDEROPS_ALERT_WEBHOOK_URL = (
-        "https://hooks.example.com/notify?format=json&wait=true&token=s3cr3t7"
+        "https://hooks.example.com/notify?format=json&wait=true&token=s3cr3t7&u=somepassword"
     )
     line = "POST with Content-Type application/json, wait true: bad token s3cr3t7"
     assert (
         redact(line) == "POST with Content-Type application/json, wait true: bad token [redacted]"
     )
+    # A longer value is a key even of letters only, its name saying nothing.
+    assert redact("login somepassword refused") == "login [redacted] refused"
 
 
 def test_what_a_request_sends_cannot_forge_a_log_line(db):
