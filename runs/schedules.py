@@ -159,21 +159,6 @@ def sync_schedules() -> list[Schedule]:
     return synced
 
 
-def realign_retention() -> None:
-    """Put the retention back at its wall-clock time: django-q2 moves a daily schedule on by
-    24 hours, which across a change to or from summer time ran it an hour off
-    TENDEROPS_RETENTION_TIME until the next migrate. The retention task calls this after
-    each run (django-q2 has moved the schedule on by then)."""
-    at = settings.TENDEROPS_RETENTION_TIME
-    retention = Schedule.objects.filter(name=RETENTION_SCHEDULE).first()
-    if at is None or retention is None:
-        return
-    wanted = next(w for w in wanted_schedules() if w.name == RETENTION_SCHEDULE)
-    now = timezone.now()
-    if not wanted.keeps(retention.next_run, now):
-        Schedule.objects.filter(pk=retention.pk).update(next_run=next_daily_run(now, at))
-
-
 def sync_after_migrate(**kwargs) -> None:
     # `migrate runs 0001`, `migrate django_q` and the like can run before django-q2's tables
     # or tenderops' heartbeats (where the monitor's first scheduling is noted) exist.

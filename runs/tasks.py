@@ -4,7 +4,6 @@ import logging
 
 from runs.maintenance import late_finish_tick, monitor_tick, retention_tick
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot_if_due
-from runs.schedules import realign_retention
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +25,6 @@ def prune_runs_task() -> dict[str, int]:
     except Exception:
         logger.exception("retention tick failed")
         raise
-    finally:
-        realign_retention()
     logger.info("retention deleted %s", result.deleted)
     return result.deleted
 

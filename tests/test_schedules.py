@@ -150,21 +150,6 @@ def test_quiet_tick_writes_a_heartbeat_but_no_audit(make_run):
     assert Heartbeat.objects.get(name=MONITOR).last_finished_at > first
 
 
-def test_retention_is_back_at_its_wall_clock_time_after_each_run(settings, db):
-    """django-q2 moves a daily schedule on by 24 hours: across a change of summer time the
-    retention ran an hour off its time until the next migrate (the attacker)."""
-    from runs.tasks import prune_runs_task
-
-    settings.TIME_ZONE = "Europe/Berlin"
-    settings.TENDEROPS_RETENTION_TIME = time(3, 0)
-    sync_schedules()
-    due = schedule(RETENTION_SCHEDULE).next_run
-    # As django-q2 leaves it after the night the clocks go forward: 04:00 local.
-    Schedule.objects.filter(name=RETENTION_SCHEDULE).update(next_run=due + timedelta(hours=1))
-    prune_runs_task()
-    assert schedule(RETENTION_SCHEDULE).next_run == due
-
-
 @pytest.mark.postgres
 def test_a_quiet_tick_is_one_statement_that_observes_and_beats(make_run):
     """Nothing stuck: the observation's own statement finds so and stamps the heartbeat; no
