@@ -62,11 +62,6 @@ class StuckCheck:
     questions: tuple[tuple[str, tuple[str, tuple]], ...] = ()
 
 
-# After a fleet-wide crash the next observation had 100,000 observations to forget: one
-# transaction of 0.8 to 1.2 s at 10 M runs on a loaded machine (bench, BENCH_LOAD=1). The
-# rest wait for the next ticks: an observation of a run no longer active is read by nothing.
-FORGOTTEN_PER_OBSERVATION = 20_000
-
 # The transaction-level advisory lock that the observers take in turn (an arbitrary key),
 # and whether this transaction got it, as its prelude recorded.
 OBSERVER_LOCK = 7_451_900_001
@@ -136,8 +131,8 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
             RETURNING 1
         ),
         forgotten AS (
-            DELETE FROM {table}
-            WHERE run_id IN (SELECT observed_id FROM differences WHERE id IS NULL LIMIT %s)
+            DELETE FROM {table} AS o USING differences AS d
+            WHERE d.id IS NULL AND o.run_id = d.observed_id
             RETURNING 1
         ){check_sql}
         SELECT {_OBSERVING}, (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted),
@@ -169,7 +164,7 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
     )
     running = RunStatus.RUNNING
     params = [OBSERVER_LOCK, *active_params, *now_params, running, *now_params]
-    params += [*now_params, running, FORGOTTEN_PER_OBSERVATION]
+    params += [*now_params, running]
     with connection.cursor() as cursor:
         execute_after(cursor, prelude, sql, [*params, *check_params, *asked_params])
         observing, changed, forgotten, any_stuck, *answers = cursor.fetchone()
