@@ -1,8 +1,9 @@
 """The management commands: cleanup_stuck_runs, prune_runs, seed_demo_runs."""
 
-import getpass
 import io
 import json
+import os
+import pwd
 import sys
 from datetime import timedelta
 
@@ -60,17 +61,22 @@ def test_the_empty_id_is_written_as_empty_quotes(make_run):
     assert row.startswith('"" ') and stuck.project_id in row
 
 
-def test_auto_fix_fails_and_audits_as_cli(stuck_and_live, make_run):
+def test_auto_fix_fails_and_audits_as_cli(stuck_and_live, make_run, monkeypatch):
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("LOGNAME", "someone-else")
+    monkeypatch.delenv("SUDO_USER", raising=False)
     stuck, live = stuck_and_live
     out = run_command("cleanup_stuck_runs", "--auto-fix")
     assert "Fixed 1 stuck run" in out
     assert statuses(stuck, live) == ["failed", "running"]
     action = FailedRunRecord.objects.get().action
-    # Who ran it: the shell's user (the audit's "user"; it was blank for every command).
-    assert (action.actor, action.username) == ("cli", getpass.getuser())
+    # Who ran it: the process's account (the audit's "user"; it was blank for every command),
+    # not the $USER a caller sets.
+    account = pwd.getpwuid(os.getuid()).pw_name
+    assert (action.actor, action.username) == ("cli", account)
     make_run(status="failed", started_ago=timedelta(days=40))
     run_command("prune_runs", "--failed-days", "31", "--json")
-    assert MaintenanceAction.objects.filter(username=getpass.getuser()).count() == 2
+    assert MaintenanceAction.objects.filter(username=account).count() == 2
 
 
 def test_json_prints_the_api_object(stuck_and_live):

@@ -3,10 +3,10 @@ handling of a database that is not there."""
 
 import argparse
 import codecs
-import getpass
 import io
 import json
 import os
+import pwd
 import re
 import sys
 from collections.abc import Callable
@@ -88,12 +88,15 @@ EXIT_DECLINED = 1
 
 
 def shell_user() -> str:
-    """Who runs the command, for the audit's "user" (a container may have no name for its
-    user: then none)."""
+    """Who runs the command, for the audit's "user": the process's account (not $USER,
+    which the caller sets), and who became it through sudo. A container may have no name
+    for its user: then none."""
     try:
-        return getpass.getuser()[:150]
+        account = pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
-        return ""
+        account = ""
+    sudo = os.environ.get("SUDO_USER", "")
+    return (f"{sudo} as {account}" if sudo and sudo != account else account)[:150]
 
 
 def on_a_terminal() -> bool:
