@@ -147,3 +147,34 @@ def test_a_password_smtplib_cannot_send_is_a_configuration_error_that_shows_none
         "(ordinal not in range(128))",
     )
     assert "ä" not in caplog.text and "\\xe4" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ("454 4.7.0 Temporary authentication failure", "retrying"),
+        ("535 5.7.8 Authentication credentials invalid", "misconfigured"),
+    ],
+)
+def test_a_temporary_authentication_failure_is_retried_a_wrong_password_is_not(
+    db, settings, answer, status
+):
+    """A 454 (the server's account store unreachable) was recorded as a configuration
+    error and never retried (the reviewer)."""
+    settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
+    port = free_port()
+    controller = Controller(
+        Mailbox(port),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=lambda *args: AuthResult(success=False, handled=False, message=answer),
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        send_alert_mail_to(settings, port, username="tenderops", password="secret-2024")
+        (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
+    finally:
+        controller.stop()
+    assert delivery.status == status, delivery.answer
+    assert answer.split(" ")[0] in delivery.answer

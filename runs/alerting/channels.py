@@ -280,8 +280,12 @@ class EmailChannel(Channel):
             )
             # The connection's own send: Django 6.1 deprecates a message's ``connection``.
             connection.send_messages([mail])
-        except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
-            # Wrong credentials, or credentials for a server that takes none: not retried.
+        except smtplib.SMTPAuthenticationError as error:
+            # Wrong credentials (5yz): not retried; "454 temporary authentication failure"
+            # (the server's account store unreachable) is, as every 4yz.
+            result = Result.ERROR if 400 <= error.smtp_code < 500 else Result.MISCONFIGURED
+            return Outcome(result, shorten(f"{server}: {error}"))
+        except smtplib.SMTPNotSupportedError as error:  # credentials for a server taking none
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
         except smtplib.SMTPRecipientsRefused as error:  # every one: for now, or for good
             refused = refused_recipients(recipients, connection.envelope, error.recipients)
