@@ -43,6 +43,8 @@ MIN_SECRET_LENGTH = 4
 # MIN_SECRET_LENGTH).
 MIN_URL_KEY_LENGTH = 8
 WORDLESS_KEY_LENGTH = 24
+# Letters of both cases from this length: a random key, not a word of an address.
+MIXED_CASE_KEY_LENGTH = 16
 KEY_NAME = re.compile(r"key|token|secret|sig|auth|pass|pwd|cred|session|ticket", flags=re.I)
 
 
@@ -114,7 +116,13 @@ def _is_key(name: str, value: str) -> bool:
 def _looks_like_a_key(segment: str) -> bool:
     if len(segment) >= WORDLESS_KEY_LENGTH:
         return True
+    if len(segment) >= MIXED_CASE_KEY_LENGTH and _mixed_case(segment):
+        return True  # a Bark key of 22 letters that happened to draw no digit
     return len(segment) >= MIN_URL_KEY_LENGTH and any(c.isdigit() for c in segment)
+
+
+def _mixed_case(segment: str) -> bool:
+    return segment.isalnum() and not segment.islower() and not segment.isupper()
 
 
 def mask_url(url: str) -> str:

@@ -193,3 +193,15 @@ def test_what_a_request_sends_cannot_forge_a_log_line(db):
     logged = stream.getvalue()
     assert logged.count("\n") == 1 and "FAKE: all runs deleted" in logged  # one line, quoted
     assert "\x1b" not in logged and "<U+001B>" in logged
+
+
+def test_a_letters_only_key_in_a_path_is_masked_and_redacted(settings):
+    """A Bark key of 22 letters that drew no digit was shown whole (the reviewer)."""
+    from runs.logging import mask_url, redact
+
+    key = "AbCdEfGhIjKlMnOpQrStUv"
+    settings.TENDEROPS_ALERT_WEBHOOK_URL = f"https://api.day.app/{key}/send"
+    assert mask_url(settings.TENDEROPS_ALERT_WEBHOOK_URL) == "https://api.day.app/…StUv/…send"
+    assert redact(f"unknown key {key}") == "unknown key [redacted]"
+    words = "https://hooks.example.com/webhooks/notifications/tenderops?k=x"
+    assert mask_url(words) == "https://hooks.example.com/webhooks/notifications/tenderops?k=…x"
