@@ -1,6 +1,8 @@
 """Alert mail that a server takes for some recipients and refuses for others (a real local
 SMTP server, aiosmtpd): what is recorded, and who is mailed again."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -16,6 +18,24 @@ from tests.receivers import Mailbox, mail_server, send_alert_mail_to
 
 UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
 GREYLISTED = "450 4.2.0 Recipient address rejected: Greylisted, try again in 60 s"
+
+
+@contextmanager
+def login_server(answer: AuthResult) -> Iterator[int]:
+    """A mail server on a free port that answers every login with ``answer``; its port."""
+    port = free_port()
+    controller = Controller(
+        Mailbox(port),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=lambda *args: answer,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
 
 
 def delivered_to(mailbox) -> list[list[str]]:
@@ -127,20 +147,9 @@ def test_a_password_smtplib_cannot_send_is_a_configuration_error_that_shows_none
     password now: this is what is recorded should one reach the mail)."""
     password = "pässwort-2024"
     settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
-    port = free_port()
-    controller = Controller(
-        Mailbox(port),
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=lambda *args: AuthResult(success=True),
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
+    with login_server(AuthResult(success=True)) as port:
         send_alert_mail_to(settings, port, username="tenderops", password=password)
         (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
-    finally:
-        controller.stop()
     assert (delivery.status, delivery.answer) == (
         "misconfigured",
         f"127.0.0.1:{port}: UnicodeEncodeError: ascii cannot carry a character of the text "
@@ -162,19 +171,8 @@ def test_a_temporary_authentication_failure_is_retried_a_wrong_password_is_not(
     """A 454 (the server's account store unreachable) was recorded as a configuration
     error and never retried (the reviewer)."""
     settings.TENDEROPS_ALERT_EMAILS = ["ops@example.com"]
-    port = free_port()
-    controller = Controller(
-        Mailbox(port),
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=lambda *args: AuthResult(success=False, handled=False, message=answer),
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
+    with login_server(AuthResult(success=False, handled=False, message=answer)) as port:
         send_alert_mail_to(settings, port, username="tenderops", password="secret-2024")
         (delivery,) = deliver_alert(raise_alert(AlertEvent.TEST, announce=False))
-    finally:
-        controller.stop()
     assert delivery.status == status, delivery.answer
     assert answer.split(" ")[0] in delivery.answer

@@ -109,8 +109,8 @@ class RunDetailMixin:
 
 
 def who_did(action: MaintenanceAction) -> str:
-    """The admin's user; a command's shell user beside where it came from ("root (command
-    line)"); else where it came from (the monitor)."""
+    """The admin's user; a command's user beside where it came from ("root (command line)");
+    else where it came from (the monitor)."""
     where = action.get_actor_display()
     if not action.username or action.actor == Actor.USER:
         return action.username or where

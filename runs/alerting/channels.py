@@ -280,17 +280,12 @@ class EmailChannel(Channel):
             )
             # The connection's own send: Django 6.1 deprecates a message's ``connection``.
             connection.send_messages([mail])
-        except smtplib.SMTPAuthenticationError as error:
-            # Wrong credentials (5yz): not retried; "454 temporary authentication failure"
-            # (the server's account store unreachable) is, as every 4yz.
-            result = Result.ERROR if 400 <= error.smtp_code < 500 else Result.MISCONFIGURED
-            return Outcome(result, shorten(f"{server}: {error}"))
         except smtplib.SMTPNotSupportedError as error:  # credentials for a server taking none
             return Outcome(Result.MISCONFIGURED, shorten(f"{server}: {error}"))
         except smtplib.SMTPRecipientsRefused as error:  # every one: for now, or for good
             refused = refused_recipients(recipients, connection.envelope, error.recipients)
             return recipients_outcome(server, recipients, refused)
-        except smtplib.SMTPResponseException as error:  # to MAIL FROM, DATA, ...
+        except smtplib.SMTPResponseException as error:  # to AUTH, MAIL FROM, DATA, ...
             return Outcome(response_result(error), shorten(f"{server}: {error}"))
         except (smtplib.SMTPException, OSError) as error:
             return Outcome(Result.ERROR, shorten(f"{server}: {describe(error)}"))
@@ -303,13 +298,19 @@ class EmailChannel(Channel):
 
 
 def response_result(error: smtplib.SMTPResponseException) -> str:
-    """A 4yz is "try again later" (RFC 5321: greylisting, a busy server), retried as other
-    temporary errors; a 5yz is not: for the sender, a configuration error."""
-    if 400 <= error.smtp_code < 500:
+    """A 4yz is "try again later" (RFC 5321: greylisting, a busy server, "454 temporary
+    authentication failure"), retried as other temporary errors; a 5yz is not: wrong
+    credentials or a refused sender are a configuration error."""
+    if temporary(error.smtp_code):
         return Result.ERROR
-    if isinstance(error, smtplib.SMTPSenderRefused):
+    if isinstance(error, smtplib.SMTPAuthenticationError | smtplib.SMTPSenderRefused):
         return Result.MISCONFIGURED
     return Result.REJECTED
+
+
+def temporary(code: int) -> bool:
+    """An SMTP answer that says "try again later" (4yz, RFC 5321)."""
+    return 400 <= code < 500
 
 
 def recipients_outcome(server: str, recipients: list[str], refused: Refused) -> Outcome:
@@ -324,7 +325,7 @@ def recipients_outcome(server: str, recipients: list[str], refused: Refused) -> 
     named = "; ".join(f"{to} ({code} {words})" for to, (code, words) in refused.items())
     took = f"accepted for {accepted} of {len(recipients)} recipient(s); " if accepted else ""
     answer = f"{server}: {took}refused: {named}"
-    later = tuple(to for to, (code, _words) in refused.items() if 400 <= code < 500)
+    later = tuple(to for to, (code, _words) in refused.items() if temporary(code))
     if later:
         answer = f"{answer}; those refused for now are mailed again, alone"
         return Outcome(Result.ERROR, shorten(answer), left=later)

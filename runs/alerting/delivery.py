@@ -72,9 +72,14 @@ def enqueue_delivery(alert_id: int) -> None:
     async_task("runs.tasks.deliver_alert_task", alert_id)
 
 
-def deliver_alert(alert_id: int) -> list[AlertDelivery]:
-    """Deliver what is due of ``alert_id``; return its deliveries as they stand after."""
-    _deliver(Q(alert_id=alert_id))
+def deliver_alert(alert_id: int, *, within: float | None = None) -> list[AlertDelivery]:
+    """Deliver what is due of ``alert_id`` (within ``within`` seconds: ``_drain``); return
+    its deliveries as they stand after."""
+    _deliver(Q(alert_id=alert_id), within=within)
+    return deliveries_of(alert_id)
+
+
+def deliveries_of(alert_id: int) -> list[AlertDelivery]:
     return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
 
 
@@ -92,7 +97,7 @@ def deliver_from_cluster(alert_id: int) -> list[AlertDelivery]:
     """The task queued when ``alert_id`` was recorded: what is due, this alert's included;
     its deliveries as they stand after."""
     deliver_due(exclusive=True)
-    return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
+    return deliveries_of(alert_id)
 
 
 def deliver_in_background(scope: Q) -> threading.Thread:
@@ -117,9 +122,7 @@ def send_test_alert(requested_by: str, *, within: float | None = None) -> list[A
     request past gunicorn's 30 s: a 500, and the delivery left "sending")."""
     from runs.maintenance.alerts import record_test_alert
 
-    alert_id = record_test_alert(requested_by)
-    _deliver(Q(alert_id=alert_id), within=within)
-    return list(AlertDelivery.objects.filter(alert_id=alert_id).order_by("channel"))
+    return deliver_alert(record_test_alert(requested_by), within=within)
 
 
 def alert_on_health(health: MonitorHealth, *, source: str, background: bool) -> int | None:

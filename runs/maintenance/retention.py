@@ -100,7 +100,7 @@ def prune_runs(
     again simply continues. Batches hold at most ``batch_size`` runs and are sized to take
     about ``PRUNE_BATCH_SECONDS``: on a slow disk they shrink rather than hold locks longer.
     ``now`` (the database's clock by default) sets the cutoffs: a prune confirmed at a prompt
-    deletes what its dry run counted, not also what expired while the operator read it.
+    deletes by its dry run's cutoffs, not also what expired while the operator read it.
     """
     policy = RetentionPolicy.configured(failed_days, success_days, batch_size)
     result = PruneResult(cutoffs=policy.cutoffs(now or db_now()), deleted={}, dry_run=dry_run)

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.core.management.base import CommandParser
 
 from runs import limits
@@ -75,7 +77,7 @@ class Command(BatchedRoutineCommand):
             self.stdout.write(f"{status}: started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
         self.stdout.write(self.style.SUCCESS(result.message))
 
-    def _confirm(self, policy: dict, now, as_json: bool) -> None:
+    def _confirm(self, policy: dict, now: datetime, as_json: bool) -> None:
         """On a terminal, the deletion waits for a yes to the counts it is about to delete."""
         preview = prune_runs(actor=Actor.CLI, dry_run=True, now=now, **policy)
         if not preview.total:
