@@ -98,8 +98,9 @@ def size_rows(size: int, f: dict) -> list[str]:
             f"<= 1,000 listed | {_mark(ok)} |"
         )
         lines.append(
-            f"| {rows} | the next tick's observation, forgetting the {FLEET:,} failed runs "
-            f"(one transaction) | {spread(fl['forget_ms'])} | – | – | no transaction > 1 s | "
+            f"| {rows} | the next tick's observation after the fleet crash (the batches "
+            f"forgot the failed runs' observations) | {spread(fl['forget_ms'])} | – | – | "
+            "no transaction > 1 s | "
             f"{_mark(max(fl['forget_ms']) <= 1000)} |"
         )
     if "prune" in f:

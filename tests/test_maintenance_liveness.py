@@ -6,6 +6,7 @@ on), never by sleeping.
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.contrib.auth.models import User
 from django.db.models.functions import Now
@@ -28,6 +29,7 @@ from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.selection import _fail_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
 from tests.conftest import silent_waiting_and_late, statuses
+from tests.processes import current_database_url
 
 MIN = timedelta(minutes=1)
 
@@ -207,6 +209,36 @@ def test_the_failing_statement_rechecks_the_fingerprint_on_the_locked_row(make_r
     silence_for(run, 5 * MIN)
     write_progress(run, 0.9)  # after the observation, before the statement
     assert fail_by_the_statement() == [] and statuses(run) == ["running"]
+
+
+def test_a_failed_run_s_observation_goes_with_the_failing(make_run):
+    """Forgotten by the statement that fails the run, not left to the next observation (a
+    fleet's 100,000 were one transaction of up to 1.2 s there)."""
+    silent, alive = make_run(started_ago=30 * MIN), make_run(started_ago=MIN / 4)
+    observe_active_runs()
+    silence_for(silent, 5 * MIN)
+    assert [r.id for r in fail_by_the_statement()] == [silent.id]
+    assert list(RunObservation.objects.values_list("run_id", flat=True)) == [alive.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_observation_held_by_another_writer_is_left_to_the_next_observation(make_run):
+    """The failing statement skips an observation another transaction holds (an observer
+    updating it) instead of waiting: two writers of the same observations in different
+    orders would deadlock. The run is failed all the same; the next observation forgets it."""
+    held, free = make_run(started_ago=30 * MIN), make_run(started_ago=30 * MIN)
+    observe_active_runs()
+    silence_for(held, 5 * MIN)
+    silence_for(free, 5 * MIN)
+    with psycopg.connect(current_database_url()) as observer:
+        observer.execute(
+            "SELECT 1 FROM tenderops_run_observation WHERE run_id = %s FOR UPDATE", [held.pk]
+        )
+        assert {r.id for r in fail_by_the_statement()} == {held.id, free.id}
+        assert list(RunObservation.objects.values_list("run_id", flat=True)) == [held.pk]
+    assert statuses(held, free) == ["failed", "failed"]
+    assert observe_active_runs().forgotten == 1
+    assert not RunObservation.objects.exists()
 
 
 def test_observations_follow_the_active_runs_only(make_run):

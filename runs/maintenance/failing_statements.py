@@ -30,7 +30,7 @@ from runs.maintenance.db import (
     now_sql,
 )
 from runs.maintenance.heartbeat import beat, heartbeat_cte
-from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
 from runs.vocabulary import ACTIVE_STATUSES, RunStatus
 
 
@@ -144,6 +144,7 @@ def _fail_and_audit_postgresql(
     is finishing right now is locked by the worker and skipped; one that another monitor
     holds is skipped, never failed twice. ``prev`` holds exactly the values overwritten.
     ``counted`` adds the failed runs per kind to their counter in the same statement.
+    ``unobserved`` forgets the failed runs' observations (see ``forget_observations_sql``).
     """
     prev_sql, prev_params = _locked_rows_sql(candidates, limit, cache_key)
     now, now_params = now_sql()
@@ -189,6 +190,7 @@ def _fail_and_audit_postgresql(
                    failed.silent_minutes
             FROM failed CROSS JOIN action
         ),
+        unobserved AS ({forget_observations_sql("failed")}),
         {counter_cte()}{heartbeat_cte(audit.heartbeat, now)}
         SELECT failed.id, project_id, kind, started_at, running_minutes, reason, silent_minutes,
                action.id
@@ -221,6 +223,20 @@ def _fail_and_audit_postgresql(
         return [FailedRow(*row) for row in cursor.fetchall()]
 
 
+def forget_observations_sql(failed: str) -> str:
+    """DELETE the observations of the runs in ``failed`` (a CTE of their ids), here and not by
+    the next observation: a fleet-wide crash's 100,000 were forgotten there in one
+    transaction, up to 1.2 s under load, where each batch that fails them now forgets its own.
+    Rows another transaction holds (an observer updating them) are skipped, not waited for:
+    two writers of the same observations in different orders would deadlock; the next
+    observation forgets those, as it forgets every run no longer active."""
+    table = RunObservation._meta.db_table
+    return (
+        f"DELETE FROM {table} WHERE run_id IN (SELECT o.run_id FROM {table} AS o "
+        f"WHERE o.run_id IN (SELECT id FROM {failed}) FOR UPDATE OF o SKIP LOCKED)"
+    )
+
+
 def _fail_and_audit_portable(
     candidates: QuerySet[TenderRun], *, error: str, audit: AuditEntry, limit: int | None
 ) -> list[FailedRow]:
@@ -242,6 +258,7 @@ def _fail_and_audit_portable(
     TenderRun.objects.filter(
         pk__in=[row["id"] for row in previous], status__in=ACTIVE_STATUSES
     ).update(status=RunStatus.FAILED, finished_at=now, error=error, message=audit.reason)
+    RunObservation.objects.filter(run_id__in=[row["id"] for row in previous]).delete()
     action = MaintenanceAction.objects.create(
         kind=audit.kind,
         actor=audit.actor,

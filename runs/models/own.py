@@ -149,8 +149,8 @@ class Heartbeat(models.Model):
 class RunObservation(models.Model):
     """What tenderops last saw of one active run (pending or running): its fingerprint, when
     it first saw the run, when it last saw the fingerprint change and how often it did.
-    Nothing is added to ``tender_runs``; rows of finished runs are removed by the next
-    observation (runs.maintenance.liveness)."""
+    Nothing is added to ``tender_runs``; the statement that fails a run removes its row, and
+    the next observation those of runs finished otherwise (runs.maintenance.liveness)."""
 
     # A one-to-one link without a constraint (the run may be deleted by the backend first):
     # the queries that judge runs join it once, instead of looking each column up apart.
