@@ -127,6 +127,7 @@ SENTENCES = {
     "%(failures)s of %(finished)s finished runs failed in the last hour.": "最近一小时结束的 %(finished)s 个任务中有 %(failures)s 个失败。",
     "Failure rate over the 7 days before: %(rate)s.": "此前 7 天的失败率：%(rate)s。",
     "Last run: %(when)s.": "上次运行：%(when)s。",
+    "Raised %(when)s.": "告警时间：%(when)s。",
     "It has never run.": "监控从未运行。",
     "It should run every minute: is python manage.py qcluster running?": "监控应每 %(minutes)s 分钟运行一次：python manage.py qcluster 是否在运行？",
     "Noticed by: %(source)s.": "发现来源：%(source)s。",

@@ -369,13 +369,29 @@ def test_a_recovery_in_report_mode_does_not_say_runs_are_being_rescued(db, setti
     settings.TENDEROPS_MONITOR_MODE = "report"
     raise_alert(AlertEvent.MONITOR_STALE, "", {"source": "health"}, announce=False)
     alert_id = resolve_alert(AlertEvent.MONITOR_STALE, "", {"source": "monitor"}, announce=False)
-    lines = render(Alert.objects.get(pk=alert_id), "en").lines
-    assert "in report mode: it records stuck runs, fails none" in lines[0]
+    _raised, first, *_rest = render(Alert.objects.get(pk=alert_id), "en").lines
+    assert "in report mode: it records stuck runs, fails none" in first
 
 
 def test_a_digest_shows_a_blank_kind_and_an_empty_id_as_the_pages_do(db):
     from runs.maintenance import raise_digest
 
     alert_id = raise_digest(AlertEvent.WAITING, {"": {"count": 1, "ids": ["", "tr_1"]}})
-    (line, *_rest) = render(Alert.objects.get(pk=alert_id), "en").lines
+    _raised, line, *_rest = render(Alert.objects.get(pk=alert_id), "en").lines
     assert line.startswith("–: 1 run") and '("", tr_1)' in line
+
+
+def test_a_message_says_when_its_alert_was_raised_whenever_it_is_delivered(db, settings):
+    """Delivered an hour late (a channel that retried), it must not read as news: the first
+    line, kept when the lines that do not fit are left out, is the moment it was raised."""
+    settings.TIME_ZONE = "Asia/Shanghai"
+    kinds = {f"kind_{n}": {"count": 1, "ids": [f"tr_{n}"]} for n in range(50)}
+    alert_id = raise_digest(AlertEvent.WAITING, kinds)
+    Alert.objects.filter(pk=alert_id).update(raised_at="2026-12-07T06:02:10Z")
+    alert = Alert.objects.get(pk=alert_id)
+    english, chinese = render(alert, "en"), render(alert, "zh-hans")
+    assert english.lines[0] == "Raised 2026-12-07 14:02:10 (Asia/Shanghai)."
+    assert "2026-12-07 14:02:10 (Asia/Shanghai)" in chinese.lines[0]
+    assert chinese.lines[0] != english.lines[0]
+    short = english.text(300)
+    assert "Raised 2026-12-07 14:02:10" in short and "more lines" in short

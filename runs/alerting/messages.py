@@ -51,11 +51,20 @@ def render(alert: Alert, language: str | None = None) -> Message:
             event=alert.event,
             severity=SEVERITIES.get(alert.event, "info"),
             title=f"tenderops · {title}",
-            lines=lines,
+            lines=[*_raised(alert), *lines],
             link=absolute(path),
             link_text=link_text,
             language=language,
         )
+
+
+def _raised(alert: Alert) -> list[str]:
+    """When the alert was raised, first (lines that do not fit go from the end): a message
+    delivered late (a channel retried for an hour, mail queued) must not read as news, and
+    the robots show only when they posted it."""
+    if not isinstance(alert.raised_at, datetime):  # not saved yet
+        return []
+    return [_("Raised %(when)s.") % {"when": when(alert.raised_at)}]
 
 
 def absolute(path: str) -> str:
