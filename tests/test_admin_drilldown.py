@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from runs.admin.links import runs_list_url
 from runs.maintenance import collect_stats, db_now, fail_stuck_runs
+from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import Actor, TenderRun
 from tests.console import LIST, STATS, count_links, list_count, staff_client
 
@@ -284,6 +285,23 @@ def test_the_stats_page_adds_up_the_statuses_and_failed_kinds_it_leaves_out(
     assert "and 1 other kind<" in legend
     chart = legend[: legend.index("</svg>")]
     assert "other kinds: 1</title>" in chart
+
+
+def test_the_daily_chart_s_legend_names_the_unknown_statuses_part_when_it_has_one(
+    viewer, make_run
+):
+    """Its bars drew them in a colour no legend named (the new operator)."""
+
+    def legend() -> str:
+        html = viewer.get(STATS).content.decode()
+        chart = html[html.index('id="daily-chart"') :]
+        return chart[chart.index('class="chart-legend"') :].split("</p>")[0]
+
+    make_run(status="success", started_ago=40 * MIN)
+    assert "success" in legend() and "chart-other" not in legend()
+    make_run(status="zombie", started_ago=40 * MIN)
+    refresh_stats_snapshot()  # the tables and charts are the snapshot's
+    assert 'legend-swatch chart-other"></span>other (unknown)' in legend()
 
 
 def test_the_durations_say_when_they_come_from_the_most_recent_runs_only(

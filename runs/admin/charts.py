@@ -130,6 +130,15 @@ def runs_per_day(daily, link: Callable[[date, str | None], str | None]) -> SafeS
     )
 
 
+def status_legend(daily) -> list[tuple[str, str]]:
+    """The daily chart's legend: (css class suffix, label) of each status, and of the unknown
+    statuses' part when a bar has one (its colour was in no legend)."""
+    legend = [(status, RunStatus.label_of(status)) for status in STATUS_ORDER]
+    if any(key not in STATUS_ORDER for _day, counts in daily for key in counts):
+        legend.append(("other", _("other (unknown)")))
+    return legend
+
+
 def kind_class(kinds: Sequence[str]) -> Callable[[str | None], str]:
     """A kind's colour; the kinds left out (None) share the last."""
     last = KIND_COLOURS - 1

@@ -351,7 +351,7 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
                 started_to=day,
             ),
         ),
-        "legend_statuses": [(s, RunStatus.label_of(s)) for s in charts.STATUS_ORDER],
+        "legend_statuses": charts.status_legend(stats.daily),
         "failure_rate_chart": charts.failure_rate_line(
             stats.daily_failure_rates(),
             link=lambda day: runs_list_url(

@@ -41,7 +41,12 @@ def test_odd_rows_are_shown_sanely(browser, live_server, odd_rows, artifacts, lo
     log_in(page, live_server.url, "operator", PASSWORD)
     response = page.goto(f"{live_server.url}/admin/runs/tenderrun/")
     assert response.status == 200
-    assert note in page.inner_text("#impossible-starts")
+    notice = page.locator("#impossible-starts")
+    assert note in notice.inner_text()
+    assert notice.inner_text().startswith("1 ")  # the running one; the failed one needs nobody
+    # Below the buttons, which float up beside the title (they covered it: the new operator).
+    buttons, box = page.locator(".object-tools").bounding_box(), notice.bounding_box()
+    assert box["y"] >= buttons["y"] + buttons["height"], (box, buttons)
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == len(odd_rows)
     text = page.inner_text("#result_list")
