@@ -287,9 +287,7 @@ def test_the_stats_page_adds_up_the_statuses_and_failed_kinds_it_leaves_out(
     assert "other kinds: 1</title>" in chart
 
 
-def test_the_daily_chart_s_legend_names_the_unknown_statuses_part_when_it_has_one(
-    viewer, make_run
-):
+def test_the_daily_chart_s_legend_names_the_unknown_statuses_part_when_it_has_one(viewer, make_run):
     """Its bars drew them in a colour no legend named (the new operator)."""
 
     def legend() -> str:
