@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from runs.vocabulary import WHITESPACE
+
 _WRITTEN_OUT = (
     *range(0x00, 0x20),  # C0 controls: ESC, BEL, backspace...
     0x7F,
@@ -38,6 +40,17 @@ def has_controls(text: str) -> bool:
     """Whether ``text`` holds a character ``visible`` would write out (tabs and line breaks
     aside): text tenderops writes where others show it as it is must not."""
     return text != visible(text)
+
+
+def shown(value: str | None, limit: int = 40) -> str:
+    """The backend's text (a kind, a message) cut to ``limit`` characters, its control and
+    bidirectional characters written out; "–" for none or blanks (a chart's label as well
+    as a table's: the durations chart drew a blank kind's bar with no label)."""
+    if not value or not value.strip(WHITESPACE):  # blank as the database trims it
+        return "–"
+    if not value.strip():  # other spaces only (U+3000): a kind apart, not the blank one
+        value = "".join(f"<U+{ord(space):04X}>" for space in value)
+    return shortened(value, int(limit))
 
 
 def shortened(text: str | None, limit: int, *, one_line: bool = False) -> str:

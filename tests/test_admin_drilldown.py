@@ -302,6 +302,17 @@ def test_the_daily_chart_s_legend_names_the_unknown_statuses_part_when_it_has_on
     assert 'legend-swatch chart-other"></span>other (unknown)' in legend()
 
 
+def test_the_durations_chart_labels_a_blank_kind_as_its_table_does(viewer, make_run):
+    """A bar with no label beside the table's "–" (the new operator)."""
+    run = make_run(status="success", kind="", run_type="", started_ago=40 * MIN)
+    TenderRun.objects.filter(pk=run.pk).update(finished_at=F("started_at") + MIN)
+    refresh_stats_snapshot()
+    html = viewer.get(STATS).content.decode()
+    chart = html[html.index('id="duration-chart"') :]
+    labels = re.findall(r'<text class="chart-label"[^>]*text-anchor="end">([^<]*)</text>', chart)
+    assert "–" in labels and "" not in labels
+
+
 def test_the_durations_say_when_they_come_from_the_most_recent_runs_only(
     viewer, make_run, monkeypatch
 ):

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from runs.shown_text import shortened
+from runs.shown_text import shown
 from runs.vocabulary import DISPLAY_ORDER, RunStatus
 
 STATUS_ORDER = DISPLAY_ORDER
@@ -151,7 +151,7 @@ def failed_by_kind(daily, kinds: Sequence[str], link) -> SafeString:
         daily,
         order=kinds,
         css_class=kind_class(kinds),
-        label=lambda kind: _("other kinds") if kind is None else shortened(kind, 40),
+        label=lambda kind: _("other kinds") if kind is None else shown(kind, 40),
         link=link,
         title=_("Runs failed by tenderops per day and kind"),
         css_id="failed-by-tenderops-chart",
@@ -220,7 +220,7 @@ def duration_bars(durations) -> SafeString:
                 "<title>{} {}</title></line>",
                 label_w - 8,
                 y + 16,
-                shortened(d.kind, 24),  # what fits left of the bars
+                shown(d.kind, 24),  # what fits left of the bars; "–" for none, as the table
                 label_w,
                 y + 2,
                 _n(d.max_minutes * scale),

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 from django import template
 from django.conf import settings
 
+from runs import shown_text
 from runs.admin.display import duration, short_time
 from runs.admin.display import why_failed as why_failed_text
 from runs.admin.links import linked_code
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
-from runs.shown_text import shortened
-from runs.vocabulary import WHITESPACE, MonitorMode, RunStatus
+from runs.vocabulary import MonitorMode, RunStatus
 
 register = template.Library()
 
@@ -52,13 +52,8 @@ def why_failed(record) -> str:
 
 @register.filter
 def shown(value: str | None, limit: int = 40) -> str:
-    """The backend's text (a kind, a message) cut to ``limit`` characters, its control and
-    bidirectional characters written out (runs.shown_text); "–" for none or blanks."""
-    if not value or not value.strip(WHITESPACE):  # blank as the database trims it
-        return "–"
-    if not value.strip():  # other spaces only (U+3000): a kind apart, not the blank one
-        value = "".join(f"<U+{ord(space):04X}>" for space in value)
-    return shortened(value, int(limit))
+    """The backend's text cut to ``limit`` characters, written out; "–" for none or blanks."""
+    return shown_text.shown(value, limit)
 
 
 @register.filter
