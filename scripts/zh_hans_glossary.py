@@ -261,7 +261,7 @@ LABELS = {
     "resolved: %(kinds)s": "已解除：%(kinds)s",
     "The condition has cleared; if it comes back, it is told again once TENDEROPS_ALERT_COOLDOWN_MINUTES (%(minutes)s) have passed since it was last told.": "情况已解除；如再次出现，距上次告警满 TENDEROPS_ALERT_COOLDOWN_MINUTES（%(minutes)s）分钟后会再次告警。",
     "%(count)d run waiting longer than %(minutes)s minutes": "%(count)d 个任务排队超过 %(minutes)s 分钟",
-    "oldest waiting %(minutes)s min": "最长已等待 %(minutes)s 分钟",
+    "oldest waiting %(span)s": "最长已等待 %(span)s",
     "Open the pending runs in the admin": "在管理后台查看排队中的任务",
     "%(count)d run finished after tenderops had failed it": "%(count)d 个任务在被 tenderops 标记失败后又成功完成",
     "suggested %(minutes)s min": "建议 %(minutes)s 分钟",

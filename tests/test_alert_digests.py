@@ -36,6 +36,22 @@ def test_the_waiting_digest_counts_every_run_and_its_longest_silence(make_run, s
     assert review["ids"] == [requeued.pk, silent.pk]  # queued first, listed first
 
 
+def test_the_waiting_digest_writes_a_long_wait_as_the_runs_list_does(db):
+    """A run queued 400 days ago read "最长已等待 576007 分钟" (the new operator)."""
+    from runs.alerting.messages import render
+    from runs.maintenance import raise_digest
+
+    kinds = {"review": {"count": 1, "ids": ["tr_1"], "oldest_minutes": 576_007}}
+    alert = Alert.objects.get(pk=raise_digest(AlertEvent.WAITING, kinds))
+    english = "\n".join(render(alert, "en").lines)
+    assert "oldest waiting 400 d 0 h" in english and "576" not in english
+    assert "最长已等待 400 天 0 小时" in "\n".join(render(alert, "zh-hans").lines)
+    odd = {"review": {"count": 1, "ids": ["tr_1"], "oldest_minutes": "soon"}}
+    assert "oldest" not in "\n".join(
+        render(Alert(event=AlertEvent.WAITING, facts={"kinds": odd}), "en").lines
+    )
+
+
 def test_the_late_finish_digest_counts_the_kinds_in_their_cooldown_too(make_run, settings):
     settings.TENDEROPS_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
     runs = [make_run(started_ago=30 * MIN, kind=kind) for kind in ("review", "review", "risks")]

@@ -137,6 +137,12 @@ def duration(span: timedelta) -> str:
     return format_seconds(seconds, duration_formats())
 
 
+def plain_duration(span: timedelta) -> str:
+    """``duration`` without the page's line-break hints, for text that is no page's (an
+    alert's line, where a word joiner is written out)."""
+    return duration(span).replace(WORD_JOINER, "").replace("\u00a0", " ")
+
+
 def why_failed(reason: str, silent_minutes: float | None) -> str:
     """The rule that failed a run, as the audit says it: "silent for 42 min 10 s", "over the
     maximum runtime", "running too long" (the age rule), "marked failed by hand"."""

@@ -11,7 +11,7 @@ out (runs.shown_text).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from runs.admin.display import plain_duration
 from runs.alerting.message import Message, clean
 from runs.models import Alert, AlertEvent
 from runs.shown_text import labelled
@@ -40,6 +41,7 @@ SEVERITIES = {
     AlertEvent.TEST: "info",
 }
 RESOLVED_KINDS_NAMED = 10  # a resolution's title names this many kinds, then counts the rest
+MAX_SHOWN_MINUTES = 10**9  # past this a wait is no duration (timedelta's own limit is 1.5e12)
 
 
 def render(alert: Alert, language: str | None = None) -> Message:
@@ -209,7 +211,10 @@ def _waiting(facts, kind):
 
     def oldest(entry):
         value = entry.get("oldest_minutes")
-        return [_("oldest waiting %(minutes)s min") % {"minutes": value}] if value else []
+        if not isinstance(value, int | float) or not 0 < value < MAX_SHOWN_MINUTES:
+            return []
+        # As the runs list writes it: 576,007 minutes read as nothing (the new operator).
+        return [_("oldest waiting %(span)s") % {"span": plain_duration(timedelta(minutes=value))}]
 
     lines = [*kind_lines(kinds, oldest), *_cooling(facts, kinds)]
     lines.append(_("Are the workers running and taking runs from the queue?"))
