@@ -24,7 +24,7 @@ from runs.maintenance import (
     stuck_runs_queryset,
     waiting_runs,
 )
-from runs.maintenance.liveness import liveness_by_kind
+from runs.maintenance.liveness import _observe_portable, liveness_by_kind
 from runs.maintenance.policy import StuckPolicy
 from runs.maintenance.selection import _fail_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, RunObservation, TenderRun
@@ -180,6 +180,50 @@ def test_a_run_requeued_again_and_again_still_meets_the_maximum(make_run, settin
     assert monitor_tick().fixed_count == 0
     TenderRun.objects.filter(pk=poison.pk).update(status="running", message="stint 4")
     assert [(r.id, r.reason) for r in monitor_tick().stuck_runs] == [(poison.id, "max_runtime")]
+
+
+def test_a_run_tenderops_failed_and_the_backend_revived_is_judged_from_its_revival(
+    make_run, settings
+):
+    """Its observation went with the failing; seen active again, it is no run first seen
+    hours after its start (failed again at first sight before anyone saw it): it has just
+    changed, and a worker has just picked it up."""
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    silent = make_run(started_ago=30 * MIN, progress=0.3)
+    endless = make_run(started_ago=90 * MIN, progress=0.3)
+    assert {r.id for r in monitor_tick().stuck_runs} == {silent.id, endless.id}
+    TenderRun.objects.filter(pk__in=[silent.pk, endless.pk]).update(status="running")
+    assert monitor_tick().fixed_count == 0
+    assert statuses(silent, endless) == ["running", "running"]
+    revived = RunObservation.objects.get(run_id=endless.pk)
+    assert revived.changes == 1 and revived.running_since == revived.last_change_at
+    silence_for(silent, 65 * MIN / 60)  # then silent past its timeout: failed as silent
+    assert [(r.id, r.reason) for r in monitor_tick().stuck_runs] == [(silent.id, "silent")]
+
+
+@pytest.mark.parametrize("observe", [observe_active_runs, _observe_portable])
+def test_both_observations_see_a_revival_as_a_change_and_a_pick_up(make_run, observe):
+    """PostgreSQL's statement and the portable one (the SQLite demo), on the same rows."""
+    revived, fresh = make_run(started_ago=30 * MIN), make_run(started_ago=30 * MIN)
+    monitor_tick()
+    TenderRun.objects.filter(pk=revived.pk).update(status="running")
+    RunObservation.objects.filter(run_id=fresh.pk).delete()
+    TenderRun.objects.filter(pk=fresh.pk).update(status="running")
+    FailedRunRecord.objects.filter(run_id=fresh.pk).delete()  # as if never failed
+    observe()
+    seen = {o.run_id: o for o in RunObservation.objects.all()}
+    assert seen[revived.pk].changes == 1 and seen[revived.pk].last_change_at is not None
+    assert seen[revived.pk].running_since == seen[revived.pk].first_seen_at
+    assert (seen[fresh.pk].changes, seen[fresh.pk].last_change_at) == (0, None)
+    assert seen[fresh.pk].running_since == fresh.started_at
+
+
+def test_a_run_first_seen_with_no_failing_behind_it_counts_from_its_start(make_run):
+    run = make_run(started_ago=30 * MIN)
+    observe_active_runs()
+    observation = RunObservation.objects.get(run_id=run.pk)
+    assert (observation.changes, observation.last_change_at) == (0, None)
+    assert observation.running_since == run.started_at
 
 
 def test_an_observation_made_before_running_since_counts_from_the_start(make_run, settings):

@@ -33,6 +33,7 @@ from runs.maintenance.db import (
 from runs.maintenance.late_finishes import late_finishes_by_kind
 from runs.maintenance.policy import StuckPolicy
 from runs.models import (
+    FailedRunRecord,
     RunObservation,
     TenderRun,
     fingerprint,
@@ -97,12 +98,16 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
     asked_params = [param for _name, (_sql, params) in questions for param in params]
     now, now_params = now_sql()
     table = RunObservation._meta.db_table
+    records = FailedRunRecord._meta.db_table
     # One hash full join of the active runs with the observations keeps only what differs:
     # runs first seen (no observation), runs whose fingerprint changed, and observations of
     # runs no longer active. A quiet tick's differences are none, and the writes below read
     # nothing else (two joins, one for the new and changed runs and an anti-join for the
     # forgotten, cost a quiet observation 4.1 ms with 2,280 active runs at 1 M).
-    # A run first seen has no observed change yet: its last sign of life is its start.
+    # A run first seen has no observed change yet: its last sign of life is its start. Unless
+    # tenderops failed it before (its audit says so): then someone has just made it active
+    # again, a change seen now and a new pick-up (the failing statement forgot its old
+    # observation; judged by its start, it was failed again at first sight).
     # Runs seen before and changed since are updated in place (a HOT update: the table keeps
     # room on its pages, migration 0008), new ones inserted; an upsert would cost each changed
     # row a speculative insertion first (2,000 changed runs: 37 ms against 12, EXPLAIN
@@ -125,8 +130,10 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
         inserted AS (
             INSERT INTO {table}
                 (run_id, fingerprint, first_seen_at, last_change_at, changes, running_since)
-            SELECT id, fp, {now}, NULL, 0, CASE WHEN status = %s THEN started_at END
-            FROM differences WHERE observed_id IS NULL
+            SELECT id, fp, {now}, CASE WHEN revived THEN {now} END, revived::int,
+                   CASE WHEN status = %s THEN CASE WHEN revived THEN {now} ELSE started_at END END
+            FROM (SELECT d.*, EXISTS (SELECT FROM {records} AS r WHERE r.run_id = d.id) AS revived
+                  FROM differences AS d WHERE d.observed_id IS NULL) AS new
             ON CONFLICT (run_id) DO NOTHING
             RETURNING 1
         ),
@@ -164,7 +171,7 @@ def _observe_postgresql(check: StuckCheck | None) -> Observation:
     )
     running = RunStatus.RUNNING
     params = [OBSERVER_LOCK, *active_params, *now_params, running, *now_params]
-    params += [*now_params, running]
+    params += [*now_params, *now_params, running, *now_params]
     with connection.cursor() as cursor:
         execute_after(cursor, prelude, sql, [*params, *check_params, *asked_params])
         observing, changed, forgotten, any_stuck, *answers = cursor.fetchone()
@@ -211,19 +218,27 @@ def _observe_portable() -> Observation:
         RunObservation.objects.bulk_update(
             changed, ["fingerprint", "last_change_at", "changes", "running_since"]
         )
-        new = [
-            RunObservation(
-                run_id=run_id,
-                fingerprint=run["fp"],
-                first_seen_at=now,
-                running_since=run["started_at"] if run["status"] == RunStatus.RUNNING else None,
-            )
-            for run_id, run in active.items()
-            if run_id not in known
-        ]
+        unseen = [run_id for run_id in active if run_id not in known]
+        revived = set(
+            FailedRunRecord.objects.filter(run_id__in=unseen).values_list("run_id", flat=True)
+        )
+        new = [_first_sight(run_id, active[run_id], now, run_id in revived) for run_id in unseen]
         RunObservation.objects.bulk_create(new)
         forgotten, _ = RunObservation.objects.exclude(run_id__in=list(active)).delete()
     return Observation(changed=len(changed) + len(new), forgotten=forgotten)
+
+
+def _first_sight(run_id: str, run: dict, now: datetime, revived: bool) -> RunObservation:
+    """A run's first observation; ``revived``: tenderops failed it before (as above)."""
+    started = now if revived else run["started_at"]
+    return RunObservation(
+        run_id=run_id,
+        fingerprint=run["fp"],
+        first_seen_at=now,
+        last_change_at=now if revived else None,
+        changes=int(revived),
+        running_since=started if run["status"] == RunStatus.RUNNING else None,
+    )
 
 
 def vacuum_observations() -> bool:
