@@ -104,16 +104,21 @@ def test_the_late_filter_lists_what_the_sweep_counts_once_the_failing_is_old(
 def test_a_run_failed_twice_then_finished_is_one_late_finish(make_run, settings):
     """A worker retrying the same row: failed, running again, failed again, then finished.
     The stats page counted its two audit records; the counter and the list count the run."""
-    from runs.maintenance import fail_stuck_runs, late_finish_tick
+    from django.db.models.functions import Now
+
+    from runs.maintenance import fail_stuck_runs, late_finish_tick, observe_active_runs
     from runs.maintenance.counters import LATE_FINISHES, read
     from runs.maintenance.liveness import liveness_by_kind
+    from runs.models import RunObservation
     from tests.conftest import back_to_running
 
     settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 10
     run = make_run(started_ago=30 * MIN, kind="review")
-    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    assert fail_stuck_runs(actor=Actor.CLI, kinds=["review"]).fixed_count == 1
     back_to_running(run.pk)
-    fail_stuck_runs(actor=Actor.CLI, kinds=["review"])
+    observe_active_runs()  # its revival: a sign of life, then silent past the timeout
+    RunObservation.objects.filter(run_id=run.pk).update(last_change_at=Now() - 11 * MIN)
+    assert fail_stuck_runs(actor=Actor.CLI, kinds=["review"]).fixed_count == 1
     TenderRun.objects.filter(pk=run.pk).update(status="success")
     assert len(late_finish_tick()) == 2  # both records noted
     assert liveness_by_kind()["review"].late == {"24h": 1, "7d": 1, "30d": 1}

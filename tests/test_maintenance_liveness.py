@@ -201,6 +201,17 @@ def test_a_run_tenderops_failed_and_the_backend_revived_is_judged_from_its_reviv
     assert [(r.id, r.reason) for r in monitor_tick().stuck_runs] == [(silent.id, "silent")]
 
 
+def test_a_run_failed_then_queued_again_waits_from_its_requeueing(make_run, settings):
+    """Back in the queue: not waiting at once (a false alert), nor failed as waiting."""
+    settings.TENDEROPS_PENDING_ALERT_MINUTES = 30
+    settings.TENDEROPS_FAIL_PENDING_AFTER_MINUTES = 30
+    run = make_run(started_ago=60 * MIN, progress=0.3)
+    assert [r.id for r in monitor_tick().stuck_runs] == [run.id]
+    TenderRun.objects.filter(pk=run.pk).update(status="pending", progress=0.0, message="排队中")
+    assert monitor_tick().fixed_count == 0 and statuses(run) == ["pending"]
+    assert not waiting_runs().filter(pk=run.pk).exists()
+
+
 @pytest.mark.parametrize("observe", [observe_active_runs, _observe_portable])
 def test_both_observations_see_a_revival_as_a_change_and_a_pick_up(make_run, observe):
     """PostgreSQL's statement and the portable one (the SQLite demo), on the same rows."""
