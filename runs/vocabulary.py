@@ -94,13 +94,14 @@ def run_kind(kind: str | None, run_type: str | None) -> str:
 # The runs list's filter values beyond the stored ones (the stats page links with them).
 OTHER_STATUS = "__other__"
 FINISHED = "__finished__"
+ACTIVE = "__active__"  # pending or running: the list's impossible-start notice links with it
 NO_STATUS = "__blank__"
 NO_ERROR = "__none__"  # the error filter: runs without an error text
 NO_KIND = "__none__"  # the kind filter: runs with neither kind nor run_type (shown "–")
 # A stored value that reads as one of them (a status written "__finished__" listed every
 # finished run), or starts with LITERAL, is a parameter as LITERAL and itself.
 LITERAL = "="
-LIST_KEYWORDS = frozenset({OTHER_STATUS, FINISHED, NO_STATUS, NO_ERROR, NO_KIND})
+LIST_KEYWORDS = frozenset({OTHER_STATUS, FINISHED, ACTIVE, NO_STATUS, NO_ERROR, NO_KIND})
 
 
 def list_parameter(value: str | None, empty: str) -> str:

@@ -194,6 +194,7 @@ LABELS = {
     "duration (seconds)": "耗时（秒）",
     "status now": "当前状态",
     "finished (success or failed)": "已结束（成功或失败）",
+    "active (pending or running)": "未结束（排队中或运行中）",
     "Impossible start time": "开始时间异常",
     "Search a project by name or id": "按名称或 ID 搜索项目",
     "failed by tenderops": "由 tenderops 标记失败",

@@ -95,7 +95,7 @@ SENTENCES = {
     "A parameter contains a NUL byte.": "某个参数含有 NUL 字节。",
     "A parameter is longer than %(limit)d characters.": "某个参数超过 %(limit)d 个字符。",
     "Showing the first 200; the CSV export lists them all.": "仅显示前 200 条；导出的 CSV 包含全部。",
-    "%(counter)s active run has an impossible started_at (±infinity, before 2000 or in the future): the monitor never fails it; an operator may mark it failed.": "%(counter)s 个进行中的任务开始时间异常（±无穷、早于 2000 年或晚于当前时间）：监控不会将其标记为失败；运维人员可以手动标记为失败。",
+    "%(counter)s active run has an impossible started_at (±infinity, before 2000 or in the future): the monitor never fails it; an operator may mark it failed.": "%(counter)s 个未结束的任务开始时间异常（±无穷、早于 2000 年或晚于当前时间）：监控不会将其标记为失败；运维人员可以手动标记为失败。",
     "A run is stuck when it has been running longer than its timeout: %(minutes)s minutes.": "任务运行时间超过超时阈值即视为卡住：%(minutes)s 分钟。",
     "Timeouts per kind, in minutes: %(per_kind)s.": "各类型的超时（分钟）：%(per_kind)s。",
     "The first %(count)s of them are failed from here; the monitor or “manage.py cleanup_stuck_runs --auto-fix” fails the rest.": "此处只将其中前 %(count)s 个标记为失败；其余由监控或“manage.py cleanup_stuck_runs --auto-fix”标记为失败。",

@@ -25,7 +25,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from runs.admin.links import change_page_url
+from runs.admin.links import change_page_url, runs_list_url
 from runs.limits import MAX_REASON_LENGTH
 from runs.maintenance import mark_runs_failed
 from runs.maintenance.outcomes import MarkFailedResult
@@ -42,6 +42,7 @@ from runs.maintenance.selection import (
 )
 from runs.models import Actor, TenderRun
 from runs.shown_text import has_controls
+from runs.vocabulary import ACTIVE
 
 # A page with more runs than one confirmation may fail shows this many of them.
 CONFIRMATION_SAMPLE = 100
@@ -237,6 +238,7 @@ class MarkFailedMixin:
             **(extra_context or {}),
             "can_mark_failed": self.has_mark_failed_permission(request),
             "impossible_starts": impossible_starts_at_most(MAX_CONFIRMED_RUNS),
+            "impossible_url": runs_list_url(status=ACTIVE, started="impossible"),
         }
         return super().changelist_view(request, extra_context)
 

@@ -29,6 +29,7 @@ from runs.maintenance import (
 from runs.maintenance.stats import ERROR_PREVIEW_CHARS, error_preview
 from runs.models import TenderProject, TenderRun
 from runs.vocabulary import (
+    ACTIVE,
     FINISHED,
     FINISHED_STATUSES,
     KNOWN_KINDS,
@@ -51,6 +52,8 @@ class StatusFilter(admin.SimpleListFilter):
         choices = [*RunStatus.choices, (OTHER_STATUS, _("other (unknown)"))]
         if self.value() == FINISHED:  # linked from the stats page's failure windows
             choices.append((FINISHED, _("finished (success or failed)")))
+        elif self.value() == ACTIVE:  # linked from the impossible-start notices
+            choices.append((ACTIVE, _("active (pending or running)")))
         elif self.value() == NO_STATUS:  # the stats page's row of runs with an empty status
             choices.append((NO_STATUS, RunStatus.label_of("")))
         elif self.value() and self.value() not in {value for value, _label in choices}:
@@ -68,6 +71,8 @@ class StatusFilter(admin.SimpleListFilter):
             return queryset.filter(status="")
         if self.value() == FINISHED:
             return queryset.filter(status__in=FINISHED_STATUSES)
+        if self.value() == ACTIVE:
+            return queryset.active()
         if self.value():
             return queryset.filter(status=self.value())
         return queryset

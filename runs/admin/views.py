@@ -47,7 +47,7 @@ from runs.maintenance.stats import (
 from runs.maintenance.stats_snapshot import read_stats_snapshot, refresh_stats_snapshot_now
 from runs.models import Actor, TenderProject
 from runs.shown_text import labelled
-from runs.vocabulary import KNOWN_KINDS, FailReason, RunStatus, StuckRule
+from runs.vocabulary import ACTIVE, KNOWN_KINDS, FailReason, RunStatus, StuckRule
 
 # The cleanup page lists at most this many of the stuck runs it fails.
 CLEANUP_ROWS_SHOWN = 200
@@ -304,7 +304,7 @@ def stats_context(stats: RunStats) -> dict[str, Any]:
         "all_runs_url": runs_list_url(),
         "running_url": runs_list_url(status=RunStatus.RUNNING),
         "stuck_url": runs_list_url(stuck="yes"),
-        "impossible_url": runs_list_url(started="impossible"),
+        "impossible_url": runs_list_url(status=ACTIVE, started="impossible"),
         "monitor": {
             "starting": stats.monitor_starting,
             "last_run": short_time(health.last_run_at) if health.last_run_at else None,
