@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from runs.admin import pagination
-from runs.admin.display import duration, duration_formats, format_seconds
+from runs.durations import duration, duration_formats, format_seconds
 from runs.maintenance import fail_stuck_runs, monitor_tick
 from runs.maintenance.stats_snapshot import refresh_stats_snapshot
 from runs.models import Actor, MaintenanceAction, TenderRun

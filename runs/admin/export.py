@@ -27,9 +27,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from runs.admin.display import percent, short_time, why_failed, without_joiners
+from runs.admin.display import percent, short_time, why_failed
 from runs.admin.readonly import DroppedParameters
 from runs.admin.site import time_zone_label
+from runs.durations import without_joiners
 from runs.infinite_timestamps import is_infinite
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from runs.vocabulary import RunStatus, run_kind

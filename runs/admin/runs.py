@@ -15,8 +15,6 @@ from django.utils.translation import gettext_lazy
 
 from runs.admin.actions import MarkFailedMixin
 from runs.admin.display import (
-    duration,
-    duration_formats,
     impossible_start,
     progress_bar,
     short_time,
@@ -39,6 +37,7 @@ from runs.admin.readonly import ReadOnlyAdmin
 from runs.admin.run_detail import RunDetailMixin
 from runs.admin.tenderops_filters import ActionFilter, AuditFilter, LivenessFilter
 from runs.admin.views import MaintenanceViewsMixin
+from runs.durations import duration, duration_formats
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
 from runs.maintenance.liveness import stuck_from

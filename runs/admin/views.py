@@ -24,7 +24,7 @@ from runs.admin.actions import (
     promise_for,
     promised,
 )
-from runs.admin.display import duration, short_time
+from runs.admin.display import short_time
 from runs.admin.filters import (
     FINISHED,
     OTHER_STATUS,
@@ -34,6 +34,7 @@ from runs.admin.filters import (
     status_parameter,
 )
 from runs.admin.links import runs_list_url
+from runs.durations import duration
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun

@@ -23,8 +23,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from runs.admin.display import plain_duration
 from runs.alerting.message import Message, clean
+from runs.durations import plain_duration
 from runs.models import Alert, AlertEvent
 from runs.shown_text import labelled
 from runs.vocabulary import NO_KIND, MonitorMode, RunStatus, list_parameter

@@ -7,11 +7,12 @@ from django import template
 from django.conf import settings
 
 from runs import shown_text
-from runs.admin.display import duration, short_time
+from runs.admin.display import short_time
 from runs.admin.display import why_failed as why_failed_text
 from runs.admin.links import linked_code
 from runs.admin.links import runs_list_url as build_runs_list_url
 from runs.admin.site import time_zone_label as build_time_zone_label
+from runs.durations import duration
 from runs.vocabulary import MonitorMode, RunStatus
 
 register = template.Library()

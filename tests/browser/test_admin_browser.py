@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import translation
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from runs.admin.display import duration
+from runs.durations import duration
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from tests.browser.conftest import WAIT_MS, log_in, new_page
 
@@ -119,7 +119,7 @@ def test_chinese_browser_gets_a_chinese_admin(browser, live_server, operator, ru
 @pytest.mark.parametrize(
     "locale, language, shape, foreign_units",
     [
-        # A no-break space between a number and its unit (display.unbroken).
+        # A no-break space between a number and its unit (durations.unbroken).
         ("zh-CN", "zh-hans", r"^\d+\u00a0分 \d{2}\u00a0秒$", ["min", "\u00a0s"]),
         ("en-US", "en", r"^\d+\u00a0min \d{2}\u00a0s$", ["分", "秒"]),
     ],

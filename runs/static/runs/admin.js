@@ -1,5 +1,5 @@
 // Live "running for" times in the runs list: ticks once per second, no request to the server.
-// The words are the page's: the server writes its duration formats (runs/admin/display.py,
+// The words are the page's: the server writes its duration formats (runs/durations.py,
 // translated) into #run-duration-formats, and this file only fills in the numbers.
 // Also: choosing a project in the project filter's search box (the admin's select2
 // autocomplete) opens the list filtered to it, the other filters kept.
