@@ -229,11 +229,14 @@ def forget_observations_sql(failed: str) -> str:
     transaction, up to 1.2 s under load, where each batch that fails them now forgets its own.
     Rows another transaction holds (an observer updating them) are skipped, not waited for:
     two writers of the same observations in different orders would deadlock; the next
-    observation forgets those, as it forgets every run no longer active."""
+    observation forgets those, as it forgets every run no longer active. Each row is deleted
+    at the address it was locked at (it cannot move while locked), without a second descent
+    of the primary key."""
     table = RunObservation._meta.db_table
     return (
-        f"DELETE FROM {table} WHERE run_id IN (SELECT o.run_id FROM {table} AS o "
-        f"WHERE o.run_id IN (SELECT id FROM {failed}) FOR UPDATE OF o SKIP LOCKED)"
+        f"DELETE FROM {table} AS gone USING (SELECT o.ctid AS row_address FROM {table} AS o "
+        f"WHERE o.run_id IN (SELECT id FROM {failed}) FOR UPDATE OF o SKIP LOCKED) AS mine "
+        "WHERE gone.ctid = mine.row_address"
     )
 
 
