@@ -120,10 +120,8 @@ def bounded_skips(skipped: int) -> tuple[int, bool]:
 
 
 def impossible_starts_at_most(cap: int) -> int:
-    """How many active runs have an impossible start, counted to ``cap``: the monitor never
-    fails them, so an operator must. Finished ones need nobody (counted, they made a notice
-    that no action could ever clear)."""
-    return count_at_most(TenderRun.objects.active().impossible_start(), cap)
+    """How many active runs have an impossible start, counted to ``cap``."""
+    return count_at_most(TenderRun.objects.beyond_the_monitor(), cap)
 
 
 def active_ids(queryset: QuerySet[TenderRun], cap: int) -> list[str]:

@@ -174,7 +174,7 @@ def collect_stats() -> RunStats:
         daily=daily,
         failed_by_tenderops=failed_by_tenderops,
         health=health,
-        impossible_starts=TenderRun.objects.active().impossible_start().count(),
+        impossible_starts=TenderRun.objects.beyond_the_monitor().count(),
     )
 
 

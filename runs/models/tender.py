@@ -160,6 +160,11 @@ class TenderRunQuerySet(models.QuerySet):
         # ``Unestimated`` value it guessed a third of the table and scanned it all, 1.5 s).
         return self.filter(Q(started_at__lt=EARLIEST_START) | Q(started_at__gte=Now() + START_SKEW))
 
+    def beyond_the_monitor(self) -> TenderRunQuerySet:
+        """Active runs with an impossible start: the monitor never fails them, an operator
+        must (the notices count them; finished ones need nobody)."""
+        return self.active().impossible_start()
+
     def running(self) -> TenderRunQuerySet:
         return self.filter(status=RunStatus.RUNNING)
 
