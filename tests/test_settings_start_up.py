@@ -1,7 +1,9 @@
 """What start-up refuses beyond numbers and switches: mail settings no mail could be sent
-with, host names no request matches; and gunicorn's one line for a bad setting."""
+with, host names no request matches; gunicorn's one line for a bad setting; and the help,
+which needs no production environment."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +94,36 @@ def test_gunicorn_with_a_bad_setting_says_it_in_one_line_and_halts():
     assert result.returncode == 4, result.stderr  # gunicorn's "App failed to load."
     assert "Configuration error: TENDEROPS_STUCK_TIMEOUT_MINUTES" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def manage_without_production_environment(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DATABASE_URL")}
+    env.pop("DJANGO_DEBUG", None)
+    return run_in_repo([sys.executable, "manage.py", *args], env)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("cleanup_stuck_runs", "--help"), ("prune_runs", "-h"), ("help", "cleanup_stuck_runs"), ()],
+)
+def test_the_help_needs_no_secret_key_and_no_database(args):
+    """An operator reading the options on a machine without production's environment got
+    "DJANGO_SECRET_KEY must be set" and no help."""
+    result = manage_without_production_environment(*args)
+    assert result.returncode == 0, result.stderr
+    assert "manage.py" in result.stdout
+    assert "Configuration error" not in result.stderr
+
+
+def test_a_command_that_runs_still_needs_the_secret_key():
+    """The stand-ins serve the help only: a command that would run refuses as before."""
+    result = manage_without_production_environment("cleanup_stuck_runs", "--dry-run")
+    assert result.returncode == 2
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_a_help_option_after_the_end_of_options_is_not_the_help():
+    """After ``--`` an argument is the command's own (``dbshell -- --help`` passes it on)."""
+    result = manage_without_production_environment("dbshell", "--", "--help")
+    assert result.returncode == 2
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
