@@ -32,7 +32,8 @@ def test_prune_refuses_a_flag_given_twice_with_different_values(expired_runs):
 
 def test_prune_command_defaults_and_flags(expired_runs):
     dry = json.loads(run_command("prune_runs", "--dry-run", "--json"))
-    assert dry["deleted"] == {"failed": 1, "success": 1} and dry["dry_run"] is True
+    assert dry["would_delete"] == {"failed": 1, "success": 1} and dry["dry_run"] is True
+    assert "deleted" not in dry  # a script reading it would report deletions that never were
     assert TenderRun.objects.count() == 3
     out = run_command(
         "prune_runs", "--success-days", "45", "--failed-days", "45", "--batch-size", "1"

@@ -67,8 +67,9 @@ class PruneResult:
         return _("Deleted %(failed_count)d failed and %(success_count)d successful runs.") % counts
 
     def as_dict(self) -> dict[str, Any]:
+        # A dry run deleted nothing: its counts are what the prune would delete.
         return {
-            "deleted": dict(self.deleted),
+            "would_delete" if self.dry_run else "deleted": dict(self.deleted),
             "total": self.total,
             "cutoffs": {status: cutoff.isoformat() for status, cutoff in self.cutoffs.items()},
             "batches": self.batches,
