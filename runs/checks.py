@@ -34,18 +34,25 @@ def check_unknown_variables(app_configs, **kwargs) -> list[Warning]:
     """A misspelt variable is ignored without a word: TENDEROPS_MONITOR_MOD=report would
     leave the monitor failing runs while the operator believes it only reports them."""
     known = READ_VARIABLES | TOOLING_VARIABLES
-    unknown = sorted(name for name in os.environ if name.startswith("TENDEROPS_"))
+    # Names are case-sensitive: tenderops_monitor_mode=report is as ignored as a misspelling.
+    ours = sorted(name for name in os.environ if name.upper().startswith("TENDEROPS_"))
     warnings = []
-    for name in (name for name in unknown if name not in known):
-        close = difflib.get_close_matches(name, sorted(known), n=1)
+    for name in (name for name in ours if name not in known):
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
         warnings.append(
             Warning(
                 f"{name} is not a variable tenderops reads: it is ignored",
-                hint=f"Did you mean {close[0]}?" if close else SETTINGS_DOCS,
+                hint=_likely_meant(name, close[0]) if close else SETTINGS_DOCS,
                 id="tenderops.W005",
             )
         )
     return warnings
+
+
+def _likely_meant(name: str, close: str) -> str:
+    if name.upper() == close:
+        return f"Did you mean {close}? Variable names are case-sensitive."
+    return f"Did you mean {close}?"
 
 
 @register()

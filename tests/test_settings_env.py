@@ -219,6 +219,9 @@ def test_a_misspelt_variable_is_warned_of_with_the_likely_name():
     assert "tenderops.W005" in result.stderr and "TENDEROPS_MONITOR_MOD " in result.stderr
     assert "Did you mean TENDEROPS_MONITOR_MODE?" in result.stderr
     assert "W005" not in manage_check(TENDEROPS_MONITOR_MODE="report").stderr
+    lower_case = manage_check(tenderops_monitor_mode="report").stderr
+    assert "tenderops.W005" in lower_case and "tenderops_monitor_mode " in lower_case
+    assert "Did you mean TENDEROPS_MONITOR_MODE? Variable names are case-sensitive." in lower_case
     # A setting's name that no variable sets (its value is Django's mail backend's, in code).
     assert (
         "TENDEROPS_ALERT_EMAIL_BACKEND " in manage_check(TENDEROPS_ALERT_EMAIL_BACKEND="x").stderr
