@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 
 from runs.adoption import ensure_shape
 from runs.maintenance.counters import RUNS_FAILED, counter_cte, increment
@@ -93,10 +92,8 @@ def _locked_rows_sql(candidates: Candidates, limit: int | None, cache_key: Hasha
         locked = (
             _resolve(candidates)
             .select_for_update(skip_locked=True, of=("self",))
-            # Qualified: the candidates join the observations, which have a ctid too.
-            .annotate(row_address=RawSQL('"tender_runs".ctid', ()))
             .values(
-                "row_address",
+                "id",
                 "run_kind",
                 "fail_reason",
                 "last_sign_of_life",
@@ -151,17 +148,18 @@ def _fail_and_audit_postgresql(
     runs = TenderRun._meta.db_table
     actions = MaintenanceAction._meta.db_table
     records = FailedRunRecord._meta.db_table
-    # prev is MATERIALIZED so that it runs once; each locked row is then updated at the
-    # physical address it was locked at (a row cannot move while we hold its lock), without a
-    # second descent of the primary key. A status filter on r would lure the planner into
-    # rescanning prev per row. The INSERT of the action yields no row when nothing was
-    # failed, and so no records.
+    # prev is MATERIALIZED so that it runs once. Each locked row is updated by its id, not at
+    # the address it was locked at: a row a worker changed after this statement's snapshot is
+    # locked in its latest version, which the snapshot cannot see at that address; by its id
+    # the UPDATE finds the version it sees and follows it to the locked one. A status filter
+    # on r would lure the planner into rescanning prev per row. The INSERT of the action
+    # yields no row when nothing was failed, and so no records.
     sql = f"""
         WITH prev AS MATERIALIZED ({prev_sql}),
         failed AS (
             UPDATE {runs} AS r
             SET status = %s, finished_at = {now}, error = %s, message = %s
-            FROM prev WHERE r.ctid = prev.row_address
+            FROM prev WHERE r.id = prev.id
             RETURNING r.id, r.project_id, prev.run_kind AS kind, r.started_at,
                       CASE WHEN isfinite(r.started_at) THEN
                           round((extract(epoch FROM r.finished_at - r.started_at) / 60)::numeric,
@@ -229,14 +227,14 @@ def forget_observations_sql(failed: str) -> str:
     transaction, up to 1.2 s under load, where each batch that fails them now forgets its own.
     Rows another transaction holds (an observer updating them) are skipped, not waited for:
     two writers of the same observations in different orders would deadlock; the next
-    observation forgets those, as it forgets every run no longer active. Each row is deleted
-    at the address it was locked at (it cannot move while locked), without a second descent
-    of the primary key."""
+    observation forgets those, as it forgets every run no longer active. Rows are deleted by
+    their key, not at the address they were locked at: an observer's change committed after
+    this statement's snapshot is locked in a version the snapshot cannot see there."""
     table = RunObservation._meta.db_table
     return (
-        f"DELETE FROM {table} AS gone USING (SELECT o.ctid AS row_address FROM {table} AS o "
+        f"DELETE FROM {table} AS gone USING (SELECT o.run_id FROM {table} AS o "
         f"WHERE o.run_id IN (SELECT id FROM {failed}) FOR UPDATE OF o SKIP LOCKED) AS mine "
-        "WHERE gone.ctid = mine.row_address"
+        "WHERE gone.run_id = mine.run_id"
     )
 
 
