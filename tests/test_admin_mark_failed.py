@@ -9,7 +9,7 @@ from django.contrib.admin.utils import quote
 from django.test import Client
 from django.utils import timezone
 
-from runs.models import MaintenanceAction, TenderRun
+from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
 from tests.conftest import back_to_running, confirmed_mark_failed, statuses
 from tests.console import staff_client
 from tests.test_odd_rows import set_started_at
@@ -111,6 +111,20 @@ def test_the_cleanup_button_says_which_listed_runs_were_no_longer_stuck(operator
     assert "Fixed 1 of the 3 listed runs; 2 were no longer stuck" in html
     assert "No stuck runs found" not in html
     assert statuses(*listed) == ["failed", "running", "failed"]
+
+
+def test_a_cleanup_page_posted_again_spares_runs_failed_since(operator, make_run, settings):
+    """A run the page listed, failed by its first post (or by the monitor), that a worker
+    then revived and that is stuck again: the page promised to fail it once, not again."""
+    settings.TENDEROPS_STUCK_RULE = "age"  # revived, it is stuck again at once
+    revived, other = make_run(started_ago=30 * MIN), make_run(started_ago=31 * MIN)
+    page = promise_in(operator.get(CLEANUP).content.decode())
+    assert "Fixed 2 stuck runs" in operator.post(CLEANUP, page, follow=True).content.decode()
+    TenderRun.objects.filter(pk=revived.pk).update(status="running", finished_at=None)
+    again = operator.post(CLEANUP, page, follow=True).content.decode()
+    assert "Fixed 0 of the 2 listed runs; 2 were no longer stuck" in again
+    assert statuses(revived, other) == ["running", "failed"]
+    assert FailedRunRecord.objects.filter(run_id=revived.pk).count() == 1
 
 
 def test_the_cleanup_button_says_which_listed_runs_were_deleted_meanwhile(operator, make_run):

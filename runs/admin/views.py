@@ -38,7 +38,7 @@ from runs.durations import duration
 from runs.maintenance import RunStats, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun
-from runs.maintenance.selection import gone_of_the_rest, promise_of
+from runs.maintenance.selection import clean_up_promised, gone_of_the_rest, promise_of
 from runs.maintenance.stats import (
     DURATION_SAMPLE,
     PRUNED_KIND,
@@ -83,11 +83,10 @@ class MaintenanceViewsMixin:
             # Only what the preview listed, and of that only what is still stuck now.
             promise = promised(request.POST.get("promise", ""), CLEANUP)
             if promise is not None:
-                listed = sorted(promise.starts)  # still stuck now, or left alone
-                result = fail_stuck_runs(
-                    actor=Actor.USER, username=request.user.get_username(), run_ids=listed
+                result = clean_up_promised(
+                    promise, actor=Actor.USER, username=request.user.get_username()
                 )
-                self._say_cleaned(request, result, listed)
+                self._say_cleaned(request, result, sorted(promise.starts))
                 return HttpResponseRedirect(changelist)
             self.message_user(
                 request,

@@ -62,15 +62,20 @@ CLEANUP_DEADLINE_SECONDS = 20.0
 
 
 def stuck_runs_queryset(
-    policy: StuckPolicy, kinds: Sequence[str] = (), run_ids: Sequence[str] | None = None
+    policy: StuckPolicy,
+    kinds: Sequence[str] = (),
+    run_ids: Sequence[str] | None = None,
+    condition: Q | None = None,
 ) -> QuerySet[TenderRun]:
     """The stuck runs (``TenderRun.objects.stuck``: as the policy's rule judges them), of
-    ``kinds`` and among ``run_ids`` if given."""
+    ``kinds``, among ``run_ids`` and meeting ``condition`` if given."""
     queryset = TenderRun.objects.stuck(policy)
     if kinds:
         queryset = queryset.filter(run_kind__in=list(kinds))
     if run_ids is not None:
         queryset = queryset.filter(pk__in=list(run_ids))
+    if condition is not None:
+        queryset = queryset.filter(condition)
     return queryset
 
 
@@ -107,6 +112,7 @@ def fail_stuck_runs(
     timeout_minutes: int | None = None,
     kinds: Sequence[str] = (),
     run_ids: Sequence[str] | None = None,
+    condition: Q | None = None,
     dry_run: bool = False,
     heartbeat: str | None = None,
     list_limit: int | None = LIST_LIMIT,
@@ -115,7 +121,8 @@ def fail_stuck_runs(
     questions: Mapping[str, tuple[str, tuple]] | None = None,
     alert: bool = False,
 ) -> CleanupResult:
-    """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck.
+    """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck;
+    with ``condition`` (a confirmation page's promise), only those meeting it.
 
     Every active run is observed first (its signs of life), dry run or not: that writes
     only tenderops' own table. Then batches of stuck runs are failed, each its own guarded,
@@ -133,11 +140,11 @@ def fail_stuck_runs(
     idle_kinds = kinds_not_running(kinds, pending_too=policy.fail_pending_after_minutes is not None)
 
     def candidates() -> QuerySet[TenderRun]:
-        return stuck_runs_queryset(policy, kinds, run_ids)
+        return stuck_runs_queryset(policy, kinds, run_ids, condition)
 
     # The first batch's SQL depends on nothing else (not on given run ids: those are params).
     first_batch_key = None
-    if run_ids is None:
+    if run_ids is None and condition is None:
         first_batch_key = (json.dumps(policy.as_dict(), sort_keys=True), tuple(kinds))
     check = None
     if first_batch_key is not None and not dry_run:

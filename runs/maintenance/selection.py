@@ -18,7 +18,7 @@ from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
 from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
 from runs.maintenance.db import count_at_most, db_now, is_postgresql
-from runs.maintenance.failing import stuck_runs_of, stuck_runs_queryset
+from runs.maintenance.failing import fail_stuck_runs, stuck_runs_of, stuck_runs_queryset
 from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
 from runs.maintenance.liveness import waiting_runs
 from runs.maintenance.outcomes import CleanupResult, MarkFailedResult, StuckRun
@@ -92,6 +92,15 @@ def _in_life(run_id: str, start: datetime | None) -> Q:
     if start == MINUS_INFINITY:
         return Q(pk=run_id, started_at__lt=MINUS_INFINITY)
     return Q(pk=run_id, started_at=start)
+
+
+def clean_up_promised(promise: Promise, *, actor: Actor, username: str) -> CleanupResult:
+    """The cleanup page's confirmation: of the runs it listed, those still stuck now, in the
+    life it listed and not failed since (a page posted again, or after the monitor failed a
+    run and a worker revived it, fails nothing it did not promise)."""
+    return fail_stuck_runs(
+        actor=actor, username=username, run_ids=sorted(promise.starts), condition=kept_by(promise)
+    )
 
 
 def present_among(run_ids: Collection[str]) -> int:
