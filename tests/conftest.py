@@ -13,7 +13,8 @@ from django.db.models.functions import Now
 from django.db.models.signals import post_migrate
 from django.utils import translation
 
-from runs.models import RunObservation, TenderProject, TenderRun
+from runs.maintenance.outcomes import StuckRun
+from runs.models import Actor, RunObservation, TenderProject, TenderRun
 
 # The API tests' shared fixtures (bearer, stuck, api_token).
 pytest_plugins = ["tests.api_client"]
@@ -144,6 +145,13 @@ def silent_waiting_and_late(make_run: RunFactory) -> TenderRun:
 def statuses(*runs: TenderRun) -> list[str]:
     by_id = dict(TenderRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("pk", "status"))
     return [by_id.get(r.pk, "<deleted>") for r in runs]
+
+
+def stuck_now(**options) -> list[StuckRun]:
+    """The runs the cleanup would fail now, all listed: its dry run, observation included."""
+    from runs.maintenance import fail_stuck_runs
+
+    return fail_stuck_runs(actor=Actor.CLI, dry_run=True, list_limit=None, **options).stuck_runs
 
 
 def row_snapshot(run_id: str) -> tuple:

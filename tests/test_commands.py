@@ -12,9 +12,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from runs.demo_data import seeded_run_ids
-from runs.maintenance import find_stuck_runs
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
-from tests.conftest import statuses
+from tests.conftest import statuses, stuck_now
 
 MIN = timedelta(minutes=1)
 
@@ -220,7 +219,7 @@ def test_seed_makes_the_promised_mix(db):
     assert TenderRun.objects.count() == 600
     assert TenderRun.objects.filter(status="pending").count() == 2
     assert TenderRun.objects.filter(status="running").count() == 10
-    assert {run.id for run in find_stuck_runs()} == set(seeded_run_ids("stuck", 7))
+    assert {run.id for run in stuck_now()} == set(seeded_run_ids("stuck", 7))
     null_kind = TenderRun.objects.filter(kind__isnull=True).count()
     assert 150 <= null_kind <= 250
     finished = TenderRun.objects.filter(status__in=["success", "failed"]).count()

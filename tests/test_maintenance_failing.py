@@ -7,10 +7,10 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from runs.maintenance import InvalidParameter, fail_stuck_runs, find_stuck_runs, mark_runs_failed
+from runs.maintenance import InvalidParameter, fail_stuck_runs, mark_runs_failed
 from runs.maintenance.selection import promise_of
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
-from tests.conftest import row_snapshot, statuses
+from tests.conftest import row_snapshot, statuses, stuck_now
 
 MIN = timedelta(minutes=1)
 
@@ -23,8 +23,8 @@ def test_global_timeout_from_settings(settings, make_run):
     settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 15
     old = make_run(started_ago=16 * MIN)
     young = make_run(started_ago=14 * MIN)
-    assert ids(find_stuck_runs()) == {old.id}
-    assert young.id not in ids(find_stuck_runs())
+    assert ids(stuck_now()) == {old.id}
+    assert young.id not in ids(stuck_now())
 
 
 def test_per_kind_timeouts_override_the_global_one(settings, make_run):
@@ -37,7 +37,7 @@ def test_per_kind_timeouts_override_the_global_one(settings, make_run):
     info_old = make_run(started_ago=11 * MIN)
     # NULL kind: the run_type is the kind to match on.
     legacy_docx = make_run(run_type="generate_docx", kind=None, started_ago=25 * MIN)
-    found = ids(find_stuck_runs())
+    found = ids(stuck_now())
     assert found == {docx_old.id, review_old.id, info_old.id}
     assert not found & {docx_young.id, review_young.id, legacy_docx.id}
 
@@ -45,21 +45,21 @@ def test_per_kind_timeouts_override_the_global_one(settings, make_run):
 def test_explicit_timeout_applies_to_every_kind(settings, make_run):
     settings.TENDEROPS_STUCK_TIMEOUTS = {"generate_docx": 30}
     docx = make_run(run_type="docx", kind="generate_docx", started_ago=6 * MIN)
-    assert ids(find_stuck_runs(timeout_minutes=5)) == {docx.id}
+    assert ids(stuck_now(timeout_minutes=5)) == {docx.id}
 
 
 def test_kind_filter_matches_coalesced_kind(make_run):
     legacy = make_run(run_type="review", kind=None, started_ago=60 * MIN)
     make_run(run_type="docx", kind="generate_docx", started_ago=60 * MIN)
-    assert ids(find_stuck_runs(kinds=["review"])) == {legacy.id}
+    assert ids(stuck_now(kinds=["review"])) == {legacy.id}
 
 
 def test_a_kind_ending_in_non_ascii_whitespace_is_matched_with_it(make_run):
     # The database trims only ASCII whitespace from a kind; so must the kinds asked for.
     ideographic = make_run(kind="review\u3000", started_ago=60 * MIN)
     plain = make_run(kind=" review ", started_ago=60 * MIN)
-    assert ids(find_stuck_runs(kinds=["review\u3000"])) == {ideographic.id}
-    assert ids(find_stuck_runs(kinds=["review\n"])) == {plain.id}
+    assert ids(stuck_now(kinds=["review\u3000"])) == {ideographic.id}
+    assert ids(stuck_now(kinds=["review\n"])) == {plain.id}
 
 
 def test_a_kind_with_only_pending_runs_is_not_called_misspelt_when_pending_runs_can_fail(
@@ -249,7 +249,7 @@ def raw_connection() -> psycopg.Connection:
 def test_run_finished_after_the_list_was_read_keeps_success(make_run):
     stuck = make_run(started_ago=30 * MIN)
     other = make_run(started_ago=30 * MIN)
-    listed = find_stuck_runs()
+    listed = stuck_now()
     assert ids(listed) == {stuck.id, other.id}
     with raw_connection() as worker:
         worker.execute(

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from runs.maintenance import fail_stuck_runs, find_stuck_runs, prune_runs
+from runs.maintenance import fail_stuck_runs, prune_runs
 from runs.models import Actor
 from tests.conftest import LIVE_SCHEMA, REPO
 from tests.databases import manage, run_sql, scratch_database
@@ -167,7 +167,7 @@ def routine_statements(work) -> list[str]:
 @pytest.mark.parametrize(
     "work",
     [
-        lambda: find_stuck_runs(),
+        lambda: fail_stuck_runs(actor=Actor.CLI, dry_run=True),
         lambda: fail_stuck_runs(actor=Actor.CLI),
         lambda: prune_runs(actor=Actor.CLI, dry_run=True),
         # A batch is a small share of a large table (5,000 of millions in production).

@@ -34,7 +34,6 @@ from runs.maintenance.failing import (
     StuckRun,
     cleanup_batches,
     fail_stuck_runs,
-    find_stuck_runs,
     stuck_runs_queryset,
 )
 from runs.maintenance.gauges import ActiveRuns, active_runs, waiting_runs_by_kind
@@ -86,7 +85,6 @@ __all__ = [
     "expired_runs",
     "fail_stuck_runs",
     "find_failure_spikes",
-    "find_stuck_runs",
     "report_stuck_runs",
     "late_finished_run_ids",
     "late_finishes",

@@ -79,13 +79,6 @@ def stuck_runs_queryset(
     return queryset
 
 
-def find_stuck_runs(
-    *, timeout_minutes: int | None = None, kinds: Sequence[str] = ()
-) -> list[StuckRun]:
-    policy = StuckPolicy.configured(timeout_minutes)
-    return list_runs(stuck_runs_queryset(policy, check_kinds(kinds)))
-
-
 def list_runs(queryset: QuerySet[TenderRun], limit: int | None = None) -> list[StuckRun]:
     """``queryset``'s stuck runs, oldest first (the first ``limit``), as results list them."""
     rows = queryset.annotate(db_now=Now()).order_by("started_at", "pk")
