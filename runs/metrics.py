@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
-from runs.maintenance import active_runs, late_finishes_by_kind
+from runs.maintenance import active_runs, late_finish_counter_by_kind
 from runs.maintenance.alerts import configured_channels
 from runs.maintenance.counters import ALERTS_SENT, RUNS_FAILED, RUNS_PRUNED, read
 from runs.maintenance.gauges import ActiveRuns
@@ -117,7 +117,7 @@ def _counters(runs: ActiveRuns) -> Iterator[Metric]:
         labels=["kind"],
     )
     failed_kinds = {dict(series).get("kind", "") for series in stored[RUNS_FAILED]}
-    counted = late_finishes_by_kind()
+    counted = late_finish_counter_by_kind()
     zeros = [((kind,), 0) for kind in failed_kinds]
     for labels, value in _series([*zeros, *(((kind,), n) for kind, n in counted.items())]):
         late.add_metric(labels, value)

@@ -2,6 +2,8 @@
 tenderops_watchdog; the health endpoint raising the stale alert itself."""
 
 import io
+import os
+import pwd
 from datetime import timedelta
 
 import pytest
@@ -143,7 +145,10 @@ def test_the_digest_link_opens_the_runs_of_that_action(make_run, superuser_clien
     assert 'class="run-text"' in told and all(run.id in told for run in stuck)
 
 
-def test_send_test_alert_command(db, settings):
+def test_send_test_alert_command(db, settings, monkeypatch):
+    # $USER and $LOGNAME are the caller's to set: the audit names the process's account.
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
     with pytest.raises(CommandError) as none:
         call_command("send_test_alert", stdout=io.StringIO())
     assert none.value.returncode == 2
@@ -161,6 +166,8 @@ def test_send_test_alert_command(db, settings):
         assert failed.value.returncode == 1
         assert "configuration error" in out.getvalue() and "19021" in out.getvalue()
     assert (len(good.requests), len(bad.requests)) == (1, 1)
+    requested_by = {alert.facts["requested_by"] for alert in Alert.objects.all()}
+    assert requested_by == {f"{pwd.getpwuid(os.getuid()).pw_name} (manage.py send_test_alert)"}
 
 
 def test_the_watchdog_alerts_once_while_stale_and_once_on_recovery(db, settings):

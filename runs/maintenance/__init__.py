@@ -27,7 +27,7 @@ from runs.maintenance.alerts import (
     record_test_alert,
     resolve_alert,
 )
-from runs.maintenance.counters import increment, late_finishes_by_kind
+from runs.maintenance.counters import increment, late_finish_counter_by_kind
 from runs.maintenance.db import db_now
 from runs.maintenance.failing import (
     CleanupResult,
@@ -89,7 +89,7 @@ __all__ = [
     "late_finished_run_ids",
     "late_finishes",
     "increment",
-    "late_finishes_by_kind",
+    "late_finish_counter_by_kind",
     "mark_runs_failed",
     "observe_active_runs",
     "over_max_runtime",

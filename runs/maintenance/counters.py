@@ -9,7 +9,7 @@ statement keeps ``RUNS_FAILED`` in the same statement instead (``counter_cte``).
 |---|---|---|
 | ``tenderops_runs_failed_total`` | kind, actor | every failing (``failing_statements``) |
 | ``tenderops_runs_pruned_total`` | status | every prune batch (``retention``) |
-| ``tenderops_late_finishes_total`` | kind | the late-finish detection (``liveness``) |
+| ``tenderops_late_finishes_total`` | kind | the late-finish sweep (``ticks.late_finish_tick``) |
 | ``tenderops_alerts_sent_total`` | channel, result | every delivery attempt (``runs.alerting``) |
 """
 
@@ -78,7 +78,7 @@ def read(name: str) -> dict[tuple[tuple[str, str], ...], int]:
     }
 
 
-def late_finishes_by_kind() -> dict[str, int]:
+def late_finish_counter_by_kind() -> dict[str, int]:
     """``tenderops_late_finishes_total{kind}``: runs that tenderops failed and a worker later
     set to ``success``, counted per kind when ``ticks.late_finish_tick`` notes them, through
     ``increment(LATE_FINISHES, {"kind": kind}, count)``."""

@@ -67,7 +67,7 @@ def note_late_finishes(window: timedelta | None = None) -> list[FailedRunRecord]
     return noted
 
 
-def late_finishes_by_kind() -> QuerySet:
+def noted_late_finishes_by_kind_and_window() -> QuerySet:
     """The late finishes the sweep has noted (``note_late_finishes``, every few minutes; the
     same ones ``tenderops_late_finishes_total`` counts), by kind and window. Read through the
     partial index of noted records: checking every audited run of 30 days for a success

@@ -30,7 +30,7 @@ from runs.maintenance.db import (
     local_settings,
     now_sql,
 )
-from runs.maintenance.late_finishes import late_finishes_by_kind
+from runs.maintenance.late_finishes import noted_late_finishes_by_kind_and_window
 from runs.maintenance.policy import StuckPolicy
 from runs.models import (
     FailedRunRecord,
@@ -341,7 +341,7 @@ def liveness_by_kind() -> dict[str, KindLiveness]:
     # No JIT: the planner prices the noted records by a stale estimate (300,000 for none)
     # and compiled the query for 295 ms of its 328 (EXPLAIN ANALYZE at 10 M).
     with local_settings(jit="off"):
-        late_rows = list(late_finishes_by_kind())
+        late_rows = list(noted_late_finishes_by_kind_and_window())
     for row in late_rows:
         late = {name: row[f"in_{name}"] for name in STATS_WINDOWS if row[f"in_{name}"]}
         if late:

@@ -46,7 +46,7 @@ TOP_ERRORS = 5
 ERROR_PREVIEW_CHARS = 200
 # The kind shown for an audited run that retention has pruned since.
 PRUNED_KIND = "?"
-# The actions in which tenderops failed an active run.
+# A suggested timeout leaves 20 % above the longest run seen: the next run may be longer.
 SUGGESTION_HEADROOM = 1.2
 MIN_SUGGESTED_MINUTES = 5
 

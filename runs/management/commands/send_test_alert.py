@@ -1,11 +1,9 @@
-import getpass
-
 from django.core.management.base import CommandError
 
 from runs.alerting.channels import CHANNELS
 from runs.alerting.delivery import send_test_alert
 from runs.maintenance.alerts import CHANNEL_SETTINGS, configured_channels
-from runs.management.commands._arguments import RoutineCommand
+from runs.management.commands._arguments import RoutineCommand, shell_user
 from runs.models import AlertDelivery
 
 EXIT_NOT_SENT = 1
@@ -24,7 +22,7 @@ class Command(RoutineCommand):
                 f"No alert channel is configured ({', '.join(CHANNEL_SETTINGS.values())}).",
                 returncode=EXIT_NO_CHANNEL,
             )
-        deliveries = send_test_alert(f"{getpass.getuser()} (manage.py send_test_alert)")
+        deliveries = send_test_alert(f"{shell_user()} (manage.py send_test_alert)".lstrip())
         for delivery in deliveries:
             channel = CHANNELS[delivery.channel]
             sent = delivery.status == AlertDelivery.Status.SENT
