@@ -92,6 +92,19 @@ def test_today_filter_starts_at_midnight_in_the_zone(shanghai, operator, make_ru
     assert today_early.pk in html and yesterday_late.pk not in html
 
 
+def test_today_and_stuck_since_read_the_databases_clock_not_the_servers(
+    operator, make_run, monkeypatch, settings
+):
+    """An application server whose clock runs a day ahead: "today" was its tomorrow (no run
+    listed) and a run not yet stuck was called stuck since a moment still to come."""
+    settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 60
+    run = make_run(started_ago=timedelta(minutes=30))
+    ahead = db_now() + timedelta(days=1)
+    monkeypatch.setattr(timezone, "now", lambda: ahead)
+    assert run.pk in operator.get(f"{LIST}?started=today").content.decode()
+    assert "stuck since" not in operator.get(f"{LIST}{run.pk}/change/").content.decode()
+
+
 def test_the_date_range_form_keeps_the_other_filters_search_and_order(operator, make_run):
     make_run()
     html = operator.get(f"{LIST}?status=running&q=提取&o=-7&p=2&started_from=2026-01-01").content

@@ -84,16 +84,17 @@ def test_workers_finishing_while_monitors_run_never_lose_a_success(project):
 
     # 2. The monitor fails first and holds the rows while the worker's finish waits on them.
     with psycopg.connect(url, autocommit=True) as worker:
-        finished: list[str] = []
+        finished: list[list[str]] = []  # one list once the worker's UPDATE has returned
         with transaction.atomic():
             assert fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=waiting).fixed_count == 40
             thread = threading.Thread(
-                target=lambda: finished.extend(finish_as_worker(worker, waiting))
+                target=lambda: finished.append(finish_as_worker(worker, waiting))
             )
             thread.start()
             wait_until_blocked(worker.info.backend_pid, url)
         thread.join(timeout=60)
-        assert finished == []  # it re-checked the failed rows and finished none
+        assert not thread.is_alive()
+        assert finished == [[]]  # it re-checked the failed rows and finished none
 
     # 3. Four monitors and a worker released at the same instant on the same runs.
     barrier = threading.Barrier(5)
@@ -118,6 +119,7 @@ def test_workers_finishing_while_monitors_run_never_lose_a_success(project):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
 
     final = dict(TenderRun.objects.values_list("pk", "status"))
     assert {final[run_id] for run_id in held} == {"success"}

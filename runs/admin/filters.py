@@ -185,7 +185,9 @@ class StartedFilter(admin.SimpleListFilter):
         if self.value() == "impossible":
             queryset = queryset.impossible_start()
         elif self.value() == "today":
-            midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+            midnight = timezone.localtime(db_now()).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
             queryset = queryset.filter(started_at__gte=midnight).plausible()
         elif self.value() in self.presets:
             since = db_now() - self.presets[self.value()]

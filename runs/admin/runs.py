@@ -40,6 +40,7 @@ from runs.admin.views import MaintenanceViewsMixin
 from runs.durations import duration, duration_formats
 from runs.infinite_timestamps import is_infinite
 from runs.limits import EARLIEST_START
+from runs.maintenance import db_now
 from runs.maintenance.liveness import stuck_from
 from runs.maintenance.selection import stuck_among
 from runs.models import MaintenanceAction, RunObservation, TenderRun
@@ -311,7 +312,7 @@ class TenderRunAdmin(
             )
             text = " · ".join(labelled(label, value) for label, value in facts)
         due = stuck_from(run.pk)
-        if due is not None and due <= timezone.now():
+        if due is not None and due <= db_now():  # the monitor's clock, not this server's
             stuck = labelled(_("stuck since"), short_time(due))
             return format_html('{} · <strong class="run-stuck">{}</strong>', text, stuck)
         if due is not None:
