@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 
 from runs import limits
 from runs.alerting.delivery import alert_on_health
@@ -356,3 +357,13 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path_info.startswith(API_PREFIX):
         return error_response(404, _("No such endpoint: %(path)s") % {"path": request.path[:200]})
     return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The site's 500 (a bug: the traceback goes to the log): under ``/api/`` and at
+    /metrics JSON, as every other answer there, elsewhere Django's page."""
+    if for_machines(request):
+        response = error_response(500, _("Internal error: tenderops' log has the details."))
+        patch_cache_control(response, no_store=True)
+        return response
+    return django_server_error(request)

@@ -93,6 +93,7 @@ LABELS = {
     "Last 30 days": "最近 30 天",
     "unknown status, never touched by tenderops": "未知状态，tenderops 从不修改",
     "No such endpoint: %(path)s": "接口不存在：%(path)s",
+    "Internal error: tenderops' log has the details.": "内部错误：详情见 tenderops 的日志。",
     "– (finished before it started)": "–（结束时间早于开始时间）",
     "Reason": "原因",
     "progress": "进度",

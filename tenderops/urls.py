@@ -13,3 +13,4 @@ urlpatterns = [
 
 handler400 = api.bad_request
 handler404 = api.not_found
+handler500 = api.server_error

@@ -70,3 +70,23 @@ def test_a_host_not_allowed_is_logged_where_the_operator_looks(db, client):
         console.setStream(previous)
     (line,) = journal.getvalue().splitlines()  # one line, no traceback per request
     assert "DisallowedHost" in line and "ops.example.org" in line
+
+
+def test_a_bug_is_a_json_500_under_the_api_and_a_page_elsewhere(client, bearer, admin_client):
+    """An error no view expected ended in Django's HTML page: a client reading ``error``
+    got a parse error instead. The admin keeps Django's page."""
+    from runs import api
+    from runs.admin import views
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "monitor_health", bug)
+        patch.setattr(views, "read_stats_snapshot", bug)
+        client.raise_request_exception = admin_client.raise_request_exception = False
+        answer = client.get(HEALTH, **bearer)
+        page = admin_client.get("/admin/runs/tenderrun/stats/")
+    assert answer.status_code == 500 and "log has the details" in answer.json()["error"]
+    assert "a bug" not in answer.content.decode() and "no-store" in answer["Cache-Control"]
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
