@@ -20,7 +20,7 @@ from runs.maintenance import (
     waiting_runs,
 )
 from runs.maintenance.telling import LINKED_CLEANUPS
-from runs.models import FailedRunRecord, MaintenanceAction
+from runs.models import FailedRunRecord
 from runs.vocabulary import RunStatus
 
 
@@ -87,8 +87,7 @@ class ActionFilter(admin.SimpleListFilter):
             for first in self.action_ids() or []
             for batch in cleanup_batches(first).action_ids
         ]
-        runs = FailedRunRecord.objects.filter(action_id__in=actions).values("run_id")
-        return queryset.filter(pk__in=runs)
+        return queryset.filter(pk__in=FailedRunRecord.objects.run_ids_of(actions))
 
 
 class AuditFilter(admin.SimpleListFilter):
@@ -132,7 +131,7 @@ class AuditFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        records = FailedRunRecord.objects.filter(action__kind__in=MaintenanceAction.FAILING_KINDS)
+        records = FailedRunRecord.objects.of_failings()
         if self.value() != "any":
             records = records.filter(action_id__in=cleanup_batches(int(self.value())).action_ids)
         if self.audit_day:

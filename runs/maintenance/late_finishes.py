@@ -14,7 +14,7 @@ from django.db.models.functions import Now
 
 from runs.limits import STATS_WINDOWS
 from runs.maintenance.db import db_now
-from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
+from runs.models import FailedRunRecord, TenderRun
 from runs.vocabulary import RunStatus
 
 
@@ -22,9 +22,7 @@ def late_finishes() -> QuerySet[FailedRunRecord]:
     """Runs tenderops failed (by a tick, a command, the API or a person) that a worker later
     set to success: the worker was alive after all, and the kind's timeout too short."""
     finished = TenderRun.objects.filter(pk=OuterRef("run_id"), status=RunStatus.SUCCESS)
-    return FailedRunRecord.objects.filter(action__kind__in=MaintenanceAction.FAILING_KINDS).filter(
-        Exists(finished)
-    )
+    return FailedRunRecord.objects.of_failings().filter(Exists(finished))
 
 
 def late_finish_window() -> timedelta:

@@ -60,10 +60,8 @@ def kept_by(promise: Promise) -> Q:
     """The runs ``promise`` still holds: promised, in the life promised, not failed since
     (report mode's "would fail" records fail nothing)."""
     lives = [_in_life(pk, start) for pk, start in promise.starts.items()]
-    failed_since = FailedRunRecord.objects.filter(
-        run_id=OuterRef("pk"),
-        action__kind__in=MaintenanceAction.FAILING_KINDS,
-        action__started_at__gte=promise.made_at - FAILED_SINCE_MARGIN,
+    failed_since = FailedRunRecord.objects.of_failings().filter(
+        run_id=OuterRef("pk"), action__started_at__gte=promise.made_at - FAILED_SINCE_MARGIN
     )
     return (
         Q(pk__in=list(promise.starts))

@@ -356,9 +356,8 @@ def _failed_by_tenderops(now: datetime) -> list[tuple[date, dict[str, int]]]:
         TenderRun.objects.with_run_kind().filter(pk=OuterRef("run_id")).values("run_kind")[:1]
     )
     rows = (
-        FailedRunRecord.objects.filter(
-            action__kind__in=MaintenanceAction.FAILING_KINDS, action__started_at__gte=since
-        )
+        FailedRunRecord.objects.of_failings()
+        .filter(action__started_at__gte=since)
         .annotate(
             day=TruncDate("action__started_at", tzinfo=timezone.get_default_timezone()),
             kind=Coalesce(

@@ -132,7 +132,7 @@ def _add_first_ids(by_kind: dict, actions: list[int]) -> None:
 
 
 def _runs_failed_by(actions: list[int]) -> QuerySet[TenderRun]:
-    records = FailedRunRecord.objects.filter(action_id__in=actions).values("run_id")
+    records = FailedRunRecord.objects.run_ids_of(actions)
     return TenderRun.objects.with_run_kind().filter(pk__in=records).order_by()
 
 

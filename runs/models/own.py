@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
 from django.db.models.functions import Left, Now
 from django.utils.translation import gettext_lazy as _
@@ -67,6 +69,15 @@ class MaintenanceAction(models.Model):
 
 
 class FailedRunRecordQuerySet(models.QuerySet):
+    def of_failings(self) -> FailedRunRecordQuerySet:
+        """Records of runs tenderops failed (by the monitor, a command, the API or a person),
+        not report mode's "would fail", which failed nothing."""
+        return self.filter(action__kind__in=MaintenanceAction.FAILING_KINDS)
+
+    def run_ids_of(self, action_ids: Iterable[int]) -> models.QuerySet:
+        """The ids of the runs ``action_ids`` recorded, as a subquery."""
+        return self.filter(action_id__in=list(action_ids)).values("run_id")
+
     def with_text_starts(self) -> FailedRunRecordQuerySet:
         """The overwritten message's and error's beginnings (``message_start``,
         ``error_start``) instead of the texts: pages show 200 characters of each, and a run
