@@ -56,19 +56,19 @@ class Command(BatchedRoutineCommand):
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
-        policy = {key: options[key] for key in ("failed_days", "success_days", "batch_size")}
-        policy["username"] = shell_user()  # the audit's "user"
+        arguments = {key: options[key] for key in ("failed_days", "success_days", "batch_size")}
+        arguments["username"] = shell_user()  # the audit's "user"
         # One moment for the question and the deletion: what expires while the operator reads
         # the counts is not deleted with them.
         now = db_now()
         if not options["dry_run"] and not options["yes"] and on_a_terminal():
-            self._confirm(policy, now, as_json=options["json"])
+            self._confirm(arguments, now, as_json=options["json"])
         result = prune_runs(
             actor=Actor.CLI,
             dry_run=options["dry_run"],
             on_batch=None if options["json"] else self._progress,
             now=now,
-            **policy,
+            **arguments,
         )
         if options["json"]:
             self.stdout.write(json_text(result.as_dict(), self.stdout))
@@ -77,9 +77,9 @@ class Command(BatchedRoutineCommand):
             self.stdout.write(f"{status}: started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
         self.stdout.write(self.style.SUCCESS(result.message))
 
-    def _confirm(self, policy: dict, now: datetime, as_json: bool) -> None:
+    def _confirm(self, arguments: dict, now: datetime, as_json: bool) -> None:
         """On a terminal, the deletion waits for a yes to the counts it is about to delete."""
-        preview = prune_runs(actor=Actor.CLI, dry_run=True, now=now, **policy)
+        preview = prune_runs(actor=Actor.CLI, dry_run=True, now=now, **arguments)
         if not preview.total:
             return  # nothing to delete: nothing to ask
         prompt_to = self.stderr if as_json else self.stdout
