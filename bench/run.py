@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     # Debug stays off, as in production (it keeps every query in memory); a throwaway key.
-    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{secrets.token_urlsafe(32)}")
+    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{secrets.token_urlsafe(48)}")
     if args.worker:
         from bench.worker import worker
 

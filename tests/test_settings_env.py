@@ -2,6 +2,7 @@
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -199,7 +200,7 @@ def test_without_a_secret_key_and_debug_off_start_up_is_refused():
     ("environment", "said"),
     [
         ({"DJANGO_SECRET_KEY": "   "}, "DJANGO_SECRET_KEY must be set"),
-        ({"DJANGO_SECRET_KEY": "x" * 31}, "DJANGO_SECRET_KEY is too short (31 characters)"),
+        ({"DJANGO_SECRET_KEY": "x" * 49}, "DJANGO_SECRET_KEY is too short (49 characters)"),
         ({"DJANGO_ALLOWED_HOSTS": " , "}, "DJANGO_ALLOWED_HOSTS names no host"),
         ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL must be a postgres://"),
         ({"TENDEROPS_MARK_FAILED_MESSAGE": "停" * 2001}, "at most 2000 characters (it has 2001)"),
@@ -210,8 +211,8 @@ def test_production_settings_that_would_fail_later_are_refused_at_start_up(envir
     # "sqlite://" is an empty database in memory; a default reason the form always refuses.
     result = manage_check(**{"DJANGO_DEBUG": "false", **environment})
     assert result.returncode == 2 and said in result.stderr, result.stderr
-    assert "x" * 31 not in result.stderr  # a key is never shown
-    assert manage_check(**{"DJANGO_SECRET_KEY": "x" * 32, "DJANGO_DEBUG": "false"}).returncode == 0
+    assert "x" * 49 not in result.stderr  # a key is never shown
+    assert manage_check(**{"DJANGO_SECRET_KEY": "x" * 50, "DJANGO_DEBUG": "false"}).returncode == 0
 
 
 def test_a_misspelt_variable_is_warned_of_with_the_likely_name():
@@ -237,9 +238,19 @@ def test_production_without_a_database_address_is_refused():
 
 @pytest.mark.parametrize("guide", ["operations.md", "operations.zh-CN.md"])
 def test_the_documented_production_environment_passes_the_deploy_check(guide):
+    """With its example secrets replaced, as the guide says: pasted as they are, the public
+    examples are refused (a newcomer ran production on them), each one named."""
     documented = documented_environment(guide)
     assert documented["DJANGO_DEBUG"] == "false" and "DJANGO_BEHIND_TLS_PROXY" in documented
-    result = manage_check("--deploy", "--fail-level", "WARNING", **documented)
+    examples = [name for name, value in documented.items() if value.startswith("change-me")]
+    assert examples == ["DJANGO_SECRET_KEY", "TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"]
+    for name in examples:
+        own = {other: secrets.token_urlsafe(50) for other in examples if other != name}
+        refused = manage_check(**{**documented, **own})
+        assert refused.returncode == 2 and f"Configuration error: {name} is " in refused.stderr
+        assert documented[name] not in refused.stderr
+    own = {name: secrets.token_urlsafe(50) for name in examples}
+    result = manage_check("--deploy", "--fail-level", "WARNING", **{**documented, **own})
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
