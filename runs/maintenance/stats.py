@@ -12,6 +12,7 @@ from functools import cached_property
 
 from django.db import connection
 from django.db.models import (
+    Case,
     Count,
     F,
     OuterRef,
@@ -21,6 +22,7 @@ from django.db.models import (
     Sum,
     TextField,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, Extract, Left, Now, TruncDate
 from django.utils import timezone
@@ -35,6 +37,7 @@ from runs.maintenance.heartbeat import (
 )
 from runs.maintenance.policy import StuckPolicy
 from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
+from runs.models.tender import plausible_finish
 from runs.vocabulary import FINISHED_STATUSES, RunStatus
 
 DURATION_WINDOW = timedelta(days=30)
@@ -233,14 +236,15 @@ def _durations_by_kind(since: datetime) -> list[KindDurations]:
 
 
 def _recent_successes(since: datetime) -> QuerySet[TenderRun]:
-    """The most recent successful runs, newest first: one bounded index range."""
+    """The most recent successful runs, newest first: one bounded index range. Each is
+    counted (as the list behind the count counts it) and ``timed`` if its finish can be
+    true: a run said to finish before it started had a negative "duration" that skewed
+    every percentile of its kind (and drew a bar of negative width)."""
     return (
         TenderRun.objects.with_run_kind()
         .plausible()
-        # Not a run said to finish before it started: its negative "duration" skewed every
-        # percentile of its kind (and drew a bar of negative width).
-        .plausible_finish()
         .filter(status=RunStatus.SUCCESS, started_at__gte=since)
+        .annotate(timed=Case(When(plausible_finish(), then=True), default=False))
         .order_by("-started_at")
     )
 
@@ -248,7 +252,11 @@ def _recent_successes(since: datetime) -> QuerySet[TenderRun]:
 def _duration_percentiles_postgresql(since: datetime) -> list[tuple[str, int, float, float, float]]:
     sql, params = (
         _recent_successes(since)
-        .annotate(seconds=Extract(F("finished_at") - F("started_at"), "epoch"))
+        .annotate(
+            seconds=Case(
+                When(timed=True, then=Extract(F("finished_at") - F("started_at"), "epoch"))
+            )
+        )
         .values_list("run_kind", "seconds")[:DURATION_SAMPLE]
         .query.sql_with_params()
     )
@@ -260,16 +268,23 @@ def _duration_percentiles_postgresql(since: datetime) -> list[tuple[str, int, fl
             f"FROM ({sql}) AS durations (run_kind, seconds) GROUP BY run_kind ORDER BY run_kind",
             params,
         )
-        return [(k, n, float(p50), float(p95), float(m)) for k, n, p50, p95, m in cursor.fetchall()]
+        return [
+            (k, n, float(p50), float(p95), float(m))
+            for k, n, p50, p95, m in cursor.fetchall()
+            if m is not None  # a kind none of whose runs has a true finish: nothing to time
+        ]
 
 
 def _duration_percentiles_portable(since: datetime) -> list[tuple[str, int, float, float, float]]:
+    counted: Counter[str] = Counter()
     by_kind: dict[str, list[float]] = {}
-    rows = _recent_successes(since).values_list("run_kind", "started_at", "finished_at")
-    for kind, started, finished in rows[:DURATION_SAMPLE]:
-        by_kind.setdefault(kind, []).append((finished - started).total_seconds())
+    rows = _recent_successes(since).values_list("run_kind", "started_at", "finished_at", "timed")
+    for kind, started, finished, timed in rows[:DURATION_SAMPLE]:
+        counted[kind] += 1
+        if timed:
+            by_kind.setdefault(kind, []).append((finished - started).total_seconds())
     return [
-        (kind, len(values), _percentile(values, 0.5), _percentile(values, 0.95), max(values))
+        (kind, counted[kind], _percentile(values, 0.5), _percentile(values, 0.95), max(values))
         for kind, values in sorted(by_kind.items())
     ]
 

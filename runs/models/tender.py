@@ -128,6 +128,15 @@ def earliest_start() -> Unestimated:
     return Unestimated(Value(EARLIEST_START, output_field=models.DateTimeField()))
 
 
+def plausible_finish() -> Q:
+    """A run whose ``finished_at`` can be true, as ``plausible`` says of a start, and not
+    before its own start: a duration read from any other is nonsense (negative, or millions
+    of minutes)."""
+    return Q(finished_at__gte=EARLIEST_START, finished_at__lt=Now() + START_SKEW) & Q(
+        finished_at__gte=F("started_at")
+    )
+
+
 class TenderRunQuerySet(models.QuerySet):
     """The named sets of runs that the routines, the admin and the API speak of."""
 
@@ -148,12 +157,7 @@ class TenderRunQuerySet(models.QuerySet):
         return self.filter(started_at__gte=earliest_start(), started_at__lt=Now() + START_SKEW)
 
     def plausible_finish(self) -> TenderRunQuerySet:
-        """Runs whose ``finished_at`` can be true, as ``plausible`` says of a start, and not
-        before their own start: a duration read from any other is nonsense (negative, or
-        millions of minutes)."""
-        return self.filter(
-            finished_at__gte=EARLIEST_START, finished_at__lt=Now() + START_SKEW
-        ).exclude(finished_at__lt=F("started_at"))
+        return self.filter(plausible_finish())
 
     def impossible_start(self) -> TenderRunQuerySet:
         # A constant here: the planner must see that few runs started before it (as an
