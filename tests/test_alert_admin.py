@@ -290,3 +290,22 @@ def test_the_alert_log_says_when_no_channel_is_configured(db, settings, superuse
     assert 'id="no-alert-channel"' in page and f'href="{ALERTS}"' in page
     settings.TENDEROPS_ALERT_EMAILS = ["oncall@example.com"]
     assert 'id="no-alert-channel"' not in superuser_client.get(LOG).content.decode()
+
+
+def test_an_alert_is_listed_in_the_pages_words_and_its_deliveries_as_sent(
+    db, settings, superuser_client
+):
+    """Alerts in Chinese, an English page: the title stayed Chinese above an English text."""
+    from runs.alerting.messages import render
+
+    settings.TENDEROPS_ALERT_LANGUAGE = "zh-hans"
+    with receiver() as robot:
+        settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/cgi-bin/webhook/send", f"key={KEY}")
+        alert_id = raise_alert(AlertEvent.WAITING, "review", {"total": 3}, announce=False)
+        deliver_alert(alert_id)
+    sent = render(Alert.objects.get(pk=alert_id))
+    listed = superuser_client.get(ALERTS).content.decode()
+    in_english = render(Alert.objects.get(pk=alert_id), "en").title
+    assert in_english in listed and sent.title not in listed
+    detail = superuser_client.get(f"{ALERTS}{alert_id}/change/").content.decode()
+    assert sent.title in detail  # in the delivery, as the robot got it

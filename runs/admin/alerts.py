@@ -212,7 +212,9 @@ class AlertAdmin(AlertToolsMixin, ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("message"))
     def title(self, alert: Alert) -> str:
-        return render(alert).title
+        """In the page's words, as the text and the link below it: a Chinese title above an
+        English text read as two messages. The deliveries show what was sent, as sent."""
+        return render(alert, get_language()).title
 
     @admin.display(description=gettext_lazy("message text"))
     def message_body(self, alert: Alert) -> str:
