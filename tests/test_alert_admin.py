@@ -302,10 +302,12 @@ def test_an_alert_is_listed_in_the_pages_words_and_its_deliveries_as_sent(
     with receiver() as robot:
         settings.TENDEROPS_WECOM_WEBHOOK_URL = robot.url("/cgi-bin/webhook/send", f"key={KEY}")
         alert_id = raise_alert(AlertEvent.WAITING, "review", {"total": 3}, announce=False)
-        deliver_alert(alert_id)
+        (delivery,) = deliver_alert(alert_id)
     sent = render(Alert.objects.get(pk=alert_id))
     listed = superuser_client.get(ALERTS).content.decode()
     in_english = render(Alert.objects.get(pk=alert_id), "en").title
     assert in_english in listed and sent.title not in listed
     detail = superuser_client.get(f"{ALERTS}{alert_id}/change/").content.decode()
-    assert sent.title in detail  # in the delivery, as the robot got it
+    assert in_english in detail and sent.title not in detail
+    as_sent = superuser_client.get(f"{LOG}{delivery.pk}/change/").content.decode()
+    assert sent.title in as_sent  # the delivery's page: what the robot got
