@@ -48,9 +48,11 @@ class ApiError(Exception):
         self.message = message
 
 
+# A lock wait past LOCK_WAIT is the likeliest cause, and it may come before any batch.
 FAILED_PART_WAY = gettext_lazy(
-    "The database failed part-way. Runs failed by the batches committed before that, if any, "
-    "stay failed (the audit log lists them); call again to go on."
+    "A table was locked for longer than tenderops waits (a migration of the backend?), or the "
+    "database refused or dropped the request. Runs failed by batches committed before that, "
+    "if any, stay failed (the audit log lists them); call again to go on."
 )
 
 

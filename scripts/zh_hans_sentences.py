@@ -32,7 +32,7 @@ SENTENCES = {
     "The database is busy or unavailable": "数据库繁忙或不可用",
     "A table was locked for longer than tenderops waits (a migration of the backend?), or the database refused or dropped the request. Nothing of it was changed, except batches a cleanup committed before: the audit log lists them. Try again in a moment.": "某个表被锁定的时间超过了 tenderops 的等待上限（后端在执行迁移？），或者数据库拒绝或中断了该请求。该请求没有改动任何内容，清理操作此前已提交的批次除外：审计日志中列出了它们。请稍后再试。",
     "Try again": "重试",
-    "The database failed part-way. Runs failed by the batches committed before that, if any, stay failed (the audit log lists them); call again to go on.": "数据库在中途出错。此前已提交的批次所标记失败的任务（如有）保持失败（审计日志中有记录）；请再次调用以继续。",
+    "A table was locked for longer than tenderops waits (a migration of the backend?), or the database refused or dropped the request. Runs failed by batches committed before that, if any, stay failed (the audit log lists them); call again to go on.": "某张表被锁定的时间超过了 tenderops 的等待上限（后端在迁移？），或数据库拒绝或中断了请求。此前已提交的批次所标记失败的任务（如有）保持失败（审计日志中有记录）；请再次调用以继续。",
     "%(counter)s kind with fewer successful runs is left out.": "另有 %(counter)s 个成功任务较少的类型未列出。",
     "%(counter)s kind with fewer silent, waiting or late runs is left out.": "另有 %(counter)s 个类型（其静默、排队过久或失败后又完成的任务较少）未列出。",
     "The %(shown)s kinds with the most runs; the others are added up in one column, and every total counts them. The runs list's kind filter finds any kind.": "仅列出任务最多的 %(shown)s 个类型；其余类型合计为一列，所有合计都包含它们。任务列表的类型筛选可以找到任何类型。",

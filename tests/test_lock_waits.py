@@ -20,6 +20,7 @@ from tests.processes import current_database_url
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 HEALTH = "/api/apps/tender/admin/health"
+CLEANUP = "/api/apps/tender/admin/cleanup-stuck-runs"
 
 
 def test_a_locked_table_makes_the_tick_the_api_and_the_watchdog_give_way(
@@ -40,6 +41,9 @@ def test_a_locked_table_makes_the_tick_the_api_and_the_watchdog_give_way(
         monkeypatch.setattr(db, "LOCK_WAIT", "200ms")
         health = Client().get(HEALTH, HTTP_AUTHORIZATION="Bearer lock-wait-token-16")
         assert health.status_code == 503 and "try again" in health.json()["error"]
+        cleanup = Client().post(CLEANUP, HTTP_AUTHORIZATION="Bearer lock-wait-token-16")
+        # Not "the database failed part-way": nothing had started (the operator attacker).
+        assert cleanup.status_code == 503 and "A table was locked" in cleanup.json()["error"]
         with pytest.raises(CommandError) as watchdog:
             call_command("tenderops_watchdog")
         assert watchdog.value.returncode == 3 and "gave way" in str(watchdog.value)
