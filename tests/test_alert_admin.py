@@ -185,6 +185,7 @@ def test_the_watchdog_alerts_once_while_stale_and_once_on_recovery(db, settings)
         call_command("tenderops_watchdog", stdout=out)
         call_command("tenderops_watchdog", stdout=io.StringIO())
         assert "running" in out.getvalue()
+        assert f"({settings.TIME_ZONE})" in out.getvalue()  # as the admin and the schedules
         assert len(robot.requests) == 2
         assert "监控已恢复" in robot.requests[1].json["markdown"]["content"]
     assert list(Alert.objects.order_by("pk").values_list("event", flat=True)) == [

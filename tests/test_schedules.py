@@ -119,7 +119,8 @@ def test_schedules_command_shows_and_syncs(settings, db):
     call_command("tenderops_schedules", "--sync", stdout=out)
     assert "every 3 min" in out.getvalue() and "daily" in out.getvalue()
     (retention,) = [line for line in out.getvalue().splitlines() if RETENTION_SCHEDULE in line]
-    assert "03:00:00 CST" in retention  # at the configured time, in the zone
+    # At the configured time, in the zone, named unambiguously ("CST" is America's too).
+    assert "03:00:00 (Asia/Shanghai)" in retention
     assert schedule(MONITOR_SCHEDULE).minutes == 3
     assert "not as the settings say" not in out.getvalue()
     # Retention run early from django-q2's admin: it keeps that time of day ever after.

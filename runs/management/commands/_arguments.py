@@ -10,10 +10,13 @@ import pwd
 import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, NotSupportedError
+from django.utils import timezone
 
 from runs.limits import InvalidParameter, Limit
 from runs.maintenance import check_kinds
@@ -189,3 +192,9 @@ class BatchedRoutineCommand(RoutineCommand):
             "Batches committed before that, if any, stay done (the audit log lists them); run "
             "the command again to go on."
         )
+
+
+def local_time(moment: datetime) -> str:
+    """``moment`` in TENDEROPS_TIME_ZONE, named by its IANA name: an abbreviation is
+    ambiguous ("CST" is China's and the American Central time)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S} ({settings.TIME_ZONE})"

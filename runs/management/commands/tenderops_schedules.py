@@ -2,7 +2,7 @@ from django.core.management.base import CommandParser
 from django.utils import timezone
 from django_q.models import Schedule
 
-from runs.management.commands._arguments import RoutineCommand
+from runs.management.commands._arguments import RoutineCommand, local_time
 from runs.schedules import sync_schedules, wanted_schedules
 
 
@@ -35,8 +35,7 @@ class Command(RoutineCommand):
                     if wanted.keeps(schedule.next_run, now)
                     else " (not as the settings say: --sync puts it back)"
                 )
-                next_run = timezone.localtime(schedule.next_run)  # in TENDEROPS_TIME_ZONE
                 self.stdout.write(
                     f"{name}: {schedule.func}, {every}, "
-                    f"next run {next_run:%Y-%m-%d %H:%M:%S %Z}{drifted}"
+                    f"next run {local_time(schedule.next_run)}{drifted}"
                 )

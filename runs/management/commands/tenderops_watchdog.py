@@ -5,7 +5,7 @@ from runs.alerting.channels import CHANNELS
 from runs.alerting.delivery import alert_on_health
 from runs.maintenance import monitor_health
 from runs.maintenance.db import limit_lock_waits
-from runs.management.commands._arguments import RoutineCommand
+from runs.management.commands._arguments import RoutineCommand, local_time
 from runs.models import AlertDelivery
 
 EXIT_STALE = 1
@@ -23,7 +23,7 @@ class Command(RoutineCommand):
         limit_lock_waits()  # run by cron: never still waiting when the next one starts
         health = monitor_health()
         alert_id = alert_on_health(health, source="watchdog", background=False)
-        last = health.last_run_at.isoformat() if health.last_run_at else "never"
+        last = local_time(health.last_run_at) if health.last_run_at else "never"
         sent = _told(alert_id)
         # A drifted table is said even while the monitor runs (its quiet ticks find nothing
         # stuck); a stale monitor is said first, its steps being the ones to take first.
