@@ -187,6 +187,8 @@ LABELS = {
     "minutes": "分钟",
     "infinity": "无穷",
     "-infinity": "负无穷",
+    "after the year 9999": "9999 年之后",
+    "before the year 1": "公元 1 年之前",
     "(no longer in the table)": "（已不在表中）",
     "project id": "项目 ID",
     "progress (%)": "进度（%）",

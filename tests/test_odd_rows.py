@@ -91,6 +91,21 @@ def test_infinite_timestamps_load_as_the_extremes(make_run):
     assert (future.started_at, past.started_at) == (INFINITY, MINUS_INFINITY)
 
 
+def test_years_python_cannot_hold_are_shown_as_such_not_as_infinity(make_run, admin_client):
+    """The year 200000 was shown as "infinity", which psql contradicted."""
+    later, earlier, endless = make_run(), make_run(), make_run()
+    set_started_at(later, "200000-01-01")
+    set_started_at(earlier, "4000-01-01 BC")
+    set_started_at(endless, "infinity")
+    pages = {
+        run: admin_client.get(f"/admin/runs/tenderrun/{run.pk}/change/").content.decode()
+        for run in (later, earlier, endless)
+    }
+    assert "after the year 9999" in pages[later] and "infinity" not in pages[later]
+    assert "before the year 1" in pages[earlier] and "infinity" not in pages[earlier]
+    assert "infinity" in pages[endless]
+
+
 def test_stats_count_impossible_starts_and_stay_whole(make_run, normal_stuck):
     for literal in ("infinity", "-infinity"):
         for status in ("running", "success", "failed"):

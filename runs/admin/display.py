@@ -13,7 +13,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from runs.durations import duration
-from runs.infinite_timestamps import INFINITY, is_infinite
+from runs.infinite_timestamps import (
+    AFTER_9999,
+    BEFORE_YEAR_1,
+    INFINITY,
+    MINUS_INFINITY,
+    is_infinite,
+)
 from runs.shown_text import shortened, visible
 from runs.vocabulary import FailReason
 
@@ -23,11 +29,20 @@ def truncate(text: str | None, limit: int) -> str:
     return shortened(text, limit)
 
 
+def beyond_python_label(moment: datetime) -> str:
+    return {
+        INFINITY: _("infinity"),
+        MINUS_INFINITY: _("-infinity"),
+        AFTER_9999: _("after the year 9999"),
+        BEFORE_YEAR_1: _("before the year 1"),
+    }[moment]
+
+
 def short_time(moment: datetime | None) -> str:
     if moment is None:
         return "–"
     if is_infinite(moment):
-        return _("infinity") if moment == INFINITY else _("-infinity")
+        return beyond_python_label(moment)
     try:
         return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
     except OverflowError:  # the first or last day Python knows, shifted into the local zone

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
-from runs.infinite_timestamps import INFINITY, MINUS_INFINITY
+from runs.infinite_timestamps import AFTER_9999, BEFORE_YEAR_1, INFINITY, MINUS_INFINITY
 from runs.maintenance.db import count_at_most, db_now, is_postgresql
 from runs.maintenance.failing import fail_stuck_runs, stuck_runs_of, stuck_runs_queryset
 from runs.maintenance.failing_statements import AuditEntry, fail_and_audit
@@ -85,9 +85,9 @@ def _in_life(run_id: str, start: datetime | None) -> Q:
         return Q(
             pk=run_id, started_at__range=(start - SQLITE_TIME_GRAIN, start + SQLITE_TIME_GRAIN)
         )
-    if start == INFINITY:
+    if start in (INFINITY, AFTER_9999):
         return Q(pk=run_id, started_at__gt=INFINITY)
-    if start == MINUS_INFINITY:
+    if start in (MINUS_INFINITY, BEFORE_YEAR_1):
         return Q(pk=run_id, started_at__lt=MINUS_INFINITY)
     return Q(pk=run_id, started_at=start)
 
