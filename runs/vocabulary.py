@@ -37,6 +37,11 @@ class MonitorMode(models.TextChoices):
     REPORT = "report", _("only report them")
 
 
+# The fact of a ``resolved`` alert that closes report mode's incidents because the monitor
+# now fails stuck runs (not because none is stuck).
+REPORT_MODE_ENDED = "report_mode_ended"
+
+
 class FailReason(models.TextChoices):
     """Why a run was failed, as the audit and the API say it."""
 

@@ -262,6 +262,8 @@ LABELS = {
     "no run waits too long any more: %(kinds)s": "不再有排队过久的任务：%(kinds)s",
     "failing no more than usual again: %(kinds)s": "失败率已恢复正常：%(kinds)s",
     "no run is stuck any more (report mode): %(kinds)s": "不再有卡住的任务（报告模式）：%(kinds)s",
+    "report mode has ended, the monitor fails stuck runs: %(kinds)s": "报告模式已结束，监控现在会将卡住的任务标记为失败：%(kinds)s",
+    "Open the runs tenderops failed in the admin": "在管理后台查看 tenderops 标记失败的任务",
     "resolved: %(kinds)s": "已解除：%(kinds)s",
     "The condition has cleared; if it comes back, it is told again once TENDEROPS_ALERT_COOLDOWN_MINUTES (%(minutes)s) have passed since it was last told.": "情况已解除；如再次出现，距上次告警满 TENDEROPS_ALERT_COOLDOWN_MINUTES（%(minutes)s）分钟后会再次告警。",
     "%(count)d run waiting longer than %(minutes)s minutes": "%(count)d 个任务排队超过 %(minutes)s 分钟",

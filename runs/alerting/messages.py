@@ -27,7 +27,7 @@ from runs.alerting.message import Message, clean
 from runs.durations import plain_duration
 from runs.models import Alert, AlertEvent
 from runs.shown_text import labelled
-from runs.vocabulary import NO_KIND, MonitorMode, RunStatus, list_parameter
+from runs.vocabulary import NO_KIND, REPORT_MODE_ENDED, MonitorMode, RunStatus, list_parameter
 
 SEVERITIES = {
     AlertEvent.MONITOR_FAILED: "warning",
@@ -334,6 +334,9 @@ def _resolved(facts, kind):
             runs_list(status=RunStatus.FAILED, started="24h"),
             _("Open the failed runs in the admin"),
         )
+    elif resolves == AlertEvent.STUCK_NOT_FAILED and facts.get(REPORT_MODE_ENDED):
+        title = _("report mode has ended, the monitor fails stuck runs: %(kinds)s") % names
+        link = runs_list(audit="any"), _("Open the runs tenderops failed in the admin")
     elif resolves == AlertEvent.STUCK_NOT_FAILED:
         title = _("no run is stuck any more (report mode): %(kinds)s") % names
         link = runs_list(stuck="yes"), _("Open the stuck runs in the admin")

@@ -27,7 +27,7 @@ missing, a message shows what it has):
 | ``failure_spike`` | ``raise_digest`` | per kind ``count`` (failed), ``hour_finished``, ``hour_rate``, ``week_rate``, ``top_error``; one kind's also flat (``hour_failed``, ...) |
 | ``monitor_stale`` | ``raise_alert`` | ``last_run_at``, ``stale_after_seconds``, ``source`` |
 | ``monitor_recovered`` | ``resolve_alert(MONITOR_STALE)`` | ``last_run_at``, ``source`` |
-| ``resolved`` | ``resolve_cleared`` | ``resolves`` (the event whose condition cleared); ``kinds`` |
+| ``resolved`` | ``resolve_cleared`` | ``resolves`` (the event whose condition cleared); ``kinds``; ``report_mode_ended`` (report mode's, closed by the failing monitor) |
 | ``test`` | ``record_test_alert`` | ``requested_by`` |
 """  # noqa: E501
 

@@ -41,7 +41,7 @@ from runs.maintenance.telling import (
     untold_actions,
 )
 from runs.models import Actor, FailedRunRecord, TenderRun
-from runs.vocabulary import MonitorMode
+from runs.vocabulary import REPORT_MODE_ENDED, MonitorMode
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ def monitor_tick() -> CleanupResult:
         stuck_kinds = set(result.counts_by_kind)  # all of them, listed or not
         _safely(lambda: resolve_cleared(event, stuck_kinds))
     elif result.answers.get("report_open", True):
-        _safely(lambda: resolve_cleared(AlertEvent.STUCK_NOT_FAILED))
+        # Not "no run is stuck any more": report mode has ended, and its runs are failed.
+        ended = {REPORT_MODE_ENDED: True}
+        _safely(lambda: resolve_cleared(AlertEvent.STUCK_NOT_FAILED, facts=ended))
     if result.answers.get("waiting", True) or result.answers.get("waiting_open", True):
         _safely(_raise_waiting)
     if result.answers.get("stale", True):
