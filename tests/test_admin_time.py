@@ -98,7 +98,7 @@ def test_today_and_stuck_since_read_the_databases_clock_not_the_servers(
     """An application server whose clock runs a day ahead: "today" was its tomorrow (no run
     listed) and a run not yet stuck was called stuck since a moment still to come."""
     settings.TENDEROPS_STUCK_TIMEOUT_MINUTES = 60
-    run = make_run(started_ago=timedelta(minutes=30))
+    run = make_run(started_ago=timedelta(0))  # today by the database's clock, at any hour
     ahead = db_now() + timedelta(days=1)
     monkeypatch.setattr(timezone, "now", lambda: ahead)
     assert run.pk in operator.get(f"{LIST}?started=today").content.decode()
