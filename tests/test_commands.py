@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from runs.demo_data import seeded_run_ids
-from runs.models import FailedRunRecord, MaintenanceAction, TenderRun
+from runs.maintenance import fail_stuck_runs
+from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
 from tests.conftest import statuses, stuck_now
 
 MIN = timedelta(minutes=1)
@@ -143,6 +144,27 @@ def test_on_a_terminal_what_the_prompt_listed_and_did_not_fail_is_said(make_run,
     out = run_command("cleanup_stuck_runs")
     assert "Fixed 1 stuck run." in out
     assert "Of the 3 listed: 1 no longer stuck" in out and "1 deleted meanwhile" in out
+
+
+def test_on_a_terminal_a_run_failed_and_revived_while_listed_is_not_failed_again(
+    make_run, monkeypatch, settings
+):
+    """The prompt promised to fail the runs as it listed them, as the admin's pages do: one
+    the monitor failed and a worker revived while the operator read is no longer promised."""
+    settings.TENDEROPS_STUCK_RULE = "age"  # revived, it is stuck again at once
+    revived, other = make_run(started_ago=45 * MIN), make_run(started_ago=46 * MIN)
+
+    class Meanwhile(Terminal):
+        def readline(self, *args) -> str:
+            fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=[revived.pk])  # the monitor
+            TenderRun.objects.filter(pk=revived.pk).update(status="running", finished_at=None)
+            return "y\n"
+
+    monkeypatch.setattr(sys, "stdin", Meanwhile())
+    out = run_command("cleanup_stuck_runs")
+    assert "Fixed 1 stuck run." in out and "Of the 2 listed: 1 no longer stuck" in out
+    assert statuses(revived, other) == ["running", "failed"]
+    assert FailedRunRecord.objects.filter(run_id=revived.pk).count() == 1
 
 
 def test_the_prompt_counts_several_runs_and_shows_a_blank_kind_as_a_dash(make_run, monkeypatch):

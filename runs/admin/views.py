@@ -35,10 +35,10 @@ from runs.admin.filters import (
 )
 from runs.admin.links import runs_list_url
 from runs.durations import duration
-from runs.maintenance import RunStats, fail_stuck_runs
+from runs.maintenance import RunStats, db_now, fail_stuck_runs
 from runs.maintenance.liveness import liveness_by_kind
 from runs.maintenance.outcomes import CleanupResult, StuckRun
-from runs.maintenance.selection import clean_up_promised, gone_of_the_rest, promise_of
+from runs.maintenance.selection import clean_up_promised, gone_of_the_rest, promise_of_listed
 from runs.maintenance.stats import (
     DURATION_SAMPLE,
     PRUNED_KIND,
@@ -93,8 +93,9 @@ class MaintenanceViewsMixin:
                 BROKEN_PROMISE,
                 messages.WARNING,
             )
+        listed_at = db_now()
         preview = fail_stuck_runs(actor=Actor.USER, dry_run=True)
-        listed_ids = [run.id for run in preview.stuck_runs[:MAX_CONFIRMED_RUNS]]
+        listed = preview.stuck_runs[:MAX_CONFIRMED_RUNS]
         context = {
             **self.admin_site.each_context(request),
             "title": _("Clean up stuck runs"),
@@ -104,8 +105,8 @@ class MaintenanceViewsMixin:
             "per_kind": ", ".join(
                 f"{kind} {minutes}" for kind, minutes in preview.policy.per_kind_minutes.items()
             ),
-            "promise": promise_for(promise_of(listed_ids), CLEANUP),
-            "listed_count": len(listed_ids),
+            "promise": promise_for(promise_of_listed(listed, listed_at), CLEANUP),
+            "listed_count": len(listed),
             "rows": cleanup_rows(preview.stuck_runs[:CLEANUP_ROWS_SHOWN]),
             "stuck_list_url": runs_list_url(stuck="yes"),
             "changelist_url": changelist,

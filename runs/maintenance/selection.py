@@ -6,7 +6,7 @@ of millions."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
@@ -92,13 +92,30 @@ def _in_life(run_id: str, start: datetime | None) -> Q:
     return Q(pk=run_id, started_at=start)
 
 
-def clean_up_promised(promise: Promise, *, actor: Actor, username: str) -> CleanupResult:
-    """The cleanup page's confirmation: of the runs it listed, those still stuck now, in the
-    life it listed and not failed since (a page posted again, or after the monitor failed a
-    run and a worker revived it, fails nothing it did not promise)."""
+def clean_up_promised(
+    promise: Promise,
+    *,
+    actor: Actor,
+    username: str,
+    timeout_minutes: int | None = None,
+    kinds: Sequence[str] = (),
+) -> CleanupResult:
+    """A cleanup's confirmation (the admin's page, the command's prompt): of the runs it
+    listed, those still stuck now, in the life it listed and not failed since (a page posted
+    again, or a run the monitor failed and a worker revived while the operator read, is not
+    failed again)."""
     return fail_stuck_runs(
-        actor=actor, username=username, run_ids=sorted(promise.starts), condition=kept_by(promise)
+        actor=actor,
+        username=username,
+        timeout_minutes=timeout_minutes,
+        kinds=kinds,
+        condition=kept_by(promise),  # the promised ids among them
     )
+
+
+def promise_of_listed(runs: Sequence[StuckRun], made_at: datetime) -> Promise:
+    """The promise to fail ``runs`` as a listing read them (each start as it was then)."""
+    return Promise(starts={run.id: run.started_at for run in runs}, made_at=made_at)
 
 
 def present_among(run_ids: Collection[str]) -> int:

@@ -6,9 +6,10 @@ from runs import limits
 from runs.maintenance import (
     CleanupResult,
     StuckRun,
+    db_now,
     fail_stuck_runs,
 )
-from runs.maintenance.selection import gone_of_the_rest
+from runs.maintenance.selection import clean_up_promised, gone_of_the_rest, promise_of_listed
 from runs.management.commands._arguments import (
     BatchedRoutineCommand,
     GivenOnce,
@@ -76,6 +77,7 @@ class Command(BatchedRoutineCommand):
         self._report(result, as_json=options["json"], show_table=not interactive)
 
     def _confirm_and_fail(self, selection: dict, as_json: bool) -> CleanupResult:
+        listed_at = db_now()  # a run failed from here on, while the operator reads, is spent
         preview = fail_stuck_runs(actor=Actor.CLI, dry_run=True, **selection)
         if not preview.stuck_runs:
             return replace(preview, dry_run=False)  # no question asked: nothing to fail
@@ -90,9 +92,11 @@ class Command(BatchedRoutineCommand):
         count = len(preview.stuck_runs)
         these = "this run" if count == 1 else f"these {count} runs"
         confirm(prompt_to, f"Mark {these} failed?")
-        # Only the runs shown, and only those still stuck now: the statement re-checks both.
+        # Only the runs shown, in the life shown, and only those still stuck now: the
+        # statement re-checks all three.
         run_ids = [run.id for run in preview.stuck_runs]
-        result = fail_stuck_runs(actor=Actor.CLI, run_ids=run_ids, **selection)
+        promise = promise_of_listed(preview.stuck_runs, listed_at)
+        result = clean_up_promised(promise, actor=Actor.CLI, **selection)
         gone = gone_of_the_rest(run_ids, result)
         left = count - result.fixed_count - gone
         if gone or left:  # what the prompt listed and was not failed: never silently
