@@ -20,7 +20,7 @@ def stand_in_for_unset_secrets() -> None:
     """The help reads no secret and no database, but loading the settings requires both: an
     operator reading ``--help`` on a machine without production's environment should not
     need them. Set values are kept (and checked); a stand-in key is random, never a known
-    one, and the stand-in database cannot be written."""
+    one, and the stand-in database an empty one."""
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DATABASE_URL", "sqlite:////dev/null")
 

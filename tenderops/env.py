@@ -117,10 +117,9 @@ def env_secret_key(name: str, *, debug: bool) -> str:
             f"{name} is too short ({length} characters): use at least "
             f"{MIN_SECRET_KEY_LENGTH} ({generate})"
         )
-    if EXAMPLE_TOKEN in value.lower():
+    if is_example(value.strip()):
         raise ImproperlyConfigured(
-            f"{name} is the operations guide's example (it contains {EXAMPLE_TOKEN!r}), public: "
-            f"{generate}"
+            f"{name} is an example from the operations guide, public: {generate}"
         )
     return value
 
@@ -204,17 +203,30 @@ def env_token(
         )
     if other is not None and token == other[1]:
         raise ImproperlyConfigured(f"{name} must differ from {other[0]}")
-    if EXAMPLE_TOKEN in token.lower() and not example_allowed:
+    if is_example(token) and not example_allowed:
         raise ImproperlyConfigured(
-            f"{name} is an example token (it contains {EXAMPLE_TOKEN!r}), public in the "
-            "README: choose one of your own, e.g. python -c 'import secrets; "
+            f"{name} is an example token, public in the README or the operations guide: "
+            "choose one of your own, e.g. python -c 'import secrets; "
             "print(secrets.token_urlsafe(32))'"
         )
     return token
 
 
-# What the README's example tokens begin with: copied into production, anyone may call.
+# What the README's and the guides' example secrets begin with: copied into production,
+# anyone may call (or, with the key, sign a session).
 EXAMPLE_TOKEN = "change-me"  # noqa: S105 - a word refused, not a secret
+# The examples the operations guides published before theirs began with it: public too.
+FORMER_EXAMPLES = frozenset(
+    {
+        "replace-with-the-output-of-that-command-it-is-long-enough",
+        "another-long-random-string",
+        "a-third-long-random-string",
+    }
+)
+
+
+def is_example(secret: str) -> bool:
+    return EXAMPLE_TOKEN in secret.lower() or secret in FORMER_EXAMPLES
 
 
 def env_signing_secret(name: str, max_length: int) -> str:

@@ -134,7 +134,7 @@ def test_report_mode_incidents_close_once_the_monitor_fails_the_runs(make_run, s
         ("monitor_failed", ""),
         ("resolved", "stuck_not_failed"),
     ]
-    # Not "no run is stuck any more" beside "the monitor failed 1 stuck run" (the attacker).
+    # Not "no run is stuck any more" beside "the monitor failed 1 stuck run".
     message = render(Alert.objects.get(event="resolved"), "en")
     assert "report mode has ended, the monitor fails stuck runs" in message.title
     assert "audit=any" in message.link and "no run is stuck" not in message.title

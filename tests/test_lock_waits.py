@@ -42,7 +42,7 @@ def test_a_locked_table_makes_the_tick_the_api_and_the_watchdog_give_way(
         health = Client().get(HEALTH, HTTP_AUTHORIZATION="Bearer lock-wait-token-16")
         assert health.status_code == 503 and "try again" in health.json()["error"]
         cleanup = Client().post(CLEANUP, HTTP_AUTHORIZATION="Bearer lock-wait-token-16")
-        # Not "the database failed part-way": nothing had started (the operator attacker).
+        # Not "the database failed part-way": nothing had started.
         assert cleanup.status_code == 503 and "A table was locked" in cleanup.json()["error"]
         with pytest.raises(CommandError) as watchdog:
             call_command("tenderops_watchdog")

@@ -121,6 +121,11 @@ def out_of_range_cases():
         yield pytest.param(name, "t" * 1_001, id=f"{name}-too-long")
         # The README's example, copied into production: anyone could call.
         yield pytest.param(name, "change-me-to-a-long-random-string", id=f"{name}-example")
+        # The guides' former examples, public in their history.
+        for former in ("another-long-random-string", "a-third-long-random-string"):
+            yield pytest.param(name, former, id=f"{name}-{former[:9]}")
+    former_key = "replace-with-the-output-of-that-command-it-is-long-enough"
+    yield pytest.param("DJANGO_SECRET_KEY", former_key, id="secret-key-former-example")
     for name in ("TENDEROPS_DINGTALK_SECRET", "TENDEROPS_FEISHU_SECRET"):
         yield pytest.param(name, "SEC abc", id=f"{name}-space")
         yield pytest.param(name, "SEC１２３", id=f"{name}-full-width")
