@@ -27,7 +27,7 @@ PYTHON312 ?= python3.12
 DJANGO_NEXT ?= 6.1.3
 VENV_NEXT := .venv-django6
 STAMP_NEXT := $(VENV_NEXT)/.installed-stamp
-NEXT_TESTS ?= tests/test_settings_env.py tests/test_settings_start_up.py tests/test_alert_delivery.py \
+NEXT_TESTS ?= tests/test_settings_start_up.py tests/test_alert_delivery.py \
 	tests/test_alert_mail.py tests/test_alert_deadlines.py tests/test_logging.py tests/test_api.py \
 	tests/test_api_reach.py tests/test_admin.py tests/test_migrations.py tests/test_migrate_command.py \
 	tests/test_adoption.py tests/test_commands.py

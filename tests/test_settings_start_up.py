@@ -1,14 +1,19 @@
 """What start-up refuses beyond numbers and switches: mail settings no mail could be sent
-with, host names no request matches; gunicorn's one line for a bad setting; and the help,
-which needs no production environment."""
+with, host names no request matches; gunicorn's one line for a bad setting; the help, which
+needs no production environment; the guides' production environment, which Django's deploy
+check passes. The tests `make test-django6` runs on the next Django (test_settings_env.py's
+are tenderops' own parsing)."""
 
 import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.processes import free_port, run_in_repo
 from tests.test_settings_env import (  # the fixture: `check`'s database file, removed after
     CHECK_DATABASE,
@@ -127,3 +132,33 @@ def test_a_help_option_after_the_end_of_options_is_not_the_help():
     result = manage_without_production_environment("dbshell", "--", "--help")
     assert result.returncode == 2
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def documented_environment(guide: str) -> dict[str, str]:
+    """The production environment file of an operations guide, read as systemd's
+    EnvironmentFile= reads it: comment lines skipped, everything after "=" the value, double
+    quotes around it removed."""
+    text = (REPO / "docs" / guide).read_text()
+    block = next(b for b in text.split("```sh\n")[1:] if "DJANGO_SECRET_KEY=" in b)
+    lines = block.split("```")[0].splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {name: re.sub(r'^"(.*)"$', r"\1", value) for name, value in pairs}
+
+
+@pytest.mark.parametrize("guide", ["operations.md", "operations.zh-CN.md"])
+def test_the_documented_production_environment_passes_the_deploy_check(guide):
+    """With its example secrets replaced, as the guide says: pasted as they are, the public
+    examples are refused (a newcomer ran production on them), each one named."""
+    documented = documented_environment(guide)
+    assert documented["DJANGO_DEBUG"] == "false" and "DJANGO_BEHIND_TLS_PROXY" in documented
+    examples = [name for name, value in documented.items() if value.startswith("change-me")]
+    assert examples == ["DJANGO_SECRET_KEY", "TENDEROPS_API_TOKEN", "TENDEROPS_METRICS_TOKEN"]
+    for name in examples:
+        own = {other: secrets.token_urlsafe(50) for other in examples if other != name}
+        refused = manage_check(**{**documented, **own})
+        assert refused.returncode == 2 and f"Configuration error: {name} is " in refused.stderr
+        assert documented[name] not in refused.stderr
+    own = {name: secrets.token_urlsafe(50) for name in examples}
+    result = manage_check("--deploy", "--fail-level", "WARNING", **{**documented, **own})
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
