@@ -5,9 +5,9 @@ The tender backend's table has no CHECK constraint, so a run may carry one; psyc
 load it, and one such row would break every page that shows it. On tenderops' connections
 they load as the largest and smallest ``datetime`` instead (the infinities), or one
 microsecond inside them (a year Python has no ``datetime`` for), which the admin shows as
-"infinity", "after the year 9999" and so on (``runs.admin.display.short_time``): "infinity" for the
-year 12000 contradicted psql. The routines never compute with them: the querysets that judge
-or delete runs exclude impossible start times (``TenderRunQuerySet.plausible``).
+"infinity", "after the year 9999" and so on (``runs.admin.display.short_time``): "infinity"
+for the year 12000 contradicted psql. The routines never compute with them: the querysets
+that judge or delete runs exclude impossible start times (``TenderRunQuerySet.plausible``).
 """
 
 from __future__ import annotations

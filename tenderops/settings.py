@@ -20,16 +20,14 @@ from tenderops.env import (
     env_kind_timeouts,
     env_optional_int,
     env_redis_url,
-    env_secret_key,
-    env_signing_secret,
     env_str,
     env_text,
     env_time_of_day,
     env_time_zone,
-    env_token,
     env_url,
 )
 from tenderops.env_mail import env_email, env_emails, env_smtp_credential, env_smtp_host
+from tenderops.env_secrets import env_secret_key, env_signing_secret, env_token
 
 check_utf8_environment()  # before any variable is read
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import Q
 
 from runs.demo_data import seeded_run_ids
 from runs.maintenance import fail_stuck_runs
@@ -156,7 +157,7 @@ def test_on_a_terminal_a_run_failed_and_revived_while_listed_is_not_failed_again
 
     class Meanwhile(Terminal):
         def readline(self, *args) -> str:
-            fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=[revived.pk])  # the monitor
+            fail_stuck_runs(actor=Actor.SCHEDULE, condition=Q(pk__in=[revived.pk]))  # the monitor
             TenderRun.objects.filter(pk=revived.pk).update(status="running", finished_at=None)
             return "y\n"
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 
 from runs.maintenance import InvalidParameter, fail_stuck_runs, mark_runs_failed
 from runs.maintenance.selection import promise_of
@@ -213,7 +214,7 @@ def test_a_listed_run_failed_then_deleted_counts_as_failed_not_gone(make_run):
 
     failed, deleted = make_run(started_ago=30 * MIN), make_run(started_ago=30 * MIN)
     TenderRun.objects.filter(pk=deleted.pk).delete()
-    result = fail_stuck_runs(actor=Actor.USER, run_ids=[failed.pk, deleted.pk])
+    result = fail_stuck_runs(actor=Actor.USER, condition=Q(pk__in=[failed.pk, deleted.pk]))
     TenderRun.objects.filter(pk=failed.pk).delete()  # after the failing, before the count
     assert result.fixed_count == 1
     assert gone_of_the_rest([failed.pk, deleted.pk], result) == 1
@@ -257,7 +258,7 @@ def test_run_finished_after_the_list_was_read_keeps_success(make_run):
             "WHERE id = %s",
             ['{"ok": true}', stuck.id],
         )
-    result = fail_stuck_runs(actor=Actor.CLI, run_ids=[run.id for run in listed])
+    result = fail_stuck_runs(actor=Actor.CLI, condition=Q(pk__in=[run.id for run in listed]))
     assert ids(result.stuck_runs) == {other.id}
     assert statuses(stuck, other) == ["success", "failed"]
     assert not FailedRunRecord.objects.filter(run_id=stuck.id).exists()

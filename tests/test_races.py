@@ -14,6 +14,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 
 from runs.maintenance import fail_stuck_runs, observe_active_runs, prune_runs
 from runs.models import Actor, FailedRunRecord, MaintenanceAction, TenderRun
@@ -79,14 +80,16 @@ def test_workers_finishing_while_monitors_run_never_lose_a_success(project):
     # 1. The worker finishes first and holds the rows until the monitor has passed.
     with psycopg.connect(url) as worker:
         assert len(finish_as_worker(worker, held)) == len(held)  # uncommitted, rows locked
-        assert fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=held).fixed_count == 0
+        assert fail_stuck_runs(actor=Actor.SCHEDULE, condition=Q(pk__in=held)).fixed_count == 0
         worker.commit()
 
     # 2. The monitor fails first and holds the rows while the worker's finish waits on them.
     with psycopg.connect(url, autocommit=True) as worker:
         finished: list[list[str]] = []  # one list once the worker's UPDATE has returned
         with transaction.atomic():
-            assert fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=waiting).fixed_count == 40
+            assert (
+                fail_stuck_runs(actor=Actor.SCHEDULE, condition=Q(pk__in=waiting)).fixed_count == 40
+            )
             thread = threading.Thread(
                 target=lambda: finished.append(finish_as_worker(worker, waiting))
             )
@@ -103,7 +106,7 @@ def test_workers_finishing_while_monitors_run_never_lose_a_success(project):
     def monitor() -> None:
         try:
             barrier.wait(timeout=60)
-            fail_stuck_runs(actor=Actor.SCHEDULE, run_ids=free_for_all)
+            fail_stuck_runs(actor=Actor.SCHEDULE, condition=Q(pk__in=free_for_all))
         finally:
             connection.close()
 

@@ -11,7 +11,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from runs import limits
-from tenderops.env import env_int, env_token
+from tenderops.env import env_int
+from tenderops.env_secrets import env_token
 from tests.processes import run_in_repo
 
 INTEGER_VARIABLES = {

@@ -104,7 +104,6 @@ def fail_stuck_runs(
     username: str = "",
     timeout_minutes: int | None = None,
     kinds: Sequence[str] = (),
-    run_ids: Sequence[str] | None = None,
     condition: Q | None = None,
     dry_run: bool = False,
     heartbeat: str | None = None,
@@ -114,8 +113,8 @@ def fail_stuck_runs(
     questions: Mapping[str, tuple[str, tuple]] | None = None,
     alert: bool = False,
 ) -> CleanupResult:
-    """Fail the runs that are stuck now; with ``run_ids``, only those of them still stuck;
-    with ``condition`` (a confirmation page's promise), only those meeting it.
+    """Fail the runs that are stuck now; with ``condition`` (a confirmation's promise: the
+    runs it listed, as listed), only those of them meeting it.
 
     Every active run is observed first (its signs of life), dry run or not: that writes
     only tenderops' own table. Then batches of stuck runs are failed, each its own guarded,
@@ -133,11 +132,11 @@ def fail_stuck_runs(
     idle_kinds = kinds_not_running(kinds, pending_too=policy.fail_pending_after_minutes is not None)
 
     def candidates() -> QuerySet[TenderRun]:
-        return stuck_runs_queryset(policy, kinds, run_ids, condition)
+        return stuck_runs_queryset(policy, kinds, condition=condition)
 
-    # The first batch's SQL depends on nothing else (not on given run ids: those are params).
+    # The first batch's SQL depends on the policy and the kinds only, without a condition.
     first_batch_key = None
-    if run_ids is None and condition is None:
+    if condition is None:
         first_batch_key = (json.dumps(policy.as_dict(), sort_keys=True), tuple(kinds))
     check = None
     if first_batch_key is not None and not dry_run:
