@@ -105,6 +105,19 @@ def test_today_and_stuck_since_read_the_databases_clock_not_the_servers(
     assert "stuck since" not in operator.get(f"{LIST}{run.pk}/change/").content.decode()
 
 
+def test_running_and_silent_for_count_on_the_databases_clock(operator, make_run, monkeypatch):
+    """The list's durations, and the clock its live counter counts on, are the database's: a
+    server a day ahead called a run started 5 minutes ago "1 d 0 h" running and silent."""
+    make_run(started_ago=timedelta(minutes=5))
+    ahead = db_now() + timedelta(days=1)
+    monkeypatch.setattr(timezone, "now", lambda: ahead)
+    html = operator.get(LIST).content.decode()
+    shown = re.findall(r'<span class="run-live" data-started="[^"]*"[^>]*>([^<]*)</span>', html)
+    assert len(shown) == 2 and all(re.match(r"^[56]\xa0min \d\d\xa0s$", t) for t in shown), shown
+    listed = re.search(r'<script id="run-listed-at" type="application/json">"([^"]+)"', html)
+    assert abs(datetime.fromisoformat(listed.group(1)) - db_now()) < timedelta(minutes=1)
+
+
 def test_the_date_range_form_keeps_the_other_filters_search_and_order(operator, make_run):
     make_run()
     html = operator.get(f"{LIST}?status=running&q=提取&o=-7&p=2&started_from=2026-01-01").content

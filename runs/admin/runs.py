@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Left
-from django.utils import timezone
+from django.db.models.functions import Left, Now
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -53,6 +54,11 @@ RUN_ID_MAX_CHARS = 200  # the backend's ids are 35; an odd row's may be anything
 KIND_SHOWN_CHARS = 20
 # The cause of a failure: the first line of its error, at most this long.
 CAUSE_CHARS = 120
+
+
+def listed_at(run: TenderRun) -> datetime:
+    """The database's clock when the run was read (``get_queryset``'s annotation)."""
+    return getattr(run, "listed_at", None) or db_now()
 
 
 def first_line(text: str | None, limit: int) -> str:
@@ -141,6 +147,8 @@ class TenderRunAdmin(
             stuck = stuck_among([run.pk for run in page if run.status in ACTIVE_STATUSES])
             for run in page:
                 run.is_stuck = run.pk in stuck
+            # The live counter (admin.js) counts on from the database's clock, not the browser's.
+            changelist["listed_at"] = page[0].listed_at if page else None
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -189,6 +197,9 @@ class TenderRunAdmin(
                 error_start=Left("error", CAUSE_CHARS * 2),
             )
             .with_last_sign_of_life()
+            # The database's clock as it read the rows: durations are the monitor's, whatever
+            # this server's or the browser's clock says.
+            .annotate(listed_at=Now())
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -281,7 +292,7 @@ class TenderRunAdmin(
             '<span class="run-live" data-started="{}" title="{}">{}</span>',
             moment.isoformat(),
             labelled(_("last sign of life"), short_time(moment)),
-            duration(timezone.now() - moment),
+            duration(listed_at(run) - moment),
         )
         if not getattr(run, "is_stuck", False):
             return silent
@@ -331,7 +342,7 @@ class TenderRunAdmin(
         return format_html(
             '<span class="run-live" data-started="{}">{}</span>',
             started.isoformat(),
-            duration(timezone.now() - started),
+            duration(listed_at(run) - started),
         )
 
     @admin.display(description=gettext_lazy("started at"), ordering="started_at")

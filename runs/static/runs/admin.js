@@ -1,4 +1,6 @@
 // Live "running for" times in the runs list: ticks once per second, no request to the server.
+// It counts on the database's clock (#run-listed-at, when the rows were read), not the
+// browser's, which may be minutes off: the same durations as the monitor's.
 // The words are the page's: the server writes its duration formats (runs/durations.py,
 // translated) into #run-duration-formats, and this file only fills in the numbers.
 // Also: choosing a project in the project filter's search box (the admin's select2
@@ -25,8 +27,8 @@
     }
     return null;
   }
-  function tick(formats) {
-    var now = Date.now();
+  function tick(formats, offset) {
+    var now = Date.now() + offset;
     document.querySelectorAll(".run-live[data-started]").forEach(function (el) {
       var started = Date.parse(el.getAttribute("data-started"));
       if (isNaN(started) || now < started) { return; }
@@ -48,7 +50,10 @@
     var source = document.getElementById("run-duration-formats");
     var formats = source && JSON.parse(source.textContent);
     if (!formats) { return; }  // without the page's words, the server's text stays
-    tick(formats);
-    setInterval(function () { tick(formats); }, 1000);
+    var listed = document.getElementById("run-listed-at");
+    var offset = listed ? Date.parse(JSON.parse(listed.textContent)) - Date.now() : 0;
+    if (isNaN(offset)) { offset = 0; }
+    tick(formats, offset);
+    setInterval(function () { tick(formats, offset); }, 1000);
   });
 })();
