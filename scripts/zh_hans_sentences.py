@@ -155,7 +155,7 @@ SENTENCES = {
     "Report mode: the monitor fails no run; stuck runs stay stuck until someone fails them": "报告模式：监控不会将任何任务标记为失败；卡住的任务会一直卡住，直到有人手动处理",
     "The monitor runs again, in report mode: it records stuck runs, fails none.": "监控已恢复运行（报告模式）：只记录卡住的任务，不标记失败。",
     "Told in the monitor's “stuck runs not failed” digest (unless its kinds were in cooldown).": "已在监控的“卡住的任务未标记失败”汇总中告知（除非其类型处于冷却期）。",
-    "Page %(page)s is past the first %(cap)s rows this list counts: narrow the filter to reach the others. Showing the first page.": "第 %(page)s 页超出了此列表计数的前 %(cap)s 行：请缩小筛选范围以查看其余记录。现显示第一页。",
+    "Page %(page)s is past the first %(cap)s rows this list pages through: narrow the filter to reach the others. Showing the first page.": "第 %(page)s 页超出了此列表可翻阅的前 %(cap)s 行：请缩小筛选范围以查看其余记录。现显示第一页。",
     'No run is stuck now. The runs tenderops failed are under the filter <a href="?audit=any">failed by tenderops</a>; the <a href="%(audit_url)s">audit log</a> says why each was failed.': '当前没有卡住的任务。tenderops 标记为失败的任务见筛选条件<a href="?audit=any">由 tenderops 标记失败</a>；<a href="%(audit_url)s">审计日志</a>说明了每个任务被标记失败的原因。',
     "A user name or a run id (exact), or words of the reason.": "用户名或任务 ID（完全匹配），或原因中的词语。",
     "Not observed now: tenderops observes pending and running runs only.": "现已不再观察：tenderops 只观察排队中和运行中的任务。",

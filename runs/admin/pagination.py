@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import ceil
+
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connection
@@ -38,14 +40,24 @@ class EstimatedCountPaginator(Paginator):
     count_is_estimate = False
     count_is_capped = False
 
+    @cached_property
+    def num_pages(self) -> int:
+        """An estimated list pages through its first COUNT_CAP rows, as a filtered one does:
+        OFFSET reads every row before its page (the last of 60,000 pages at 3 M runs: 7.5 s,
+        and the admin links the last two pages)."""
+        pages = super().num_pages
+        return min(pages, ceil(COUNT_CAP / self.per_page)) if self.count_is_estimate else pages
+
     def page(self, number):
         """A page past the end of the rows is refused even when the estimate promised it
-        (the planner's count lags a prune until the next ANALYZE); one past a capped count
-        is refused as such (there may be rows there): the list says which."""
+        (the planner's count lags a prune until the next ANALYZE); one past the rows a list
+        counts or pages through is refused as such (there may be rows there): the list says
+        which."""
         try:
             page = super().page(number)
         except EmptyPage:
-            if self.count_is_capped and int(number) > 0:  # not page 0: no list has that
+            past_reach = self.count_is_capped or self.count_is_estimate
+            if past_reach and int(number) > 0:  # not page 0: no list has that
                 raise PastCountedRows(number) from None
             raise
         if self.count_is_estimate and page.number > 1 and not page.object_list:
@@ -54,7 +66,7 @@ class EstimatedCountPaginator(Paginator):
 
 
 class PastCountedRows(EmptyPage):
-    """A page past the COUNT_CAP rows a filtered list counts."""
+    """A page past the COUNT_CAP rows a list counts (filtered) or pages through (estimated)."""
 
 
 def _estimated_rows(table: str) -> int | None:

@@ -100,6 +100,8 @@ class TenderRunAdmin(
         "A run id (tr_…) or project id (tp_…) matches exactly; other text searches project "
         "names, messages and errors of runs started in the last 30 days (or the chosen range)."
     )
+    # Only by start, the order of an index: sorting by status, project or finish sorted the
+    # whole table (3.3 to 4.1 s a page at 3 M runs).
     ordering = ["-started_at"]
     list_per_page = 50
     empty_value_display = "–"
@@ -228,7 +230,7 @@ class TenderRunAdmin(
             '<span class="run-id" title="{}">{}</span>', visible(run.pk, one_line=True), shown
         )
 
-    @admin.display(description=gettext_lazy("project"), ordering="project__name")
+    @admin.display(description=gettext_lazy("project"))
     def project_link(self, run: TenderRun) -> str:
         return format_html(
             '<a href="{}" title="{}">{}</a>',
@@ -259,7 +261,7 @@ class TenderRunAdmin(
             return shown
         return format_html('<span title="{}">{}</span>', visible(kind, one_line=True), shown)
 
-    @admin.display(description=gettext_lazy("status"), ordering="status")
+    @admin.display(description=gettext_lazy("status"))
     def status_badge(self, run: TenderRun) -> str:
         if run.status in RunStatus.values:
             return format_html(
@@ -349,7 +351,7 @@ class TenderRunAdmin(
     def started(self, run: TenderRun) -> str:
         return short_time(run.started_at)
 
-    @admin.display(description=gettext_lazy("finished at"), ordering="finished_at")
+    @admin.display(description=gettext_lazy("finished at"))
     def finished(self, run: TenderRun) -> str:
         """The finish time without what it shares with the start: its clock time on the
         start's day, its month and day in the start's year (the whole time is its title),
