@@ -87,3 +87,16 @@ def test_the_daily_retention_prunes_the_history_and_says_so_in_its_heartbeat(db,
     assert (history["records"], history["actions"], history["alerts"]) == (1, 1, 1)
     assert not MaintenanceAction.objects.filter(kind=MaintenanceAction.Kind.FAIL_STUCK).exists()
     assert not Alert.objects.exists()
+
+
+def test_a_failing_not_yet_told_keeps_its_audit_whatever_its_age(db, make_run):
+    """Its alert counts its records when it is told (after an outage of the alerts, say):
+    deleted first, the failing would never be told."""
+    untold = failed_by_cli(make_run, 2, days_ago=400)
+    MaintenanceAction.objects.filter(pk=untold.pk).update(alert_pending=True)
+    told = failed_by_cli(make_run, 1, days_ago=400)
+    result = prune_history(days=365)
+    assert (result.actions, result.records) == (1, 1)
+    assert list(MaintenanceAction.objects.values_list("pk", flat=True)) == [untold.pk]
+    assert FailedRunRecord.objects.filter(action=untold).count() == 2
+    assert not FailedRunRecord.objects.filter(action=told).exists()

@@ -4,7 +4,8 @@ TENDEROPS_RETENTION_HISTORY_DAYS, deleted by the daily retention in short batche
 
 Without it both grow for ever: every failed run leaves a record, a fleet-wide crash 100,000
 at once. The counters (``tenderops_*_total``) are not touched: they never go down. An alert
-whose delivery is still under way is kept, whatever its age.
+whose delivery is still under way is kept, whatever its age, and so is a failing not yet
+told.
 """
 
 from __future__ import annotations
@@ -53,11 +54,16 @@ def prune_history(
     records of old actions, then the old actions (none has a record left), then old alerts."""
     keep = days if days is not None else settings.TENDEROPS_RETENTION_HISTORY_DAYS
     cutoff = db_now() - timedelta(days=keep)
+    # A failing not yet told (runs.maintenance.telling) stays, records and all: its alert
+    # counts them when it is told.
     records = _delete_in_batches(
-        FailedRunRecord.objects.filter(action__started_at__lt=cutoff), batch_size
+        FailedRunRecord.objects.filter(action__started_at__lt=cutoff, action__alert_pending=False),
+        batch_size,
     )
     actions = _delete_in_batches(
-        MaintenanceAction.objects.filter(started_at__lt=cutoff, failed_runs__isnull=True),
+        MaintenanceAction.objects.filter(
+            started_at__lt=cutoff, alert_pending=False, failed_runs__isnull=True
+        ),
         batch_size,
     )
     old_alerts = Alert.objects.filter(raised_at__lt=cutoff).exclude(
