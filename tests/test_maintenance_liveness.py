@@ -9,6 +9,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import F
 from django.db.models.functions import Now
 from django.test import Client
 
@@ -261,6 +262,49 @@ def test_report_mode_fails_nothing_and_records_each_stuck_run_once(make_run, set
     assert sorted(said) == sorted((r.pk, "running", r.message) for r in stuck)
     # The CLI and the API still act when asked.
     assert fail_stuck_runs(actor=Actor.CLI).fixed_count == 3
+
+
+def minutes_pass(minutes: int) -> None:
+    """The clock moves on (it stands still inside a test's transaction): everything so far
+    happened that much earlier."""
+    back = minutes * MIN
+    TenderRun.objects.update(started_at=F("started_at") - back)
+    MaintenanceAction.objects.update(started_at=F("started_at") - back)
+    RunObservation.objects.update(
+        first_seen_at=F("first_seen_at") - back,
+        last_change_at=F("last_change_at") - back,
+        running_since=F("running_since") - back,
+    )
+
+
+def test_report_mode_records_a_run_again_when_it_is_stuck_again(make_run, settings):
+    """Recorded once ever, a run that wrote again and then went silent again stayed stuck
+    without a word; one over the maximum runtime is recorded once however it writes."""
+    settings.TENDEROPS_MONITOR_MODE = "report"
+    settings.TENDEROPS_MAX_RUN_MINUTES = 60
+    silent = make_run(started_ago=30 * MIN)
+    writing = make_run(started_ago=50 * MIN)
+    recorded = FailedRunRecord.objects.values_list("run_id", "reason")
+    monitor_tick()
+    assert sorted(recorded) == sorted([(silent.pk, "silent"), (writing.pk, "silent")])
+    for minute in range(15):  # writing on: past the maximum runtime, recorded as such once
+        minutes_pass(1)
+        write_progress(writing, 0.5 + minute / 100)
+        monitor_tick()
+    assert sorted(recorded.filter(run_id=writing.pk)) == [
+        (writing.pk, "max_runtime"),
+        (writing.pk, "silent"),
+    ]
+    assert recorded.filter(run_id=silent.pk).count() == 1  # stuck all along: once
+    write_progress(silent, 0.5)  # alive after all: not stuck, not recorded
+    monitor_tick()
+    monitor_tick()
+    assert recorded.filter(run_id=silent.pk).count() == 1
+    minutes_pass(2)  # silent again past its 1-minute timeout: recorded again, once
+    monitor_tick()
+    monitor_tick()
+    assert recorded.filter(run_id=silent.pk).count() == 2
+    assert recorded.filter(run_id=writing.pk).count() == 2
 
 
 def test_a_run_failed_then_finished_by_its_worker_is_a_late_finish(make_run, settings):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 
 from runs.maintenance.db import is_postgresql
@@ -31,15 +31,15 @@ RECORDER_LOCK = 7_451_900_004
 
 def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:
     """Report mode (TENDEROPS_MONITOR_MODE=report): fail nothing, record what would have been
-    failed. Each stuck run is recorded once, in a "would fail" audit action, so an operator
-    can roll tenderops out on the live table in shadow first and read what it would do. The
-    result lists the first runs and counts every one by kind."""
+    failed. Each stuck run is recorded once each time it gets stuck, in a "would fail" audit
+    action, so an operator can roll tenderops out on the live table in shadow first and read
+    what it would do. The result lists the first runs and counts every one by kind."""
     preview = fail_stuck_runs(actor=Actor.SCHEDULE, dry_run=True)
     stuck = stuck_runs_queryset(preview.policy)
     counts = dict(stuck.order_by().values_list("run_kind").annotate(n=Count("pk")))
     recorded = FailedRunRecord.objects.filter(
         run_id=OuterRef("pk"), action__kind=MaintenanceAction.Kind.WOULD_FAIL
-    )
+    ).filter(_same_stuck_spell())
     total = sum(counts.values())
     with transaction.atomic():
         # One recorder at a time, each after the last committed: ticks that piled up (a table
@@ -53,6 +53,17 @@ def report_stuck_runs(*, heartbeat: str | None = None) -> CleanupResult:
         if heartbeat:
             beat(heartbeat, {"fixed_count": 0, "would_fail": total})
     return replace(preview, found_count=total, counts_by_kind=counts)
+
+
+def _same_stuck_spell() -> Q:
+    """A "would fail" record of a run's present spell of being stuck. A record from before
+    its last sign of life is of an earlier one: it wrote again since, and went silent again
+    (recorded once only, it stayed stuck unreported). A run over the maximum runtime, or too
+    old under the ``age`` rule, is stuck whatever it writes: its spell lasts from its start."""
+    return Q(action__started_at__gte=OuterRef("last_sign_of_life")) | Q(
+        reason__in=[FailReason.MAX_RUNTIME, FailReason.AGE],
+        action__started_at__gte=OuterRef("started_at"),
+    )
 
 
 def _record_would_fail(runs: list[StuckRun], policy: StuckPolicy) -> None:
