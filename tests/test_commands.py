@@ -6,11 +6,13 @@ import os
 import pwd
 import sys
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
 from runs.demo_data import seeded_run_ids
 from runs.maintenance import fail_stuck_runs
@@ -53,6 +55,15 @@ def test_the_tables_minutes_line_up_on_the_right(make_run):
     for title in ("silent min", "running min"):
         end = header.index(title) + len(title)
         assert all(row[end - 1].isdigit() and row[end : end + 1] in ("", " ") for row in rows)
+
+
+def test_the_table_shows_starts_in_the_configured_zone_as_the_admin_does(make_run, settings):
+    """It wrote UTC under "started (UTC)": the same run at 07:18 there, 15:18 in the admin."""
+    settings.TIME_ZONE = "Asia/Shanghai"
+    stuck = make_run(started_ago=45 * MIN)
+    header, row = run_command("cleanup_stuck_runs", "--dry-run").splitlines()[:2]
+    shown = timezone.localtime(stuck.started_at, ZoneInfo("Asia/Shanghai"))
+    assert "started (Asia/Shanghai)" in header and f"{shown:%Y-%m-%d %H:%M:%S}" in row
 
 
 def test_the_empty_id_is_written_as_empty_quotes(make_run):

@@ -2,11 +2,12 @@
 
 import io
 import json
+import re
 import sys
 from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError
+from django.core.management import CommandError, call_command
 
 from runs.maintenance import db_now
 from runs.models import MaintenanceAction, TenderRun
@@ -95,3 +96,17 @@ def test_bad_prune_arguments_change_nothing(args, expired_runs):
         run_command("prune_runs", *args)
     assert TenderRun.objects.count() == 3
     assert not MaintenanceAction.objects.exists()
+
+
+def test_the_prune_names_its_cutoffs_in_the_zone_and_asks_for_one_run_as_one(
+    expired_runs, monkeypatch, settings
+):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    TenderRun.objects.filter(pk=expired_runs[1].pk).delete()
+    out = run_command("prune_runs", "--dry-run")
+    assert re.search(r"success: started before \S+ \S+ \(Asia/Shanghai\)", out), out
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Aborted: nothing was changed"):
+        call_command("prune_runs", stdout=out, stderr=io.StringIO())
+    assert "Delete this run for good? [y/N]" in out.getvalue()

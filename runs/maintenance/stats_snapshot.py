@@ -5,11 +5,12 @@ took 10 s at 10 M runs in bench/results.md, most of it that scan, and holds one 
 for as long (its counts are of one moment). The cluster pays that at most about once per
 TENDEROPS_STATS_MAX_AGE_SECONDS (a one-minute schedule refreshes the snapshot only when it
 falls due, early enough that it is never older than that), and staff may refresh it on
-demand (spaced by MANUAL_SPACING); any number of viewers read one row. The counts are exact as of ``computed_at``: every query of a refresh sees the same
-snapshot of the database (REPEATABLE READ), taken at that moment. A refresh that fails keeps
-the last figures and records the error; readers then learn that the figures are stale, and
-how old. Projects the backend deletes (their runs go with them) leave no count behind past
-the next refresh: each refresh counts everything anew.
+demand (spaced by MANUAL_SPACING); any number of viewers read one row. The counts are
+exact as of ``computed_at``: every query of a refresh sees the same snapshot of the database
+(REPEATABLE READ), taken at that moment. A refresh that fails keeps the last figures and
+records the error; readers then learn that the figures are stale, and how old. Projects the
+backend deletes (their runs go with them) leave no count behind past the next refresh: each
+refresh counts everything anew.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 from dataclasses import replace
 
+from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
 
 from runs import limits
 from runs.maintenance import (
@@ -126,7 +128,9 @@ class Command(BatchedRoutineCommand):
             self.stdout.write(self.style.WARNING(result.message))
 
     def _print_table(self, runs: list[StuckRun]) -> None:
-        header = ("id", "project", "kind", "started (UTC)", "why", "silent min", "running min")
+        # In TENDEROPS_TIME_ZONE, named, as the admin and the alerts show them.
+        started = f"started ({settings.TIME_ZONE})"
+        header = ("id", "project", "kind", started, "why", "silent min", "running min")
         # The backend's text as it reads: a kind of escape sequences would retitle or recolour
         # the operator's terminal, a 5,000-character kind would widen every line.
         rows = [
@@ -134,7 +138,7 @@ class Command(BatchedRoutineCommand):
                 shortened(run.id, 64, one_line=True) or '""',  # the empty id, as it is
                 shortened(run.project_id, 64, one_line=True) or '""',
                 shortened(run.kind, 40, one_line=True) or "-",
-                run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{timezone.localtime(run.started_at):%Y-%m-%d %H:%M:%S}",
                 str(run.reason),
                 "" if run.silent_minutes is None else f"{run.silent_minutes:.1f}",
                 f"{run.running_minutes:.1f}",

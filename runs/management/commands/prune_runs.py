@@ -10,6 +10,7 @@ from runs.management.commands._arguments import (
     bounded_int,
     confirm,
     json_text,
+    local_time,
     on_a_terminal,
     shell_user,
 )
@@ -74,7 +75,7 @@ class Command(BatchedRoutineCommand):
             self.stdout.write(json_text(result.as_dict(), self.stdout))
             return
         for status, cutoff in result.cutoffs.items():
-            self.stdout.write(f"{status}: started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
+            self.stdout.write(f"{status}: started before {local_time(cutoff)}")
         self.stdout.write(self.style.SUCCESS(result.message))
 
     def _confirm(self, arguments: dict, now: datetime, as_json: bool) -> None:
@@ -85,8 +86,9 @@ class Command(BatchedRoutineCommand):
         prompt_to = self.stderr if as_json else self.stdout
         for status, cutoff in preview.cutoffs.items():
             count = preview.deleted.get(status, 0)
-            prompt_to.write(f"{status}: {count} started before {cutoff:%Y-%m-%d %H:%M:%S} UTC")
-        confirm(prompt_to, f"Delete these {preview.total} runs for good?")
+            prompt_to.write(f"{status}: {count} started before {local_time(cutoff)}")
+        these = "this run" if preview.total == 1 else f"these {preview.total} runs"
+        confirm(prompt_to, f"Delete {these} for good?")
 
     def _progress(self, result: PruneResult) -> None:
         if self.verbosity >= 2:
