@@ -215,6 +215,8 @@ def test_a_server_error_is_retried_with_backoff_then_failed(db, settings):
     assert (delivery.status, delivery.attempts, len(robot.requests)) == ("failed", 3, 3)
     assert list(AlertAttempt.objects.values_list("result", "http_status")) == [("error", 500)] * 3
     assert sent_counts() == {("webhook", "error"): 3}
+    # The status where operators read the answer: the body alone hid the 500.
+    assert delivery.answer == 'HTTP 500: {"error": "internal"}'
 
 
 def test_the_rate_limit_holds_back_what_would_exceed_it(db, settings):

@@ -98,6 +98,10 @@ class Channel:
     def read(self, status: int, body: str, retry_after: str | None) -> Outcome:
         """A robot's answer: HTTP 200 and a JSON code."""
         answer = shorten(body) or empty_answer(status)
+        if body.strip() and status and not 200 <= status < 300:
+            # Where operators read it (the delivery's last answer, send_test_alert's line):
+            # "boom" alone hid the 500.
+            answer = shorten(f"HTTP {status}: {body}")
         if status == 0:  # no answer: a network error or a timeout
             return Outcome(Result.ERROR, answer)
         if status == 429:
