@@ -88,9 +88,14 @@ def readable_address(request: HttpRequest) -> str:
         ]
     except TooManyFieldsSent:
         query = []
+    path = request.path
+    if "\x00" in path:
+        # The segment with the NUL goes, and all after it: ``tenderrun/%00/change/`` without
+        # its NUL asked for a run "/change" ("does not exist"); the list it is under is meant.
+        path = path.split("\x00", 1)[0].rpartition("/")[0] + "/"
     # Always a path of this site: "//evil.com/" (a doubled slash, or "%2F" decoded) would be
     # another host to a browser, and a backslash is read as a slash.
-    path = "/" + request.path.replace("\x00", "").lstrip("/\\")
+    path = "/" + path.lstrip("/\\")
     if path.endswith(EXPORT_SUFFIX):
         # An export without the ignored filter would write more runs than asked: the page.
         path = path.removesuffix(EXPORT_SUFFIX) + "/"

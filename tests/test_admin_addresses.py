@@ -65,6 +65,21 @@ def test_an_action_on_a_list_with_a_foreign_lookup_changes_nothing(db, make_run)
     assert run.status == "running"
 
 
+@pytest.mark.parametrize(
+    "path, back_to",
+    [
+        ("/admin/runs/tenderrun/%00/change/", "/admin/runs/tenderrun/"),
+        ("/admin/runs/tenderrun/tr_1%00x/change/", "/admin/runs/tenderrun/"),
+        ("/admin/runs/tenderrun/%00", "/admin/runs/tenderrun/"),
+        ("/%00", "/"),
+    ],
+)
+def test_a_nul_byte_in_the_path_leads_back_to_the_page_above_it(db, path, back_to):
+    """Without its NUL, ``tenderrun/%00/change/`` asked for a run "/change": "does not exist"."""
+    response = staff_client("viewer", "view_tenderrun").get(path)
+    assert (response.status_code, response["Location"]) == (302, back_to)
+
+
 def test_a_page_past_the_end_is_said(db, make_run):
     viewer = staff_client("viewer", "view_tenderrun")
     for _ in range(51):  # two pages
