@@ -274,7 +274,7 @@ def test_a_run_id_as_the_list_shows_it_copies_whole_and_finds_its_run(
     assert list_count(page.content()) == 1
 
 
-@pytest.mark.parametrize("width", [1440, 1920])
+@pytest.mark.parametrize("width", [1024, 1440, 1920])
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_the_runs_list_fits_the_screen(browser, live_server, superuser, runs, locale, width):
     odd_rows_on_the_first_page(runs[0].project)
