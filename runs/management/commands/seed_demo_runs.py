@@ -47,7 +47,7 @@ class Command(RoutineCommand):
         parser.add_argument(
             "--projects",
             type=bounded_int("--projects", limits.SEED_ROWS),
-            help="Projects (default runs/200, min 5).",
+            help="Projects (default: one per 200 runs, at least 5).",
         )
         parser.add_argument(
             "--random-seed",
