@@ -100,7 +100,7 @@ def test_a_page_past_a_capped_count_says_the_list_counts_no_further(db, make_run
     for _ in range(120):
         make_run(status="success")
     html = viewer.get(f"{LIST}?status=success&p=3", follow=True).content.decode()
-    assert "Page 3 is past the first 60 rows this list pages through" in html
+    assert "Page 3 is past the first 60 rows this list pages through: filter or search" in html
     for page in ("0", "-1"):  # before the first, not past the counted rows
         html = viewer.get(f"{LIST}?status=success&p={page}", follow=True).content.decode()
         assert f"There is no page {page} of this list" in html
@@ -147,7 +147,7 @@ def test_an_estimated_list_pages_and_sorts_only_where_an_index_leads(make_run, m
     assert re.findall(r'href="\?p=(\d+)"', html) == ["2"]  # the first 60 rows' pages
     assert len(re.findall(r'<th scope="col" class="sortable', html)) == 1  # "started at"
     html = viewer.get(f"{LIST}?p=4", follow=True).content.decode()
-    assert "Page 4 is past the first 60 rows this list pages through" in html
+    assert "Page 4 is past the first 60 rows this list pages through: filter or search" in html
     for sort in ("2", "3", "-9", "9.2"):  # status, project, finish: ignored, not sorted
         response = viewer.get(f"{LIST}?o={sort}")
         assert response.status_code == 200

@@ -265,7 +265,7 @@ def test_report_mode_fails_nothing_and_records_each_stuck_run_once(make_run, set
 
 
 def minutes_pass(minutes: int) -> None:
-    """The clock moves on (it stands still inside a test's transaction): everything so far
+    """The clock moves on by ``minutes`` (more than a test takes): everything so far
     happened that much earlier."""
     back = minutes * MIN
     TenderRun.objects.update(started_at=F("started_at") - back)

@@ -94,8 +94,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         # A list pages through its first COUNT_CAP rows: a page past them may well have some.
         if getattr(request, "page_past_counted_rows", False):
             return _(
-                "Page %(page)s is past the first %(cap)s rows this list pages through: narrow "
-                "the filter to reach the others. Showing the first page."
+                "Page %(page)s is past the first %(cap)s rows this list pages through: filter "
+                "or search the list to reach the others. Showing the first page."
             ) % {"page": page, "cap": f"{COUNT_CAP:,}"}
         return _("There is no page %(page)s of this list: showing the first.") % {"page": page}
 

@@ -149,8 +149,9 @@ class TenderRunAdmin(
             stuck = stuck_among([run.pk for run in page if run.status in ACTIVE_STATUSES])
             for run in page:
                 run.is_stuck = run.pk in stuck
-            # The live counter (admin.js) counts on from the database's clock, not the browser's.
-            changelist["listed_at"] = page[0].listed_at if page else None
+            # The live counter (admin.js) counts on from the database's clock, not the browser's,
+            # also for rows a live refresh brings to a page that opened empty.
+            changelist["listed_at"] = page[0].listed_at if page else db_now()
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from math import ceil
 from typing import Any
 
 from django.conf import settings
@@ -158,7 +159,14 @@ class MaintenanceViewsMixin:
         if not self.has_view_permission(request):
             raise PermissionDenied
         if request.method == "POST":  # staff's "refresh now"
-            refresh_stats_snapshot_now()
+            wait = refresh_stats_snapshot_now()
+            if wait is not None:
+                seconds = {"seconds": ceil(wait.total_seconds())}
+                message = _(
+                    "These figures were refreshed moments ago, and a refresh reads the whole "
+                    "table: the next is possible in %(seconds)d s."
+                )
+                self.message_user(request, message % seconds, messages.INFO)
             return HttpResponseRedirect(request.path)
         # The snapshot, never a computation per view (runs.maintenance.stats_snapshot).
         stats, as_of, stale = read_stats_snapshot()

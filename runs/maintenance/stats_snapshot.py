@@ -102,15 +102,17 @@ def refresh_stats_snapshot_if_due() -> datetime | None:
     return refresh_stats_snapshot()
 
 
-def refresh_stats_snapshot_now() -> datetime | None:
-    """Staff's "refresh now": refresh unless the snapshot is too young (see
-    MANUAL_SPACING)."""
-    row = StatsSnapshot.objects.filter(name=SNAPSHOT, computed_at__isnull=False).first()
+def refresh_stats_snapshot_now() -> timedelta | None:
+    """Staff's "refresh now": refresh, unless the snapshot is too young (MANUAL_SPACING);
+    then return how long until it may be refreshed."""
+    row = _computed()
     if row is not None:
         spacing = max(MANUAL_MIN_INTERVAL, MANUAL_SPACING * timedelta(seconds=row.seconds))
-        if db_now() - row.computed_at < spacing:
-            return row.computed_at
-    return refresh_stats_snapshot()
+        wait = spacing - (db_now() - aware(row.computed_at))
+        if wait > timedelta(0):
+            return wait
+    refresh_stats_snapshot()
+    return None
 
 
 def read_stats_snapshot() -> StatsReading:
