@@ -210,3 +210,42 @@ def test_a_row_held_all_along_stops_the_prune_saying_so(make_run):
     assert message.startswith("The database gave way to other work on the same rows")
     assert "DATABASE_URL" not in message and "run the command again" in message
     assert statuses(held) == ["failed"]
+
+
+@pytest.mark.postgres  # PostgreSQL's statement_timeout
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_runs_too_long_is_cancelled_and_tried_again_smaller(project):
+    """Batches follow the last one's pace: one that a slowing machine drags past its limit
+    held its locks for as long (1.3 s at 10 M on a slow machine). Here a deletion of more
+    than 3,000 runs stalls for 5 s, then leaves a mark; the prune's statement limit cancels
+    it before, and smaller batches delete every expired run."""
+    from django.db import connection
+
+    from tests.test_races import bulk_runs
+
+    bulk_runs(project, 6000, status="failed", started_ago=40 * DAY, label="old")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE stalled_deletions (rows int)")
+        cursor.execute(
+            "CREATE FUNCTION stall_big_deletions() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "DECLARE deleted int; BEGIN SELECT count(*) INTO deleted FROM gone; "
+            "IF deleted > 3000 THEN PERFORM pg_sleep(5); "
+            "INSERT INTO stalled_deletions VALUES (deleted); END IF; RETURN NULL; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER stall_big_deletions AFTER DELETE ON tender_runs "
+            "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+            "EXECUTE FUNCTION stall_big_deletions()"
+        )
+    try:
+        result = prune_runs(actor=Actor.CLI)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM stalled_deletions")
+            stalled = cursor.fetchone()[0]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER stall_big_deletions ON tender_runs")
+            cursor.execute("DROP FUNCTION stall_big_deletions()")
+            cursor.execute("DROP TABLE stalled_deletions")
+    assert stalled == 0  # no batch outlasted its limit
+    assert result.deleted["failed"] == 6000 and not TenderRun.objects.exists()

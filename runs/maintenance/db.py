@@ -115,8 +115,9 @@ def limit_lock_waits() -> None:
 
 
 def set_local(cursor: Any, settings: Mapping[str, str]) -> None:
-    for name, value in settings.items():
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    """Set ``settings`` for this transaction only, in one round trip."""
+    calls = ", ".join("set_config(%s, %s, true)" for _setting in settings)
+    cursor.execute(f"SELECT {calls}", [part for setting in settings.items() for part in setting])
 
 
 def execute_after(cursor: Any, prelude: str, statement: str, params: Sequence[Any]) -> None:

@@ -34,6 +34,12 @@ MIN_PRUNE_BATCH = 1_000
 # tried again: below PostgreSQL's deadlock_timeout (1 s), so that in a deadlock with the
 # backend's writes the prune is the one undone, never the backend.
 PRUNE_LOCK_WAIT = "300ms"
+# A batch's statement that runs longer is cancelled and the batch tried again smaller: sizes
+# follow the last batch's pace, and a machine that slows down mid-prune (a checkpoint, the
+# backend's load) made one transaction of 1.3 s (bench/results.md, a slow machine at 10 M).
+# With the probe of its end and its audit, a batch stays under a second.
+PRUNE_STATEMENT_LIMIT = "800ms"
+QUERY_CANCELED = "57014"
 BATCH_ATTEMPTS = 5
 
 
@@ -129,9 +135,9 @@ def prune_runs(
                             increment(RUNS_PRUNED, {"status": status}, deleted)
                     break
                 except OperationalError as error:
-                    # The backend held rows of the batch: it goes on, the batch (undone
-                    # whole) is tried again, smaller.
-                    if not gave_way(error) or attempt == BATCH_ATTEMPTS:
+                    # The backend held rows of the batch (it goes on), or the batch ran too
+                    # long: the batch (undone whole) is tried again, smaller.
+                    if not _try_smaller(error) or attempt == BATCH_ATTEMPTS:
                         raise
                     size = max(MIN_PRUNE_BATCH, size // 2)
             result.deleted[status] += deleted
@@ -151,12 +157,18 @@ def prune_runs(
 
 
 def give_way_first() -> None:
-    """This batch's transaction: no wait for its commit's flush, and no lock waited for
-    longer than PRUNE_LOCK_WAIT (PostgreSQL)."""
+    """This batch's transaction: no wait for its commit's flush, no lock waited for longer
+    than PRUNE_LOCK_WAIT and no statement longer than PRUNE_STATEMENT_LIMIT (PostgreSQL)."""
     commit_without_flush_wait()
     if is_postgresql():
+        limits = {"lock_timeout": PRUNE_LOCK_WAIT, "statement_timeout": PRUNE_STATEMENT_LIMIT}
         with connection.cursor() as cursor:
-            set_local(cursor, {"lock_timeout": PRUNE_LOCK_WAIT})
+            set_local(cursor, limits)
+
+
+def _try_smaller(error: OperationalError) -> bool:
+    """A batch that gave way to the backend, or that its statement limit cancelled."""
+    return gave_way(error) or getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED
 
 
 def _next_batch_size(size: int, seconds: float, largest: int) -> int:
