@@ -49,7 +49,7 @@ class PruneResult:
     deleted: dict[str, int]
     dry_run: bool
     batches: int = 0
-    longest_batch_seconds: float = 0.0
+    longest_batch_seconds: float = 0.0  # the longest transaction, an undone attempt included
     action_id: int | None = None
 
     @property
@@ -122,8 +122,8 @@ def prune_runs(
         resume_from: datetime | None = None
         more = True
         while more:
-            began = time.perf_counter()
             for attempt in range(1, BATCH_ATTEMPTS + 1):
+                began = time.perf_counter()
                 try:
                     with transaction.atomic():
                         give_way_first()
@@ -140,12 +140,14 @@ def prune_runs(
                     if not _try_smaller(error) or attempt == BATCH_ATTEMPTS:
                         raise
                     size = max(MIN_PRUNE_BATCH, size // 2)
+                finally:
+                    # Each attempt is a transaction of its own, one undone included.
+                    seconds = time.perf_counter() - began
+                    result.longest_batch_seconds = max(result.longest_batch_seconds, seconds)
             result.deleted[status] += deleted
             resume_from, more = next_from, next_from is not None
-            seconds = time.perf_counter() - began
             result.batches += 1
-            result.longest_batch_seconds = max(result.longest_batch_seconds, seconds)
-            size = _next_batch_size(size, seconds, policy.batch_size)
+            size = _next_batch_size(size, seconds, policy.batch_size)  # the pace of the last
             if on_batch is not None:
                 on_batch(result)
     if action is not None:
