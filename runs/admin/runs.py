@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Q, QuerySet
@@ -54,11 +52,6 @@ RUN_ID_MAX_CHARS = 200  # the backend's ids are 35; an odd row's may be anything
 KIND_SHOWN_CHARS = 20
 # The cause of a failure: the first line of its error, at most this long.
 CAUSE_CHARS = 120
-
-
-def listed_at(run: TenderRun) -> datetime:
-    """The database's clock when the run was read (``get_queryset``'s annotation)."""
-    return getattr(run, "listed_at", None) or db_now()
 
 
 def first_line(text: str | None, limit: int) -> str:
@@ -295,7 +288,7 @@ class TenderRunAdmin(
             '<span class="run-live" data-started="{}" title="{}">{}</span>',
             moment.isoformat(),
             labelled(_("last sign of life"), short_time(moment)),
-            duration(listed_at(run) - moment),
+            duration(run.listed_at - moment),
         )
         if not getattr(run, "is_stuck", False):
             return silent
@@ -345,7 +338,7 @@ class TenderRunAdmin(
         return format_html(
             '<span class="run-live" data-started="{}">{}</span>',
             started.isoformat(),
-            duration(listed_at(run) - started),
+            duration(run.listed_at - started),
         )
 
     @admin.display(description=gettext_lazy("started at"), ordering="started_at")
